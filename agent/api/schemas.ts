@@ -1,0 +1,30 @@
+// zod schemas for agent API requests. The CLI validates the same inputs before
+// sending, but the socket is an outside boundary too (any local root process
+// can call it), so the server checks again.
+import { z } from 'zod';
+import { isIPv4 } from 'node:net';
+
+export const DEFAULT_ADDR_POOL = '100.64.0.0/10';
+
+export const cidrSchema = z.string().refine((value) => {
+  const [ip, prefix, ...rest] = value.split('/');
+  return rest.length === 0 && ip !== undefined && isIPv4(ip) && /^\d{1,2}$/.test(prefix ?? '') && Number(prefix) <= 32;
+}, 'must be an IPv4 CIDR such as 100.64.0.0/10');
+
+export const addrPoolSchema = cidrSchema.refine((value) => Number(value.split('/')[1]) <= 24, 'the default address pool must be /24 or larger: networks get /24 subnets from it');
+
+export const initRequest = z.object({ defaultAddrPool: z.string().transform((v) => v || DEFAULT_ADDR_POOL).pipe(addrPoolSchema) });
+
+export const joinAddress = z.string().min(1, 'the address of a member is required').transform((value, ctx) => {
+  const match = /^([^:]+)(?::(\d{1,5}))?$/.exec(value);
+  const port = match?.[2] === undefined ? undefined : Number(match[2]);
+  if (!match || !isIPv4(match[1] ?? '') || (port !== undefined && (port < 1 || port > 65535))) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not ADDR[:PORT] with an IPv4 address (for example 198.18.0.1:2377)` });
+    return z.NEVER;
+  }
+  return { host: match[1] ?? '', port };
+});
+
+export const joinRequest = z.object({ token: z.string().min(1, 'a join token is required (--token)'), address: joinAddress });
+export const tokenRequest = z.object({ rotate: z.boolean() });
+export const removeNodeRequest = z.object({ node: z.string().min(1, 'name the node to remove (node ID, ID prefix or name)').max(128) });

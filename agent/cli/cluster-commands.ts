@@ -1,0 +1,120 @@
+// Cluster commands: init, join, leave, token, members, node rm, status.
+// Inputs are checked here first so that a typo fails fast with exit 2, without
+// needing an agent; the agent validates again on its side.
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { AgentClient } from '../api/client.ts';
+import { parseToken, TokenError } from '../../controlplane/security/token.ts';
+import { addrPoolSchema, joinAddress, DEFAULT_ADDR_POOL } from '../api/schemas.ts';
+import { printJson, printTable } from './output.ts';
+import { UsageError } from './usage.ts';
+
+interface MemberJson {
+  nodeId: string;
+  name: string;
+  peerId: string;
+  address: string;
+  state: string;
+  incarnation: number;
+  self: boolean;
+  connected: boolean;
+}
+
+function client(command: Command): AgentClient {
+  return AgentClient.fromEnvironment(command.optsWithGlobals<{ apiSocket?: string }>().apiSocket);
+}
+
+async function withClient<T>(command: Command, use: (c: AgentClient) => Promise<T>): Promise<T> {
+  const c = client(command);
+  try {
+    return await use(c);
+  } finally {
+    c.close();
+  }
+}
+
+function checked<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new UsageError(`${what}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  return result.data;
+}
+
+export function registerClusterCommands(program: Command): void {
+  program
+    .command('init')
+    .description('create a new cluster with this node as its first member; prints a join token')
+    .option('--default-addr-pool <cidr>', `pool that network subnets are taken from (default ${DEFAULT_ADDR_POOL})`)
+    .action(async (opts: { defaultAddrPool?: string }, command: Command) => {
+      const pool = checked(addrPoolSchema, opts.defaultAddrPool ?? DEFAULT_ADDR_POOL, '--default-addr-pool');
+      const reply = await withClient(command, (c) => c.call<{ token: string }>('Init', { defaultAddrPool: pool }));
+      process.stdout.write(`Cluster created. Join other hosts with:\n\n  weft join --token ${reply.token} <this host's address>\n\n`);
+    });
+
+  program
+    .command('join')
+    .description('join an existing cluster through any of its members')
+    .requiredOption('--token <token>', 'join token from `weft init` or `weft token` (WEFT-1-...)')
+    .argument('<addr>', 'address of any member, ADDR[:PORT] (default port 2377)')
+    .action(async (addr: string, opts: { token: string }, command: Command) => {
+      try {
+        parseToken(opts.token);
+      } catch (error) {
+        if (error instanceof TokenError) throw new UsageError(error.message);
+        throw error;
+      }
+      checked(joinAddress, addr, 'member address');
+      const reply = await withClient(command, (c) => c.call<{ nodeId: string; members: number }>('Join', { token: opts.token, address: addr }));
+      process.stdout.write(`Joined as node ${reply.nodeId} (${reply.members} members).\n`);
+    });
+
+  program
+    .command('leave')
+    .description('leave the cluster gracefully; other members mark this node "left"')
+    .action(async (_opts: object, command: Command) => {
+      await withClient(command, (c) => c.call('Leave'));
+      process.stdout.write('Left the cluster.\n');
+    });
+
+  program
+    .command('token')
+    .description('print the current join token')
+    .option('--rotate', 'replace the secret: old tokens stop working, joined nodes are unaffected')
+    .action(async (opts: { rotate?: boolean }, command: Command) => {
+      const reply = await withClient(command, (c) => c.call<{ token: string }>('Token', { rotate: opts.rotate === true }));
+      process.stdout.write(reply.token + '\n');
+    });
+
+  program
+    .command('members')
+    .description('list cluster members')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const reply = await withClient(command, (c) => c.call<{ members: MemberJson[] }>('Members'));
+      const members = [...reply.members].sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
+      if (opts.json) return printJson(members);
+      printTable(
+        ['NODE ID', 'NAME', 'ADDRESS', 'STATE', 'INCARNATION', 'CONNECTED', 'PEER ID'],
+        members.map((m) => [m.nodeId.slice(0, 12) + (m.self ? ' *' : ''), m.name, m.address, m.state, String(m.incarnation), m.self ? 'self' : m.connected ? 'yes' : 'no', m.peerId]),
+      );
+    });
+
+  const node = program.command('node').description('manage cluster nodes');
+  node
+    .command('rm')
+    .description('remove (revoke) a node cluster-wide: it can no longer connect or publish')
+    .argument('<node>', 'node ID, unique ID prefix, or name')
+    .action(async (reference: string, _opts: object, command: Command) => {
+      const reply = await withClient(command, (c) => c.call<{ nodeId: string }>('RemoveNode', { node: reference }));
+      process.stdout.write(`Removed node ${reply.nodeId}.\n`);
+    });
+
+  program
+    .command('status')
+    .description("show this agent's identity and cluster state")
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const reply = await withClient(command, (c) => c.call<Record<string, unknown>>('Status'));
+      if (opts.json) return printJson(reply);
+      for (const [key, value] of Object.entries(reply)) process.stdout.write(`${key.padEnd(15)} ${String(value)}\n`);
+    });
+}

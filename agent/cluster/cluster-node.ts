@@ -1,0 +1,301 @@
+// A running cluster member: the roster and token state, the libp2p host, the
+// cluster gossip topic, state sync on connect, and the dialer that keeps a
+// connection to every admitted member. The agent API and admission server call
+// into it; it never touches the data plane.
+import { multiaddr } from '@multiformats/multiaddr';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Logger } from 'pino';
+import type { PeerId, Connection } from '@libp2p/interface';
+import { Roster, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
+import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
+import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
+import type { Snapshot, ClusterSettings, Envelope } from '../wire/cluster-codec.ts';
+import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
+import { ClusterGossip } from './cluster-gossip.ts';
+import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
+import { RecordVerifier } from './record-verifier.ts';
+
+const DIAL_INTERVAL_MS = 2_000;
+const DIAL_TIMEOUT_MS = 5_000;
+const PERSIST_DELAY_MS = 50;
+
+export interface ClusterNodeOptions {
+  keys: NodeKeys;
+  material: ClusterMaterial;
+  state: Snapshot;
+  dataDir: DataDir;
+  logger: Logger;
+  listenIp: string;
+  gossipPort: number;
+  /** Called when this node learns it was revoked; the agent then forgets the cluster. */
+  onRevoked: () => void;
+}
+
+export interface MemberView {
+  record: MemberRecord;
+  connected: boolean;
+  self: boolean;
+}
+
+export class ClusterNode {
+  readonly material: ClusterMaterial;
+  readonly roster = new Roster();
+  readonly #options: ClusterNodeOptions;
+  readonly #log: Logger;
+  readonly #verifier: RecordVerifier;
+  #token: TokenRecord;
+  #settings: ClusterSettings;
+  #libp2p!: WeftLibp2p;
+  #gossip!: ClusterGossip;
+  #dialTimer: NodeJS.Timeout | undefined;
+  #persistTimer: NodeJS.Timeout | undefined;
+  #dialing = new Set<string>();
+  #stopped = false;
+
+  private constructor(options: ClusterNodeOptions) {
+    this.#options = options;
+    this.material = options.material;
+    this.#log = options.logger.child({ component: 'cluster' });
+    this.#verifier = new RecordVerifier(options.material.caCertificate);
+    if (!options.state.token) throw new Error('cluster state has no join token record');
+    this.#token = options.state.token;
+    this.#settings = options.state.settings ?? { defaultAddrPool: '' };
+    for (const record of options.state.members) this.roster.merge(record);
+  }
+
+  static async start(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const node = new ClusterNode(options);
+    await node.#startTransport();
+    return node;
+  }
+
+  get nodeId(): string {
+    return this.material.nodeId;
+  }
+
+  get self(): MemberRecord {
+    const record = this.roster.get(this.nodeId);
+    if (!record) throw new Error('own member record missing from the roster');
+    return record;
+  }
+
+  get clusterId(): string {
+    return Buffer.from(caDigestOf(this.material.caCertificate)).toString('hex');
+  }
+
+  get settings(): ClusterSettings {
+    return this.#settings;
+  }
+
+  get token(): TokenRecord {
+    return this.#token;
+  }
+
+  joinToken(): string {
+    return formatToken({ caDigest: caDigestOf(this.material.caCertificate), secret: this.#token.secret });
+  }
+
+  connectedPeers(): number {
+    return this.#libp2p.getPeers().length;
+  }
+
+  async #startTransport(): Promise<void> {
+    const isAdmitted = (peerId: PeerId): boolean => this.roster.isAdmitted(peerId.toString());
+    this.#libp2p = await createWeftLibp2p({
+      privateKey: this.#options.keys.libp2pKey,
+      psk: this.material.psk,
+      listenIp: this.#options.listenIp,
+      port: this.#options.gossipPort,
+      isAdmitted,
+    });
+    const onError = (error: Error, peer: string): void => this.#log.warn({ peer, err: error.message }, 'rejected cluster state from peer');
+    this.#gossip = new ClusterGossip(this.#libp2p, {
+      isAdmitted,
+      ingest: (envelope, from) => this.ingest(envelope, { kind: 'gossip', peerId: from }),
+      onError,
+    });
+    const sync: SyncHandlers = {
+      snapshot: () => this.snapshot(),
+      ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
+      onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
+    };
+    await registerSync(this.#libp2p, sync);
+    this.#libp2p.addEventListener('connection:open', (event) => {
+      const connection: Connection = event.detail;
+      if (connection.direction === 'outbound') void syncWith(connection, sync);
+    });
+    await this.#libp2p.start();
+    this.#dialTimer = setInterval(() => this.#dialMembers(), DIAL_INTERVAL_MS);
+    this.#dialMembers();
+  }
+
+  snapshot(): Snapshot {
+    return { members: this.roster.all(), token: this.#token, settings: this.#settings };
+  }
+
+  /**
+   * Merges records from a peer. Gossip carries only what the sender itself
+   * wrote (changedBy must be the sender); sync relays others' records, whose
+   * certificates are verified either way.
+   */
+  async ingest(incoming: Envelope | Snapshot, origin: { kind: 'gossip' | 'sync'; peerId: string }): Promise<void> {
+    if (this.#stopped) return;
+    const sender = this.roster.byPeerId(origin.peerId);
+    if (!sender || sender.status !== 'active') return;
+    let changed = false;
+    for (const record of incoming.members) {
+      if (origin.kind === 'gossip' && record.changedBy !== sender.nodeId) {
+        this.#log.warn({ peer: origin.peerId, node: record.nodeId }, 'refused a member record written by another node');
+        continue;
+      }
+      if (await this.#accept(record)) changed = true;
+    }
+    if (incoming.token && newerToken(incoming.token, this.#token)) {
+      this.#token = incoming.token;
+      changed = true;
+      this.#log.info({ version: this.#token.version }, 'join token rotated by another member');
+    }
+    if ('settings' in incoming && incoming.settings?.defaultAddrPool && !this.#settings.defaultAddrPool) {
+      this.#settings = incoming.settings;
+      changed = true;
+    }
+    if (changed) this.#schedulePersist();
+  }
+
+  async #accept(record: MemberRecord): Promise<boolean> {
+    const problem = await this.#verifier.verify(record);
+    if (problem) {
+      this.#log.warn({ node: record.nodeId, problem }, 'refused a member record');
+      return false;
+    }
+    if (record.nodeId === this.nodeId) return this.#acceptAboutSelf(record);
+    const outcome = this.roster.merge(record);
+    if (outcome === 'ignored') return false;
+    this.#log.info({ node: record.nodeId, name: record.name, status: record.status }, `member ${outcome}`);
+    if (record.status !== 'active') void this.#disconnect(record.peerId);
+    else this.#dialMembers();
+    return true;
+  }
+
+  /** Nobody else may change our record, except to revoke us. */
+  #acceptAboutSelf(record: MemberRecord): boolean {
+    const current = this.self;
+    if (record.status === 'revoked') {
+      this.roster.merge(record);
+      this.#log.error('this node was removed from the cluster (weft node rm); leaving');
+      this.#options.onRevoked();
+      return true;
+    }
+    if (record.version >= current.version && (record.status !== current.status || record.changedBy !== current.changedBy)) {
+      // A stale or foreign version of our record: outvote it with our own.
+      this.#updateSelf({ version: record.version + 1 });
+      return true;
+    }
+    return false;
+  }
+
+  #updateSelf(change: Partial<MemberRecord>): MemberRecord {
+    const current = this.self;
+    const next: MemberRecord = { ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId };
+    this.roster.merge(next);
+    this.#gossip.publishMember(next);
+    this.#schedulePersist();
+    return next;
+  }
+
+  /** Adds a freshly admitted member (called by the admission server). */
+  addAdmitted(record: MemberRecord): void {
+    this.roster.merge(record);
+    this.#gossip.publishMember(record);
+    this.#schedulePersist();
+    this.#dialMembers();
+  }
+
+  rotateToken(): string {
+    this.#token = rotatedToken(this.#token, newTokenSecret(), this.nodeId);
+    this.#gossip.publishToken(this.#token);
+    this.#schedulePersist();
+    return this.joinToken();
+  }
+
+  async revoke(reference: string): Promise<MemberRecord> {
+    const target = this.roster.resolve(reference);
+    if (typeof target === 'string') throw new Error(target);
+    if (target.nodeId === this.nodeId) throw new Error('a node cannot remove itself; run `weft leave` on it, or `weft node rm` on another member');
+    const revoked: MemberRecord = { ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId };
+    this.roster.merge(revoked);
+    this.#gossip.publishMember(revoked);
+    await this.#gossip.flush();
+    this.#schedulePersist();
+    await this.#disconnect(revoked.peerId);
+    return revoked;
+  }
+
+  /** Announces a graceful leave and waits (briefly) for it to go out. */
+  async announceLeave(): Promise<void> {
+    this.#updateSelf({ status: 'left' });
+    await this.#gossip.flush();
+    // gossipsub sends asynchronously; give the frames a moment to leave the socket.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+
+  members(): MemberView[] {
+    const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
+    return this.roster
+      .all()
+      .filter((r) => r.status !== 'revoked')
+      .map((record) => ({ record, connected: connected.has(record.peerId), self: record.nodeId === this.nodeId }));
+  }
+
+  #dialMembers(): void {
+    if (this.#stopped) return;
+    const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
+    for (const member of this.roster.all()) {
+      if (member.status !== 'active' || member.nodeId === this.nodeId) continue;
+      if (connected.has(member.peerId) || this.#dialing.has(member.peerId)) continue;
+      this.#dialing.add(member.peerId);
+      const address = multiaddr(`/ip4/${member.address}/tcp/${member.gossipPort}/p2p/${member.peerId}`);
+      this.#libp2p
+        .dial(address, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+        .catch((error: Error) => this.#log.debug({ node: member.nodeId, err: error.message }, 'dial failed; will retry'))
+        .finally(() => this.#dialing.delete(member.peerId));
+    }
+  }
+
+  async #disconnect(peerId: string): Promise<void> {
+    try {
+      await this.#libp2p.hangUp(peerIdFromString(peerId));
+    } catch {
+      // not connected: nothing to close
+    }
+  }
+
+  #schedulePersist(): void {
+    this.#persistTimer ??= setTimeout(() => {
+      this.#persistTimer = undefined;
+      this.persist();
+    }, PERSIST_DELAY_MS);
+  }
+
+  persist(): void {
+    if (this.#stopped) return;
+    try {
+      this.#options.dataDir.saveState(this.snapshot());
+    } catch (error) {
+      this.#log.error({ err: (error as Error).message }, 'could not save cluster state');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#persistTimer) {
+      clearTimeout(this.#persistTimer);
+      this.#persistTimer = undefined;
+      this.persist();
+    }
+    this.#stopped = true;
+    if (this.#dialTimer) clearInterval(this.#dialTimer);
+    this.#gossip.stop();
+    await this.#libp2p.stop();
+  }
+}

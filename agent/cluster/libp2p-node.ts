@@ -1,0 +1,55 @@
+// Builds the libp2p host that carries all node-to-node traffic: TCP, the
+// cluster PSK (private network), Noise, yamux, identify and gossipsub, with a
+// connection gater that admits only certified, unrevoked members.
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { preSharedKey } from '@libp2p/pnet';
+import type { PeerId, PrivateKey, ConnectionGater } from '@libp2p/interface';
+
+export type WeftLibp2p = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; pubsub: GossipSub }>;
+
+export interface Libp2pOptions {
+  privateKey: PrivateKey;
+  psk: Uint8Array;
+  listenIp: string;
+  port: number;
+  /** Answers "may this peer connect?"; consulted on every dial and accept. */
+  isAdmitted: (peerId: PeerId) => boolean;
+}
+
+export function admissionGater(isAdmitted: (peerId: PeerId) => boolean): ConnectionGater {
+  return {
+    // Members live on private underlay addresses; libp2p must dial them.
+    denyDialMultiaddr: () => false,
+    denyDialPeer: (peerId) => !isAdmitted(peerId),
+    denyInboundEncryptedConnection: (peerId) => !isAdmitted(peerId),
+    denyOutboundEncryptedConnection: (peerId) => !isAdmitted(peerId),
+  };
+}
+
+export async function createWeftLibp2p(options: Libp2pOptions): Promise<WeftLibp2p> {
+  return createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: [`/ip4/${options.listenIp}/tcp/${options.port}`] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: options.psk }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: admissionGater(options.isAdmitted),
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        // A one-host cluster publishes to nobody; that is normal, not an error.
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        // Cluster events are rare and small; flooding our own messages to all
+        // topic peers gets them out in one hop in small clusters.
+        floodPublish: true,
+      }),
+    },
+  }) as Promise<WeftLibp2p>;
+}

@@ -1,0 +1,115 @@
+// Agent configuration: defaults < config file (JSON) < environment < flags.
+// Every source is validated by the same zod schema, and an error names the
+// field and the source it came from, so the operator knows what to fix.
+import { z } from 'zod';
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+
+export const DEFAULT_ADMISSION_PORT = 2377; // the port `weft join ADDR` assumes, as Swarm's
+export const DEFAULT_GOSSIP_PORT = 7946;
+export const DEFAULT_DATA_DIR = '/var/lib/weft';
+export const DEFAULT_API_SOCKET = '/run/weft/weft.sock';
+
+const ipv4 = z.string().refine((v) => isIPv4(v), 'must be an IPv4 address such as 198.18.0.1');
+const listenAddr = z
+  .string()
+  .regex(/^(\d{1,3}(\.\d{1,3}){3}):(\d{1,5})$/, 'must be IP:PORT such as 0.0.0.0:2377')
+  .refine((v) => isIPv4(v.split(':')[0] ?? '') && Number(v.split(':')[1]) >= 1 && Number(v.split(':')[1]) <= 65535, 'must be IP:PORT with a valid IPv4 address and a port in 1..65535');
+
+export const agentConfigSchema = z.strictObject({
+  dataDir: z.string().min(1).startsWith('/', 'must be an absolute path'),
+  apiSocket: z.string().min(1).startsWith('/', 'must be an absolute path').max(100, 'unix socket paths must be under 100 characters'),
+  advertiseAddr: ipv4.optional(),
+  listenAddr: listenAddr,
+  gossipPort: z.number().int().min(1).max(65535),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters: letters, digits, ".", "_", "-"'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type AgentConfigInput = Partial<AgentConfig>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function defaultConfig(): AgentConfig {
+  return {
+    dataDir: DEFAULT_DATA_DIR,
+    apiSocket: DEFAULT_API_SOCKET,
+    listenAddr: `0.0.0.0:${DEFAULT_ADMISSION_PORT}`,
+    gossipPort: DEFAULT_GOSSIP_PORT,
+    name: hostname().split('.')[0]?.slice(0, 63) || 'weft-node',
+    logLevel: 'info',
+  };
+}
+
+const ENV_FIELDS: Record<string, keyof AgentConfig> = {
+  WEFT_DATA_DIR: 'dataDir',
+  WEFT_SOCKET: 'apiSocket',
+  WEFT_ADVERTISE_ADDR: 'advertiseAddr',
+  WEFT_LISTEN_ADDR: 'listenAddr',
+  WEFT_GOSSIP_PORT: 'gossipPort',
+  WEFT_NODE_NAME: 'name',
+  WEFT_LOG_LEVEL: 'logLevel',
+};
+
+export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {
+  const out: Record<string, unknown> = {};
+  for (const [variable, field] of Object.entries(ENV_FIELDS)) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    out[field] = field === 'gossipPort' ? Number(value) : value;
+  }
+  return validatePartial(out, 'environment');
+}
+
+export function configFromFile(path: string): AgentConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return validatePartial(parsed, `config file ${path}`);
+}
+
+export function validatePartial(input: unknown, source: string): AgentConfigInput {
+  const result = agentConfigSchema.partial().safeParse(input);
+  if (!result.success) throw new ConfigError(describeIssues(result.error, source));
+  return result.data;
+}
+
+/** Merges sources in increasing precedence and validates the result. */
+export function resolveConfig(...sources: AgentConfigInput[]): AgentConfig {
+  const merged: Record<string, unknown> = { ...defaultConfig() };
+  for (const source of sources) {
+    for (const [key, value] of Object.entries(source)) if (value !== undefined) merged[key] = value;
+  }
+  const result = agentConfigSchema.safeParse(merged);
+  if (!result.success) throw new ConfigError(describeIssues(result.error, 'configuration'));
+  return result.data;
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const field = issue.path.join('.') || '(top level)';
+    return `  ${field}: ${issue.message}`;
+  });
+  return `invalid ${source}:\n${lines.join('\n')}`;
+}
+
+export function admissionPortOf(config: AgentConfig): number {
+  return Number(config.listenAddr.split(':')[1]);
+}
+
+export function listenIpOf(config: AgentConfig): string {
+  return config.listenAddr.split(':')[0] ?? '0.0.0.0';
+}

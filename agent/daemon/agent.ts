@@ -1,0 +1,225 @@
+// The weft agent: owns the data dir, the node identity and, once the host is
+// in a cluster, the ClusterNode and the admission server. The API server calls
+// the methods below; each either succeeds or throws an AgentError that says
+// what to do.
+import type { Logger } from 'pino';
+import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { type AgentConfig, admissionPortOf, listenIpOf } from '../config.ts';
+import { DataDir, type ClusterMaterial, type NodeKeys } from './data-dir.ts';
+import { lockDataDir, type DataDirLock } from './lock.ts';
+import { resolveAdvertiseAddr } from './advertise.ts';
+import { ClusterNode, type MemberView } from '../cluster/cluster-node.ts';
+import { startAdmissionServer } from '../cluster/admission-server.ts';
+import { joinCluster } from '../cluster/admission-client.ts';
+import { newPsk } from '../cluster/psk.ts';
+import { createClusterCa, issueNodeCertificate } from '../../controlplane/security/certificates.ts';
+import { newTokenSecret, parseToken, TokenError } from '../../controlplane/security/token.ts';
+import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
+import type { Snapshot } from '../wire/cluster-codec.ts';
+import { AgentError, NOT_IN_CLUSTER, badRequest, precondition } from '../api/errors.ts';
+import { status as grpcStatus } from '@grpc/grpc-js';
+
+export const WEFT_VERSION = '0.1.0';
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly advertiseAddr: string;
+  readonly #log: Logger;
+  readonly #dataDir: DataDir;
+  readonly #lock: DataDirLock;
+  #keys!: NodeKeys;
+  #cluster: ClusterNode | undefined;
+  #admission: grpc.Server | undefined;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
+    this.config = config;
+    this.#log = logger;
+    this.#lock = lock;
+    this.#dataDir = new DataDir(config.dataDir);
+    this.advertiseAddr = resolveAdvertiseAddr(config.advertiseAddr, listenIpOf(config));
+  }
+
+  static async start(config: AgentConfig, logger: Logger): Promise<Agent> {
+    const lock = lockDataDir(config.dataDir);
+    try {
+      const agent = new Agent(config, logger, lock);
+      agent.#keys = await agent.#dataDir.loadOrCreateKeys();
+      await agent.#resumeCluster();
+      return agent;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  get cluster(): ClusterNode | undefined {
+    return this.#cluster;
+  }
+
+  get peerId(): string {
+    return peerIdFromPrivateKey(this.#keys.libp2pKey).toString();
+  }
+
+  /** Cluster-changing operations run one at a time: init, join and leave must not interleave. */
+  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const next = this.#busy.then(operation, operation);
+    this.#busy = next.catch(() => undefined);
+    return next;
+  }
+
+  async #resumeCluster(): Promise<void> {
+    const material = this.#dataDir.loadCluster();
+    if (!material) {
+      this.#log.info('not in a cluster yet: run `weft init` or `weft join`');
+      return;
+    }
+    const state = this.#dataDir.loadState();
+    if (!state) throw new Error(`cluster state missing from ${this.config.dataDir}/cluster; run \`weft leave\` and join again`);
+    await this.#startCluster(material, state);
+  }
+
+  async #startCluster(material: ClusterMaterial, state: Snapshot): Promise<void> {
+    const cluster = await ClusterNode.start({
+      keys: this.#keys,
+      material,
+      state,
+      dataDir: this.#dataDir,
+      logger: this.#log,
+      listenIp: listenIpOf(this.config),
+      gossipPort: this.config.gossipPort,
+      onRevoked: () => void this.#exclusive(() => this.#forgetCluster()),
+    });
+    try {
+      this.#admission = await startAdmissionServer(cluster, this.#keys, this.config.listenAddr, this.#log);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    this.#cluster = cluster;
+    cluster.persist();
+    this.#log.info({ nodeId: material.nodeId, cluster: cluster.clusterId.slice(0, 16), members: cluster.roster.all().length }, 'cluster member running');
+  }
+
+  #selfRecord(nodeId: string, certificate: Uint8Array, changedBy: string): MemberRecord {
+    return {
+      nodeId,
+      name: this.config.name,
+      peerId: this.peerId,
+      address: this.advertiseAddr,
+      gossipPort: this.config.gossipPort,
+      admissionPort: admissionPortOf(this.config),
+      certificate,
+      version: 1,
+      status: 'active',
+      changedBy,
+    };
+  }
+
+  init(defaultAddrPool: string): Promise<string> {
+    return this.#exclusive(async () => {
+      this.#requireNotInCluster();
+      const ca = await createClusterCa(new Date());
+      const nodeId = randomBytes(16).toString('hex');
+      const certificate = await issueNodeCertificate(ca, { nodeId, peerId: this.peerId, publicKeySpki: this.#keys.tls.publicKeySpki, ip: this.advertiseAddr }, new Date());
+      const material: ClusterMaterial = { nodeId, caCertificate: ca.certificate, caPrivateKey: ca.privateKey, nodeCertificate: certificate, psk: newPsk() };
+      const state: Snapshot = {
+        members: [this.#selfRecord(nodeId, certificate, nodeId)],
+        token: { secret: newTokenSecret(), version: 1, changedBy: nodeId },
+        settings: { defaultAddrPool },
+      };
+      this.#dataDir.saveCluster(material);
+      this.#dataDir.saveState(state);
+      await this.#startCluster(material, state);
+      this.#log.info('created a new cluster');
+      return this.#cluster!.joinToken();
+    });
+  }
+
+  join(tokenText: string, host: string, port: number): Promise<{ nodeId: string; members: number }> {
+    return this.#exclusive(async () => {
+      this.#requireNotInCluster();
+      let token;
+      try {
+        token = parseToken(tokenText);
+      } catch (error) {
+        if (error instanceof TokenError) throw badRequest(error.message);
+        throw error;
+      }
+      const result = await joinCluster({ host, port }, token, this.#keys, {
+        name: this.config.name,
+        advertiseAddr: this.advertiseAddr,
+        gossipPort: this.config.gossipPort,
+        admissionPort: admissionPortOf(this.config),
+      }).catch((error: Error) => {
+        throw new AgentError(grpcStatus.ABORTED, error.message);
+      });
+      this.#dataDir.saveCluster(result.material);
+      this.#dataDir.saveState(result.snapshot);
+      await this.#startCluster(result.material, result.snapshot);
+      this.#log.info({ via: `${host}:${port}` }, 'joined the cluster');
+      return { nodeId: result.material.nodeId, members: result.snapshot.members.filter((m) => m.status === 'active').length };
+    });
+  }
+
+  leave(): Promise<void> {
+    return this.#exclusive(async () => {
+      const cluster = this.#requireCluster();
+      await cluster.announceLeave();
+      await this.#forgetCluster();
+      this.#log.info('left the cluster');
+    });
+  }
+
+  /** Stops cluster participation and deletes the identity: the next join is a new node. */
+  async #forgetCluster(): Promise<void> {
+    await this.#stopCluster();
+    this.#dataDir.wipeCluster();
+    this.#keys = await this.#dataDir.loadOrCreateKeys();
+  }
+
+  token(rotate: boolean): string {
+    const cluster = this.#requireCluster();
+    return rotate ? cluster.rotateToken() : cluster.joinToken();
+  }
+
+  members(): MemberView[] {
+    return this.#requireCluster().members();
+  }
+
+  async removeNode(reference: string): Promise<MemberRecord> {
+    const cluster = this.#requireCluster();
+    try {
+      return await cluster.revoke(reference);
+    } catch (error) {
+      throw precondition((error as Error).message);
+    }
+  }
+
+  #requireCluster(): ClusterNode {
+    if (!this.#cluster) throw precondition(NOT_IN_CLUSTER);
+    return this.#cluster;
+  }
+
+  #requireNotInCluster(): void {
+    if (this.#cluster) {
+      throw precondition(`this node is already a member of cluster ${this.#cluster.clusterId.slice(0, 16)}; run \`weft leave\` first`);
+    }
+  }
+
+  async #stopCluster(): Promise<void> {
+    const admission = this.#admission;
+    this.#admission = undefined;
+    if (admission) await new Promise<void>((resolve) => admission.tryShutdown(() => resolve()));
+    const cluster = this.#cluster;
+    this.#cluster = undefined;
+    if (cluster) await cluster.stop();
+  }
+
+  async stop(): Promise<void> {
+    await this.#stopCluster();
+    this.#lock.release();
+  }
+}

@@ -1,0 +1,105 @@
+// Wire codec for cluster state (gossip envelopes and sync snapshots). Frames
+// come from other hosts, so after protobuf decoding every field is checked
+// with zod; a bad frame is rejected as a whole with a reason, never half-applied.
+import { z } from 'zod';
+import { isIPv4 } from 'node:net';
+import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
+import type { TokenRecord } from '../../controlplane/cluster/token-record.ts';
+import { EnvelopeType, SnapshotType, decodePlain, encodePlain } from './protos.ts';
+
+/** Upper bound on a frame: far above any real roster, low enough to refuse memory abuse. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
+const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'node IDs are 32 lower-case hex characters');
+const port = z.number().int().min(1).max(65535);
+
+const memberRecordSchema = z.object({
+  nodeId,
+  name: z.string().min(1).max(64),
+  peerId: z.string().min(1).max(128),
+  address: z.string().refine((a) => isIPv4(a), 'address must be an IPv4 address'),
+  gossipPort: port,
+  admissionPort: port,
+  certificate: bytes.refine((b) => b.length > 0 && b.length < 8192, 'certificate must be 1..8191 bytes'),
+  version: z.number().int().nonnegative(),
+  status: z.enum(['active', 'left', 'revoked']),
+  changedBy: nodeId,
+});
+
+const tokenRecordSchema = z.object({
+  secret: bytes.refine((b) => b.length === 32, 'token secret must be 32 bytes'),
+  version: z.number().int().nonnegative(),
+  changedBy: nodeId,
+});
+
+const snapshotSchema = z.object({
+  members: z.array(memberRecordSchema).max(100_000),
+  token: tokenRecordSchema.nullable().optional(),
+  settings: z.object({ defaultAddrPool: z.string().max(64) }).nullable().optional(),
+});
+
+const envelopeSchema = z.object({
+  members: z.array(memberRecordSchema).max(100_000),
+  token: tokenRecordSchema.nullable().optional(),
+});
+
+export interface ClusterSettings {
+  defaultAddrPool: string;
+}
+
+export interface Snapshot {
+  members: MemberRecord[];
+  token?: TokenRecord | undefined;
+  settings?: ClusterSettings | undefined;
+}
+
+export interface Envelope {
+  members: MemberRecord[];
+  token?: TokenRecord | undefined;
+}
+
+export class FrameError extends Error {
+  override name = 'FrameError';
+}
+
+function decodeWith<T>(schema: z.ZodType<T>, type: Parameters<typeof decodePlain>[0], data: Uint8Array, what: string): T {
+  if (data.length > MAX_FRAME_BYTES) throw new FrameError(`${what} of ${data.length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+  let plain: unknown;
+  try {
+    plain = decodePlain(type, data);
+  } catch (error) {
+    throw new FrameError(`${what} is not valid protobuf: ${(error as Error).message}`);
+  }
+  const parsed = schema.safeParse(normalise(plain));
+  if (!parsed.success) throw new FrameError(`${what} rejected: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** protobufjs gives Buffers and leaves unset sub-messages absent; make both uniform. */
+function normalise(value: unknown): unknown {
+  if (value instanceof Uint8Array) return new Uint8Array(value); // also turns Buffers into plain Uint8Arrays
+  if (Array.isArray(value)) return value.map(normalise);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v)]));
+  }
+  return value;
+}
+
+export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
+  return encodePlain(SnapshotType, { ...snapshot });
+}
+
+export function decodeSnapshot(data: Uint8Array): Snapshot {
+  const s = decodeWith(snapshotSchema, SnapshotType, data, 'cluster snapshot');
+  return { members: s.members, token: s.token ?? undefined, settings: s.settings ?? undefined };
+}
+
+export function encodeEnvelope(envelope: Envelope): Uint8Array {
+  return encodePlain(EnvelopeType, { ...envelope });
+}
+
+export function decodeEnvelope(data: Uint8Array): Envelope {
+  const e = decodeWith(envelopeSchema, EnvelopeType, data, 'gossip envelope');
+  return { members: e.members, token: e.token ?? undefined };
+}

@@ -1,0 +1,83 @@
+// The roster: which hosts hold a valid node certificate and may take part in
+// the cluster. It answers "who is admitted" (the connection gater, gossip
+// validation) while liveness (alive/suspect/dead) is membership's business.
+// Records are merged last-writer-wins; revocation is terminal so that a
+// revoked node can never re-admit itself by publishing a newer version.
+
+export type MemberStatus = 'active' | 'left' | 'revoked';
+
+export interface MemberRecord {
+  nodeId: string;
+  name: string;
+  peerId: string;
+  address: string;
+  gossipPort: number;
+  admissionPort: number;
+  certificate: Uint8Array;
+  version: number;
+  status: MemberStatus;
+  changedBy: string;
+}
+
+export type MergeOutcome = 'added' | 'updated' | 'ignored';
+
+const STATUS_RANK: Record<MemberStatus, number> = { active: 0, left: 1, revoked: 2 };
+
+/** Positive when `a` should replace `b`. */
+export function compareRecords(a: MemberRecord, b: MemberRecord): number {
+  if (a.status === 'revoked' || b.status === 'revoked') {
+    return STATUS_RANK[a.status] - STATUS_RANK[b.status] || tieBreak(a, b);
+  }
+  return a.version - b.version || STATUS_RANK[a.status] - STATUS_RANK[b.status] || tieBreak(a, b);
+}
+
+function tieBreak(a: MemberRecord, b: MemberRecord): number {
+  if (a.version !== b.version) return a.version - b.version;
+  return a.changedBy < b.changedBy ? -1 : a.changedBy > b.changedBy ? 1 : 0;
+}
+
+export class Roster {
+  readonly #records = new Map<string, MemberRecord>();
+
+  merge(record: MemberRecord): MergeOutcome {
+    const current = this.#records.get(record.nodeId);
+    if (current === undefined) {
+      this.#records.set(record.nodeId, record);
+      return 'added';
+    }
+    if (compareRecords(record, current) <= 0) return 'ignored';
+    this.#records.set(record.nodeId, record);
+    return 'updated';
+  }
+
+  get(nodeId: string): MemberRecord | undefined {
+    return this.#records.get(nodeId);
+  }
+
+  all(): MemberRecord[] {
+    return [...this.#records.values()];
+  }
+
+  byPeerId(peerId: string): MemberRecord | undefined {
+    for (const record of this.#records.values()) if (record.peerId === peerId) return record;
+    return undefined;
+  }
+
+  /** A peer may connect and publish only while its record is active. */
+  isAdmitted(peerId: string): boolean {
+    return this.byPeerId(peerId)?.status === 'active';
+  }
+
+  /**
+   * Finds a member by node ID, unique node ID prefix or name, the way users
+   * type them. Returns an error message when the reference is ambiguous.
+   */
+  resolve(reference: string): MemberRecord | string {
+    const exact = this.#records.get(reference);
+    if (exact) return exact;
+    const candidates = this.all().filter((r) => r.status !== 'revoked' && (r.nodeId.startsWith(reference) || r.name === reference));
+    if (candidates.length === 1 && candidates[0]) return candidates[0];
+    if (candidates.length === 0) return `no member matches "${reference}"; list members with \`weft members\``;
+    return `"${reference}" matches ${candidates.length} members (${candidates.map((c) => c.nodeId.slice(0, 12)).join(', ')}); give more of the node ID`;
+  }
+}
