@@ -1,0 +1,232 @@
+// The lab: N emulated hosts on this machine. Each host is a network namespace
+// with one veth (eth0, 198.18.0.K/15) into a bridge that lives in the lab's own
+// switch namespace, so nothing of the machine's own networking is touched.
+// Each host runs a real agent with its own data dir and API socket; h1 runs
+// `weft init`, the others `weft join` through h1.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ip, listNamespaces, destroyNamespace } from './netns.ts';
+import { AgentClient } from '../../agent/api/client.ts';
+
+export const LAB_ROOT = '/run/weft-lab';
+export const DEFAULT_PREFIX = 'weftlab';
+const CLI_MAIN = fileURLToPath(new URL('../../agent/cli/main.ts', import.meta.url));
+export const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
+
+export interface LabHost {
+  name: string;      // h1..hN
+  netns: string;     // <prefix>-hK
+  ip: string;        // 198.18.0.K
+  socket: string;
+  dataDir: string;
+  logFile: string;
+  pid: number;
+}
+
+export interface LabState {
+  prefix: string;
+  mtu: number;
+  hosts: LabHost[];
+  token: string;
+}
+
+export interface LabUpOptions {
+  hosts: number;
+  /** How many of the hosts form the cluster (default all); the rest run an agent that has not joined. */
+  members?: number;
+  prefix?: string;
+  mtu?: number;
+  progress?: (message: string) => void;
+  logLevel?: string;
+}
+
+export function validatePrefix(prefix: string): string {
+  if (!/^[a-z][a-z0-9]{0,11}$/.test(prefix)) {
+    throw new Error(`lab prefix "${prefix}" must be 1-12 lower-case letters or digits, starting with a letter`);
+  }
+  return prefix;
+}
+
+export function labDir(prefix: string): string {
+  return join(LAB_ROOT, prefix);
+}
+
+export function readLabState(prefix: string): LabState | undefined {
+  const path = join(labDir(prefix), 'state.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as LabState) : undefined;
+}
+
+function hostAddress(index: number): string {
+  // 198.18.0.1 .. 198.18.0.254, then 198.18.1.x: the /15 has room for any lab.
+  return `198.18.${Math.floor(index / 254)}.${(index % 254) + 1}`;
+}
+
+export async function labUp(options: LabUpOptions): Promise<LabState> {
+  const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
+  const mtu = options.mtu ?? 1500;
+  const say = options.progress ?? (() => undefined);
+  if (!Number.isInteger(options.hosts) || options.hosts < 1 || options.hosts > 64) throw new Error('--hosts must be an integer from 1 to 64');
+  if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000) throw new Error('--mtu must be an integer from 1280 to 9000');
+  await labDown(prefix); // a previous run may have crashed: start clean
+  const dir = labDir(prefix);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const state: LabState = { prefix, mtu, hosts: [], token: '' };
+  try {
+    say(`creating underlay switch ${prefix}-sw (198.18.0.0/15, MTU ${mtu})`);
+    await createSwitch(prefix);
+    for (let i = 0; i < options.hosts; i++) {
+      const host = await createHost(prefix, i, mtu);
+      say(`host ${host.name}: namespace ${host.netns}, ${host.ip}; starting agent`);
+      host.pid = startAgent(host, options.logLevel ?? 'info');
+      state.hosts.push(host);
+      saveState(state);
+    }
+    for (const host of state.hosts) await waitForAgent(host);
+    const first = state.hosts[0]!;
+    say(`${first.name}: weft init`);
+    state.token = await withClient(first, async (c) => (await c.call<{ token: string }>('Init', { defaultAddrPool: '100.64.0.0/10' })).token);
+    saveState(state);
+    const members = options.members ?? options.hosts;
+    for (const host of state.hosts.slice(1, members)) {
+      say(`${host.name}: weft join ${first.ip}`);
+      await withClient(host, (c) => c.call('Join', { token: state.token, address: `${first.ip}:2377` }));
+    }
+    say('waiting for every host to see every other host');
+    await waitForFullMesh({ ...state, hosts: state.hosts.slice(0, members) });
+    return state;
+  } catch (error) {
+    const logs = state.hosts.map((h) => `--- ${h.name} (${h.logFile}) ---\n${tail(h.logFile)}`).join('\n');
+    throw new Error(`lab up failed: ${(error as Error).message}\n${logs}`);
+  }
+}
+
+async function createSwitch(prefix: string): Promise<void> {
+  const sw = `${prefix}-sw`;
+  await ip('netns', 'add', sw);
+  await ip('-n', sw, 'link', 'set', 'lo', 'up');
+  await ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
+  await ip('-n', sw, 'link', 'set', 'br0', 'up');
+}
+
+async function createHost(prefix: string, index: number, mtu: number): Promise<LabHost> {
+  const name = `h${index + 1}`;
+  const netns = `${prefix}-${name}`;
+  const sw = `${prefix}-sw`;
+  const address = hostAddress(index);
+  await ip('netns', 'add', netns);
+  await ip('-n', netns, 'link', 'set', 'lo', 'up');
+  await ip('-n', sw, 'link', 'add', name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', netns);
+  await ip('-n', sw, 'link', 'set', name, 'master', 'br0', 'up');
+  await ip('-n', netns, 'addr', 'add', `${address}/15`, 'dev', 'eth0');
+  await ip('-n', netns, 'link', 'set', 'eth0', 'up');
+  const dir = labDir(prefix);
+  return { name, netns, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0 };
+}
+
+function startAgent(host: LabHost, logLevel: string): number {
+  const log = openSync(host.logFile, 'a');
+  const args = ['netns', 'exec', host.netns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', host.socket, 'agent',
+    '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel];
+  // `ip netns exec` execs the agent in place, so this pid is the agent's.
+  const child = spawn('ip', args, { detached: true, stdio: ['ignore', log, log] });
+  child.unref();
+  closeSync(log);
+  if (!child.pid) throw new Error(`could not start the agent of ${host.name}`);
+  return child.pid;
+}
+
+async function withClient<T>(host: LabHost, use: (c: AgentClient) => Promise<T>): Promise<T> {
+  const client = new AgentClient(host.socket);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+}
+
+async function waitForAgent(host: LabHost): Promise<void> {
+  await waitFor(`the agent of ${host.name} to answer on ${host.socket}`, 30_000, async () => {
+    if (!isAlive(host.pid)) throw new Error(`the agent of ${host.name} exited`);
+    await withClient(host, (c) => c.call('Status'));
+    return true;
+  });
+}
+
+export async function waitForFullMesh(state: LabState, timeoutMs = 60_000): Promise<void> {
+  const expected = state.hosts.length;
+  await waitFor(`all ${expected} hosts to list each other as connected members`, timeoutMs, async () => {
+    for (const host of state.hosts) {
+      const reply = await withClient(host, (c) => c.call<{ members: Array<{ state: string; connected: boolean }> }>('Members'));
+      if (reply.members.filter((m) => m.state === 'alive' && m.connected).length !== expected) return false;
+    }
+    return true;
+  });
+}
+
+function saveState(state: LabState): void {
+  writeFileSync(join(labDir(state.prefix), 'state.json'), JSON.stringify(state, null, 2));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Removes everything a lab with this prefix made: agents, namespaces, files. Safe to run twice. */
+export async function labDown(prefixInput: string = DEFAULT_PREFIX): Promise<void> {
+  const prefix = validatePrefix(prefixInput);
+  const state = readLabState(prefix);
+  for (const host of state?.hosts ?? []) {
+    if (host.pid > 0 && isAlive(host.pid)) process.kill(host.pid, 'SIGTERM');
+  }
+  const deadline = Date.now() + 5_000;
+  while ((state?.hosts ?? []).some((h) => h.pid > 0 && isAlive(h.pid)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // Whatever is still running in a namespace (a hung agent, a test's sandbox process) is killed with it.
+  for (const netns of await listNamespaces(prefix)) await destroyNamespace(netns);
+  rmSync(labDir(prefix), { recursive: true, force: true });
+}
+
+export function labHost(prefix: string, name: string): LabHost {
+  const state = readLabState(validatePrefix(prefix));
+  if (!state) throw new Error(`no lab "${prefix}" is up; start one with \`weft lab up\``);
+  const host = state.hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`lab "${prefix}" has no host ${name}; it has ${state.hosts.map((h) => h.name).join(', ')}`);
+  return host;
+}
+
+/** Restarts one host's agent (after a kill in a test, say), keeping its data dir. */
+export function restartAgent(prefix: string, name: string, logLevel = 'info'): LabHost {
+  const state = readLabState(prefix)!;
+  const host = labHost(prefix, name);
+  host.pid = startAgent(host, logLevel);
+  state.hosts = state.hosts.map((h) => (h.name === name ? host : h));
+  saveState(state);
+  return host;
+}
+
+export { waitForAgent, withClient as withLabClient };
