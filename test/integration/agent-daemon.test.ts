@@ -1,0 +1,79 @@
+// The daemon on loopback (no namespaces needed): exclusive data dir and
+// socket, file permissions of secrets, clean shutdown on SIGTERM.
+import test from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync, statSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_MAIN, weft, eventually } from '../helpers/weft-cli.ts';
+
+const base = mkdtempSync(join(tmpdir(), 'weft-daemon-'));
+const port = 20_000 + Math.floor(Math.random() * 20_000);
+const running: ResultPromise[] = [];
+
+function startAgent(name: string, dataDir: string, socket: string, offset: number): ResultPromise {
+  const child = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--data-dir', dataDir,
+    '--listen-addr', `127.0.0.1:${port + offset}`, '--gossip-port', String(port + offset + 1), '--advertise-addr', '127.0.0.1', '--name', name], { reject: false });
+  running.push(child);
+  return child;
+}
+
+test.after.always(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+const socketA = join(base, 'a.sock');
+const dataA = join(base, 'a');
+
+test.serial('the agent starts, answers on its socket (0660), and keeps secrets in 0600 files', async (t) => {
+  startAgent('a', dataA, socketA, 0);
+  await eventually('agent a to answer', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0);
+  t.is(statSync(socketA).mode & 0o777, 0o660);
+  const init = await weft(['init'], { WEFT_SOCKET: socketA });
+  t.is(init.exitCode, 0, init.stderr);
+  t.regex(init.stdout, /WEFT-1-[A-Z2-7]{52}-[A-Z2-7]{52}/);
+  for (const dir of ['identity', 'cluster']) {
+    t.is(statSync(join(dataA, dir)).mode & 0o777, 0o700, `${dir}/ is 0700`);
+    for (const file of readdirSync(join(dataA, dir))) t.is(statSync(join(dataA, dir, file)).mode & 0o777, 0o600, `${dir}/${file} is 0600`);
+  }
+  const again = await weft(['init'], { WEFT_SOCKET: socketA });
+  t.is(again.exitCode, 1);
+  t.regex(again.stderr, /already a member of cluster .*weft leave/);
+});
+
+test.serial('a second agent on the same data dir is refused with the holder named', async (t) => {
+  const second = await startAgent('b', dataA, join(base, 'b.sock'), 10);
+  t.not(second.exitCode, 0);
+  t.regex(String(second.stderr), /another weft agent \(pid \d+\) is already using data dir/);
+});
+
+test.serial('a second agent on the same socket is refused', async (t) => {
+  const second = await startAgent('c', join(base, 'c'), socketA, 20);
+  t.not(second.exitCode, 0);
+  t.regex(String(second.stderr), /another weft agent is already listening on/);
+});
+
+test.serial('SIGTERM shuts the agent down cleanly and a restart resumes the same cluster identity', async (t) => {
+  const before = JSON.parse((await weft(['status', '--json'], { WEFT_SOCKET: socketA })).stdout) as { nodeId: string; clusterId: string };
+  const child = running[0]!;
+  child.kill('SIGTERM');
+  const result = await child;
+  t.is(result.exitCode, 0);
+  t.false(existsSync(join(dataA, 'agent.pid')), 'the data dir lock is released');
+  startAgent('a', dataA, socketA, 0);
+  const after = await eventually('agent a to come back', async () => {
+    const r = await weft(['status', '--json'], { WEFT_SOCKET: socketA });
+    return r.exitCode === 0 ? (JSON.parse(r.stdout) as { nodeId: string; clusterId: string }) : undefined;
+  });
+  t.is(after.nodeId, before.nodeId);
+  t.is(after.clusterId, before.clusterId);
+});
+
+test.serial('after kill -9 the stale lock and socket do not block a restart', async (t) => {
+  const child = running[running.length - 1]!;
+  child.kill('SIGKILL');
+  await child;
+  startAgent('a', dataA, socketA, 0);
+  await eventually('agent a to restart after kill -9', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0);
+  t.pass();
+});
