@@ -204,6 +204,16 @@ export class ClusterNode {
     return next;
   }
 
+  /**
+   * Makes our own record say what this agent runs with now (after a restart
+   * with a new advertise address, say) and be written by us, not our sponsor.
+   */
+  ensureSelf(fields: Pick<MemberRecord, 'name' | 'address' | 'gossipPort' | 'admissionPort'>): void {
+    const current = this.self;
+    const stale = (Object.keys(fields) as Array<keyof typeof fields>).some((k) => current[k] !== fields[k]);
+    if (stale || current.changedBy !== this.nodeId) this.#updateSelf(fields);
+  }
+
   /** Adds a freshly admitted member (called by the admission server). */
   addAdmitted(record: MemberRecord): void {
     this.roster.merge(record);

@@ -99,6 +99,7 @@ export class Agent {
       throw error;
     }
     this.#cluster = cluster;
+    cluster.ensureSelf({ name: this.config.name, address: this.advertiseAddr, gossipPort: this.config.gossipPort, admissionPort: admissionPortOf(this.config) });
     cluster.persist();
     this.#log.info({ nodeId: material.nodeId, cluster: cluster.clusterId.slice(0, 16), members: cluster.roster.all().length }, 'cluster member running');
   }
