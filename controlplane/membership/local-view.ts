@@ -1,0 +1,225 @@
+// The local membership view and how facts change it: claims are applied by
+// the update rules, suspicions run their Lifeguard timers, claims about
+// ourselves are refuted, and the long dead are forgotten. Probing and
+// dissemination (membership.ts) feed it facts and read it.
+
+import type { Awareness } from './awareness.ts';
+import type { BroadcastQueue } from './broadcast-queue.ts';
+import type { MembershipConfig } from './config.ts';
+import type { Effect } from './effects.ts';
+import type { MemberView } from './member-table.ts';
+import { MemberTable, isActive } from './member-table.ts';
+import type { MemberState, MemberUpdate, Snapshot } from './messages.ts';
+import { isValidUpdate } from './messages.ts';
+import { ProbeOrder } from './probe-order.ts';
+import type { Rng } from './rng.ts';
+import { Suspicion, expectedConfirmations, suspicionBounds } from './suspicion.ts';
+import { judgeOther, judgeSelf } from './update-rules.ts';
+
+/** gossip: re-broadcast what we adopt. confirm: count suspect claims as confirmations. */
+export interface Provenance {
+  gossip: boolean;
+  confirm: boolean;
+}
+
+export const GOSSIPED: Provenance = { gossip: true, confirm: true };
+/** Peers the host learned out of band (join response): everyone knows them already. */
+export const SEEDED: Provenance = { gossip: false, confirm: false };
+// Snapshots repeat beliefs, not fresh observations: spread what changed,
+// but a stale belief held by many peers must not count as many witnesses.
+export const SNAPSHOT: Provenance = { gossip: true, confirm: false };
+
+export interface LocalViewOptions {
+  config: MembershipConfig;
+  rng: Rng;
+  self: MemberView;
+  queue: BroadcastQueue;
+  awareness: Awareness;
+  emit: (effect: Effect) => void;
+}
+
+export class LocalView {
+  readonly table = new MemberTable();
+  readonly order = new ProbeOrder();
+  readonly selfId: string;
+  readonly #config: MembershipConfig;
+  readonly #rng: Rng;
+  readonly #queue: BroadcastQueue;
+  readonly #awareness: Awareness;
+  readonly #emit: (effect: Effect) => void;
+  readonly #suspicions = new Map<string, Suspicion>();
+  // Lower bounds on the next suspicion expiry / reap, so ticks scan only
+  // when something may be due; exact minima would need a heap.
+  #suspicionCheckAt = Infinity;
+  #reapCheckAt = Infinity;
+
+  constructor(options: LocalViewOptions) {
+    this.#config = options.config;
+    this.#rng = options.rng;
+    this.#queue = options.queue;
+    this.#awareness = options.awareness;
+    this.#emit = options.emit;
+    this.selfId = options.self.id;
+    this.table.set(options.self);
+  }
+
+  self(): MemberView {
+    return this.table.get(this.selfId) as MemberView;
+  }
+
+  selfUpdate(): MemberUpdate {
+    const self = this.self();
+    return { node: self.id, address: self.address, incarnation: self.incarnation, state: self.state, from: self.id };
+  }
+
+  /** Replaces our own record and announces it. */
+  setSelf(record: MemberView): void {
+    const previous = this.self().state;
+    this.table.set(record);
+    this.#queue.enqueue(this.selfUpdate());
+    this.#changed(record, previous);
+  }
+
+  /** Earliest suspicion expiry or reap (a lower bound). */
+  nextDeadline(): number {
+    return Math.min(this.#suspicionCheckAt, this.#reapCheckAt);
+  }
+
+  isProbeable(id: string): boolean {
+    const record = this.table.get(id);
+    return record !== undefined && isActive(record.state);
+  }
+
+  /** `sender`: the peer that handed us this update, when it came in a message. */
+  consider(now: number, update: MemberUpdate, provenance: Provenance, sender?: string): void {
+    if (!isValidUpdate(update)) return;
+    if (update.node === this.selfId) {
+      const verdict = judgeSelf(this.self(), update);
+      if (verdict === 'refute') this.#refute(update);
+      else if (verdict === 'reannounce') this.#reannounce(sender);
+      return;
+    }
+    const current = this.table.get(update.node);
+    const verdict = judgeOther(current, update);
+    if (verdict === 'apply') this.#apply(now, current, update, provenance.gossip);
+    else if (verdict === 'confirm' && provenance.confirm) this.#confirm(update);
+  }
+
+  mergeSnapshot(now: number, snapshot: Snapshot): void {
+    for (const entry of snapshot.members) {
+      // A remote "dead" only makes us suspect: the member still gets the
+      // chance to refute that our own verdict would deny it.
+      const state: MemberState = entry.state === 'dead' ? 'suspect' : entry.state;
+      this.consider(now, { ...entry, state, from: snapshot.from }, SNAPSHOT);
+    }
+  }
+
+  snapshot(): Snapshot {
+    const members = [...this.table.values()].map((r) => ({
+      node: r.id,
+      address: r.address,
+      incarnation: r.incarnation,
+      state: r.state,
+    }));
+    return { from: this.selfId, members };
+  }
+
+  expireSuspicions(now: number): void {
+    if (now < this.#suspicionCheckAt) return;
+    let next = Infinity;
+    for (const [id, suspicion] of this.#suspicions) {
+      const deadline = suspicion.deadline();
+      if (deadline > now) {
+        next = Math.min(next, deadline);
+        continue;
+      }
+      this.#suspicions.delete(id);
+      const record = this.table.get(id);
+      if (record?.state !== 'suspect' || record.incarnation !== suspicion.incarnation) continue;
+      const dead: MemberUpdate = { node: id, address: record.address, incarnation: record.incarnation, state: 'dead', from: this.selfId };
+      this.#apply(now, record, dead, true);
+    }
+    this.#suspicionCheckAt = next;
+  }
+
+  reap(now: number): void {
+    if (now < this.#reapCheckAt) return;
+    let next = Infinity;
+    for (const record of this.table.values()) {
+      if (isActive(record.state) || record.id === this.selfId) continue;
+      const at = record.stateChangedAt + this.#config.reapMs;
+      if (at > now) {
+        next = Math.min(next, at);
+        continue;
+      }
+      this.table.delete(record.id);
+      this.order.remove(record.id);
+      this.#emit({ kind: 'member-reaped', id: record.id });
+    }
+    this.#reapCheckAt = next;
+  }
+
+  #apply(now: number, current: MemberView | undefined, update: MemberUpdate, gossip: boolean): void {
+    // Only the member itself (alive) states its address; accusations may
+    // carry a stale one.
+    const address = update.state === 'alive' || current === undefined ? update.address : current.address;
+    const record: MemberView = {
+      id: update.node,
+      address,
+      state: update.state,
+      incarnation: update.incarnation,
+      stateChangedAt: current?.state === update.state ? current.stateChangedAt : now,
+    };
+    this.table.set(record);
+    if (current === undefined) this.order.insert(this.#rng, record.id);
+    this.#suspicions.delete(record.id);
+    if (record.state === 'suspect') this.#startSuspicion(now, record, update.from);
+    if (!isActive(record.state)) this.#reapCheckAt = Math.min(this.#reapCheckAt, now + this.#config.reapMs);
+    if (gossip) this.#queue.enqueue({ ...update, address });
+    this.#changed(record, current?.state ?? null);
+  }
+
+  #startSuspicion(now: number, record: MemberView, from: string): void {
+    const n = this.table.activeCount;
+    const c = this.#config;
+    const bounds = suspicionBounds(c.suspicionMult, c.suspicionMaxTimeoutMult, c.probeIntervalMs, n);
+    const suspicion = new Suspicion(now, record.incarnation, from, bounds, expectedConfirmations(c.suspicionConfirmations, n));
+    this.#suspicions.set(record.id, suspicion);
+    this.#suspicionCheckAt = Math.min(this.#suspicionCheckAt, suspicion.deadline());
+  }
+
+  #confirm(update: MemberUpdate): void {
+    const suspicion = this.#suspicions.get(update.node);
+    if (suspicion === undefined || !suspicion.confirm(update.from)) return;
+    // Pass the new voice on so that other suspecters shorten their timers too.
+    this.#queue.enqueue(update);
+    this.#suspicionCheckAt = Math.min(this.#suspicionCheckAt, suspicion.deadline());
+  }
+
+  /** Someone believes we are suspect/dead/left, or speaks for us: outbid them. */
+  #refute(claim: MemberUpdate): void {
+    const self = this.self();
+    this.setSelf({ ...self, incarnation: Math.max(self.incarnation, claim.incarnation) + 1 });
+    // Being suspected is a hint that we are the slow one (Lifeguard).
+    if (claim.state !== 'alive') this.#awareness.apply(1);
+  }
+
+  /**
+   * Someone still holds an accusation we already refuted: they missed our
+   * refutation. Epidemic gossip dies out once everyone else has it, so
+   * answer the sender directly, and spread it once more in case others
+   * missed it too (unless it is still spreading: re-queuing would reset its
+   * transmit count on every stale copy that reaches us).
+   */
+  #reannounce(sender: string | undefined): void {
+    const address = sender === undefined ? undefined : this.table.get(sender)?.address;
+    if (sender !== undefined && address !== undefined) {
+      this.#emit({ kind: 'send', to: sender, address, message: { kind: 'gossip', updates: [this.selfUpdate()] } });
+    }
+    if (this.#queue.pending(this.selfId) === undefined) this.#queue.enqueue(this.selfUpdate());
+  }
+
+  #changed(member: MemberView, previous: MemberState | null): void {
+    this.#emit({ kind: 'member-changed', member: { ...member }, previous });
+  }
+}
