@@ -87,10 +87,8 @@ function memberReply(view: ReturnType<Agent['members']>[number]): object {
     name: r.name,
     peerId: r.peerId,
     address: r.address,
-    // Liveness (suspect/dead) comes with failure detection; until then an
-    // active record is reported alive and `connected` shows reachability.
-    state: r.status === 'left' ? 'left' : 'alive',
-    incarnation: r.version,
+    state: view.state,
+    incarnation: view.incarnation,
     self: view.self,
     connected: view.self || view.connected,
   };

@@ -15,10 +15,17 @@ import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
 import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
+import { Liveness } from './liveness.ts';
+import { swimAddress } from './swim-transport.ts';
+import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
+import type { MemberState } from '../../controlplane/membership/index.ts';
 
 const DIAL_INTERVAL_MS = 2_000;
 const DIAL_TIMEOUT_MS = 5_000;
 const PERSIST_DELAY_MS = 50;
+// Anti-entropy beyond the sync on every new connection: one random peer per
+// period, so state that gossip missed converges even on a quiet cluster.
+const PERIODIC_SYNC_MS = 30_000;
 
 export interface ClusterNodeOptions {
   keys: NodeKeys;
@@ -34,6 +41,8 @@ export interface ClusterNodeOptions {
 
 export interface MemberView {
   record: MemberRecord;
+  state: MemberState;
+  incarnation: number;
   connected: boolean;
   self: boolean;
 }
@@ -48,6 +57,9 @@ export class ClusterNode {
   #settings: ClusterSettings;
   #libp2p!: WeftLibp2p;
   #gossip!: ClusterGossip;
+  #liveness!: Liveness;
+  #sync!: SyncHandlers;
+  #syncTimer: NodeJS.Timeout | undefined;
   #dialTimer: NodeJS.Timeout | undefined;
   #persistTimer: NodeJS.Timeout | undefined;
   #dialing = new Set<string>();
@@ -120,17 +132,54 @@ export class ClusterNode {
       ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
       onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
     };
+    this.#sync = sync;
     await registerSync(this.#libp2p, sync);
     this.#libp2p.addEventListener('connection:open', (event) => {
       const connection: Connection = event.detail;
       if (connection.direction === 'outbound') void syncWith(connection, sync);
     });
     await this.#libp2p.start();
+    await this.#startLiveness();
     this.#dialTimer = setInterval(() => this.#dialMembers(), DIAL_INTERVAL_MS);
+    this.#syncTimer = setInterval(() => this.#syncWithRandomPeer(), PERIODIC_SYNC_MS);
     this.#dialMembers();
   }
 
+  async #startLiveness(): Promise<void> {
+    const self = this.self;
+    this.#liveness = await Liveness.start({
+      node: this.#libp2p,
+      selfId: this.nodeId,
+      selfAddress: swimAddress(self.address, self.gossipPort, self.peerId),
+      logger: this.#log,
+      nodeIdOfPeer: (peerId) => {
+        const record = this.roster.byPeerId(peerId);
+        return record?.status === 'active' ? record.nodeId : undefined;
+      },
+    });
+    for (const record of this.roster.all()) this.#track(record);
+  }
+
+  /** Starts failure detection of an active member (a no-op for known ones at the same address). */
+  #track(record: MemberRecord): void {
+    if (record.status !== 'active' || record.nodeId === this.nodeId) return;
+    const address = swimAddress(record.address, record.gossipPort, record.peerId);
+    const known = this.#liveness.view(record.nodeId);
+    if (known?.address !== address) this.#liveness.addMember(record.nodeId, address);
+  }
+
+  #syncWithRandomPeer(): void {
+    const connections = this.#libp2p.getConnections().filter((c) => c.status === 'open');
+    const pick = connections[Math.floor(Math.random() * connections.length)];
+    if (pick) void syncWith(pick, this.#sync);
+  }
+
   snapshot(): Snapshot {
+    return { members: this.roster.all(), token: this.#token, settings: this.#settings, membership: encodeSwimSnapshot(this.#liveness.snapshot()) };
+  }
+
+  /** What is persisted: liveness is rebuilt from the network after a restart. */
+  #durableSnapshot(): Snapshot {
     return { members: this.roster.all(), token: this.#token, settings: this.#settings };
   }
 
@@ -161,6 +210,13 @@ export class ClusterNode {
       changed = true;
     }
     if (changed) this.#schedulePersist();
+    if ('membership' in incoming && incoming.membership) {
+      try {
+        this.#liveness.mergeSnapshot(decodeSwimSnapshot(incoming.membership));
+      } catch (error) {
+        this.#log.warn({ peer: origin.peerId, err: (error as Error).message }, 'refused a membership snapshot');
+      }
+    }
   }
 
   async #accept(record: MemberRecord): Promise<boolean> {
@@ -174,7 +230,10 @@ export class ClusterNode {
     if (outcome === 'ignored') return false;
     this.#log.info({ node: record.nodeId, name: record.name, status: record.status }, `member ${outcome}`);
     if (record.status !== 'active') void this.#disconnect(record.peerId);
-    else this.#dialMembers();
+    else {
+      this.#track(record);
+      this.#dialMembers();
+    }
     return true;
   }
 
@@ -217,6 +276,7 @@ export class ClusterNode {
   /** Adds a freshly admitted member (called by the admission server). */
   addAdmitted(record: MemberRecord): void {
     this.roster.merge(record);
+    this.#track(record);
     this.#gossip.publishMember(record);
     this.#schedulePersist();
     this.#dialMembers();
@@ -246,6 +306,7 @@ export class ClusterNode {
   async announceLeave(): Promise<void> {
     this.#updateSelf({ status: 'left' });
     await this.#gossip.flush();
+    await this.#liveness.leave();
     // gossipsub sends asynchronously; give the frames a moment to leave the socket.
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
@@ -255,7 +316,12 @@ export class ClusterNode {
     return this.roster
       .all()
       .filter((r) => r.status !== 'revoked')
-      .map((record) => ({ record, connected: connected.has(record.peerId), self: record.nodeId === this.nodeId }));
+      .map((record) => {
+        const live = this.#liveness.view(record.nodeId);
+        // A graceful leave recorded in the roster outranks whatever liveness last saw.
+        const state: MemberState = record.status === 'left' ? 'left' : (live?.state ?? 'alive');
+        return { record, state, incarnation: live?.incarnation ?? 0, connected: connected.has(record.peerId), self: record.nodeId === this.nodeId };
+      });
   }
 
   #dialMembers(): void {
@@ -291,7 +357,7 @@ export class ClusterNode {
   persist(): void {
     if (this.#stopped) return;
     try {
-      this.#options.dataDir.saveState(this.snapshot());
+      this.#options.dataDir.saveState(this.#durableSnapshot());
     } catch (error) {
       this.#log.error({ err: (error as Error).message }, 'could not save cluster state');
     }
@@ -305,6 +371,8 @@ export class ClusterNode {
     }
     this.#stopped = true;
     if (this.#dialTimer) clearInterval(this.#dialTimer);
+    if (this.#syncTimer) clearInterval(this.#syncTimer);
+    this.#liveness.stop();
     this.#gossip.stop();
     await this.#libp2p.stop();
   }

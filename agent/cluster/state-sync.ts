@@ -23,9 +23,12 @@ export async function registerSync(node: WeftLibp2p, handlers: SyncHandlers): Pr
       const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
       const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
       const remote = decodeSnapshot((await lp.read({ signal })).subarray());
+      // Merge before answering: the reply then carries the union, so one
+      // exchange converges both sides (answering first can leave a healed
+      // partition split, as the simulator showed).
+      await handlers.ingest(remote, peer);
       await lp.write(encodeSnapshot(handlers.snapshot()), { signal });
       await stream.close({ signal });
-      await handlers.ingest(remote, peer);
     } catch (error) {
       stream.abort(error as Error);
       handlers.onError(error as Error, peer);

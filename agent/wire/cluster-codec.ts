@@ -37,6 +37,7 @@ const snapshotSchema = z.object({
   members: z.array(memberRecordSchema).max(100_000),
   token: tokenRecordSchema.nullable().optional(),
   settings: z.object({ defaultAddrPool: z.string().max(64) }).nullable().optional(),
+  membership: bytes.optional(),
 });
 
 const envelopeSchema = z.object({
@@ -52,6 +53,8 @@ export interface Snapshot {
   members: MemberRecord[];
   token?: TokenRecord | undefined;
   settings?: ClusterSettings | undefined;
+  /** Encoded weft.swim.Snapshot; empty when the sender has none to share (on disk, say). */
+  membership?: Uint8Array | undefined;
 }
 
 export interface Envelope {
@@ -92,7 +95,7 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {
   const s = decodeWith(snapshotSchema, SnapshotType, data, 'cluster snapshot');
-  return { members: s.members, token: s.token ?? undefined, settings: s.settings ?? undefined };
+  return { members: s.members, token: s.token ?? undefined, settings: s.settings ?? undefined, membership: s.membership?.length ? s.membership : undefined };
 }
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {

@@ -34,10 +34,14 @@ const clusterRoot = protobuf.loadSync(PROTO_DIR + 'cluster.proto');
 export const SnapshotType = clusterRoot.lookupType('weft.cluster.Snapshot');
 export const EnvelopeType = clusterRoot.lookupType('weft.cluster.Envelope');
 
+const swimRoot = protobuf.loadSync(PROTO_DIR + 'swim.proto');
+export const SwimPacketType = swimRoot.lookupType('weft.swim.SwimPacket');
+export const SwimSnapshotType = swimRoot.lookupType('weft.swim.Snapshot');
+
 /** protobufjs decode → plain object with numbers for 64-bit fields and bytes as Uint8Array. */
 export function decodePlain(type: protobuf.Type, bytes: Uint8Array): unknown {
   const message = type.decode(bytes);
-  return type.toObject(message, { longs: Number, defaults: true });
+  return type.toObject(message, { longs: Number, defaults: true, oneofs: true });
 }
 
 export function encodePlain(type: protobuf.Type, value: Record<string, unknown>): Uint8Array {
