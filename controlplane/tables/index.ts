@@ -1,0 +1,16 @@
+// Public surface of the replicated tables.
+export { LamportClock } from './lamport.ts';
+export { compareVersions, sameVersion, toWire, fromWire, malformation } from './entry.ts';
+export type { Entry, WireEntry, Versioned } from './entry.ts';
+export { visibleChange } from './change.ts';
+export type { Change, ChangeOp } from './change.ts';
+export { ChangeFeed, tablePrefix } from './feed.ts';
+export type { ChangeListener, TableFilter } from './feed.ts';
+export { ReplicatedTables, DEFAULT_REAP_MS } from './table.ts';
+export type { TablesConfig } from './table.ts';
+export type { ApplyStatus, ApplyResult, BatchResult, LocalWrite, TableCounters } from './results.ts';
+export { Coalescer } from './coalescer.ts';
+export { makeDigest, sameBucket } from './digest.ts';
+export type { Digest, BucketDigest } from './digest.ts';
+export { diffAgainstDigest, completeSync, exchange } from './antientropy.ts';
+export type { BucketRef, SyncReply, SyncCompletion, ExchangeResult } from './antientropy.ts';

@@ -1,0 +1,364 @@
+// The replicated tables of one node: named tables of last-writer-wins
+// entries, the liveness view that hides dead owners, and the change stream
+// consumers apply. Pure: every call takes `now` (ms on the caller's
+// monotonic clock) and returns what changed; nothing here sends or waits.
+//
+// State is a join semi-lattice: for each (table, key) the version that is
+// greatest under compareVersions() wins, so applying any set of entries in
+// any order, any number of times, gives the same state.
+
+import { BucketIndex } from './bucket.ts';
+import type { Bucket } from './bucket.ts';
+import { visibleChange } from './change.ts';
+import type { Change } from './change.ts';
+import { compareVersions, fromWire, malformation, toWire } from './entry.ts';
+import type { Entry, WireEntry } from './entry.ts';
+import { ChangeFeed } from './feed.ts';
+import type { ChangeListener, TableFilter } from './feed.ts';
+import { fingerprint } from './hash.ts';
+import type { Fingerprint } from './hash.ts';
+import { LamportClock } from './lamport.ts';
+import { NodeLiveness } from './liveness.ts';
+import { REFUSAL_COUNTER } from './results.ts';
+import type { ApplyResult, BatchResult, LocalWrite, Refusal, TableCounters } from './results.ts';
+
+/**
+ * 30 minutes, networkdb's reapEntryInterval. A tombstone must outlive the
+ * longest partition we expect to heal through anti-entropy: a node that missed
+ * the delete and still holds the live version would otherwise hand that
+ * version back to peers that already dropped the tombstone. The owner would
+ * then see it as a self conflict and delete it again, but consumers would see
+ * the entry flicker.
+ */
+export const DEFAULT_REAP_MS = 30 * 60 * 1000;
+
+export interface TablesConfig {
+  self: string;
+  reapMs?: number;
+  /** Restored Lamport time after a restart (see LamportClock). */
+  initialLamport?: number;
+  /**
+   * Roster check on owners (e.g. "has an active, unrevoked certificate").
+   * Entries owned by anyone else are refused on every path. Default: all.
+   */
+  isAdmitted?: (node: string) => boolean;
+  /**
+   * Tables whose entries describe cluster objects that outlive their writer
+   * (networks, services): they are never hidden or forgotten with their
+   * owner. Default: none, every entry is bound to its owner's liveness.
+   */
+  clusterScoped?: TableFilter;
+}
+
+interface Stored {
+  entry: Entry;
+  fp: Fingerprint;
+}
+
+type MergeOutcome = { status: 'applied' | 'stale'; change: Change | undefined };
+
+export class ReplicatedTables {
+  readonly self: string;
+  readonly reapMs: number;
+  readonly #clock: LamportClock;
+  readonly #isAdmitted: (node: string) => boolean;
+  readonly #clusterScoped: TableFilter;
+  readonly #tables = new Map<string, Map<string, Stored>>();
+  readonly #buckets = new BucketIndex();
+  readonly #tombstones = new Set<Stored>();
+  readonly #liveness = new NodeLiveness();
+  readonly #feed = new ChangeFeed();
+  readonly #counters: TableCounters = { applied: 0, stale: 0, forgeries: 0, unadmitted: 0, forgotten: 0, malformed: 0, relayed: 0, selfConflicts: 0 };
+
+  constructor(config: TablesConfig) {
+    if (config.self === '') throw new Error('tables need the node ID of this node');
+    const reapMs = config.reapMs ?? DEFAULT_REAP_MS;
+    if (!Number.isFinite(reapMs) || reapMs <= 0) throw new RangeError(`reapMs must be a positive number of ms, got ${reapMs}`);
+    this.self = config.self;
+    this.reapMs = reapMs;
+    this.#clock = new LamportClock(config.initialLamport ?? 0);
+    this.#isAdmitted = config.isAdmitted ?? (() => true);
+    this.#clusterScoped = config.clusterScoped ?? (() => false);
+  }
+
+  get lamport(): number {
+    return this.#clock.time;
+  }
+
+  get counters(): Readonly<TableCounters> {
+    return { ...this.#counters };
+  }
+
+  // ---- local writes -------------------------------------------------------
+
+  set(now: number, table: string, key: string, value: Uint8Array): LocalWrite {
+    const entry: Entry = { table, key, owner: this.self, lamport: this.#clock.tick(), deleted: false, value };
+    return this.#localWrite(now, entry);
+  }
+
+  /** Tombstones a visible or hidden key; undefined when there is nothing to delete. */
+  delete(now: number, table: string, key: string): LocalWrite | undefined {
+    const current = this.#tables.get(table)?.get(key);
+    if (current === undefined || current.entry.deleted) return undefined;
+    const entry: Entry = { table, key, owner: this.self, lamport: this.#clock.tick(), deleted: true, reapAt: now + this.reapMs, value: new Uint8Array(0) };
+    return this.#localWrite(now, entry);
+  }
+
+  #localWrite(now: number, entry: Entry): LocalWrite {
+    const { change } = this.#merge(entry);
+    this.#counters.applied += 1;
+    return { entry: toWire(entry, now), changes: this.#publish(change === undefined ? [] : [change]) };
+  }
+
+  // ---- remote writes ------------------------------------------------------
+
+  /**
+   * An entry received over gossip from `fromNode` (the authenticated
+   * publisher). Only the owner publishes its entries, so an entry whose owner
+   * is someone else is a forgery and is refused.
+   */
+  applyRemote(now: number, fromNode: string, wire: WireEntry): ApplyResult {
+    const result = this.#applyOne(now, fromNode, wire, 'gossip');
+    return { ...result, changes: this.#publish(result.changes) };
+  }
+
+  applyRemoteBatch(now: number, fromNode: string, entries: readonly WireEntry[]): BatchResult {
+    return this.#applyMany(now, fromNode, entries, 'gossip');
+  }
+
+  /**
+   * Entries relayed by a sync peer (anti-entropy), which legitimately carries
+   * other owners' entries. Integrity rests on the transport: `peer` is an
+   * authenticated, admitted member (certificate-bound libp2p peer ID), and
+   * owners must pass `isAdmitted`. A compromised member could still relay a
+   * forged entry for another member; closing that needs per-entry
+   * signatures, which the wire format leaves room for in the value.
+   */
+  applySynced(now: number, peer: string, entries: readonly WireEntry[]): BatchResult {
+    return this.#applyMany(now, peer, entries, 'sync');
+  }
+
+  #applyMany(now: number, from: string, entries: readonly WireEntry[], path: 'gossip' | 'sync'): BatchResult {
+    const result: BatchResult = { changes: [], applied: 0, stale: 0, refused: 0, selfConflicts: [] };
+    for (const wire of entries) {
+      const one = this.#applyOne(now, from, wire, path);
+      result.changes.push(...one.changes);
+      if (one.status === 'applied') result.applied += 1;
+      else if (one.status === 'stale') result.stale += 1;
+      else result.refused += 1;
+      const adopted = one.status === 'applied' && wire.owner === this.self && from !== this.self ? this.lookup(wire.table, wire.key) : undefined;
+      if (adopted !== undefined) result.selfConflicts.push(adopted);
+    }
+    result.changes = this.#publish(result.changes);
+    return result;
+  }
+
+  #applyOne(now: number, from: string, wire: WireEntry, path: 'gossip' | 'sync'): ApplyResult {
+    const refusal = this.#refusal(from, wire, path);
+    if (refusal !== undefined) {
+      this.#counters[REFUSAL_COUNTER[refusal.status]] += 1;
+      return { status: refusal.status, changes: [], reason: refusal.reason };
+    }
+    // Witness only admitted entries: a refused one must not drag our clock.
+    this.#clock.witness(wire.lamport);
+    if (path === 'sync' && wire.owner !== from) this.#counters.relayed += 1;
+    const outcome = this.#merge(fromWire(wire, now, this.reapMs));
+    this.#counters[outcome.status] += 1;
+    if (outcome.status === 'applied' && wire.owner === this.self && from !== this.self) this.#counters.selfConflicts += 1;
+    return { status: outcome.status, changes: outcome.change === undefined ? [] : [outcome.change] };
+  }
+
+  #refusal(from: string, wire: WireEntry, path: 'gossip' | 'sync'): { status: Refusal; reason: string } | undefined {
+    const bad = malformation(wire);
+    if (bad !== undefined) return { status: 'malformed', reason: bad };
+    if (path === 'gossip' && wire.owner !== from) return { status: 'forged', reason: `${from} published ${wire.table}/${wire.key} as if it were ${wire.owner}` };
+    if (!this.#isAdmitted(wire.owner)) return { status: 'unadmitted', reason: `owner ${wire.owner} of ${wire.table}/${wire.key} is not an admitted member` };
+    if (this.#liveness.isForgotten(wire.owner) && !this.#clusterScoped(wire.table)) return { status: 'forgotten', reason: `owner ${wire.owner} of ${wire.table}/${wire.key} was reaped` };
+    return undefined;
+  }
+
+  // ---- merge core ---------------------------------------------------------
+
+  #merge(entry: Entry): MergeOutcome {
+    let rows = this.#tables.get(entry.table);
+    const current = rows?.get(entry.key);
+    if (current !== undefined) {
+      const order = compareVersions(entry, current.entry);
+      if (order < 0) return { status: 'stale', change: undefined };
+      if (order === 0) return this.#sameVersionAgain(current, entry);
+    }
+    if (rows === undefined) {
+      rows = new Map();
+      this.#tables.set(entry.table, rows);
+    }
+    const before = current === undefined ? undefined : this.#visibleOrUndefined(current.entry);
+    if (current !== undefined) this.#unindex(current);
+    const stored: Stored = { entry, fp: fingerprint(entry) };
+    rows.set(entry.key, stored);
+    this.#index(stored);
+    return { status: 'applied', change: visibleChange(before, this.#visibleOrUndefined(entry)) };
+  }
+
+  /**
+   * The same tombstone can arrive with different residual reap times; keeping
+   * the earliest deadline makes the result independent of arrival order.
+   */
+  #sameVersionAgain(current: Stored, entry: Entry): MergeOutcome {
+    if (entry.reapAt !== undefined && (current.entry.reapAt === undefined || entry.reapAt < current.entry.reapAt)) {
+      current.entry = { ...current.entry, reapAt: entry.reapAt };
+    }
+    return { status: 'stale', change: undefined };
+  }
+
+  #index(stored: Stored): void {
+    this.#buckets.add(stored.entry.table, stored.entry.owner, stored.entry.key, stored.fp);
+    if (stored.entry.deleted) this.#tombstones.add(stored);
+  }
+
+  #unindex(stored: Stored): void {
+    this.#buckets.remove(stored.entry.table, stored.entry.owner, stored.entry.key, stored.fp);
+    this.#tombstones.delete(stored);
+  }
+
+  #drop(stored: Stored): void {
+    this.#unindex(stored);
+    const rows = this.#tables.get(stored.entry.table);
+    rows?.delete(stored.entry.key);
+    if (rows?.size === 0) this.#tables.delete(stored.entry.table);
+  }
+
+  #publish(changes: Change[]): Change[] {
+    this.#feed.publish(changes);
+    return changes;
+  }
+
+  // ---- visibility ---------------------------------------------------------
+
+  isVisible(entry: Entry): boolean {
+    if (entry.deleted) return false;
+    return this.#clusterScoped(entry.table) || !this.#liveness.isDead(entry.owner);
+  }
+
+  #visibleOrUndefined(entry: Entry): Entry | undefined {
+    return this.isVisible(entry) ? entry : undefined;
+  }
+
+  /**
+   * Membership's verdict on a node. Going dead hides its entries at once
+   * (consumers see 'remove'); coming back within the reap time restores them
+   * (consumers see 'add'), because they were kept.
+   */
+  setNodeLive(_now: number, node: string, live: boolean): Change[] {
+    if (node === this.self) return [];
+    const toggled = live ? this.#liveness.markLive(node) : this.#liveness.markDead(node);
+    if (!toggled) return [];
+    const changes: Change[] = [];
+    for (const stored of this.#ownedBy(node)) {
+      const { entry } = stored;
+      if (entry.deleted || this.#clusterScoped(entry.table)) continue;
+      changes.push({ op: live ? 'add' : 'remove', table: entry.table, key: entry.key, entry });
+    }
+    return this.#publish(changes);
+  }
+
+  /**
+   * Drops a reaped node's owner-bound entries, and refuses them from now on
+   * so that a peer that has not reaped the node yet cannot sync them back.
+   * A node that rejoins is made live again by setNodeLive(…, true).
+   */
+  forgetNode(node: string): Change[] {
+    if (node === this.self) throw new Error('a node cannot forget itself');
+    const changes: Change[] = [];
+    for (const stored of this.#ownedBy(node)) {
+      if (this.#clusterScoped(stored.entry.table)) continue;
+      const visible = this.#visibleOrUndefined(stored.entry);
+      if (visible !== undefined) changes.push({ op: 'remove', table: visible.table, key: visible.key, entry: visible });
+      this.#drop(stored);
+    }
+    this.#liveness.forget(node);
+    return this.#publish(changes);
+  }
+
+  isNodeHidden(node: string): boolean {
+    return this.#liveness.isDead(node);
+  }
+
+  #ownedBy(node: string): Stored[] {
+    const owned: Stored[] = [];
+    for (const table of [...this.#buckets.tables()]) {
+      const bucket = this.#buckets.get(table, node);
+      if (bucket === undefined) continue;
+      for (const key of bucket.keys) {
+        const stored = this.#tables.get(table)?.get(key);
+        if (stored !== undefined) owned.push(stored);
+      }
+    }
+    return owned;
+  }
+
+  // ---- tombstone reaping --------------------------------------------------
+
+  /** Removes tombstones whose reap deadline has passed; returns how many. */
+  reap(now: number): number {
+    let reaped = 0;
+    for (const stored of [...this.#tombstones]) {
+      if ((stored.entry.reapAt ?? now) > now) continue;
+      this.#drop(stored);
+      reaped += 1;
+    }
+    return reaped;
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  /** The visible entry of a key (what consumers see). */
+  get(table: string, key: string): Entry | undefined {
+    const stored = this.#tables.get(table)?.get(key);
+    return stored === undefined ? undefined : this.#visibleOrUndefined(stored.entry);
+  }
+
+  /** The stored version of a key, including tombstones and hidden entries. */
+  lookup(table: string, key: string): Entry | undefined {
+    return this.#tables.get(table)?.get(key)?.entry;
+  }
+
+  /** Visible entries of a table, for a consumer's initial load. */
+  list(table: string): Entry[] {
+    const rows = this.#tables.get(table);
+    if (rows === undefined) return [];
+    return [...rows.values()].map((s) => s.entry).filter((e) => this.isVisible(e));
+  }
+
+  /** Every stored entry of a table (tombstones and hidden ones too). */
+  stored(table: string): Entry[] {
+    return [...(this.#tables.get(table)?.values() ?? [])].map((s) => s.entry);
+  }
+
+  /** Names of tables holding at least one stored entry. */
+  tableNames(): string[] {
+    return [...this.#tables.keys()];
+  }
+
+  /** Anti-entropy view: per-owner buckets of a table. */
+  buckets(table: string): Iterable<Readonly<Bucket>> {
+    return this.#buckets.buckets(table);
+  }
+
+  bucket(table: string, owner: string): Readonly<Bucket> | undefined {
+    return this.#buckets.get(table, owner);
+  }
+
+  bucketEntries(table: string, owner: string): Entry[] {
+    const bucket = this.#buckets.get(table, owner);
+    if (bucket === undefined) return [];
+    const rows = this.#tables.get(table);
+    return [...bucket.keys].map((key) => rows?.get(key)?.entry).filter((e): e is Entry => e !== undefined);
+  }
+
+  // ---- consumers ----------------------------------------------------------
+
+  /** Calls `listener` synchronously with every non-empty batch of visible changes. */
+  subscribe(listener: ChangeListener, filter?: TableFilter): () => void {
+    return this.#feed.subscribe(listener, filter);
+  }
+}

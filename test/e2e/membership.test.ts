@@ -1,0 +1,70 @@
+// Failure detection on a real 3-host lab with the real transport: a quiet
+// cluster never declares anyone dead; kill -9 of an agent is detected by the
+// others; the restarted agent refutes and is alive again everywhere.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { labUp, labDown, restartAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { AgentClient } from '../../agent/api/client.ts';
+import { uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+
+const prefix = uniquePrefix('m');
+const QUIET_MS = 90_000;
+let lab: LabState;
+
+interface Member { name: string; state: string; incarnation: number }
+
+async function members(host: LabHost): Promise<Member[]> {
+  const client = new AgentClient(host.socket);
+  try {
+    return (await client.call<{ members: Member[] }>('Members')).members;
+  } finally {
+    client.close();
+  }
+}
+
+const stateOf = async (observer: LabHost, name: string): Promise<Member | undefined> => (await members(observer)).find((m) => m.name === name);
+
+test.before(async () => {
+  lab = await labUp({ hosts: 3, prefix });
+});
+
+test.after.always(async () => {
+  await labDown(prefix);
+});
+
+test.serial(`a quiet lab declares nobody suspect or dead over ${QUIET_MS / 1000} s`, async (t) => {
+  const deadline = Date.now() + QUIET_MS;
+  let samples = 0;
+  while (Date.now() < deadline) {
+    for (const host of lab.hosts) {
+      const states = (await members(host)).map((m) => `${m.name}:${m.state}`);
+      t.deepEqual(states.filter((s) => !s.endsWith(':alive')), [], `as seen from ${host.name}`);
+    }
+    samples++;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  // Between samples too: the agents log every state change.
+  for (const host of lab.hosts) {
+    const changes = readFileSync(host.logFile, 'utf8').split('\n').filter((l) => l.includes('member state changed') && /"state":"(suspect|dead)"/.test(l));
+    t.deepEqual(changes, [], `${host.name} logged no suspicion`);
+  }
+  t.true(samples > 10);
+});
+
+test.serial('kill -9 of an agent: the others mark it dead; after a restart it is alive again with a higher incarnation', async (t) => {
+  const victim = lab.hosts[2]!;
+  const before = (await stateOf(lab.hosts[0]!, victim.name))!;
+  process.kill(victim.pid, 'SIGKILL');
+  for (const observer of lab.hosts.slice(0, 2)) {
+    await eventually(`${observer.name} to mark ${victim.name} dead`, async () => (await stateOf(observer, victim.name))?.state === 'dead', 30_000);
+  }
+  const restarted = restartAgent(prefix, victim.name);
+  await waitForAgent(restarted);
+  for (const observer of lab.hosts.slice(0, 2)) {
+    const back = await eventually(`${observer.name} to see ${victim.name} alive again`, async () => {
+      const m = await stateOf(observer, victim.name);
+      return m?.state === 'alive' ? m : undefined;
+    }, 30_000);
+    t.true(back.incarnation > before.incarnation, 'the restarted node refuted its death with a higher incarnation');
+  }
+});

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import test from 'ava';
+import fc from 'fast-check';
+import { ReplicatedTables, completeSync, compareVersions, diffAgainstDigest, exchange, makeDigest } from '../../controlplane/tables/index.ts';
+import type { WireEntry } from '../../controlplane/tables/index.ts';
+
+const TABLES = ['nodes', 'endpoints/n1', 'endpoints/n2'];
+const OWNERS = ['a', 'b', 'c', 'd'];
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const hex = (v: Uint8Array): string => Buffer.from(v).toString('hex');
+
+const wireArb: fc.Arbitrary<WireEntry> = fc.record({
+  table: fc.constantFrom(...TABLES),
+  key: fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k4', 'k5'),
+  owner: fc.constantFrom(...OWNERS),
+  lamport: fc.integer({ min: 0, max: 30 }),
+  deleted: fc.boolean(),
+  reapInMs: fc.integer({ min: 1, max: 60_000 }),
+  value: fc.uint8Array({ maxLength: 2 }),
+});
+
+const localWriteArb = fc.record({ table: fc.constantFrom(...TABLES), key: fc.constantFrom('k0', 'k1', 'own'), del: fc.boolean() });
+type LocalWriteOp = { table: string; key: string; del: boolean };
+
+function replica(self: string, entries: readonly WireEntry[], writes: readonly LocalWriteOp[], dead: readonly string[]): ReplicatedTables {
+  const store = new ReplicatedTables({ self, reapMs: 60_000 });
+  for (const node of dead) store.setNodeLive(0, node, false);
+  for (const e of entries) store.applyRemote(1000, e.owner, e);
+  for (const w of writes) {
+    if (w.del) store.delete(1000, w.table, w.key);
+    else store.set(1000, w.table, w.key, bytes(`${self}:${w.key}`));
+  }
+  return store;
+}
+
+/** Stored state without local reap deadlines, which are not part of a version. */
+function versions(store: ReplicatedTables): string[] {
+  return TABLES.flatMap((t) => store.stored(t))
+    .map((e) => `${e.table}|${e.key}|${e.owner}|${e.lamport}|${e.deleted}|${hex(e.value)}`)
+    .sort();
+}
+
+function visible(store: ReplicatedTables): string[] {
+  return TABLES.flatMap((t) => store.list(t)).map((e) => `${e.table}|${e.key}|${e.owner}|${e.lamport}|${hex(e.value)}`).sort();
+}
+
+const divergedArb = fc.record({
+  common: fc.array(wireArb, { maxLength: 25 }),
+  onlyA: fc.array(wireArb, { maxLength: 15 }),
+  onlyB: fc.array(wireArb, { maxLength: 15 }),
+  writesA: fc.array(localWriteArb, { maxLength: 4 }),
+  writesB: fc.array(localWriteArb, { maxLength: 4 }),
+  dead: fc.subarray(OWNERS, { maxLength: 2 }),
+});
+
+test('two diverged replicas hold the same state after one exchange', (t) => {
+  fc.assert(
+    fc.property(divergedArb, ({ common, onlyA, onlyB, writesA, writesB, dead }) => {
+      const a = replica('A', [...common, ...onlyA], writesA, dead);
+      const b = replica('B', [...onlyB, ...common], writesB, dead);
+      // The expected result: every version either side holds, merged by LWW.
+      const union = new Map<string, WireEntry>();
+      for (const store of [a, b]) {
+        for (const e of TABLES.flatMap((tb) => store.stored(tb))) {
+          const id = `${e.table}|${e.key}`;
+          const cur = union.get(id);
+          if (cur === undefined || compareVersions(e, cur) > 0) union.set(id, { ...e, reapInMs: 0 });
+        }
+      }
+      exchange(2000, a, b, TABLES);
+      assert.deepEqual(versions(a), versions(b));
+      assert.deepEqual(visible(a), visible(b));
+      assert.deepEqual(versions(a), [...union.values()].map((e) => `${e.table}|${e.key}|${e.owner}|${e.lamport}|${e.deleted}|${hex(e.value)}`).sort());
+      // Hidden entries were synced, and stay hidden on both sides.
+      for (const line of visible(a)) assert.ok(!dead.includes(line.split('|')[2] as string));
+      // A second round finds nothing to do.
+      const again = exchange(3000, a, b, TABLES);
+      assert.equal(again.reply.entries.length + again.reply.buckets.length + again.final.length, 0);
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('replicas that agree exchange a digest and an empty reply, nothing else', (t) => {
+  fc.assert(
+    fc.property(fc.array(wireArb, { maxLength: 40 }).chain((es) => fc.tuple(fc.constant(es), fc.shuffledSubarray(es, { minLength: es.length }))), ([entries, shuffled]) => {
+      const a = replica('A', entries, [], []);
+      const b = replica('B', shuffled, [], []);
+      const round = exchange(2000, a, b, TABLES);
+      assert.deepEqual(round.reply, { entries: [], buckets: [] });
+      assert.deepEqual(round.final, []);
+      assert.equal(round.initiator.changes.length + round.responder.changes.length, 0);
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
+});
+
+test('only the differing bucket travels, and a tombstone wins over a stale live copy', (t) => {
+  const entries: WireEntry[] = [];
+  for (const owner of OWNERS) for (let i = 0; i < 20; i++) entries.push({ table: 'nodes', key: `${owner}${i}`, owner, lamport: i + 1, deleted: false, reapInMs: 0, value: bytes('v') });
+  const a = replica('A', entries, [], []);
+  const b = replica('B', entries, [], []);
+  const tomb: WireEntry = { table: 'nodes', key: 'c3', owner: 'c', lamport: 99, deleted: true, reapInMs: 30_000, value: new Uint8Array(0) };
+  a.applyRemote(1000, 'c', tomb);
+  const round = exchange(2000, b, a, TABLES);
+  t.deepEqual(round.reply.buckets, [{ table: 'nodes', owner: 'c' }]);
+  t.is(round.reply.entries.length, 20, "the responder's whole bucket c, not the other 60 entries");
+  t.deepEqual(round.final, [], 'the initiator had nothing the responder lacked');
+  t.deepEqual(round.initiator.changes.map((c) => `${c.op} ${c.key}`), ['remove c3']);
+  t.is(b.lookup('nodes', 'c3')?.deleted, true);
+  t.is(b.lookup('nodes', 'c3')?.reapAt, 2000 + 29_000, 'the residual reap time travelled');
+});
+
+test('an exchange stays inside the tables both sides agreed on', (t) => {
+  const a = replica('A', [], [], []);
+  const b = replica('B', [
+    { table: 'endpoints/n1', key: 'x', owner: 'b', lamport: 1, deleted: false, reapInMs: 0, value: bytes('1') },
+    { table: 'endpoints/n2', key: 'y', owner: 'b', lamport: 2, deleted: false, reapInMs: 0, value: bytes('2') },
+  ], [], []);
+  a.set(0, 'endpoints/n2', 'z', bytes('3'));
+  const digest = makeDigest(a, ['endpoints/n1', 'endpoints/n2']);
+  const reply = diffAgainstDigest(1, b, digest, (table) => table === 'endpoints/n1');
+  t.deepEqual(reply.entries.map((e) => e.key), ['x']);
+  // A hostile reply that pushes a table outside the digest is ignored.
+  const pushy = { entries: [...reply.entries, { table: 'services', key: 's', owner: 'b', lamport: 3, deleted: false, reapInMs: 0, value: bytes('s') }], buckets: [...reply.buckets, { table: 'services', owner: 'b' }] };
+  const done = completeSync(2, a, 'B', digest, pushy);
+  t.is(a.lookup('services', 's'), undefined);
+  t.deepEqual(done.entries, [], 'endpoints/n2 was not accepted by the responder, so nothing is sent for it');
+  t.truthy(a.get('endpoints/n1', 'x'));
+});
