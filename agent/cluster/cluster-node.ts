@@ -16,6 +16,7 @@ import { ClusterGossip } from './cluster-gossip.ts';
 import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
 import { Liveness } from './liveness.ts';
+import { TableService } from './table-service.ts';
 import { swimAddress } from './swim-transport.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
 import type { MemberState } from '../../controlplane/membership/index.ts';
@@ -58,6 +59,7 @@ export class ClusterNode {
   #libp2p!: WeftLibp2p;
   #gossip!: ClusterGossip;
   #liveness!: Liveness;
+  #tables!: TableService;
   #sync!: SyncHandlers;
   #syncTimer: NodeJS.Timeout | undefined;
   #dialTimer: NodeJS.Timeout | undefined;
@@ -127,9 +129,25 @@ export class ClusterNode {
       ingest: (envelope, from) => this.ingest(envelope, { kind: 'gossip', peerId: from }),
       onError,
     });
+    this.#tables = new TableService({
+      node: this.#libp2p,
+      selfId: this.nodeId,
+      logger: this.#log,
+      store: this.#options.dataDir.tableStore(),
+      nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
+      isAdmittedOwner: (nodeId) => {
+        const status = this.roster.get(nodeId)?.status;
+        return status === 'active' || status === 'left';
+      },
+    });
     const sync: SyncHandlers = {
       snapshot: () => this.snapshot(),
       ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
+      nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
+      digest: () => this.#tables.digest(),
+      answer: (digest) => this.#tables.answer(digest),
+      complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
+      finish: (peer, entries) => this.#tables.finish(peer, entries),
       onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
     };
     this.#sync = sync;
@@ -152,12 +170,20 @@ export class ClusterNode {
       selfId: this.nodeId,
       selfAddress: swimAddress(self.address, self.gossipPort, self.peerId),
       logger: this.#log,
-      nodeIdOfPeer: (peerId) => {
-        const record = this.roster.byPeerId(peerId);
-        return record?.status === 'active' ? record.nodeId : undefined;
-      },
+      nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
     });
+    // Liveness drives visibility: a dead or departed node's entries are hidden at once.
+    this.#liveness.onChange((member) => this.#tables.setNodeLive(member.id, member.state === 'alive' || member.state === 'suspect'));
     for (const record of this.roster.all()) this.#track(record);
+  }
+
+  #activeNodeIdOf(peerId: string): string | undefined {
+    const record = this.roster.byPeerId(peerId);
+    return record?.status === 'active' ? record.nodeId : undefined;
+  }
+
+  get tables(): TableService {
+    return this.#tables;
   }
 
   /** Starts failure detection of an active member (a no-op for known ones at the same address). */
@@ -373,6 +399,7 @@ export class ClusterNode {
     if (this.#dialTimer) clearInterval(this.#dialTimer);
     if (this.#syncTimer) clearInterval(this.#syncTimer);
     this.#liveness.stop();
+    this.#tables.stop();
     this.#gossip.stop();
     await this.#libp2p.stop();
   }

@@ -1,18 +1,32 @@
-// /weft/sync/1: on every new connection the dialing side sends its full cluster
-// snapshot and receives the other's, so a host that was away (restart,
-// partition) catches up at once instead of waiting for the next gossip. The
-// cluster roster is small; per-table digests arrive with the replicated tables.
+// /weft/sync/1, run by the dialing side on every new connection and
+// periodically: the cluster snapshot (roster, token, liveness) and a digest
+// exchange of the replicated tables, in three messages on one stream:
+//   open   (initiator): snapshot + table digest
+//   answer (responder): snapshot after merging + the entries of every bucket that differs
+//   finish (initiator): the entries the responder lacks
+// The responder merges before answering, so one exchange converges both sides
+// (answering first can leave a healed partition split, as the simulator showed).
 import { lpStream } from '@libp2p/utils';
 import type { Connection, Stream } from '@libp2p/interface';
-import { MAX_FRAME_BYTES, decodeSnapshot, encodeSnapshot, type Snapshot } from '../wire/cluster-codec.ts';
+import type { Digest, SyncReply, WireEntry } from '../../controlplane/tables/index.ts';
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../wire/cluster-codec.ts';
+import {
+  MAX_TABLE_FRAME_BYTES, decodeDigest, decodeSyncAnswer, decodeSyncFinish, decodeSyncOpen, decodeSyncReply,
+  encodeDigest, encodeSyncAnswer, encodeSyncFinish, encodeSyncOpen, encodeSyncReply,
+} from '../wire/tables-codec.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 
 export const SYNC_PROTOCOL = '/weft/sync/1';
-const SYNC_TIMEOUT_MS = 10_000;
+const SYNC_TIMEOUT_MS = 15_000;
 
 export interface SyncHandlers {
   snapshot(): Snapshot;
   ingest(remote: Snapshot, fromPeer: string): Promise<void>;
+  nodeIdOfPeer(peerId: string): string | undefined;
+  digest(): Digest;
+  answer(digest: Digest): SyncReply;
+  complete(peerNodeId: string, digest: Digest, reply: SyncReply): WireEntry[];
+  finish(peerNodeId: string, entries: WireEntry[]): void;
   onError(error: Error, fromPeer: string): void;
 }
 
@@ -20,14 +34,15 @@ export async function registerSync(node: WeftLibp2p, handlers: SyncHandlers): Pr
   await node.handle(SYNC_PROTOCOL, async (stream: Stream, connection: Connection) => {
     const peer = connection.remotePeer.toString();
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
       const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
-      const remote = decodeSnapshot((await lp.read({ signal })).subarray());
-      // Merge before answering: the reply then carries the union, so one
-      // exchange converges both sides (answering first can leave a healed
-      // partition split, as the simulator showed).
-      await handlers.ingest(remote, peer);
-      await lp.write(encodeSnapshot(handlers.snapshot()), { signal });
+      const lp = lpStream(stream, { maxDataLength: MAX_TABLE_FRAME_BYTES });
+      const open = decodeSyncOpen((await lp.read({ signal })).subarray());
+      await handlers.ingest(decodeSnapshot(open.snapshot), peer);
+      const peerNodeId = handlers.nodeIdOfPeer(peer);
+      if (!peerNodeId) throw new Error('sync from a peer that is not an admitted member');
+      const reply = handlers.answer(decodeDigest(open.body));
+      await lp.write(encodeSyncAnswer({ snapshot: encodeSnapshot(handlers.snapshot()), body: encodeSyncReply(reply) }), { signal });
+      handlers.finish(peerNodeId, decodeSyncFinish((await lp.read({ signal })).subarray()));
       await stream.close({ signal });
     } catch (error) {
       stream.abort(error as Error);
@@ -42,11 +57,16 @@ export async function syncWith(connection: Connection, handlers: SyncHandlers): 
   let stream: Stream | undefined;
   try {
     stream = await connection.newStream(SYNC_PROTOCOL, { signal });
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
-    await lp.write(encodeSnapshot(handlers.snapshot()), { signal });
-    const remote = decodeSnapshot((await lp.read({ signal })).subarray());
+    const lp = lpStream(stream, { maxDataLength: MAX_TABLE_FRAME_BYTES });
+    const digest = handlers.digest();
+    await lp.write(encodeSyncOpen({ snapshot: encodeSnapshot(handlers.snapshot()), body: encodeDigest(digest) }), { signal });
+    const answer = decodeSyncAnswer((await lp.read({ signal })).subarray());
+    await handlers.ingest(decodeSnapshot(answer.snapshot), peer);
+    const peerNodeId = handlers.nodeIdOfPeer(peer);
+    if (!peerNodeId) throw new Error('sync with a peer that is not an admitted member');
+    const missing = handlers.complete(peerNodeId, digest, decodeSyncReply(answer.body));
+    await lp.write(encodeSyncFinish(missing), { signal });
     await stream.close({ signal });
-    await handlers.ingest(remote, peer);
   } catch (error) {
     stream?.abort(error as Error);
     handlers.onError(error as Error, peer);

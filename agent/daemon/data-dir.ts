@@ -11,6 +11,9 @@ import type { PrivateKey } from '@libp2p/interface';
 import { generateEcKeyPair, type KeyPairDer } from '../../controlplane/security/certificates.ts';
 import { readOptional, removeIfPresent, writeSecretFile, ensurePrivateDir } from './files.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../wire/cluster-codec.ts';
+import { decodeEntryBatch, encodeEntryBatch } from '../wire/tables-codec.ts';
+import type { WireEntry } from '../../controlplane/tables/index.ts';
+import type { TableStore } from '../cluster/table-service.ts';
 
 export interface NodeKeys {
   libp2pKey: PrivateKey;
@@ -88,6 +91,25 @@ export class DataDir {
 
   saveState(snapshot: Snapshot): void {
     writeSecretFile(this.#file('cluster', 'state.pb'), encodeSnapshot(snapshot));
+  }
+
+  /** The replicated tables and the Lamport clock, so a restart never reuses a Lamport time. */
+  tableStore(): TableStore {
+    const entriesFile = this.#file('cluster', 'tables.pb');
+    const clockFile = this.#file('cluster', 'lamport');
+    return {
+      load: () => {
+        const entries = readOptional(entriesFile);
+        const clock = readOptional(clockFile);
+        if (!entries || !clock) return undefined;
+        const lamport = Number(clock.toString('utf8').trim());
+        return { lamport: Number.isSafeInteger(lamport) && lamport >= 0 ? lamport : 0, entries: decodeEntryBatch(new Uint8Array(entries)) };
+      },
+      save: (lamport: number, entries: WireEntry[]) => {
+        writeSecretFile(entriesFile, encodeEntryBatch(entries));
+        writeSecretFile(clockFile, `${lamport}\n`);
+      },
+    };
   }
 
   /** Forgets the cluster and the node identity (after `weft leave` or revocation). */

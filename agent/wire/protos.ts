@@ -34,6 +34,19 @@ const clusterRoot = protobuf.loadSync(PROTO_DIR + 'cluster.proto');
 export const SnapshotType = clusterRoot.lookupType('weft.cluster.Snapshot');
 export const EnvelopeType = clusterRoot.lookupType('weft.cluster.Envelope');
 
+export const clusterSyncTypes = {
+  SyncOpen: clusterRoot.lookupType('weft.cluster.SyncOpen'),
+  SyncAnswer: clusterRoot.lookupType('weft.cluster.SyncAnswer'),
+};
+
+const tablesRoot = protobuf.loadSync(PROTO_DIR + 'tables.proto');
+export const tablesTypes = {
+  EntryBatch: tablesRoot.lookupType('weft.tables.EntryBatch'),
+  Digest: tablesRoot.lookupType('weft.tables.Digest'),
+  SyncReply: tablesRoot.lookupType('weft.tables.SyncReply'),
+  SyncFinish: tablesRoot.lookupType('weft.tables.SyncFinish'),
+};
+
 const swimRoot = protobuf.loadSync(PROTO_DIR + 'swim.proto');
 export const SwimPacketType = swimRoot.lookupType('weft.swim.SwimPacket');
 export const SwimSnapshotType = swimRoot.lookupType('weft.swim.Snapshot');

@@ -1,0 +1,224 @@
+// Hosts the replicated tables on the real transport: local writes are
+// coalesced for a few milliseconds and published on the table's gossipsub
+// topic; received batches are applied with the publisher as origin; liveness
+// verdicts hide and restore a node's entries; the store is persisted so a
+// cluster-wide restart loses nothing.
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
+import type { Logger } from 'pino';
+import {
+  ReplicatedTables, Coalescer, makeDigest, diffAgainstDigest, completeSync, toWire,
+  type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter,
+} from '../../controlplane/tables/index.ts';
+import type { WeftLibp2p } from './libp2p-node.ts';
+import { decodeEntryBatch, encodeEntryBatch } from '../wire/tables-codec.ts';
+import { CLUSTER_TABLES, CLUSTER_TABLE_TOPIC, endpointsTable, isClusterTable, networkOfTable, networkOfTopic, networkTopic, topicOfTable } from './table-topics.ts';
+
+const COALESCE_MS = 5;
+const MAX_ENTRIES_PER_MESSAGE = 2_000;
+const REAP_INTERVAL_MS = 60_000;
+const PERSIST_DELAY_MS = 200;
+
+export interface TableStore {
+  load(): { lamport: number; entries: WireEntry[] } | undefined;
+  save(lamport: number, entries: WireEntry[]): void;
+}
+
+export interface TableServiceOptions {
+  node: WeftLibp2p;
+  selfId: string;
+  logger: Logger;
+  store: TableStore;
+  /** Node ID of an admitted peer, undefined otherwise. */
+  nodeIdOfPeer: (peerId: string) => string | undefined;
+  /** May entries owned by this node be accepted (has an unrevoked certificate)? */
+  isAdmittedOwner: (nodeId: string) => boolean;
+}
+
+export class TableService {
+  readonly tables: ReplicatedTables;
+  readonly #options: TableServiceOptions;
+  readonly #log: Logger;
+  readonly #pending = new Coalescer();
+  readonly #networks = new Set<string>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  #persistTimer: NodeJS.Timeout | undefined;
+  #reapTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: TableServiceOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'tables' });
+    const saved = options.store.load();
+    this.tables = new ReplicatedTables({
+      self: options.selfId,
+      initialLamport: saved?.lamport ?? 0,
+      isAdmitted: options.isAdmittedOwner,
+      // Networks and services belong to the cluster, not to the host that created them.
+      clusterScoped: (table) => table === 'networks' || table === 'services',
+    });
+    if (saved) this.tables.applySynced(Date.now(), options.selfId, saved.entries);
+    this.tables.subscribe(() => this.#schedulePersist());
+    const pubsub = options.node.services.pubsub;
+    pubsub.addEventListener('message', (event) => this.#onMessage(event.detail));
+    this.#subscribe(CLUSTER_TABLE_TOPIC);
+    this.#reapTimer = setInterval(() => this.tables.reap(Date.now()), REAP_INTERVAL_MS);
+  }
+
+  subscribe(listener: ChangeListener, filter?: TableFilter): () => void {
+    return this.tables.subscribe(listener, filter);
+  }
+
+  set(table: string, key: string, value: Uint8Array): Change[] {
+    const write = this.tables.set(Date.now(), table, key, value);
+    this.#queue(write.entry);
+    return write.changes;
+  }
+
+  delete(table: string, key: string): Change[] {
+    const write = this.tables.delete(Date.now(), table, key);
+    if (!write) return [];
+    this.#queue(write.entry);
+    return write.changes;
+  }
+
+  /** Membership verdicts: dead or left hides a node's entries, alive restores them. */
+  setNodeLive(nodeId: string, live: boolean): void {
+    this.tables.setNodeLive(Date.now(), nodeId, live);
+  }
+
+  // ---- per-network topics ----
+
+  /** Called when the first local endpoint appears on a network. */
+  joinNetwork(networkId: string): void {
+    if (this.#networks.has(networkId)) return;
+    this.#networks.add(networkId);
+    this.#subscribe(networkTopic(networkId));
+  }
+
+  /** Called when the last local endpoint leaves: stop receiving that network's traffic. */
+  leaveNetwork(networkId: string): void {
+    if (!this.#networks.delete(networkId)) return;
+    this.#options.node.services.pubsub.unsubscribe(networkTopic(networkId));
+  }
+
+  networks(): string[] {
+    return [...this.#networks];
+  }
+
+  /** Tables this node replicates: the cluster tables and the endpoints of its networks. */
+  scope(): string[] {
+    return [...CLUSTER_TABLES, ...[...this.#networks].map(endpointsTable)];
+  }
+
+  #inScope(table: string): boolean {
+    if (isClusterTable(table)) return true;
+    const network = networkOfTable(table);
+    return network !== undefined && this.#networks.has(network);
+  }
+
+  #subscribe(topic: string): void {
+    const pubsub = this.#options.node.services.pubsub;
+    pubsub.topicValidators.set(topic, (_peer, message: Message) =>
+      message.type === 'signed' && this.#options.nodeIdOfPeer(message.from.toString()) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject,
+    );
+    pubsub.subscribe(topic);
+  }
+
+  // ---- anti-entropy (the three messages of /weft/sync/1) ----
+
+  digest(): Digest {
+    return makeDigest(this.tables, this.scope());
+  }
+
+  answer(digest: Digest): SyncReply {
+    return diffAgainstDigest(Date.now(), this.tables, digest, (table) => this.#inScope(table));
+  }
+
+  complete(peerNodeId: string, digest: Digest, reply: SyncReply): WireEntry[] {
+    const { result, entries } = completeSync(Date.now(), this.tables, peerNodeId, digest, reply);
+    this.#reportRefusals(peerNodeId, result.refused, 'sync');
+    return entries;
+  }
+
+  finish(peerNodeId: string, entries: WireEntry[]): void {
+    const inScope = entries.filter((e) => this.#inScope(e.table));
+    const result = this.tables.applySynced(Date.now(), peerNodeId, inScope);
+    this.#reportRefusals(peerNodeId, result.refused, 'sync');
+  }
+
+  // ---- gossip ----
+
+  #queue(entry: WireEntry): void {
+    this.#pending.add(Date.now(), entry);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), COALESCE_MS);
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    if (this.#stopped) return;
+    while (this.#pending.size > 0) {
+      const byTopic = new Map<string, WireEntry[]>();
+      for (const entry of this.#pending.take(MAX_ENTRIES_PER_MESSAGE)) {
+        const topic = topicOfTable(entry.table);
+        byTopic.set(topic, [...(byTopic.get(topic) ?? []), entry]);
+      }
+      for (const [topic, entries] of byTopic) {
+        this.#options.node.services.pubsub
+          .publish(topic, encodeEntryBatch(entries))
+          .catch((error: Error) => this.#log.debug({ topic, err: error.message }, 'publish failed; anti-entropy will deliver'));
+      }
+    }
+  }
+
+  #onMessage(message: Message): void {
+    const network = networkOfTopic(message.topic);
+    if (message.topic !== CLUSTER_TABLE_TOPIC && network === undefined) return;
+    if (message.type !== 'signed') return;
+    const from = this.#options.nodeIdOfPeer(message.from.toString());
+    if (!from) return;
+    let entries: WireEntry[];
+    try {
+      entries = decodeEntryBatch(message.data);
+    } catch (error) {
+      this.#log.warn({ from, err: (error as Error).message }, 'refused a table batch');
+      return;
+    }
+    // A topic carries only its own tables: an endpoint entry on the cluster topic is refused.
+    const fits = entries.filter((e) => (network === undefined ? isClusterTable(e.table) : networkOfTable(e.table) === network));
+    const result = this.tables.applyRemoteBatch(Date.now(), from, fits);
+    this.#reportRefusals(from, result.refused + entries.length - fits.length, 'gossip');
+  }
+
+  #reportRefusals(from: string, refused: number, path: string): void {
+    if (refused > 0) this.#log.warn({ from, refused, path, counters: this.tables.counters }, 'refused table entries');
+  }
+
+  // ---- persistence ----
+
+  #schedulePersist(): void {
+    this.#persistTimer ??= setTimeout(() => {
+      this.#persistTimer = undefined;
+      this.persist();
+    }, PERSIST_DELAY_MS);
+  }
+
+  persist(): void {
+    const now = Date.now();
+    const entries = this.tables.tableNames().flatMap((t) => this.tables.stored(t).map((e) => toWire(e, now)));
+    try {
+      this.#options.store.save(this.tables.lamport, entries);
+    } catch (error) {
+      this.#log.error({ err: (error as Error).message }, 'could not save tables');
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    if (this.#reapTimer) clearInterval(this.#reapTimer);
+    if (this.#persistTimer) {
+      clearTimeout(this.#persistTimer);
+      this.persist();
+    }
+  }
+}
