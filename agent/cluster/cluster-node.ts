@@ -186,6 +186,32 @@ export class ClusterNode {
     return this.#tables;
   }
 
+  get libp2p(): WeftLibp2p {
+    return this.#libp2p;
+  }
+
+  get liveness(): Liveness {
+    return this.#liveness;
+  }
+
+  /** Node IDs that failure detection currently holds alive (or suspect), self included. */
+  reachable(): string[] {
+    return this.#liveness.membership
+      .members()
+      .filter((m) => (m.state === 'alive' || m.state === 'suspect') && this.roster.get(m.id)?.status === 'active')
+      .map((m) => m.id);
+  }
+
+  /** The libp2p address of an active member (peer ID included), for direct protocols. */
+  addressOf(nodeId: string): string | undefined {
+    const record = this.roster.get(nodeId);
+    return record?.status === 'active' ? swimAddress(record.address, record.gossipPort, record.peerId) : undefined;
+  }
+
+  nodeIdOfPeer(peerId: string): string | undefined {
+    return this.#activeNodeIdOf(peerId);
+  }
+
   /** Starts failure detection of an active member (a no-op for known ones at the same address). */
   #track(record: MemberRecord): void {
     if (record.status !== 'active' || record.nodeId === this.nodeId) return;
