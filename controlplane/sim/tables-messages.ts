@@ -1,0 +1,74 @@
+// Everything a simulated weft node sends, one union so that a single
+// simulator carries all three protocols, as one libp2p connection does:
+// SWIM packets (/weft/swim/1), gossipsub RPCs (the table topics) and the
+// three parts of /weft/sync/1. The sync parts carry what the agent's do
+// (agent/cluster/state-sync.ts): the membership snapshot for push-pull and
+// the table digest, reply and finish. The agent's sync also carries the
+// roster (member records with certificates); the simulator has no roster,
+// and bench/convergence.ts accounts for its size separately. `exchange`
+// stands for the stream: it is not a field on the wire.
+
+import type { Snapshot, SwimMessage } from '../membership/messages.ts';
+import type { SyncReply } from '../tables/antientropy.ts';
+import type { Digest } from '../tables/digest.ts';
+import type { WireEntry } from '../tables/entry.ts';
+import type { GossipRpc } from './dissemination-gossipsub.ts';
+
+/** A gossipsub message's data: one coalesced weft.tables.EntryBatch. */
+export type EntryBatchData = readonly WireEntry[];
+
+export type TablesWire =
+  | { kind: 'swim'; message: SwimMessage }
+  | { kind: 'gossipsub'; rpc: GossipRpc<EntryBatchData> }
+  | { kind: 'sync-open'; exchange: string; snapshot: Snapshot; digest: Digest }
+  | { kind: 'sync-answer'; exchange: string; snapshot: Snapshot; reply: SyncReply }
+  | { kind: 'sync-finish'; exchange: string; entries: WireEntry[] };
+
+/** Size of one message as the host estimates it (the simulator itself does no encoding). */
+export interface MessageSize {
+  /** Protobuf bytes of the message itself. */
+  payload: number;
+  /** Payload plus modelled transport framing (muxer, encryption, TCP/IP). */
+  wire: number;
+}
+
+export type Sizer = (message: TablesWire) => MessageSize;
+
+/** Traffic class of a message, for per-protocol accounting. */
+export function trafficClass(message: TablesWire): string {
+  switch (message.kind) {
+    case 'swim':
+      return `swim/${message.message.kind}`;
+    case 'gossipsub': {
+      const { rpc } = message;
+      if (rpc.messages.length > 0) return 'gossipsub/message';
+      if (rpc.ihave.length > 0) return 'gossipsub/ihave';
+      if (rpc.iwant.length > 0) return 'gossipsub/iwant';
+      return 'gossipsub/graft-prune';
+    }
+    default:
+      return `sync/${message.kind.slice('sync-'.length)}`;
+  }
+}
+
+export interface TrafficTotals {
+  messages: number;
+  payload: number;
+  wire: number;
+}
+
+/** Messages and bytes sent, per traffic class. */
+export class TrafficCounter {
+  readonly byClass = new Map<string, TrafficTotals>();
+
+  add(message: TablesWire, size: MessageSize | undefined): void {
+    const cls = trafficClass(message);
+    let totals = this.byClass.get(cls);
+    if (totals === undefined) this.byClass.set(cls, (totals = { messages: 0, payload: 0, wire: 0 }));
+    totals.messages += 1;
+    if (size !== undefined) {
+      totals.payload += size.payload;
+      totals.wire += size.wire;
+    }
+  }
+}
