@@ -25,6 +25,9 @@ export const agentConfigSchema = z.strictObject({
   gossipPort: z.number().int().min(1).max(65535),
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters: letters, digits, ".", "_", "-"'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+  // Network namespace names are global to the machine; several agents on one
+  // machine (the lab) must each use their own prefix.
+  nsPrefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'must be 1-40 letters, digits, "_", ".", "-"'),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -42,6 +45,7 @@ export function defaultConfig(): AgentConfig {
     gossipPort: DEFAULT_GOSSIP_PORT,
     name: hostname().split('.')[0]?.slice(0, 63) || 'weft-node',
     logLevel: 'info',
+    nsPrefix: 'weft',
   };
 }
 
@@ -53,6 +57,7 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_GOSSIP_PORT: 'gossipPort',
   WEFT_NODE_NAME: 'name',
   WEFT_LOG_LEVEL: 'logLevel',
+  WEFT_NS_PREFIX: 'nsPrefix',
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {

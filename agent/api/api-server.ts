@@ -4,11 +4,11 @@ import * as grpc from '@grpc/grpc-js';
 import { connect } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import type { Logger } from 'pino';
 import { AgentApiService } from '../wire/protos.ts';
-import { AgentError, badRequest } from './errors.ts';
+import { AgentError } from './errors.ts';
 import { initRequest, joinRequest, removeNodeRequest, tokenRequest } from './schemas.ts';
+import { overlayHandlers, parse } from './overlay-handlers.ts';
 import { type Agent, WEFT_VERSION } from '../daemon/agent.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
@@ -31,6 +31,7 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
     Token: (req) => ({ token: agent.token(parse(tokenRequest, req).rotate) }),
     Members: () => ({ members: agent.members().map(memberReply) }),
     RemoveNode: async (req) => ({ nodeId: (await agent.removeNode(parse(removeNodeRequest, req).node)).nodeId }),
+    ...overlayHandlers(() => agent.overlay(), (nodeId) => agent.cluster?.roster.get(nodeId)?.name ?? ''),
   };
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [name, handler] of Object.entries(handlers)) {
@@ -54,12 +55,6 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
   );
   chmodSync(socketPath, 0o660);
   return server;
-}
-
-function parse<T>(schema: z.ZodType<T>, request: unknown): T {
-  const result = schema.safeParse(request);
-  if (!result.success) throw badRequest(z.prettifyError(result.error));
-  return result.data;
 }
 
 function status(agent: Agent): object {

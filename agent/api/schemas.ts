@@ -28,3 +28,24 @@ export const joinAddress = z.string().min(1, 'the address of a member is require
 export const joinRequest = z.object({ token: z.string().min(1, 'a join token is required (--token)'), address: joinAddress });
 export const tokenRequest = z.object({ rotate: z.boolean() });
 export const removeNodeRequest = z.object({ node: z.string().min(1, 'name the node to remove (node ID, ID prefix or name)').max(128) });
+
+const name = z.string().max(63);
+export const networkCreateRequest = z.object({
+  name: z.string().min(1, 'a network name is required'),
+  subnet: z.string().transform((v) => (v === '' ? undefined : v)),
+  vni: z.number().int().transform((v) => (v === 0 ? undefined : v)),
+  internal: z.boolean(),
+});
+export const networkRef = z.object({ name: z.string().min(1, 'name the network') });
+export const sandboxCreateRequest = z.object({
+  networks: z.array(z.string().min(1)).min(1, 'give at least one --network').max(16),
+  name,
+  aliases: z.array(z.string().min(1).max(63)).max(32),
+  netns: z.string().max(4096).transform((v) => (v === '' ? undefined : v)),
+  command: z.array(z.string()).max(4096).transform((v) => (v.length === 0 ? undefined : v)),
+});
+export const sandboxDetachRequest = z.object({
+  netns: z.string().min(1, 'name the sandbox (--netns)'),
+  network: z.string().transform((v) => (v === '' ? undefined : v)),
+});
+export const endpointsRequest = z.object({ network: z.string().transform((v) => (v === '' ? undefined : v)) });

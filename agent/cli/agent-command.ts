@@ -15,6 +15,7 @@ interface AgentFlags {
   apiSocket?: string;
   logLevel?: string;
   name?: string;
+  nsPrefix?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -28,6 +29,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--gossip-port <port>', 'TCP port for node-to-node traffic (default 7946)')
     .option('--name <name>', 'node name shown in `weft members` (default: hostname)')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal (default info)')
+    .option('--ns-prefix <prefix>', 'prefix of the network namespaces this agent creates (default weft)')
     .action(async (flags: AgentFlags, command: Command) => {
       const globals = command.optsWithGlobals<{ apiSocket?: string }>();
       await runAgent({ ...flags, apiSocket: globals.apiSocket });
@@ -43,6 +45,7 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     apiSocket: flags.apiSocket,
     logLevel: flags.logLevel,
     name: flags.name,
+    nsPrefix: flags.nsPrefix,
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags');

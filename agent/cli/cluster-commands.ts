@@ -2,8 +2,7 @@
 // Inputs are checked here first so that a typo fails fast with exit 2, without
 // needing an agent; the agent validates again on its side.
 import type { Command } from 'commander';
-import { z } from 'zod';
-import { AgentClient } from '../api/client.ts';
+import { checked, withClient } from './client-helpers.ts';
 import { parseToken, TokenError } from '../../controlplane/security/token.ts';
 import { addrPoolSchema, joinAddress, DEFAULT_ADDR_POOL } from '../api/schemas.ts';
 import { printJson, printTable } from './output.ts';
@@ -18,25 +17,6 @@ interface MemberJson {
   incarnation: number;
   self: boolean;
   connected: boolean;
-}
-
-function client(command: Command): AgentClient {
-  return AgentClient.fromEnvironment(command.optsWithGlobals<{ apiSocket?: string }>().apiSocket);
-}
-
-async function withClient<T>(command: Command, use: (c: AgentClient) => Promise<T>): Promise<T> {
-  const c = client(command);
-  try {
-    return await use(c);
-  } finally {
-    c.close();
-  }
-}
-
-function checked<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new UsageError(`${what}: ${result.error.issues.map((i) => i.message).join('; ')}`);
-  return result.data;
 }
 
 export function registerClusterCommands(program: Command): void {

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { status } from '@grpc/grpc-js';
 import { registerAgentCommand } from './agent-command.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
+import { registerOverlayCommands } from './overlay-commands.ts';
 import { registerLabCommands } from '../../deploy/lab/lab-command.ts';
 import { ApiCallError } from '../api/client.ts';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './usage.ts';
@@ -17,6 +18,7 @@ function buildProgram(): Command {
     .exitOverride();
   registerAgentCommand(program);
   registerClusterCommands(program);
+  registerOverlayCommands(program);
   registerLabCommands(program);
   for (const command of allCommands(program)) command.exitOverride();
   return program;

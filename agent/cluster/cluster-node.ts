@@ -17,6 +17,7 @@ import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
 import { Liveness } from './liveness.ts';
 import { TableService } from './table-service.ts';
+import { networkTopic } from './table-topics.ts';
 import { swimAddress } from './swim-transport.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
 import type { MemberState } from '../../controlplane/membership/index.ts';
@@ -174,6 +175,7 @@ export class ClusterNode {
     });
     // Liveness drives visibility: a dead or departed node's entries are hidden at once.
     this.#liveness.onChange((member) => this.#tables.setNodeLive(member.id, member.state === 'alive' || member.state === 'suspect'));
+    this.#liveness.onReaped((nodeId) => this.#tables.forgetNode(nodeId));
     for (const record of this.roster.all()) this.#track(record);
   }
 
@@ -218,6 +220,14 @@ export class ClusterNode {
     const address = swimAddress(record.address, record.gossipPort, record.peerId);
     const known = this.#liveness.view(record.nodeId);
     if (known?.address !== address) this.#liveness.addMember(record.nodeId, address);
+  }
+
+  /** Anti-entropy with a host already on the network (a subscriber of its topic), after joining it. */
+  syncNetwork(networkId: string): void {
+    const subscribers = new Set(this.#libp2p.services.pubsub.getSubscribers(networkTopic(networkId)).map((p) => p.toString()));
+    const candidates = this.#libp2p.getConnections().filter((c) => c.status === 'open' && subscribers.has(c.remotePeer.toString()));
+    const pick = candidates[Math.floor(Math.random() * candidates.length)];
+    if (pick) void syncWith(pick, this.#sync);
   }
 
   #syncWithRandomPeer(): void {

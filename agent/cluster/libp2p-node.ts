@@ -40,6 +40,10 @@ export async function createWeftLibp2p(options: Libp2pOptions): Promise<WeftLibp
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: admissionGater(options.isAdmitted),
+    // libp2p's monitor pings every connection with /ipfs/ping, which weft does
+    // not serve; SWIM already measures liveness, so the monitor would only add
+    // a failed negotiation per connection every 10 s.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       pubsub: gossipsub({

@@ -11,6 +11,7 @@ const MAX_TICK_DELAY_MS = 1_000;
 const LEAVE_DRAIN_MS = 1_500;
 
 export type MemberChangeListener = (member: MemberView, previous: MemberView['state'] | null) => void;
+export type MemberReapedListener = (nodeId: string) => void;
 
 export interface LivenessOptions {
   node: WeftLibp2p;
@@ -25,6 +26,7 @@ export class Liveness {
   readonly #node: WeftLibp2p;
   readonly #log: Logger;
   readonly #listeners: MemberChangeListener[] = [];
+  readonly #reapedListeners: MemberReapedListener[] = [];
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -48,6 +50,11 @@ export class Liveness {
 
   onChange(listener: MemberChangeListener): void {
     this.#listeners.push(listener);
+  }
+
+  /** A dead or left member was kept for the reap time and is now forgotten. */
+  onReaped(listener: MemberReapedListener): void {
+    this.#reapedListeners.push(listener);
   }
 
   view(nodeId: string): MemberView | undefined {
@@ -86,6 +93,8 @@ export class Liveness {
         const { member, previous } = effect;
         if (member.state !== previous) this.#log.info({ node: member.id, state: member.state, incarnation: member.incarnation, previous }, 'member state changed');
         for (const listener of this.#listeners) listener(member, previous);
+      } else if (effect.kind === 'member-reaped') {
+        for (const listener of this.#reapedListeners) listener(effect.id);
       }
     }
     this.#schedule();

@@ -86,6 +86,11 @@ export class TableService {
     this.tables.setNodeLive(Date.now(), nodeId, live);
   }
 
+  /** After the reap time a dead node's entries are dropped for good. */
+  forgetNode(nodeId: string): void {
+    this.tables.forgetNode(nodeId);
+  }
+
   // ---- per-network topics ----
 
   /** Called when the first local endpoint appears on a network. */

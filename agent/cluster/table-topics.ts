@@ -1,7 +1,9 @@
 // Which gossipsub topic carries which table. Cluster tables share one topic;
 // each overlay network's endpoint table has its own, to which only hosts with
 // endpoints on that network subscribe (networkdb's per-network groups).
-export const CLUSTER_TABLES = ['networks', 'services', 'allocations'] as const;
+// network-hosts: key `<network id>|<node id>`, present while that host has endpoints on the
+// network; it is how any member can tell whether a network is still in use.
+export const CLUSTER_TABLES = ['networks', 'services', 'allocations', 'network-hosts'] as const;
 export const CLUSTER_TABLE_TOPIC = 'weft/tables/1';
 const NETWORK_TOPIC_PREFIX = 'weft/net/';
 const ENDPOINTS_PREFIX = 'endpoints/';

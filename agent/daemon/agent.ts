@@ -20,6 +20,12 @@ import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
 import type { Snapshot } from '../wire/cluster-codec.ts';
 import { AgentError, NOT_IN_CLUSTER, badRequest, precondition } from '../api/errors.ts';
 import { status as grpcStatus } from '@grpc/grpc-js';
+import { join } from 'node:path';
+import { createDataplane } from '../../dataplane/index.ts';
+import { Overlay } from '../overlay/overlay.ts';
+import { subnetSpace, VNI_SPACE } from '../overlay/spaces.ts';
+import { AllocationService } from '../cluster/allocation-service.ts';
+import { AllocationStore } from '../cluster/allocation-store.ts';
 
 export const WEFT_VERSION = '0.1.0';
 
@@ -32,6 +38,8 @@ export class Agent {
   #keys!: NodeKeys;
   #cluster: ClusterNode | undefined;
   #admission: grpc.Server | undefined;
+  #allocations: AllocationService | undefined;
+  #overlay: Overlay | undefined;
   #busy: Promise<unknown> = Promise.resolve();
 
   private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
@@ -81,7 +89,13 @@ export class Agent {
     await this.#startCluster(material, state);
   }
 
-  async #startCluster(material: ClusterMaterial, state: Snapshot): Promise<void> {
+  /** The overlay of the cluster this node is in; an API error when it is in none. */
+  overlay(): Overlay {
+    if (!this.#overlay) throw precondition(NOT_IN_CLUSTER);
+    return this.#overlay;
+  }
+
+  async #startCluster(material: ClusterMaterial, state: Snapshot, initialise = false): Promise<void> {
     const cluster = await ClusterNode.start({
       keys: this.#keys,
       material,
@@ -101,7 +115,34 @@ export class Agent {
     this.#cluster = cluster;
     cluster.ensureSelf({ name: this.config.name, address: this.advertiseAddr, gossipPort: this.config.gossipPort, admissionPort: admissionPortOf(this.config) });
     cluster.persist();
+    await this.#startOverlay(cluster, initialise);
     this.#log.info({ nodeId: material.nodeId, cluster: cluster.clusterId.slice(0, 16), members: cluster.roster.all().length }, 'cluster member running');
+  }
+
+  async #startOverlay(cluster: ClusterNode, initialise: boolean): Promise<void> {
+    const pool = cluster.settings.defaultAddrPool || '100.64.0.0/10';
+    const allocations = await AllocationService.start({
+      cluster,
+      store: new AllocationStore(join(this.config.dataDir, 'cluster', 'alloc')),
+      logger: this.#log,
+    });
+    // The cluster's creator owns the VNI and subnet spaces at first; others get shares on demand.
+    allocations.define(VNI_SPACE, initialise);
+    allocations.define(subnetSpace(pool), initialise);
+    const overlay = new Overlay({
+      dataplane: createDataplane({ nsPrefix: this.config.nsPrefix }),
+      tables: cluster.tables,
+      allocations,
+      selfId: cluster.nodeId,
+      vtep: this.advertiseAddr,
+      pool,
+      dataDir: this.config.dataDir,
+      logger: this.#log,
+      syncNetwork: (networkId) => cluster.syncNetwork(networkId),
+    });
+    this.#allocations = allocations;
+    this.#overlay = overlay;
+    await overlay.start();
   }
 
   #selfRecord(nodeId: string, certificate: Uint8Array, changedBy: string): MemberRecord {
@@ -133,7 +174,7 @@ export class Agent {
       };
       this.#dataDir.saveCluster(material);
       this.#dataDir.saveState(state);
-      await this.#startCluster(material, state);
+      await this.#startCluster(material, state, true);
       this.#log.info('created a new cluster');
       return this.#cluster!.joinToken();
     });
@@ -168,6 +209,9 @@ export class Agent {
   leave(): Promise<void> {
     return this.#exclusive(async () => {
       const cluster = this.#requireCluster();
+      const sandboxes = this.#overlay?.localSandboxes().length ?? 0;
+      if (sandboxes > 0) throw precondition(`this host still has ${sandboxes} sandbox(es) on overlay networks; stop or detach them first (see \`weft endpoints\`)`);
+      await this.#allocations?.leave();
       await cluster.announceLeave();
       await this.#forgetCluster();
       this.#log.info('left the cluster');
@@ -211,6 +255,10 @@ export class Agent {
   }
 
   async #stopCluster(): Promise<void> {
+    this.#overlay?.stop();
+    this.#overlay = undefined;
+    this.#allocations?.stop();
+    this.#allocations = undefined;
     const admission = this.#admission;
     this.#admission = undefined;
     if (admission) await new Promise<void>((resolve) => admission.tryShutdown(() => resolve()));

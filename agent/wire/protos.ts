@@ -47,6 +47,20 @@ export const tablesTypes = {
   SyncFinish: tablesRoot.lookupType('weft.tables.SyncFinish'),
 };
 
+const objectsRoot = protobuf.loadSync(PROTO_DIR + 'objects.proto');
+export const objectTypes = {
+  Network: objectsRoot.lookupType('weft.objects.Network'),
+  Endpoint: objectsRoot.lookupType('weft.objects.Endpoint'),
+};
+
+const allocationRoot = protobuf.loadSync(PROTO_DIR + 'allocation.proto');
+export const allocationTypes = {
+  Ring: allocationRoot.lookupType('weft.alloc.Ring'),
+  AllocRequest: allocationRoot.lookupType('weft.alloc.AllocRequest'),
+  SpaceReply: allocationRoot.lookupType('weft.alloc.SpaceReply'),
+  FreeReply: allocationRoot.lookupType('weft.alloc.FreeReply'),
+};
+
 const swimRoot = protobuf.loadSync(PROTO_DIR + 'swim.proto');
 export const SwimPacketType = swimRoot.lookupType('weft.swim.SwimPacket');
 export const SwimSnapshotType = swimRoot.lookupType('weft.swim.Snapshot');

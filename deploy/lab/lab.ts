@@ -127,10 +127,15 @@ async function createHost(prefix: string, index: number, mtu: number): Promise<L
 
 function startAgent(host: LabHost, logLevel: string): number {
   const log = openSync(host.logFile, 'a');
-  const args = ['netns', 'exec', host.netns, process.execPath, '--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', host.socket, 'agent',
-    '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel];
-  // `ip netns exec` execs the agent in place, so this pid is the agent's.
-  const child = spawn('ip', args, { detached: true, stdio: ['ignore', log, log] });
+  // nsenter enters only the network namespace. `ip netns exec` would also give
+  // the agent a private mount namespace, hiding the namespaces it creates
+  // under /run/netns from every other process.
+  const args = [`--net=/run/netns/${host.netns}`, process.execPath, '--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', host.socket, 'agent',
+    '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel,
+    // Namespace names are machine-wide: each host's agent names its own under the lab's prefix, so `lab down` finds them.
+    '--ns-prefix', host.netns];
+  // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
+  const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   closeSync(log);
   if (!child.pid) throw new Error(`could not start the agent of ${host.name}`);

@@ -1,0 +1,45 @@
+// Agent API handlers for networks, sandboxes, endpoints and doctor. They
+// validate, call the overlay, and shape replies as proto/agent.proto says.
+import { z } from 'zod';
+import type { Overlay } from '../overlay/overlay.ts';
+import type { EndpointObject, NetworkObject } from '../wire/objects-codec.ts';
+import { badRequest } from './errors.ts';
+import { endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest } from './schemas.ts';
+
+type Handler = (request: unknown) => Promise<object> | object;
+
+export function parse<T>(schema: z.ZodType<T>, request: unknown): T {
+  const result = schema.safeParse(request);
+  if (!result.success) throw badRequest(z.prettifyError(result.error));
+  return result.data;
+}
+
+export function overlayHandlers(overlay: () => Overlay, nodeName: (nodeId: string) => string): Record<string, Handler> {
+  const endpointInfo = (e: EndpointObject): object => ({
+    ...e,
+    network: overlay().networks.byId(e.networkId)?.name ?? '',
+    node: nodeName(e.nodeId),
+  });
+  const networkInfo = (n: NetworkObject, withEndpoints: boolean): object => ({
+    ...n,
+    hosts: overlay().hostsOn(n.id),
+    endpoints: withEndpoints ? overlay().endpoints(n.name).map(endpointInfo) : [],
+  });
+  return {
+    NetworkCreate: async (req) => networkInfo(await overlay().createNetwork(parse(networkCreateRequest, req)), false),
+    NetworkList: () => ({ networks: overlay().networks.list().map((n) => networkInfo(n, false)) }),
+    NetworkInspect: (req) => networkInfo(overlay().networks.require(parse(networkRef, req).name), true),
+    NetworkRemove: async (req) => networkInfo(await overlay().removeNetwork(parse(networkRef, req).name), false),
+    SandboxCreate: async (req) => {
+      const info = await overlay().createSandbox(parse(sandboxCreateRequest, req));
+      return { ...info, endpoints: info.endpoints.map(endpointInfo) };
+    },
+    SandboxDetach: async (req) => {
+      const { netns, network } = parse(sandboxDetachRequest, req);
+      const info = await overlay().detach(netns, network);
+      return { ...info, endpoints: info.endpoints.map(endpointInfo) };
+    },
+    Endpoints: (req) => ({ endpoints: overlay().endpoints(parse(endpointsRequest, req).network).map(endpointInfo) }),
+    Doctor: async () => ({ findings: await overlay().doctor() }),
+  };
+}

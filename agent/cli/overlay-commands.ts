@@ -1,0 +1,182 @@
+// Overlay commands: network create/ls/inspect/rm, run, attach, detach,
+// endpoints, doctor.
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { printJson, printTable } from './output.ts';
+import { UsageError } from './usage.ts';
+import { collect, withClient } from './client-helpers.ts';
+import type { AgentClient } from '../api/client.ts';
+
+interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[] }
+interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }
+interface SandboxInfo { id: string; netns: string; pid: number; endpoints: EndpointInfo[] }
+interface Finding { subject: string; problem: string; hint: string }
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+function checkName(value: string, what: string): void {
+  if (!NAME.test(value)) throw new UsageError(`${what} "${value}" must be 1-63 letters, digits, "_", ".", "-", starting with a letter or digit`);
+}
+
+function vniOption(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 16_777_215) throw new UsageError(`--vni must be an integer from 1 to 16777215, got "${value}"`);
+  return n;
+}
+
+export function registerOverlayCommands(program: Command): void {
+  registerNetworkCommands(program);
+
+  program
+    .command('run')
+    .description('run a command in a new sandbox attached to overlay networks')
+    .option('--network <net>', 'network to attach to (repeatable; the first one carries the default route)', collect, [])
+    .option('--name <name>', 'endpoint name (resolvable by DNS on its networks)', '')
+    .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
+    .option('--detach', 'let the agent run and watch the command; the sandbox goes when it exits')
+    .argument('<command...>', 'command and arguments (after --)')
+    .action(async (command: string[], opts: { network: string[]; name: string; alias: string[]; detach?: boolean }, cmd: Command) => {
+      checkSandboxOptions(opts.network, opts.name, opts.alias);
+      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: '', command: opts.detach ? command : [] };
+      await withClient(cmd, async (client) => {
+        const sandbox = await client.call<SandboxInfo>('SandboxCreate', request);
+        if (opts.detach) return printSandbox(sandbox);
+        process.exitCode = await runAttached(client, sandbox, command);
+      });
+    });
+
+  program
+    .command('attach')
+    .description('attach an existing network namespace (a container) to overlay networks')
+    .requiredOption('--netns <name|path>', 'namespace name (under /run/netns) or path (/proc/PID/ns/net)')
+    .option('--network <net>', 'network to attach to (repeatable)', collect, [])
+    .option('--name <name>', 'endpoint name', '')
+    .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
+    .action(async (opts: { netns: string; network: string[]; name: string; alias: string[] }, cmd: Command) => {
+      checkSandboxOptions(opts.network, opts.name, opts.alias);
+      const sandbox = await withClient(cmd, (c) => c.call<SandboxInfo>('SandboxCreate', { networks: opts.network, name: opts.name, aliases: opts.alias, netns: opts.netns, command: [] }));
+      printSandbox(sandbox);
+    });
+
+  program
+    .command('detach')
+    .description('detach a sandbox from one network (--network) or from all')
+    .requiredOption('--netns <name|path>', 'the sandbox namespace')
+    .option('--network <net>', 'only this network')
+    .action(async (opts: { netns: string; network?: string }, cmd: Command) => {
+      await withClient(cmd, (c) => c.call('SandboxDetach', { netns: opts.netns, network: opts.network ?? '' }));
+      process.stdout.write(`Detached ${opts.netns}${opts.network ? ` from ${opts.network}` : ''}.\n`);
+    });
+
+  program
+    .command('endpoints')
+    .description('list endpoints (of the networks this host has endpoints on)')
+    .option('--network <net>', 'only this network')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { network?: string; json?: boolean }, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<{ endpoints: EndpointInfo[] }>('Endpoints', { network: opts.network ?? '' }));
+      const endpoints = reply.endpoints.sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+      if (opts.json) return printJson(endpoints.map(endpointJson));
+      printEndpoints(endpoints);
+    });
+
+  program
+    .command('doctor')
+    .description("compare this host's kernel state with what weft wants; exit 1 on any difference")
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<{ findings: Finding[] }>('Doctor'));
+      if (opts.json) printJson(reply.findings);
+      else if (reply.findings.length === 0) process.stdout.write('No problems found.\n');
+      else for (const f of reply.findings) process.stdout.write(`${f.subject}: ${f.problem}\n  hint: ${f.hint}\n`);
+      if (reply.findings.length > 0) process.exitCode = 1;
+    });
+}
+
+function registerNetworkCommands(program: Command): void {
+  const network = program.command('network').description('manage overlay networks');
+  network
+    .command('create')
+    .description('create an overlay network (cluster-wide)')
+    .argument('<name>', 'network name, unique in the cluster')
+    .option('--subnet <cidr>', 'IPv4 subnet (default: a /24 from the default address pool)')
+    .option('--vni <n>', 'VXLAN network identifier (default: allocated)')
+    .option('--internal', 'no egress to the outside')
+    .action(async (name: string, opts: { subnet?: string; vni?: string; internal?: boolean }, cmd: Command) => {
+      checkName(name, 'network name');
+      const vni = vniOption(opts.vni);
+      const reply = await withClient(cmd, (c) => c.call<NetworkInfo>('NetworkCreate', { name, subnet: opts.subnet ?? '', vni, internal: opts.internal === true }));
+      process.stdout.write(`Created network ${reply.name} (ID ${reply.id}, VNI ${reply.vni}, subnet ${reply.subnet}, gateway ${reply.gateway}).\n`);
+    });
+  network
+    .command('ls')
+    .description('list networks')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<{ networks: NetworkInfo[] }>('NetworkList'));
+      if (opts.json) return printJson(reply.networks.map(({ endpoints: _e, ...n }) => n));
+      printTable(['ID', 'NAME', 'VNI', 'SUBNET', 'GATEWAY', 'INTERNAL', 'HOSTS'], reply.networks.map((n) => [n.id, n.name, String(n.vni), n.subnet, n.gateway, n.internal ? 'yes' : 'no', String(n.hosts.length)]));
+    });
+  network
+    .command('inspect')
+    .description('show a network as JSON, with the endpoints this host knows')
+    .argument('<name>')
+    .action(async (name: string, _opts: object, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<NetworkInfo>('NetworkInspect', { name }));
+      printJson({ ...reply, endpoints: reply.endpoints.map(endpointJson) });
+    });
+  network
+    .command('rm')
+    .description('remove a network (refused while any host has endpoints on it)')
+    .argument('<name>')
+    .action(async (name: string, _opts: object, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<NetworkInfo>('NetworkRemove', { name }));
+      process.stdout.write(`Removed network ${reply.name}.\n`);
+    });
+}
+
+function checkSandboxOptions(networks: string[], name: string, aliases: string[]): void {
+  if (networks.length === 0) throw new UsageError('give at least one --network');
+  for (const n of networks) checkName(n, 'network');
+  if (name !== '') checkName(name, '--name');
+  for (const a of aliases) checkName(a, '--alias');
+}
+
+/** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
+function endpointJson(e: EndpointInfo): object {
+  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases };
+}
+
+function printEndpoints(endpoints: EndpointInfo[]): void {
+  printTable(['NAME', 'NETWORK', 'IP', 'MAC', 'NODE', 'NETNS'], endpoints.map((e) => [e.name || '-', e.network, e.ip, e.mac, e.node, e.sandbox]));
+}
+
+function printSandbox(sandbox: SandboxInfo): void {
+  process.stdout.write(`Sandbox ${sandbox.id} (netns ${sandbox.netns}${sandbox.pid ? `, pid ${sandbox.pid}` : ''})\n`);
+  printEndpoints(sandbox.endpoints);
+}
+
+/** Runs the command in the sandbox in the foreground, then removes the sandbox; returns the exit code. */
+async function runAttached(client: AgentClient, sandbox: SandboxInfo, command: string[]): Promise<number> {
+  const child = spawn('ip', ['netns', 'exec', sandbox.netns, ...command], { stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((resolve) => {
+    child.once('error', (error) => {
+      process.stderr.write(`weft: cannot run ${command[0]}: ${error.message}\n`);
+      resolve(127);
+    });
+    child.once('exit', (exitCode, signal) => resolve(exitCode ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
+  await client.call('SandboxDetach', { netns: sandbox.netns, network: '' }).catch((error: Error) => {
+    process.stderr.write(`weft: the sandbox ${sandbox.netns} could not be removed: ${error.message}\n`);
+  });
+  return code;
+}

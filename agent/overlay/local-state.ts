@@ -1,0 +1,59 @@
+// What this host has made: its sandboxes and their attachments. Cluster state
+// (tables) says what exists everywhere; this file is how a restarted agent
+// knows which sandboxes are its own, without touching them (a restart must
+// not interrupt traffic). Validated on load like any other input.
+import { z } from 'zod';
+import { join } from 'node:path';
+import { readOptional, writeSecretFile } from '../daemon/files.ts';
+
+const attachmentSchema = z.object({
+  networkId: z.string(),
+  vni: z.number().int(),
+  endpointId: z.string(),
+  ip: z.string(),
+  mac: z.string(),
+  ifname: z.string(),
+  name: z.string(),
+  aliases: z.array(z.string()),
+});
+
+const sandboxSchema = z.object({
+  id: z.string(),
+  netns: z.string(),
+  /** Created by weft (destroyed with its last attachment) or adopted (only detached). */
+  owned: z.boolean(),
+  /** A detached `weft run` process the agent watches; 0 when none. */
+  pid: z.number().int().nonnegative(),
+  attachments: z.array(attachmentSchema),
+});
+
+const stateSchema = z.object({ sandboxes: z.array(sandboxSchema) });
+
+export type LocalAttachment = z.infer<typeof attachmentSchema>;
+export type LocalSandbox = z.infer<typeof sandboxSchema>;
+
+export class LocalState {
+  readonly #path: string;
+  readonly sandboxes = new Map<string, LocalSandbox>();
+
+  constructor(dataDir: string) {
+    this.#path = join(dataDir, 'cluster', 'sandboxes.json');
+    const raw = readOptional(this.#path);
+    if (!raw) return;
+    const parsed = stateSchema.safeParse(JSON.parse(raw.toString('utf8')));
+    if (!parsed.success) throw new Error(`${this.#path} is corrupt (${parsed.error.issues[0]?.message}); move it away to start without local sandboxes`);
+    for (const sandbox of parsed.data.sandboxes) this.sandboxes.set(sandbox.id, sandbox);
+  }
+
+  byNetns(netns: string): LocalSandbox | undefined {
+    return [...this.sandboxes.values()].find((s) => s.netns === netns || s.id === netns);
+  }
+
+  attachmentsOn(networkId: string): LocalAttachment[] {
+    return [...this.sandboxes.values()].flatMap((s) => s.attachments.filter((a) => a.networkId === networkId));
+  }
+
+  save(): void {
+    writeSecretFile(this.#path, JSON.stringify({ sandboxes: [...this.sandboxes.values()] }, null, 1));
+  }
+}

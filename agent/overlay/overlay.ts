@@ -1,0 +1,375 @@
+// The overlay on this host: networks (cluster objects), the sandboxes this
+// host made or adopted, their endpoints in the per-network tables, and the
+// data plane kept in step. The agent API calls the methods below.
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { status } from '@grpc/grpc-js';
+import type { Dataplane, Finding, Network, NetworkSpec, Sandbox } from '../../dataplane/index.ts';
+import { macFromIp } from '../../dataplane/index.ts';
+import { formatIPv4, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
+import type { TableService } from '../cluster/table-service.ts';
+import { endpointsTable } from '../cluster/table-topics.ts';
+import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
+import { encodeEndpoint, NAME_PATTERN, type EndpointObject, type NetworkObject } from '../wire/objects-codec.ts';
+import { Networks, type CreateNetwork } from './networks.ts';
+import { LocalState, type LocalAttachment, type LocalSandbox } from './local-state.ts';
+import { Programmer } from './programmer.ts';
+import { visibleEndpoints } from './endpoints.ts';
+import { ipSpace, type Allocations } from './spaces.ts';
+
+const NETWORK_HOSTS = 'network-hosts';
+const WATCH_INTERVAL_MS = 2_000;
+
+export interface OverlayOptions {
+  dataplane: Dataplane;
+  tables: TableService;
+  allocations: Allocations;
+  selfId: string;
+  vtep: string;
+  pool: string;
+  dataDir: string;
+  logger: Logger;
+  /** Anti-entropy with a host already on the network, right after joining its topic. */
+  syncNetwork: (networkId: string) => void;
+}
+
+export interface SandboxRequest {
+  networks: string[];
+  name: string;
+  aliases: string[];
+  /** Adopt this existing namespace (name or path) instead of creating one. */
+  netns?: string | undefined;
+  /** Run this command in the sandbox, watched by the agent (weft run --detach). */
+  command?: string[] | undefined;
+}
+
+export interface SandboxInfo {
+  id: string;
+  netns: string;
+  pid: number;
+  endpoints: EndpointObject[];
+}
+
+export class Overlay {
+  readonly networks: Networks;
+  readonly #o: OverlayOptions;
+  readonly #log: Logger;
+  readonly #local: LocalState;
+  readonly #programmer: Programmer;
+  /** Networks set up in the kernel on this host, by network ID. */
+  readonly #realised = new Map<string, Network>();
+  #watchTimer: NodeJS.Timeout | undefined;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  constructor(options: OverlayOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'overlay' });
+    this.networks = new Networks(options.tables, options.allocations, options.pool, options.selfId);
+    this.#local = new LocalState(options.dataDir);
+    this.#programmer = new Programmer({
+      dataplane: options.dataplane,
+      tables: options.tables,
+      selfId: options.selfId,
+      logger: options.logger,
+      localNetworks: () => this.#localNetworks(),
+    });
+  }
+
+  /** Restores this host's networks and endpoints after a restart without touching the sandboxes. */
+  async start(): Promise<void> {
+    for (const sandbox of this.#local.sandboxes.values()) {
+      for (const attachment of sandbox.attachments) {
+        const network = this.networks.byId(attachment.networkId);
+        if (!network) {
+          this.#log.warn({ sandbox: sandbox.netns, network: attachment.networkId }, 'a local endpoint refers to a network that no longer exists');
+          continue;
+        }
+        await this.#realise(network);
+        this.#o.allocations.define(ipSpace(network.id, network.subnet, network.gateway), false);
+        this.#publishEndpoint(network, sandbox, attachment);
+      }
+    }
+    await this.#removeUnusedNetworks();
+    this.#programmer.start();
+    this.#watchTimer = setInterval(() => void this.#reapExitedProcesses(), WATCH_INTERVAL_MS);
+  }
+
+  /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
+  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const next = this.#busy.then(operation, operation);
+    this.#busy = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- networks ----
+
+  createNetwork(request: CreateNetwork): Promise<NetworkObject> {
+    return this.#exclusive(() => this.networks.create(request));
+  }
+
+  removeNetwork(name: string): Promise<NetworkObject> {
+    return this.#exclusive(async () => {
+      const network = this.networks.require(name);
+      return this.networks.remove(name, this.hostsOn(network.id));
+    });
+  }
+
+  /** Node IDs of live hosts that have endpoints on the network (from the cluster-wide presence table). */
+  hostsOn(networkId: string): string[] {
+    return this.#o.tables.tables
+      .list(NETWORK_HOSTS)
+      .filter((e) => e.key.startsWith(networkId + '|'))
+      .map((e) => e.owner);
+  }
+
+  // ---- sandboxes ----
+
+  createSandbox(request: SandboxRequest): Promise<SandboxInfo> {
+    return this.#exclusive(async () => {
+      this.#checkNames(request);
+      const networks = request.networks.map((n) => this.networks.require(n));
+      if (new Set(networks.map((n) => n.id)).size !== networks.length) throw badRequest('each --network may be given once');
+      const adopted = request.netns !== undefined ? this.#local.byNetns(request.netns) : undefined;
+      const id = adopted?.id ?? randomBytes(4).toString('hex');
+      const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#openSandbox(id, request.netns);
+      const record: LocalSandbox = adopted ?? { id, netns: this.#netnsOf(sandbox), owned: sandbox.owned, pid: 0, attachments: [] };
+      try {
+        for (const network of networks) {
+          if (record.attachments.some((a) => a.networkId === network.id)) throw precondition(`the sandbox is already attached to network "${network.name}"`);
+          record.attachments.push(await this.#attach(sandbox, network, record, request));
+          this.#local.sandboxes.set(record.id, record);
+          this.#local.save();
+        }
+      } catch (error) {
+        await this.#rollback(sandbox, record, networks.map((n) => n.id));
+        throw error;
+      }
+      if (request.command) record.pid = this.#startDetached(record, request.command);
+      this.#local.sandboxes.set(record.id, record);
+      this.#local.save();
+      return this.#info(record);
+    });
+  }
+
+  /** Detaches a sandbox from one network, or from all; a sandbox weft made is deleted with its last attachment. */
+  detach(netns: string, networkName?: string): Promise<SandboxInfo> {
+    return this.#exclusive(async () => {
+      const record = this.#local.byNetns(netns);
+      if (!record) throw notFound(`no sandbox "${netns}" on this host; list endpoints with \`weft endpoints\``);
+      const networkIds = networkName === undefined ? record.attachments.map((a) => a.networkId) : [this.networks.require(networkName).id];
+      if (networkName !== undefined && !record.attachments.some((a) => a.networkId === networkIds[0])) {
+        throw precondition(`sandbox "${netns}" is not attached to network "${networkName}"`);
+      }
+      const info = this.#info(record);
+      await this.#rollback(this.#o.dataplane.sandbox(record.netns), record, networkIds);
+      return info;
+    });
+  }
+
+  endpoints(networkName?: string): EndpointObject[] {
+    const networks = networkName === undefined ? this.networks.list() : [this.networks.require(networkName)];
+    return networks.flatMap((n) => visibleEndpoints(this.#o.tables, n.id));
+  }
+
+  localSandboxes(): LocalSandbox[] {
+    return [...this.#local.sandboxes.values()];
+  }
+
+  async doctor(): Promise<Finding[]> {
+    await this.#programmer.settled();
+    const networks = this.#localNetworks();
+    const attachments = this.localSandboxes().flatMap((s) =>
+      s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 } })),
+    );
+    return this.#o.dataplane.doctor({ networks: networks.map((n) => this.#spec(n)), endpoints: this.#programmer.desired(), attachments });
+  }
+
+  /** Waits until the kernel reflects the tables as they are now (tests, benchmarks). */
+  async programmed(): Promise<void> {
+    this.#programmer.trigger();
+    await this.#programmer.settled();
+  }
+
+  // ---- internals ----
+
+  #checkNames(request: SandboxRequest): void {
+    for (const name of [request.name, ...request.aliases].filter((n) => n !== '')) {
+      if (!NAME_PATTERN.test(name)) throw badRequest(`name "${name}" must be 1-63 letters, digits, "_", ".", "-", starting with a letter or digit`);
+    }
+    if (request.networks.length === 0) throw badRequest('give at least one --network');
+  }
+
+  async #openSandbox(id: string, netns: string | undefined): Promise<Sandbox> {
+    try {
+      return netns === undefined ? (await this.#o.dataplane.createSandbox(id)).sandbox : await this.#o.dataplane.adoptSandbox(netns);
+    } catch (error) {
+      throw precondition(`cannot ${netns === undefined ? 'create a sandbox' : `adopt namespace "${netns}"`}: ${(error as Error).message}`);
+    }
+  }
+
+  #netnsOf(sandbox: Sandbox): string {
+    return sandbox.key.replace(/^(name|path):/, '');
+  }
+
+  async #attach(sandbox: Sandbox, network: NetworkObject, record: LocalSandbox, request: SandboxRequest): Promise<LocalAttachment> {
+    const realised = await this.#realise(network);
+    const space = ipSpace(network.id, network.subnet, network.gateway);
+    this.#o.allocations.define(space, false);
+    let ipValue: number;
+    try {
+      ipValue = await this.#o.allocations.allocate(space.name);
+    } catch (error) {
+      throw new AgentError(status.RESOURCE_EXHAUSTED, `no address for the sandbox on network "${network.name}": ${(error as Error).message}`);
+    }
+    const ip = formatIPv4(ipValue);
+    try {
+      const attached = await this.#o.dataplane.attach(sandbox, realised, { ip, defaultRoute: record.attachments.length === 0 });
+      const attachment: LocalAttachment = {
+        networkId: network.id,
+        vni: network.vni,
+        endpointId: randomBytes(6).toString('hex'),
+        ip,
+        mac: attached.mac,
+        ifname: attached.ifname,
+        name: request.name,
+        aliases: request.aliases,
+      };
+      this.#publishEndpoint(network, record, attachment);
+      return attachment;
+    } catch (error) {
+      await this.#o.allocations.free(space.name, ipValue).catch(() => undefined);
+      throw new AgentError(status.INTERNAL, `cannot attach the sandbox to network "${network.name}": ${(error as Error).message}`);
+    }
+  }
+
+  #publishEndpoint(network: NetworkObject, sandbox: LocalSandbox, attachment: LocalAttachment): void {
+    const endpoint: EndpointObject = {
+      id: attachment.endpointId,
+      networkId: network.id,
+      name: attachment.name,
+      ip: attachment.ip,
+      mac: attachment.mac || macFromIp(attachment.ip),
+      nodeId: this.#o.selfId,
+      vtep: this.#o.vtep,
+      sandbox: sandbox.netns,
+      aliases: attachment.aliases,
+    };
+    const joining = !this.#o.tables.networks().includes(network.id);
+    this.#o.tables.joinNetwork(network.id);
+    this.#o.tables.set(endpointsTable(network.id), endpoint.id, encodeEndpoint(endpoint));
+    this.#o.tables.set(NETWORK_HOSTS, `${network.id}|${this.#o.selfId}`, new Uint8Array());
+    if (joining) this.#o.syncNetwork(network.id);
+  }
+
+  /** Undoes attachments (endpoint entries, IPs, interfaces) and forgets the sandbox when nothing is left. */
+  async #rollback(sandbox: Sandbox, record: LocalSandbox, networkIds: string[]): Promise<void> {
+    for (const attachment of record.attachments.filter((a) => networkIds.includes(a.networkId))) {
+      this.#o.tables.delete(endpointsTable(attachment.networkId), attachment.endpointId);
+      await this.#o.dataplane.detach(sandbox, attachment.vni).catch((e: Error) => this.#log.warn({ err: e.message }, 'detach failed'));
+      const network = this.networks.byId(attachment.networkId);
+      if (network) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
+    }
+    record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
+    if (record.attachments.length === 0) {
+      if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => this.#log.warn({ err: e.message }, 'destroy failed'));
+      this.#local.sandboxes.delete(record.id);
+    }
+    this.#local.save();
+    for (const id of networkIds) {
+      if (this.#local.attachmentsOn(id).length === 0) await this.#leaveNetwork(id);
+    }
+  }
+
+  async #leaveNetwork(networkId: string): Promise<void> {
+    this.#o.tables.delete(NETWORK_HOSTS, `${networkId}|${this.#o.selfId}`);
+    this.#o.tables.leaveNetwork(networkId);
+    const realised = this.#realised.get(networkId);
+    if (realised) {
+      this.#realised.delete(networkId);
+      await this.#o.dataplane.removeNetwork(realised.vni).catch((e: Error) => this.#log.warn({ err: e.message }, 'removing the network namespace failed'));
+    }
+  }
+
+  #spec(network: NetworkObject): NetworkSpec {
+    return { name: network.name, vni: network.vni, subnet: network.subnet, gateway: network.gateway, vtep: this.#o.vtep };
+  }
+
+  async #realise(network: NetworkObject): Promise<Network> {
+    const known = this.#realised.get(network.id);
+    if (known) return known;
+    try {
+      const { network: realised, changes } = await this.#o.dataplane.ensureNetwork(this.#spec(network));
+      if (changes.length > 0) this.#log.info({ network: network.name, vni: network.vni, changes }, 'network namespace ready');
+      this.#realised.set(network.id, realised);
+      return realised;
+    } catch (error) {
+      throw new AgentError(status.INTERNAL, `cannot set up network "${network.name}" on this host: ${(error as Error).message}`);
+    }
+  }
+
+  #localNetworks(): NetworkObject[] {
+    const ids = new Set(this.localSandboxes().flatMap((s) => s.attachments.map((a) => a.networkId)));
+    return this.networks.list().filter((n) => ids.has(n.id) && this.#realised.has(n.id));
+  }
+
+  /** Network namespaces left behind (a crash between detach and remove) are deleted at start-up. */
+  async #removeUnusedNetworks(): Promise<void> {
+    const inUse = new Set(this.#localNetworks().map((n) => n.vni));
+    for (const vni of await this.#o.dataplane.listNetworks()) {
+      if (!inUse.has(vni)) await this.#o.dataplane.removeNetwork(vni).catch(() => undefined);
+    }
+  }
+
+  #startDetached(record: LocalSandbox, command: string[]): number {
+    const logDir = join(this.#o.dataDir, 'sandboxes');
+    mkdirSync(logDir, { recursive: true, mode: 0o700 });
+    const log = openSync(join(logDir, `${record.id}.log`), 'a', 0o600);
+    const child = spawn('ip', ['netns', 'exec', record.netns, ...command], { detached: true, stdio: ['ignore', log, log] });
+    closeSync(log);
+    child.unref();
+    child.on('error', (error) => this.#log.warn({ sandbox: record.netns, err: error.message }, 'the sandbox command failed to start'));
+    return child.pid ?? 0;
+  }
+
+  /** A detached `weft run` sandbox goes away when its process does. */
+  async #reapExitedProcesses(): Promise<void> {
+    for (const record of this.localSandboxes()) {
+      if (record.pid > 0 && !isAlive(record.pid)) {
+        this.#log.info({ sandbox: record.netns, pid: record.pid }, 'sandbox process exited; removing the sandbox');
+        await this.detach(record.netns).catch((e: Error) => this.#log.warn({ err: e.message }, 'removing an exited sandbox failed'));
+      }
+    }
+  }
+
+  #info(record: LocalSandbox): SandboxInfo {
+    const endpoints = record.attachments.map((a) => ({
+      id: a.endpointId,
+      networkId: a.networkId,
+      name: a.name,
+      ip: a.ip,
+      mac: a.mac,
+      nodeId: this.#o.selfId,
+      vtep: this.#o.vtep,
+      sandbox: record.netns,
+      aliases: a.aliases,
+    }));
+    return { id: record.id, netns: record.netns, pid: record.pid, endpoints };
+  }
+
+  stop(): void {
+    this.#programmer.stop();
+    if (this.#watchTimer) clearInterval(this.#watchTimer);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

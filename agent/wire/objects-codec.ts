@@ -1,0 +1,57 @@
+// Table values: protobuf-encoded cluster objects. A value that fails these
+// checks is ignored by consumers (and logged) rather than programmed into the
+// kernel: a peer's bad entry must never break this host's data plane.
+import { z } from 'zod';
+import { isIPv4 } from 'node:net';
+import { decodePlain, encodePlain, objectTypes } from './protos.ts';
+import { FrameError } from './cluster-codec.ts';
+
+const id = z.string().regex(/^[0-9a-f]{12}$/, 'IDs are 12 lower-case hex digits');
+const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
+const ipv4 = z.string().refine((v) => isIPv4(v), 'expected an IPv4 address');
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 CIDR');
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const name = z.string().regex(NAME_PATTERN, 'names are 1-63 letters, digits, "_", ".", "-", starting with a letter or digit');
+
+export const networkSchema = z.object({
+  id,
+  name,
+  vni: z.number().int().min(1).max(16_777_215),
+  subnet: cidr,
+  gateway: ipv4,
+  internal: z.boolean(),
+  createdBy: nodeId,
+  poolSubnet: z.boolean(),
+});
+
+export const endpointSchema = z.object({
+  id,
+  networkId: id,
+  name: z.union([z.literal(''), name]),
+  ip: ipv4,
+  mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+  nodeId,
+  vtep: ipv4,
+  sandbox: z.string().min(1).max(4096),
+  aliases: z.array(name).max(32),
+});
+
+export type NetworkObject = z.infer<typeof networkSchema>;
+export type EndpointObject = z.infer<typeof endpointSchema>;
+
+function decode<T>(schema: z.ZodType<T>, type: Parameters<typeof decodePlain>[0], value: Uint8Array, what: string): T {
+  let plain: unknown;
+  try {
+    plain = decodePlain(type, value);
+  } catch (error) {
+    throw new FrameError(`${what} is not valid protobuf: ${(error as Error).message}`);
+  }
+  const parsed = schema.safeParse(plain);
+  if (!parsed.success) throw new FrameError(`${what} rejected: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+export const encodeNetwork = (n: NetworkObject): Uint8Array => encodePlain(objectTypes.Network, { ...n });
+export const decodeNetwork = (v: Uint8Array): NetworkObject => decode(networkSchema, objectTypes.Network, v, 'network');
+export const encodeEndpoint = (e: EndpointObject): Uint8Array => encodePlain(objectTypes.Endpoint, { ...e });
+export const decodeEndpoint = (v: Uint8Array): EndpointObject => decode(endpointSchema, objectTypes.Endpoint, v, 'endpoint');

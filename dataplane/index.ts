@@ -1,0 +1,75 @@
+// The data plane's public face: what the agent imports. It receives desired
+// state and makes the kernel match; it decides nothing (docs/dataplane.md).
+import type { DataplaneContext, DataplaneOptions } from './context.ts';
+import type { AttachmentSpec, Network, NetworkEndpoints, NetworkSpec } from './types.ts';
+import type { Attachment, Sandbox } from './sandbox.ts';
+import type { EnsureResult } from './overlay-network.ts';
+import type { ReconcileOptions, ReconcileResult } from './reconciler.ts';
+import type { DoctorInput, Finding } from './doctor.ts';
+import type { NamespaceHomeProblem } from './namespace-home.ts';
+import { dataplaneContext } from './context.ts';
+import { ensureNetwork, removeNetwork } from './overlay-network.ts';
+import { adoptSandbox, attachSandbox, createSandbox, destroySandbox, detachSandbox, sandboxFrom } from './sandbox.ts';
+import { reconcile } from './reconciler.ts';
+import { doctor } from './doctor.ts';
+import { checkNamespaceHome } from './namespace-home.ts';
+import { listNamedNetns } from './netns.ts';
+import { writeResolvConf } from './resolv-conf.ts';
+import { KeyedSerializer } from './serial.ts';
+
+export type { DataplaneContext, DataplaneOptions } from './context.ts';
+export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';
+export type { Attachment, Sandbox } from './sandbox.ts';
+export type { EnsureResult } from './overlay-network.ts';
+export type { NetworkReconcileResult, ReconcileOptions, ReconcileResult } from './reconciler.ts';
+export type { DoctorAttachment, DoctorInput, Finding } from './doctor.ts';
+export type { NamespaceHomeProblem } from './namespace-home.ts';
+export type { Runner, RunResult } from './exec.ts';
+export { BatchError, CommandError, processRunner } from './exec.ts';
+export { DesiredStateError } from './diff.ts';
+export { macFromIp } from './mac.ts';
+export { networkNamespaceName, sandboxNamespaceName, BRIDGE, VXLAN, DEFAULT_DSTPORT, VXLAN_OVERHEAD } from './names.ts';
+export { dataplaneContext, ensureNetwork, removeNetwork, createSandbox, adoptSandbox, attachSandbox, detachSandbox, destroySandbox, sandboxFrom, reconcile, doctor, checkNamespaceHome, writeResolvConf };
+
+export interface Dataplane {
+  readonly context: DataplaneContext;
+  ensureNetwork(spec: NetworkSpec): Promise<EnsureResult>;
+  removeNetwork(vni: number): Promise<boolean>;
+  /** VNIs of the network namespaces with this data plane's prefix (e.g. to remove leftovers at start-up). */
+  listNetworks(): Promise<number[]>;
+  createSandbox(id: string): Promise<{ sandbox: Sandbox; created: boolean }>;
+  adoptSandbox(nameOrPath: string): Promise<Sandbox>;
+  sandbox(nameOrPath: string): Sandbox;
+  attach(sandbox: Sandbox, network: Network, spec: AttachmentSpec): Promise<Attachment>;
+  detach(sandbox: Sandbox, vni: number): Promise<boolean>;
+  destroySandbox(sandbox: Sandbox, vnis: readonly number[]): Promise<string[]>;
+  /** Only for named sandboxes; `ip netns exec NAME` then uses it. */
+  writeResolvConf(sandboxName: string, lines: readonly string[]): boolean;
+  reconcile(desired: readonly NetworkEndpoints[], options?: ReconcileOptions): Promise<ReconcileResult>;
+  doctor(input: DoctorInput): Promise<Finding[]>;
+  checkNamespaceHome(): NamespaceHomeProblem | undefined;
+}
+
+/** The data plane with calls on the same network serialised (reconcile vs ensure vs attach). */
+export function createDataplane(options: DataplaneOptions): Dataplane {
+  const ctx = dataplaneContext(options);
+  const serial = new KeyedSerializer();
+  const key = (vni: number) => `vni:${vni}`;
+  return {
+    context: ctx,
+    ensureNetwork: (spec) => serial.run(key(spec.vni), () => ensureNetwork(ctx, spec)),
+    removeNetwork: (vni) => serial.run(key(vni), () => removeNetwork(ctx, vni)),
+    listNetworks: async () => (await listNamedNetns(ctx.runner, `${ctx.nsPrefix}-n`))
+      .map((name) => name.slice(`${ctx.nsPrefix}-n`.length)).filter((rest) => /^[1-9][0-9]*$/.test(rest)).map(Number),
+    createSandbox: (id) => createSandbox(ctx, id),
+    adoptSandbox: (nameOrPath) => adoptSandbox(ctx, nameOrPath),
+    sandbox: (nameOrPath) => sandboxFrom(ctx, nameOrPath),
+    attach: (sandbox, network, spec) => serial.run(key(network.vni), () => attachSandbox(ctx, sandbox, network, spec)),
+    detach: (sandbox, vni) => serial.run(key(vni), () => detachSandbox(ctx, sandbox, vni)),
+    destroySandbox: (sandbox, vnis) => serial.runAll(vnis.map(key), () => destroySandbox(ctx, sandbox, vnis)),
+    writeResolvConf: (name, lines) => writeResolvConf(name, lines),
+    reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, opts)),
+    doctor: (input) => doctor(ctx, input),
+    checkNamespaceHome: () => checkNamespaceHome(),
+  };
+}
