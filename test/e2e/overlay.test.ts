@@ -145,6 +145,11 @@ test.serial('kill -9 of an agent while traffic flows loses no packet; after rest
   await waitForAgent(restarted);
   const result = await ping;
   t.regex(result.stdout, /40 packets transmitted, 40 received/);
+  // Liveness hid nothing here (the restart was quicker than failure detection), and the
+  // restarted host re-published its endpoint: everyone still sees c.
+  for (const h of lab.hosts) {
+    await eventually(`${h.name} to list c`, async () => (JSON.parse(await ok(h, ['endpoints', '--network', 'blue', '--json'])) as Endpoint[]).some((e) => e.name === 'c'));
+  }
   for (const h of lab.hosts) t.true(await eventually(`doctor on ${h.name}`, () => doctorClean(h), 60_000));
 });
 
