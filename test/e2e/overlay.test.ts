@@ -153,6 +153,26 @@ test.serial('kill -9 of an agent while traffic flows loses no packet; after rest
   for (const h of lab.hosts) t.true(await eventually(`doctor on ${h.name}`, () => doctorClean(h), 60_000));
 });
 
+test.serial('a host declared dead has its entries hidden; when it comes back they return', async (t) => {
+  const vni = await vniOf('blue');
+  process.kill(host('h3').pid, 'SIGKILL');
+  await eventually('h1 to hide c', async () => (await fdbCount(host('h1'), vni)) === 1, 60_000);
+  const hidden = JSON.parse(await ok(host('h1'), ['endpoints', '--network', 'blue', '--json'])) as Endpoint[];
+  t.false(hidden.some((e) => e.name === 'c'));
+  const restarted = restartAgent(prefix, 'h3');
+  lab.hosts = lab.hosts.map((h) => (h.name === 'h3' ? restarted : h));
+  await waitForAgent(restarted);
+  await eventually('h1 to restore c', async () => (await fdbCount(host('h1'), vni)) === 2, 60_000);
+  const back = JSON.parse(await ok(host('h1'), ['endpoints', '--network', 'blue', '--json'])) as Endpoint[];
+  t.true(back.some((e) => e.name === 'c'));
+  const c = sandboxes.get('c')!;
+  const p = await eventually('a to reach c again', async () => {
+    const r = await inSandbox(sandboxes.get('a')!, ['ping', '-c', '1', '-W', '1', c.ip]);
+    return r.exitCode === 0 ? r : undefined;
+  });
+  t.is(p.exitCode, 0);
+});
+
 test.serial('a host killed for good: the others remove its entries within failure detection', async (t) => {
   const vni = await vniOf('blue');
   process.kill(host('h3').pid, 'SIGKILL');
