@@ -1,0 +1,120 @@
+// Lab convergence: an endpoint created on one host of a 5-host lab → its FDB
+// and neighbour entries present on every other host, p50/p99 over N trials.
+// Arrival is observed with `bridge monitor fdb` / `ip monitor neigh` in each
+// host's network namespace (event timestamps, no polling). Prints a table and
+// writes bench/results/lab-convergence.json. Usage: node bench/lab-convergence.ts [trials]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { labUp, labDown, type LabHost } from '../deploy/lab/lab.ts';
+import { AgentClient } from '../agent/api/client.ts';
+import { uniquePrefix } from '../test/helpers/weft-cli.ts';
+
+const TRIALS = Number(process.argv[2] ?? 100);
+const HOSTS = 5;
+const prefix = uniquePrefix('v');
+
+interface EndpointInfo { name: string; ip: string; mac: string; sandbox: string }
+interface SandboxInfo { netns: string; endpoints: EndpointInfo[] }
+
+/** Arrival times of FDB (by MAC) and neighbour (by IP) additions seen on one host. */
+class Watcher {
+  readonly seen = new Map<string, number>();
+  readonly #children: ChildProcess[] = [];
+  readonly #waiters = new Map<string, () => void>();
+
+  constructor(netns: string) {
+    for (const args of [['bridge', 'monitor', 'fdb'], ['ip', 'monitor', 'neigh']]) {
+      const child = spawn('ip', ['netns', 'exec', netns, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+      this.#children.push(child);
+      createInterface({ input: child.stdout! }).on('line', (line) => this.#onLine(line));
+    }
+  }
+
+  #onLine(line: string): void {
+    const at = performance.now();
+    if (line.startsWith('Deleted')) return;
+    const key = line.split(' ')[0] ?? '';
+    if (!this.seen.has(key)) this.seen.set(key, at);
+    this.#waiters.get(key)?.();
+  }
+
+  wait(key: string, timeoutMs: number): Promise<number> {
+    const known = this.seen.get(key);
+    if (known !== undefined) return Promise.resolve(known);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${key} did not arrive within ${timeoutMs} ms`)), timeoutMs);
+      this.#waiters.set(key, () => {
+        clearTimeout(timer);
+        this.#waiters.delete(key);
+        resolve(this.seen.get(key)!);
+      });
+    });
+  }
+
+  stop(): void {
+    for (const child of this.#children) child.kill();
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+async function call<T>(host: LabHost, method: string, request: object): Promise<T> {
+  const client = new AgentClient(host.socket);
+  try {
+    return await client.call<T>(method, request);
+  } finally {
+    client.close();
+  }
+}
+
+const fromReply: number[] = [];
+const fromRequest: number[] = [];
+const watchers: Watcher[] = [];
+try {
+  const lab = await labUp({ hosts: HOSTS, prefix });
+  const network = await call<{ vni: number }>(lab.hosts[0]!, 'NetworkCreate', { name: 'bench', subnet: '', vni: 0, internal: false });
+  // One resident sandbox per host, so every host has the network set up and subscribed.
+  for (const host of lab.hosts) await call(host, 'SandboxCreate', { networks: ['bench'], name: `resident-${host.name}`, aliases: [], netns: '', command: [] });
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const byHost = new Map(lab.hosts.map((h) => [h.name, new Watcher(`${h.netns}-n${network.vni}`)]));
+  watchers.push(...byHost.values());
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  for (let trial = 0; trial < TRIALS; trial++) {
+    const origin = lab.hosts[trial % HOSTS]!;
+    const requestAt = performance.now();
+    const sandbox = await call<SandboxInfo>(origin, 'SandboxCreate', { networks: ['bench'], name: `t${trial}`, aliases: [], netns: '', command: [] });
+    const replyAt = performance.now();
+    const endpoint = sandbox.endpoints[0]!;
+    const arrivals = await Promise.all(
+      lab.hosts.filter((h) => h !== origin).flatMap((h) => [byHost.get(h.name)!.wait(endpoint.mac, 10_000), byHost.get(h.name)!.wait(endpoint.ip, 10_000)]),
+    );
+    const last = Math.max(...arrivals);
+    fromReply.push(Math.max(0, last - replyAt));
+    fromRequest.push(last - requestAt);
+    await call(origin, 'SandboxDetach', { netns: sandbox.netns, network: '' });
+  }
+} finally {
+  for (const w of watchers) w.stop();
+  await labDown(prefix);
+}
+
+const row = (label: string, xs: number[]): string =>
+  `${label.padEnd(44)} ${percentile(xs, 50).toFixed(1).padStart(7)} ${percentile(xs, 99).toFixed(1).padStart(7)} ${Math.max(...xs).toFixed(1).padStart(7)}`;
+console.log(`lab convergence: ${HOSTS} hosts, ${TRIALS} trials (ms)`);
+console.log(`${'measured from'.padEnd(44)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}`);
+console.log(row('API reply (endpoint published) → all hosts', fromReply));
+console.log(row('API request (incl. sandbox setup) → all hosts', fromRequest));
+const result = {
+  hosts: HOSTS,
+  trials: TRIALS,
+  fromReplyMs: { p50: percentile(fromReply, 50), p99: percentile(fromReply, 99), max: Math.max(...fromReply) },
+  fromRequestMs: { p50: percentile(fromRequest, 50), p99: percentile(fromRequest, 99), max: Math.max(...fromRequest) },
+  goal: 'p50 <= 100 ms, p99 <= 300 ms',
+  date: new Date().toISOString(),
+};
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/lab-convergence.json', JSON.stringify(result, null, 2) + '\n');
