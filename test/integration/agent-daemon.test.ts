@@ -32,10 +32,15 @@ test.serial('the agent starts, answers on its socket (0660), and keeps secrets i
   const init = await weft(['init'], { WEFT_SOCKET: socketA });
   t.is(init.exitCode, 0, init.stderr);
   t.regex(init.stdout, /WEFT-1-[A-Z2-7]{52}-[A-Z2-7]{52}/);
-  for (const dir of ['identity', 'cluster']) {
-    t.is(statSync(join(dataA, dir)).mode & 0o777, 0o700, `${dir}/ is 0700`);
-    for (const file of readdirSync(join(dataA, dir))) t.is(statSync(join(dataA, dir, file)).mode & 0o777, 0o600, `${dir}/${file} is 0600`);
-  }
+  const checkTree = (dir: string): void => {
+    t.is(statSync(dir).mode & 0o777, 0o700, `${dir}/ is 0700`);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) checkTree(path);
+      else t.is(statSync(path).mode & 0o777, 0o600, `${path} is 0600`);
+    }
+  };
+  for (const dir of ['identity', 'cluster']) checkTree(join(dataA, dir));
   const again = await weft(['init'], { WEFT_SOCKET: socketA });
   t.is(again.exitCode, 1);
   t.regex(again.stderr, /already a member of cluster .*weft leave/);
