@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import type { PeerId, Connection } from '@libp2p/interface';
-import { Roster, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
@@ -142,7 +142,9 @@ export class ClusterNode {
       },
     });
     const sync: SyncHandlers = {
-      snapshot: () => this.snapshot(),
+      opening: () => ({ ...this.snapshot(), members: [], summary: this.roster.all().map(summaryOf) }),
+      answerTo: (remote) => ({ ...this.snapshot(), members: recordsNewerThan(this.roster.all(), remote.summary ?? []), summary: this.roster.all().map(summaryOf) }),
+      recordsFor: (remote) => recordsNewerThan(this.roster.all(), remote.summary ?? []),
       ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
       digest: () => this.#tables.digest(),

@@ -1,15 +1,17 @@
 // /weft/sync/1, run by the dialing side on every new connection and
 // periodically: the cluster snapshot (roster, token, liveness) and a digest
 // exchange of the replicated tables, in three messages on one stream:
-//   open   (initiator): snapshot + table digest
-//   answer (responder): snapshot after merging + the entries of every bucket that differs
-//   finish (initiator): the entries the responder lacks
+//   open   (initiator): roster summary, token, liveness + table digest
+//   answer (responder): the member records and table buckets the initiator lacks, its own summary
+//   close  (initiator): the member records and table entries the responder lacks
+// Member records carry certificates (~800 bytes), so only differing ones travel.
 // The responder merges before answering, so one exchange converges both sides
 // (answering first can leave a healed partition split, as the simulator showed).
 import { lpStream } from '@libp2p/utils';
 import type { Connection, Stream } from '@libp2p/interface';
 import type { Digest, SyncReply, WireEntry } from '../../controlplane/tables/index.ts';
-import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../wire/cluster-codec.ts';
+import { decodeSnapshot, decodeSyncClose, encodeSnapshot, encodeSyncClose, type Snapshot } from '../wire/cluster-codec.ts';
+import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
 import {
   MAX_TABLE_FRAME_BYTES, decodeDigest, decodeSyncAnswer, decodeSyncFinish, decodeSyncOpen, decodeSyncReply,
   encodeDigest, encodeSyncAnswer, encodeSyncFinish, encodeSyncOpen, encodeSyncReply,
@@ -20,7 +22,11 @@ export const SYNC_PROTOCOL = '/weft/sync/1';
 const SYNC_TIMEOUT_MS = 15_000;
 
 export interface SyncHandlers {
-  snapshot(): Snapshot;
+  /** Our state with the roster only summarised. */
+  opening(): Snapshot;
+  /** Our state with the full records the peer (by its summary) lacks. */
+  answerTo(remote: Snapshot): Snapshot;
+  recordsFor(remote: Snapshot): MemberRecord[];
   ingest(remote: Snapshot, fromPeer: string): Promise<void>;
   nodeIdOfPeer(peerId: string): string | undefined;
   digest(): Digest;
@@ -37,12 +43,15 @@ export async function registerSync(node: WeftLibp2p, handlers: SyncHandlers): Pr
       const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
       const lp = lpStream(stream, { maxDataLength: MAX_TABLE_FRAME_BYTES });
       const open = decodeSyncOpen((await lp.read({ signal })).subarray());
-      await handlers.ingest(decodeSnapshot(open.snapshot), peer);
+      const remote = decodeSnapshot(open.snapshot);
+      await handlers.ingest(remote, peer);
       const peerNodeId = handlers.nodeIdOfPeer(peer);
       if (!peerNodeId) throw new Error('sync from a peer that is not an admitted member');
       const reply = handlers.answer(decodeDigest(open.body));
-      await lp.write(encodeSyncAnswer({ snapshot: encodeSnapshot(handlers.snapshot()), body: encodeSyncReply(reply) }), { signal });
-      handlers.finish(peerNodeId, decodeSyncFinish((await lp.read({ signal })).subarray()));
+      await lp.write(encodeSyncAnswer({ snapshot: encodeSnapshot(handlers.answerTo(remote)), body: encodeSyncReply(reply) }), { signal });
+      const close = decodeSyncClose((await lp.read({ signal })).subarray());
+      await handlers.ingest({ members: close.members }, peer);
+      handlers.finish(peerNodeId, decodeSyncFinish(close.finish));
       await stream.close({ signal });
     } catch (error) {
       stream.abort(error as Error);
@@ -59,13 +68,14 @@ export async function syncWith(connection: Connection, handlers: SyncHandlers): 
     stream = await connection.newStream(SYNC_PROTOCOL, { signal });
     const lp = lpStream(stream, { maxDataLength: MAX_TABLE_FRAME_BYTES });
     const digest = handlers.digest();
-    await lp.write(encodeSyncOpen({ snapshot: encodeSnapshot(handlers.snapshot()), body: encodeDigest(digest) }), { signal });
+    await lp.write(encodeSyncOpen({ snapshot: encodeSnapshot(handlers.opening()), body: encodeDigest(digest) }), { signal });
     const answer = decodeSyncAnswer((await lp.read({ signal })).subarray());
-    await handlers.ingest(decodeSnapshot(answer.snapshot), peer);
+    const remote = decodeSnapshot(answer.snapshot);
+    await handlers.ingest(remote, peer);
     const peerNodeId = handlers.nodeIdOfPeer(peer);
     if (!peerNodeId) throw new Error('sync with a peer that is not an admitted member');
     const missing = handlers.complete(peerNodeId, digest, decodeSyncReply(answer.body));
-    await lp.write(encodeSyncFinish(missing), { signal });
+    await lp.write(encodeSyncClose({ finish: encodeSyncFinish(missing), members: handlers.recordsFor(remote) }), { signal });
     await stream.close({ signal });
   } catch (error) {
     stream?.abort(error as Error);

@@ -3,9 +3,9 @@
 // with zod; a bad frame is rejected as a whole with a reason, never half-applied.
 import { z } from 'zod';
 import { isIPv4 } from 'node:net';
-import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
+import type { MemberRecord, MemberSummary } from '../../controlplane/cluster/roster.ts';
 import type { TokenRecord } from '../../controlplane/cluster/token-record.ts';
-import { EnvelopeType, SnapshotType, decodePlain, encodePlain } from './protos.ts';
+import { EnvelopeType, SnapshotType, SyncCloseType, decodePlain, encodePlain } from './protos.ts';
 
 /** Upper bound on a frame: far above any real roster, low enough to refuse memory abuse. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
@@ -33,7 +33,15 @@ const tokenRecordSchema = z.object({
   changedBy: nodeId,
 });
 
+const summarySchema = z.object({
+  nodeId,
+  version: z.number().int().nonnegative(),
+  status: z.enum(['active', 'left', 'revoked']),
+  changedBy: nodeId,
+});
+
 const snapshotSchema = z.object({
+  summary: z.array(summarySchema).max(100_000),
   members: z.array(memberRecordSchema).max(100_000),
   token: tokenRecordSchema.nullable().optional(),
   settings: z.object({ defaultAddrPool: z.string().max(64) }).nullable().optional(),
@@ -55,6 +63,8 @@ export interface Snapshot {
   settings?: ClusterSettings | undefined;
   /** Encoded weft.swim.Snapshot; empty when the sender has none to share (on disk, say). */
   membership?: Uint8Array | undefined;
+  /** In a sync: the sender's whole roster, summarised (members then holds only what differs). */
+  summary?: MemberSummary[] | undefined;
 }
 
 export interface Envelope {
@@ -95,7 +105,28 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {
   const s = decodeWith(snapshotSchema, SnapshotType, data, 'cluster snapshot');
-  return { members: s.members, token: s.token ?? undefined, settings: s.settings ?? undefined, membership: s.membership?.length ? s.membership : undefined };
+  return {
+    members: s.members,
+    token: s.token ?? undefined,
+    settings: s.settings ?? undefined,
+    membership: s.membership?.length ? s.membership : undefined,
+    summary: s.summary.length ? s.summary : undefined,
+  };
+}
+
+const syncCloseSchema = z.object({ finish: bytes, members: z.array(memberRecordSchema).max(100_000) });
+
+export interface SyncClose {
+  finish: Uint8Array;
+  members: MemberRecord[];
+}
+
+export function encodeSyncClose(close: SyncClose): Uint8Array {
+  return encodePlain(SyncCloseType, { ...close });
+}
+
+export function decodeSyncClose(data: Uint8Array): SyncClose {
+  return decodeWith(syncCloseSchema, SyncCloseType, data, 'sync close');
 }
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {

@@ -33,6 +33,7 @@ export const AdmissionService = serviceOf(loadGrpcPackage('admission.proto'), ['
 const clusterRoot = protobuf.loadSync(PROTO_DIR + 'cluster.proto');
 export const SnapshotType = clusterRoot.lookupType('weft.cluster.Snapshot');
 export const EnvelopeType = clusterRoot.lookupType('weft.cluster.Envelope');
+export const SyncCloseType = clusterRoot.lookupType('weft.cluster.SyncClose');
 
 export const clusterSyncTypes = {
   SyncOpen: clusterRoot.lookupType('weft.cluster.SyncOpen'),

@@ -21,17 +21,33 @@ export interface MemberRecord {
 
 export type MergeOutcome = 'added' | 'updated' | 'ignored';
 
+/** The fields that order versions of a record; a sync exchanges these before whole records. */
+export type MemberSummary = Pick<MemberRecord, 'nodeId' | 'version' | 'status' | 'changedBy'>;
+
+export function summaryOf(record: MemberRecord): MemberSummary {
+  return { nodeId: record.nodeId, version: record.version, status: record.status, changedBy: record.changedBy };
+}
+
+/** Records of ours that a peer with this summary lacks or holds in an older version. */
+export function recordsNewerThan(records: readonly MemberRecord[], theirs: readonly MemberSummary[]): MemberRecord[] {
+  const known = new Map(theirs.map((s) => [s.nodeId, s]));
+  return records.filter((r) => {
+    const other = known.get(r.nodeId);
+    return other === undefined || compareRecords(r, other) > 0;
+  });
+}
+
 const STATUS_RANK: Record<MemberStatus, number> = { active: 0, left: 1, revoked: 2 };
 
 /** Positive when `a` should replace `b`. */
-export function compareRecords(a: MemberRecord, b: MemberRecord): number {
+export function compareRecords(a: MemberSummary, b: MemberSummary): number {
   if (a.status === 'revoked' || b.status === 'revoked') {
     return STATUS_RANK[a.status] - STATUS_RANK[b.status] || tieBreak(a, b);
   }
   return a.version - b.version || STATUS_RANK[a.status] - STATUS_RANK[b.status] || tieBreak(a, b);
 }
 
-function tieBreak(a: MemberRecord, b: MemberRecord): number {
+function tieBreak(a: MemberSummary, b: MemberSummary): number {
   if (a.version !== b.version) return a.version - b.version;
   return a.changedBy < b.changedBy ? -1 : a.changedBy > b.changedBy ? 1 : 0;
 }

@@ -49,3 +49,16 @@ test('members are found by ID, unique prefix or name; ambiguity is explained', (
   t.regex(roster.resolve('ab') as string, /matches 2 members/);
   t.regex(roster.resolve('zzz') as string, /no member matches/);
 });
+
+test('a sync sends only the records the peer lacks or holds in an older version', async (t) => {
+  const { recordsNewerThan, summaryOf } = await import('../../controlplane/cluster/roster.ts');
+  const mine = [
+    { ...record(3, 'active'), nodeId: 'n1' },
+    { ...record(1, 'active'), nodeId: 'n2' },
+    { ...record(2, 'revoked', 'b'), nodeId: 'n3' },
+  ];
+  const theirs = [summaryOf({ ...record(3, 'active'), nodeId: 'n1' }), summaryOf({ ...record(5, 'active'), nodeId: 'n3' })];
+  // n1: same version (nothing to send); n2: unknown to them; n3: our revocation beats any version.
+  t.deepEqual(recordsNewerThan(mine, theirs).map((r) => r.nodeId), ['n2', 'n3']);
+  t.deepEqual(recordsNewerThan(mine, mine.map(summaryOf)), [], 'equal rosters exchange no records');
+});
