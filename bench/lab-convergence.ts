@@ -6,8 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { labUp, labDown, type LabHost } from '../deploy/lab/lab.ts';
-import { AgentClient } from '../agent/api/client.ts';
+import { labUp, labDown, callAgent } from '../deploy/lab/lab.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 
 const TRIALS = Number(process.argv[2] ?? 100);
@@ -62,23 +61,14 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-async function call<T>(host: LabHost, method: string, request: object): Promise<T> {
-  const client = new AgentClient(host.socket);
-  try {
-    return await client.call<T>(method, request);
-  } finally {
-    client.close();
-  }
-}
-
 const fromReply: number[] = [];
 const fromRequest: number[] = [];
 const watchers: Watcher[] = [];
 try {
   const lab = await labUp({ hosts: HOSTS, prefix });
-  const network = await call<{ vni: number }>(lab.hosts[0]!, 'NetworkCreate', { name: 'bench', subnet: '', vni: 0, internal: false });
+  const network = await callAgent<{ vni: number }>(lab.hosts[0]!, 'NetworkCreate', { name: 'bench', subnet: '', vni: 0, internal: false });
   // One resident sandbox per host, so every host has the network set up and subscribed.
-  for (const host of lab.hosts) await call(host, 'SandboxCreate', { networks: ['bench'], name: `resident-${host.name}`, aliases: [], netns: '', command: [] });
+  for (const host of lab.hosts) await callAgent(host, 'SandboxCreate', { networks: ['bench'], name: `resident-${host.name}`, aliases: [], netns: '', command: [] });
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const byHost = new Map(lab.hosts.map((h) => [h.name, new Watcher(`${h.netns}-n${network.vni}`)]));
   watchers.push(...byHost.values());
@@ -86,7 +76,7 @@ try {
   for (let trial = 0; trial < TRIALS; trial++) {
     const origin = lab.hosts[trial % HOSTS]!;
     const requestAt = performance.now();
-    const sandbox = await call<SandboxInfo>(origin, 'SandboxCreate', { networks: ['bench'], name: `t${trial}`, aliases: [], netns: '', command: [] });
+    const sandbox = await callAgent<SandboxInfo>(origin, 'SandboxCreate', { networks: ['bench'], name: `t${trial}`, aliases: [], netns: '', command: [] });
     const replyAt = performance.now();
     const endpoint = sandbox.endpoints[0]!;
     const arrivals = await Promise.all(
@@ -95,7 +85,7 @@ try {
     const last = Math.max(...arrivals);
     fromReply.push(Math.max(0, last - replyAt));
     fromRequest.push(last - requestAt);
-    await call(origin, 'SandboxDetach', { netns: sandbox.netns, network: '' });
+    await callAgent(origin, 'SandboxDetach', { netns: sandbox.netns, network: '' });
   }
 } finally {
   for (const w of watchers) w.stop();

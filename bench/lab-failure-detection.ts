@@ -4,8 +4,7 @@
 // the next trial. Prints a table, writes bench/results/lab-failure-detection.json.
 // Usage: node bench/lab-failure-detection.ts [trials]
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { labUp, labDown, restartAgent, waitForAgent, type LabHost, type LabState } from '../deploy/lab/lab.ts';
-import { AgentClient } from '../agent/api/client.ts';
+import { labUp, labDown, restartAgent, waitForAgent, callAgent, type LabHost, type LabState } from '../deploy/lab/lab.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 
 const TRIALS = Number(process.argv[2] ?? 10);
@@ -14,13 +13,8 @@ const POLL_MS = 50;
 const prefix = uniquePrefix('f');
 
 async function stateOf(observer: LabHost, name: string): Promise<string | undefined> {
-  const client = new AgentClient(observer.socket);
-  try {
-    const reply = await client.call<{ members: Array<{ name: string; state: string }> }>('Members');
-    return reply.members.find((m) => m.name === name)?.state;
-  } finally {
-    client.close();
-  }
+  const reply = await callAgent<{ members: Array<{ name: string; state: string }> }>(observer, 'Members');
+  return reply.members.find((m) => m.name === name)?.state;
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {

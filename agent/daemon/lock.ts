@@ -4,6 +4,7 @@
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir } from './files.ts';
+import { isProcessAlive } from './process-alive.ts';
 
 export class LockError extends Error {
   override name = 'LockError';
@@ -25,7 +26,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
         throw new LockError(
           `another weft agent (pid ${holder}) is already using data dir ${dataDir}; stop it first (kill ${holder}) or start this one with a different --data-dir`,
         );
@@ -44,11 +45,3 @@ function releaseIfOurs(path: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

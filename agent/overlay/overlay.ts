@@ -19,6 +19,7 @@ import { LocalState, type LocalAttachment, type LocalSandbox } from './local-sta
 import { Programmer } from './programmer.ts';
 import { visibleEndpoints } from './endpoints.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
+import { isProcessAlive } from '../daemon/process-alive.ts';
 
 const NETWORK_HOSTS = 'network-hosts';
 const WATCH_INTERVAL_MS = 2_000;
@@ -337,7 +338,7 @@ export class Overlay {
   /** A detached `weft run` sandbox goes away when its process does. */
   async #reapExitedProcesses(): Promise<void> {
     for (const record of this.localSandboxes()) {
-      if (record.pid > 0 && !isAlive(record.pid)) {
+      if (record.pid > 0 && !isProcessAlive(record.pid)) {
         this.#log.info({ sandbox: record.netns, pid: record.pid }, 'sandbox process exited; removing the sandbox');
         await this.detach(record.netns).catch((e: Error) => this.#log.warn({ err: e.message }, 'removing an exited sandbox failed'));
       }
@@ -365,11 +366,3 @@ export class Overlay {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

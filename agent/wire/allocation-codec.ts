@@ -3,8 +3,8 @@
 // allocator then refuses malformed or conflicting rings on its own terms.
 import { z } from 'zod';
 import type { RingState, SpaceRequest, SpaceReply, FreeRequest, FreeReply } from '../../controlplane/allocation/index.ts';
-import { decodePlain, encodePlain, allocationTypes } from './protos.ts';
-import { FrameError } from './cluster-codec.ts';
+import { encodePlain, allocationTypes } from './protos.ts';
+import { checkedDecode } from './checked-decode.ts';
 
 const MAX_ALLOC_BYTES = 8 * 1024 * 1024;
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
@@ -36,21 +36,8 @@ const freeReplySchema = z.discriminatedUnion('reply', [
   z.object({ reply: z.literal('refused'), refused: refusalSchema }),
 ]);
 
-function decode<T>(schema: z.ZodType<T>, type: Parameters<typeof decodePlain>[0], data: Uint8Array, what: string): T {
-  if (data.length > MAX_ALLOC_BYTES) throw new FrameError(`${what} of ${data.length} bytes is too large`);
-  let plain: unknown;
-  try {
-    plain = decodePlain(type, data);
-  } catch (error) {
-    throw new FrameError(`${what} is not valid protobuf: ${(error as Error).message}`);
-  }
-  const parsed = schema.safeParse(plain);
-  if (!parsed.success) throw new FrameError(`${what} rejected: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
-}
-
 export const encodeRing = (ring: RingState): Uint8Array => encodePlain(allocationTypes.Ring, { ...ring, tokens: [...ring.tokens] });
-export const decodeRing = (data: Uint8Array): RingState => decode(ringSchema, allocationTypes.Ring, data, 'allocation ring');
+export const decodeRing = (data: Uint8Array): RingState => checkedDecode(ringSchema, allocationTypes.Ring, data, 'allocation ring', MAX_ALLOC_BYTES);
 
 export type AllocRequest = { kind: 'space'; request: SpaceRequest } | { kind: 'free'; request: FreeRequest };
 
@@ -59,7 +46,7 @@ export function encodeAllocRequest(r: AllocRequest): Uint8Array {
 }
 
 export function decodeAllocRequest(data: Uint8Array): AllocRequest {
-  const r = decode(requestSchema, allocationTypes.AllocRequest, data, 'allocation request');
+  const r = checkedDecode(requestSchema, allocationTypes.AllocRequest, data, 'allocation request', MAX_ALLOC_BYTES);
   return r.request === 'space' ? { kind: 'space', request: r.space } : { kind: 'free', request: r.free };
 }
 
@@ -68,7 +55,7 @@ export function encodeSpaceReply(reply: SpaceReply): Uint8Array {
 }
 
 export function decodeSpaceReply(data: Uint8Array): SpaceReply {
-  const r = decode(spaceReplySchema, allocationTypes.SpaceReply, data, 'space reply');
+  const r = checkedDecode(spaceReplySchema, allocationTypes.SpaceReply, data, 'space reply', MAX_ALLOC_BYTES);
   return r.reply === 'donated' ? { kind: 'donated', donation: r.donated } : { kind: 'refused', refusal: r.refused };
 }
 
@@ -77,6 +64,6 @@ export function encodeFreeReply(reply: FreeReply): Uint8Array {
 }
 
 export function decodeFreeReply(data: Uint8Array, space: string): FreeReply {
-  const r = decode(freeReplySchema, allocationTypes.FreeReply, data, 'free reply');
+  const r = checkedDecode(freeReplySchema, allocationTypes.FreeReply, data, 'free reply', MAX_ALLOC_BYTES);
   return r.reply === 'freed' ? { kind: 'freed', space, value: r.freed } : { kind: 'refused', refusal: r.refused };
 }

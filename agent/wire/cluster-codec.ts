@@ -5,7 +5,10 @@ import { z } from 'zod';
 import { isIPv4 } from 'node:net';
 import type { MemberRecord, MemberSummary } from '../../controlplane/cluster/roster.ts';
 import type { TokenRecord } from '../../controlplane/cluster/token-record.ts';
-import { EnvelopeType, SnapshotType, SyncCloseType, decodePlain, encodePlain } from './protos.ts';
+import { EnvelopeType, SnapshotType, SyncCloseType, encodePlain } from './protos.ts';
+import { checkedDecode, FrameError } from './checked-decode.ts';
+
+export { FrameError };
 
 /** Upper bound on a frame: far above any real roster, low enough to refuse memory abuse. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
@@ -72,39 +75,12 @@ export interface Envelope {
   token?: TokenRecord | undefined;
 }
 
-export class FrameError extends Error {
-  override name = 'FrameError';
-}
-
-function decodeWith<T>(schema: z.ZodType<T>, type: Parameters<typeof decodePlain>[0], data: Uint8Array, what: string): T {
-  if (data.length > MAX_FRAME_BYTES) throw new FrameError(`${what} of ${data.length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
-  let plain: unknown;
-  try {
-    plain = decodePlain(type, data);
-  } catch (error) {
-    throw new FrameError(`${what} is not valid protobuf: ${(error as Error).message}`);
-  }
-  const parsed = schema.safeParse(normalise(plain));
-  if (!parsed.success) throw new FrameError(`${what} rejected: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
-}
-
-/** protobufjs gives Buffers and leaves unset sub-messages absent; make both uniform. */
-function normalise(value: unknown): unknown {
-  if (value instanceof Uint8Array) return new Uint8Array(value); // also turns Buffers into plain Uint8Arrays
-  if (Array.isArray(value)) return value.map(normalise);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v)]));
-  }
-  return value;
-}
-
 export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
   return encodePlain(SnapshotType, { ...snapshot });
 }
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {
-  const s = decodeWith(snapshotSchema, SnapshotType, data, 'cluster snapshot');
+  const s = checkedDecode(snapshotSchema, SnapshotType, data, 'cluster snapshot', MAX_FRAME_BYTES);
   return {
     members: s.members,
     token: s.token ?? undefined,
@@ -126,7 +102,7 @@ export function encodeSyncClose(close: SyncClose): Uint8Array {
 }
 
 export function decodeSyncClose(data: Uint8Array): SyncClose {
-  return decodeWith(syncCloseSchema, SyncCloseType, data, 'sync close');
+  return checkedDecode(syncCloseSchema, SyncCloseType, data, 'sync close', MAX_FRAME_BYTES);
 }
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
@@ -134,6 +110,6 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
 }
 
 export function decodeEnvelope(data: Uint8Array): Envelope {
-  const e = decodeWith(envelopeSchema, EnvelopeType, data, 'gossip envelope');
+  const e = checkedDecode(envelopeSchema, EnvelopeType, data, 'gossip envelope', MAX_FRAME_BYTES);
   return { members: e.members, token: e.token ?? undefined };
 }

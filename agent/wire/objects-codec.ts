@@ -3,8 +3,11 @@
 // kernel: a peer's bad entry must never break this host's data plane.
 import { z } from 'zod';
 import { isIPv4 } from 'node:net';
-import { decodePlain, encodePlain, objectTypes } from './protos.ts';
-import { FrameError } from './cluster-codec.ts';
+import { encodePlain, objectTypes } from './protos.ts';
+import { checkedDecode } from './checked-decode.ts';
+
+/** Table values are capped at 64 KiB by the tables codec already. */
+const MAX_VALUE_BYTES = 64 * 1024;
 
 const id = z.string().regex(/^[0-9a-f]{12}$/, 'IDs are 12 lower-case hex digits');
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
@@ -39,19 +42,7 @@ export const endpointSchema = z.object({
 export type NetworkObject = z.infer<typeof networkSchema>;
 export type EndpointObject = z.infer<typeof endpointSchema>;
 
-function decode<T>(schema: z.ZodType<T>, type: Parameters<typeof decodePlain>[0], value: Uint8Array, what: string): T {
-  let plain: unknown;
-  try {
-    plain = decodePlain(type, value);
-  } catch (error) {
-    throw new FrameError(`${what} is not valid protobuf: ${(error as Error).message}`);
-  }
-  const parsed = schema.safeParse(plain);
-  if (!parsed.success) throw new FrameError(`${what} rejected: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
-}
-
 export const encodeNetwork = (n: NetworkObject): Uint8Array => encodePlain(objectTypes.Network, { ...n });
-export const decodeNetwork = (v: Uint8Array): NetworkObject => decode(networkSchema, objectTypes.Network, v, 'network');
+export const decodeNetwork = (v: Uint8Array): NetworkObject => checkedDecode(networkSchema, objectTypes.Network, v, 'network', MAX_VALUE_BYTES);
 export const encodeEndpoint = (e: EndpointObject): Uint8Array => encodePlain(objectTypes.Endpoint, { ...e });
-export const decodeEndpoint = (v: Uint8Array): EndpointObject => decode(endpointSchema, objectTypes.Endpoint, v, 'endpoint');
+export const decodeEndpoint = (v: Uint8Array): EndpointObject => checkedDecode(endpointSchema, objectTypes.Endpoint, v, 'endpoint', MAX_VALUE_BYTES);

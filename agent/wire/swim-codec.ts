@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { SwimMessage, Snapshot as SwimSnapshot } from '../../controlplane/membership/index.ts';
 import { SwimPacketType, SwimSnapshotType, decodePlain, encodePlain } from './protos.ts';
-import { FrameError } from './cluster-codec.ts';
+import { checkedDecode, FrameError } from './checked-decode.ts';
 
 const MAX_SWIM_BYTES = 64 * 1024;
 const MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024;
@@ -53,14 +53,5 @@ export function encodeSwimSnapshot(snapshot: SwimSnapshot): Uint8Array {
 }
 
 export function decodeSwimSnapshot(data: Uint8Array): SwimSnapshot {
-  if (data.length > MAX_SNAPSHOT_BYTES) throw new FrameError(`membership snapshot of ${data.length} bytes is too large`);
-  let plain: unknown;
-  try {
-    plain = decodePlain(SwimSnapshotType, data);
-  } catch (error) {
-    throw new FrameError(`membership snapshot is not valid protobuf: ${(error as Error).message}`);
-  }
-  const parsed = snapshotSchema.safeParse(plain);
-  if (!parsed.success) throw new FrameError(`membership snapshot rejected: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return checkedDecode(snapshotSchema, SwimSnapshotType, data, 'membership snapshot', MAX_SNAPSHOT_BYTES);
 }

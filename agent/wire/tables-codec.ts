@@ -3,8 +3,8 @@
 // then apply their own rules (ownership, admission) on top.
 import { z } from 'zod';
 import type { WireEntry, Digest, SyncReply } from '../../controlplane/tables/index.ts';
-import { decodePlain, encodePlain, tablesTypes, clusterSyncTypes } from './protos.ts';
-import { FrameError } from './cluster-codec.ts';
+import { encodePlain, tablesTypes, clusterSyncTypes } from './protos.ts';
+import { checkedDecode } from './checked-decode.ts';
 
 export const MAX_TABLE_FRAME_BYTES = 16 * 1024 * 1024;
 const MAX_ENTRIES = 200_000;
@@ -33,34 +33,14 @@ const replySchema = z.object({
 });
 const syncPartSchema = z.object({ snapshot: bytes, digest: bytes.optional(), reply: bytes.optional() });
 
-function decode<T>(schema: z.ZodType<T>, type: Parameters<typeof decodePlain>[0], data: Uint8Array, what: string): T {
-  if (data.length > MAX_TABLE_FRAME_BYTES) throw new FrameError(`${what} of ${data.length} bytes exceeds ${MAX_TABLE_FRAME_BYTES}`);
-  let plain: unknown;
-  try {
-    plain = normalise(decodePlain(type, data));
-  } catch (error) {
-    throw new FrameError(`${what} is not valid protobuf: ${(error as Error).message}`);
-  }
-  const parsed = schema.safeParse(plain);
-  if (!parsed.success) throw new FrameError(`${what} rejected: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
-}
-
-function normalise(value: unknown): unknown {
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  if (Array.isArray(value)) return value.map(normalise);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v)]));
-  return value;
-}
-
 export const encodeEntryBatch = (entries: WireEntry[]): Uint8Array => encodePlain(tablesTypes.EntryBatch, { entries });
-export const decodeEntryBatch = (data: Uint8Array): WireEntry[] => decode(batchSchema, tablesTypes.EntryBatch, data, 'table batch').entries;
+export const decodeEntryBatch = (data: Uint8Array): WireEntry[] => checkedDecode(batchSchema, tablesTypes.EntryBatch, data, 'table batch', MAX_TABLE_FRAME_BYTES).entries;
 export const encodeDigest = (digest: Digest): Uint8Array => encodePlain(tablesTypes.Digest, { ...digest });
-export const decodeDigest = (data: Uint8Array): Digest => decode(digestSchema, tablesTypes.Digest, data, 'table digest');
+export const decodeDigest = (data: Uint8Array): Digest => checkedDecode(digestSchema, tablesTypes.Digest, data, 'table digest', MAX_TABLE_FRAME_BYTES);
 export const encodeSyncReply = (reply: SyncReply): Uint8Array => encodePlain(tablesTypes.SyncReply, { ...reply });
-export const decodeSyncReply = (data: Uint8Array): SyncReply => decode(replySchema, tablesTypes.SyncReply, data, 'sync reply');
+export const decodeSyncReply = (data: Uint8Array): SyncReply => checkedDecode(replySchema, tablesTypes.SyncReply, data, 'sync reply', MAX_TABLE_FRAME_BYTES);
 export const encodeSyncFinish = (entries: WireEntry[]): Uint8Array => encodePlain(tablesTypes.SyncFinish, { entries });
-export const decodeSyncFinish = (data: Uint8Array): WireEntry[] => decode(batchSchema, tablesTypes.SyncFinish, data, 'sync finish').entries;
+export const decodeSyncFinish = (data: Uint8Array): WireEntry[] => checkedDecode(batchSchema, tablesTypes.SyncFinish, data, 'sync finish', MAX_TABLE_FRAME_BYTES).entries;
 
 export interface SyncPart {
   snapshot: Uint8Array;
@@ -71,11 +51,11 @@ export const encodeSyncOpen = (part: SyncPart): Uint8Array => encodePlain(cluste
 export const encodeSyncAnswer = (part: SyncPart): Uint8Array => encodePlain(clusterSyncTypes.SyncAnswer, { snapshot: part.snapshot, reply: part.body });
 
 export function decodeSyncOpen(data: Uint8Array): SyncPart {
-  const p = decode(syncPartSchema, clusterSyncTypes.SyncOpen, data, 'sync open');
+  const p = checkedDecode(syncPartSchema, clusterSyncTypes.SyncOpen, data, 'sync open', MAX_TABLE_FRAME_BYTES);
   return { snapshot: p.snapshot, body: p.digest ?? new Uint8Array() };
 }
 
 export function decodeSyncAnswer(data: Uint8Array): SyncPart {
-  const p = decode(syncPartSchema, clusterSyncTypes.SyncAnswer, data, 'sync answer');
+  const p = checkedDecode(syncPartSchema, clusterSyncTypes.SyncAnswer, data, 'sync answer', MAX_TABLE_FRAME_BYTES);
   return { snapshot: p.snapshot, body: p.reply ?? new Uint8Array() };
 }

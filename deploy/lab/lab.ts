@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ip, listNamespaces, destroyNamespace } from './netns.ts';
 import { AgentClient } from '../../agent/api/client.ts';
+import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 
 export const LAB_ROOT = '/run/weft-lab';
 export const DEFAULT_PREFIX = 'weftlab';
@@ -162,7 +163,7 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 
 async function waitForAgent(host: LabHost): Promise<void> {
   await waitFor(`the agent of ${host.name} to answer on ${host.socket}`, 30_000, async () => {
-    if (!isAlive(host.pid)) throw new Error(`the agent of ${host.name} exited`);
+    if (!isProcessAlive(host.pid)) throw new Error(`the agent of ${host.name} exited`);
     await withClient(host, (c) => c.call('Status'));
     return true;
   });
@@ -183,15 +184,6 @@ function saveState(state: LabState): void {
   writeFileSync(join(labDir(state.prefix), 'state.json'), JSON.stringify(state, null, 2));
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function tail(path: string, lines = 15): string {
   try {
     return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -205,10 +197,10 @@ export async function labDown(prefixInput: string = DEFAULT_PREFIX): Promise<voi
   const prefix = validatePrefix(prefixInput);
   const state = readLabState(prefix);
   for (const host of state?.hosts ?? []) {
-    if (host.pid > 0 && isAlive(host.pid)) process.kill(host.pid, 'SIGTERM');
+    if (host.pid > 0 && isProcessAlive(host.pid)) process.kill(host.pid, 'SIGTERM');
   }
   const deadline = Date.now() + 5_000;
-  while ((state?.hosts ?? []).some((h) => h.pid > 0 && isAlive(h.pid)) && Date.now() < deadline) {
+  while ((state?.hosts ?? []).some((h) => h.pid > 0 && isProcessAlive(h.pid)) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   // Whatever is still running in a namespace (a hung agent, a test's sandbox process) is killed with it.
@@ -232,6 +224,11 @@ export function restartAgent(prefix: string, name: string, logLevel = 'info'): L
   state.hosts = state.hosts.map((h) => (h.name === name ? host : h));
   saveState(state);
   return host;
+}
+
+/** One agent API call on a lab host (tests and benchmarks). */
+export function callAgent<T>(host: LabHost, method: string, request: object = {}): Promise<T> {
+  return withClient(host, (c) => c.call<T>(method, request));
 }
 
 export { waitForAgent, withClient as withLabClient };

@@ -2,21 +2,11 @@
 // yet ask owners over /weft/alloc/1, concurrently, and never hand out a VNI,
 // subnet or address twice; a requested VNI that is taken is refused.
 import test from 'ava';
-import { labUp, labDown, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
-import { AgentClient } from '../../agent/api/client.ts';
+import { labUp, labDown, callAgent, type LabState } from '../../deploy/lab/lab.ts';
 import { uniquePrefix } from '../helpers/weft-cli.ts';
 
 const prefix = uniquePrefix('a');
 let lab: LabState;
-
-async function call<T>(host: LabHost, method: string, request: object): Promise<T> {
-  const client = new AgentClient(host.socket);
-  try {
-    return await client.call<T>(method, request);
-  } finally {
-    client.close();
-  }
-}
 
 test.before(async () => {
   lab = await labUp({ hosts: 3, prefix });
@@ -30,7 +20,7 @@ interface NetworkInfo { name: string; vni: number; subnet: string }
 
 test.serial('networks created concurrently on every host get distinct VNIs and subnets', async (t) => {
   const created = await Promise.all(
-    lab.hosts.flatMap((h) => Array.from({ length: 6 }, (_, i) => call<NetworkInfo>(h, 'NetworkCreate', { name: `n-${h.name}-${i}`, subnet: '', vni: 0, internal: false }))),
+    lab.hosts.flatMap((h) => Array.from({ length: 6 }, (_, i) => callAgent<NetworkInfo>(h, 'NetworkCreate', { name: `n-${h.name}-${i}`, subnet: '', vni: 0, internal: false }))),
   );
   t.is(created.length, 18);
   t.is(new Set(created.map((n) => n.vni)).size, 18, 'VNIs are distinct');
@@ -38,15 +28,15 @@ test.serial('networks created concurrently on every host get distinct VNIs and s
 });
 
 test.serial('a requested VNI that another host holds is refused', async (t) => {
-  const taken = (await call<{ networks: NetworkInfo[] }>(lab.hosts[0]!, 'NetworkList', {})).networks.find((n) => n.name === 'n-h2-0')!;
-  const error = await t.throwsAsync(call(lab.hosts[2]!, 'NetworkCreate', { name: 'dup-vni', subnet: '', vni: taken.vni, internal: false }));
+  const taken = (await callAgent<{ networks: NetworkInfo[] }>(lab.hosts[0]!, 'NetworkList', {})).networks.find((n) => n.name === 'n-h2-0')!;
+  const error = await t.throwsAsync(callAgent(lab.hosts[2]!, 'NetworkCreate', { name: 'dup-vni', subnet: '', vni: taken.vni, internal: false }));
   t.regex(error!.message, /in use/);
 });
 
 test.serial('sandboxes started concurrently on every host get distinct addresses on one network', async (t) => {
   interface Sandbox { endpoints: Array<{ ip: string }> }
   const sandboxes = await Promise.all(
-    lab.hosts.flatMap((h) => Array.from({ length: 4 }, (_, i) => call<Sandbox>(h, 'SandboxCreate', { networks: ['n-h1-0'], name: `s-${h.name}-${i}`, aliases: [], netns: '', command: [] }))),
+    lab.hosts.flatMap((h) => Array.from({ length: 4 }, (_, i) => callAgent<Sandbox>(h, 'SandboxCreate', { networks: ['n-h1-0'], name: `s-${h.name}-${i}`, aliases: [], netns: '', command: [] }))),
   );
   const ips = sandboxes.map((s) => s.endpoints[0]!.ip);
   t.is(new Set(ips).size, 12, `addresses are distinct: ${ips.join(' ')}`);

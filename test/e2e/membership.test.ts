@@ -3,8 +3,7 @@
 // others; the restarted agent refutes and is alive again everywhere.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { labUp, labDown, restartAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
-import { AgentClient } from '../../agent/api/client.ts';
+import { labUp, labDown, restartAgent, waitForAgent, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 
 const prefix = uniquePrefix('m');
@@ -14,12 +13,7 @@ let lab: LabState;
 interface Member { name: string; state: string; incarnation: number }
 
 async function members(host: LabHost): Promise<Member[]> {
-  const client = new AgentClient(host.socket);
-  try {
-    return (await client.call<{ members: Member[] }>('Members')).members;
-  } finally {
-    client.close();
-  }
+  return (await callAgent<{ members: Member[] }>(host, 'Members')).members;
 }
 
 const stateOf = async (observer: LabHost, name: string): Promise<Member | undefined> => (await members(observer)).find((m) => m.name === name);
