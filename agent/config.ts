@@ -27,6 +27,8 @@ export const agentConfigSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
   // Network namespace names are global to the machine; several agents on one
   // machine (the lab) must each use their own prefix.
+  // Host-local subnet of the egress bridge (like docker_gwbridge); must not overlap overlay networks.
+  egressSubnet: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-8])$/, 'must be an IPv4 CIDR from /16 to /28, such as 172.31.255.0/24'),
   nsPrefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'must be 1-40 letters, digits, "_", ".", "-"'),
 });
 
@@ -46,6 +48,7 @@ export function defaultConfig(): AgentConfig {
     name: hostname().split('.')[0]?.slice(0, 63) || 'weft-node',
     logLevel: 'info',
     nsPrefix: 'weft',
+    egressSubnet: '172.31.255.0/24',
   };
 }
 
@@ -58,6 +61,7 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_NODE_NAME: 'name',
   WEFT_LOG_LEVEL: 'logLevel',
   WEFT_NS_PREFIX: 'nsPrefix',
+  WEFT_EGRESS_SUBNET: 'egressSubnet',
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {

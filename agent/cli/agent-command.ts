@@ -16,6 +16,7 @@ interface AgentFlags {
   logLevel?: string;
   name?: string;
   nsPrefix?: string;
+  egressSubnet?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -30,6 +31,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--name <name>', 'node name shown in `weft members` (default: hostname)')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal (default info)')
     .option('--ns-prefix <prefix>', 'prefix of the network namespaces this agent creates (default weft)')
+    .option('--egress-subnet <cidr>', 'host-local subnet of the egress bridge (default 172.31.255.0/24)')
     .action(async (flags: AgentFlags, command: Command) => {
       const globals = command.optsWithGlobals<{ apiSocket?: string }>();
       await runAgent({ ...flags, apiSocket: globals.apiSocket });
@@ -46,12 +48,26 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     logLevel: flags.logLevel,
     name: flags.name,
     nsPrefix: flags.nsPrefix,
+    egressSubnet: flags.egressSubnet,
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags');
 }
 
+/**
+ * The agent drives the kernel through system tools (ip, bridge, nft, sysctl,
+ * nsenter). Started from npm, PATH begins with node_modules/.bin, which holds
+ * an unrelated `nft` (Node File Trace) that accepts `nft -f -` and does
+ * nothing: system directories must come first.
+ */
+function preferSystemTools(): void {
+  const system = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
+  const rest = (process.env['PATH'] ?? '').split(':').filter((p) => p !== '' && !system.includes(p));
+  process.env['PATH'] = [...system, ...rest].join(':');
+}
+
 async function runAgent(flags: AgentFlags): Promise<void> {
+  preferSystemTools();
   let config;
   try {
     const fromFile = flags.config ? configFromFile(flags.config) : {};

@@ -139,6 +139,7 @@ export class Agent {
       dataDir: this.config.dataDir,
       logger: this.#log,
       syncNetwork: (networkId) => cluster.syncNetwork(networkId),
+      egress: { subnet: this.config.egressSubnet, blocked: [pool] },
     });
     this.#allocations = allocations;
     this.#overlay = overlay;

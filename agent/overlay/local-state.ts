@@ -24,6 +24,8 @@ const sandboxSchema = z.object({
   owned: z.boolean(),
   /** A detached `weft run` process the agent watches; 0 when none. */
   pid: z.number().int().nonnegative(),
+  /** Address on the host's egress bridge; '' while the sandbox has no egress. */
+  egressIp: z.string().default(''),
   attachments: z.array(attachmentSchema),
 });
 

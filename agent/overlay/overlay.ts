@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { status } from '@grpc/grpc-js';
 import type { Dataplane, Finding, Network, NetworkSpec, Sandbox } from '../../dataplane/index.ts';
 import { macFromIp } from '../../dataplane/index.ts';
-import { formatIPv4, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
+import { formatIPv4, parseCidr, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { endpointsTable } from '../cluster/table-topics.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
@@ -19,6 +19,7 @@ import { LocalState, type LocalAttachment, type LocalSandbox } from './local-sta
 import { Programmer } from './programmer.ts';
 import { visibleEndpoints } from './endpoints.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
+import { attachEgress, detachEgress, ensureEgress, type EgressSpec } from '../../dataplane/egress.ts';
 import { isProcessAlive } from '../daemon/process-alive.ts';
 
 const NETWORK_HOSTS = 'network-hosts';
@@ -35,6 +36,8 @@ export interface OverlayOptions {
   logger: Logger;
   /** Anti-entropy with a host already on the network, right after joining its topic. */
   syncNetwork: (networkId: string) => void;
+  /** The host's egress bridge for sandboxes on non-internal networks. */
+  egress: EgressSpec;
 }
 
 export interface SandboxRequest {
@@ -63,6 +66,7 @@ export class Overlay {
   /** Networks set up in the kernel on this host, by network ID. */
   readonly #realised = new Map<string, Network>();
   #watchTimer: NodeJS.Timeout | undefined;
+  #egressReady = false;
   #busy: Promise<unknown> = Promise.resolve();
 
   constructor(options: OverlayOptions) {
@@ -136,7 +140,7 @@ export class Overlay {
       const adopted = request.netns !== undefined ? this.#local.byNetns(request.netns) : undefined;
       const id = adopted?.id ?? randomBytes(4).toString('hex');
       const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#openSandbox(id, request.netns);
-      const record: LocalSandbox = adopted ?? { id, netns: this.#netnsOf(sandbox), owned: sandbox.owned, pid: 0, attachments: [] };
+      const record: LocalSandbox = adopted ?? { id, netns: this.#netnsOf(sandbox), owned: sandbox.owned, pid: 0, egressIp: '', attachments: [] };
       try {
         for (const network of networks) {
           if (record.attachments.some((a) => a.networkId === network.id)) throw precondition(`the sandbox is already attached to network "${network.name}"`);
@@ -144,6 +148,7 @@ export class Overlay {
           this.#local.sandboxes.set(record.id, record);
           this.#local.save();
         }
+        if (record.egressIp === '' && networks.some((n) => !n.internal)) await this.#attachEgress(sandbox, record, networks);
       } catch (error) {
         await this.#rollback(sandbox, record, networks.map((n) => n.id));
         throw error;
@@ -183,7 +188,8 @@ export class Overlay {
     await this.#programmer.settled();
     const networks = this.#localNetworks();
     const attachments = this.localSandboxes().flatMap((s) =>
-      s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 } })),
+      // With egress the default route leaves through the egress bridge, not the first network.
+      s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 && s.egressIp === '' } })),
     );
     return this.#o.dataplane.doctor({ networks: networks.map((n) => this.#spec(n)), endpoints: this.#programmer.desired(), attachments });
   }
@@ -274,6 +280,11 @@ export class Overlay {
       if (network) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
     }
     record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
+    const needsEgress = record.attachments.some((a) => this.networks.byId(a.networkId)?.internal === false);
+    if (record.egressIp !== '' && !needsEgress) {
+      await detachEgress(this.#o.dataplane.context, sandbox).catch((e: Error) => this.#log.warn({ err: e.message }, 'egress detach failed'));
+      record.egressIp = '';
+    }
     if (record.attachments.length === 0) {
       if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => this.#log.warn({ err: e.message }, 'destroy failed'));
       this.#local.sandboxes.delete(record.id);
@@ -282,6 +293,34 @@ export class Overlay {
     for (const id of networkIds) {
       if (this.#local.attachmentsOn(id).length === 0) await this.#leaveNetwork(id);
     }
+  }
+
+  /** Non-internal networks reach the outside through the host's egress bridge (masqueraded). */
+  async #attachEgress(sandbox: Sandbox, record: LocalSandbox, networks: NetworkObject[]): Promise<void> {
+    const context = this.#o.dataplane.context;
+    if (!this.#egressReady) {
+      await ensureEgress(context, this.#o.egress);
+      this.#egressReady = true;
+    }
+    const ip = this.#freeEgressIp();
+    const mtu = (this.#realised.get(networks[0]!.id)?.mtu ?? 1450) + 50;
+    try {
+      await attachEgress(context, sandbox, this.#o.egress, ip, mtu);
+    } catch (error) {
+      throw new AgentError(status.INTERNAL, `cannot give the sandbox egress: ${(error as Error).message}`);
+    }
+    record.egressIp = ip;
+  }
+
+  /** Lowest address of the host-local egress subnet that no local sandbox uses (the bridge has the first). */
+  #freeEgressIp(): string {
+    const cidr = parseCidr(this.#o.egress.subnet);
+    const used = new Set(this.localSandboxes().map((s) => s.egressIp));
+    for (let value = cidr.start + 2; value < cidr.end - 1; value++) {
+      const ip = formatIPv4(value);
+      if (!used.has(ip)) return ip;
+    }
+    throw new AgentError(status.RESOURCE_EXHAUSTED, `the egress subnet ${this.#o.egress.subnet} is full; give the agent a larger --egress-subnet`);
   }
 
   async #leaveNetwork(networkId: string): Promise<void> {

@@ -134,7 +134,9 @@ function startAgent(host: LabHost, logLevel: string): number {
   const args = [`--net=/run/netns/${host.netns}`, process.execPath, '--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', host.socket, 'agent',
     '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel,
     // Namespace names are machine-wide: each host's agent names its own under the lab's prefix, so `lab down` finds them.
-    '--ns-prefix', host.netns];
+    '--ns-prefix', host.netns,
+    // Lab addresses stay inside 198.18.0.0/15; each host's egress bridge is local to its namespace.
+    '--egress-subnet', '198.19.255.0/24'];
   // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
