@@ -16,6 +16,7 @@ import { ClusterGossip } from './cluster-gossip.ts';
 import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
 import { Liveness } from './liveness.ts';
+import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
 import { networkTopic } from './table-topics.ts';
 import { swimAddress } from './swim-transport.ts';
@@ -64,7 +65,7 @@ export class ClusterNode {
   #sync!: SyncHandlers;
   #syncTimer: NodeJS.Timeout | undefined;
   #dialTimer: NodeJS.Timeout | undefined;
-  #persistTimer: NodeJS.Timeout | undefined;
+  readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #dialing = new Set<string>();
   #stopped = false;
 
@@ -412,10 +413,7 @@ export class ClusterNode {
   }
 
   #schedulePersist(): void {
-    this.#persistTimer ??= setTimeout(() => {
-      this.#persistTimer = undefined;
-      this.persist();
-    }, PERSIST_DELAY_MS);
+    this.#deferredSave.schedule();
   }
 
   persist(): void {
@@ -428,11 +426,7 @@ export class ClusterNode {
   }
 
   async stop(): Promise<void> {
-    if (this.#persistTimer) {
-      clearTimeout(this.#persistTimer);
-      this.#persistTimer = undefined;
-      this.persist();
-    }
+    this.#deferredSave.flush();
     this.#stopped = true;
     if (this.#dialTimer) clearInterval(this.#dialTimer);
     if (this.#syncTimer) clearInterval(this.#syncTimer);

@@ -10,6 +10,7 @@ import {
   type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter,
 } from '../../controlplane/tables/index.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
+import { DeferredSave } from '../daemon/deferred-save.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../wire/tables-codec.ts';
 import { CLUSTER_TABLES, CLUSTER_TABLE_TOPIC, endpointsTable, isClusterTable, networkOfTable, networkOfTopic, networkTopic, topicOfTable } from './table-topics.ts';
 
@@ -41,7 +42,7 @@ export class TableService {
   readonly #pending = new Coalescer();
   readonly #networks = new Set<string>();
   #flushTimer: NodeJS.Timeout | undefined;
-  #persistTimer: NodeJS.Timeout | undefined;
+  readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #reapTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -201,10 +202,7 @@ export class TableService {
   // ---- persistence ----
 
   #schedulePersist(): void {
-    this.#persistTimer ??= setTimeout(() => {
-      this.#persistTimer = undefined;
-      this.persist();
-    }, PERSIST_DELAY_MS);
+    this.#deferredSave.schedule();
   }
 
   persist(): void {
@@ -221,9 +219,6 @@ export class TableService {
     this.#stopped = true;
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     if (this.#reapTimer) clearInterval(this.#reapTimer);
-    if (this.#persistTimer) {
-      clearTimeout(this.#persistTimer);
-      this.persist();
-    }
+    this.#deferredSave.flush();
   }
 }

@@ -30,41 +30,23 @@ function serviceOf(pkg: grpc.GrpcObject, path: string[]): grpc.ServiceClientCons
 export const AgentApiService = serviceOf(loadGrpcPackage('agent.proto'), ['weft', 'agent', 'AgentApi']);
 export const AdmissionService = serviceOf(loadGrpcPackage('admission.proto'), ['weft', 'admission', 'Admission']);
 
-const clusterRoot = protobuf.loadSync(PROTO_DIR + 'cluster.proto');
-export const SnapshotType = clusterRoot.lookupType('weft.cluster.Snapshot');
-export const EnvelopeType = clusterRoot.lookupType('weft.cluster.Envelope');
-export const SyncCloseType = clusterRoot.lookupType('weft.cluster.SyncClose');
+/** Loads one .proto file and looks up the named messages of its package. */
+function messageTypes<const N extends string>(file: string, pkg: string, names: readonly N[]): Record<N, protobuf.Type> {
+  const root = protobuf.loadSync(PROTO_DIR + file);
+  return Object.fromEntries(names.map((name) => [name, root.lookupType(`${pkg}.${name}`)])) as Record<N, protobuf.Type>;
+}
 
-export const clusterSyncTypes = {
-  SyncOpen: clusterRoot.lookupType('weft.cluster.SyncOpen'),
-  SyncAnswer: clusterRoot.lookupType('weft.cluster.SyncAnswer'),
-};
-
-const tablesRoot = protobuf.loadSync(PROTO_DIR + 'tables.proto');
-export const tablesTypes = {
-  EntryBatch: tablesRoot.lookupType('weft.tables.EntryBatch'),
-  Digest: tablesRoot.lookupType('weft.tables.Digest'),
-  SyncReply: tablesRoot.lookupType('weft.tables.SyncReply'),
-  SyncFinish: tablesRoot.lookupType('weft.tables.SyncFinish'),
-};
-
-const objectsRoot = protobuf.loadSync(PROTO_DIR + 'objects.proto');
-export const objectTypes = {
-  Network: objectsRoot.lookupType('weft.objects.Network'),
-  Endpoint: objectsRoot.lookupType('weft.objects.Endpoint'),
-};
-
-const allocationRoot = protobuf.loadSync(PROTO_DIR + 'allocation.proto');
-export const allocationTypes = {
-  Ring: allocationRoot.lookupType('weft.alloc.Ring'),
-  AllocRequest: allocationRoot.lookupType('weft.alloc.AllocRequest'),
-  SpaceReply: allocationRoot.lookupType('weft.alloc.SpaceReply'),
-  FreeReply: allocationRoot.lookupType('weft.alloc.FreeReply'),
-};
-
-const swimRoot = protobuf.loadSync(PROTO_DIR + 'swim.proto');
-export const SwimPacketType = swimRoot.lookupType('weft.swim.SwimPacket');
-export const SwimSnapshotType = swimRoot.lookupType('weft.swim.Snapshot');
+const clusterTypes = messageTypes('cluster.proto', 'weft.cluster', ['Snapshot', 'Envelope', 'SyncClose', 'SyncOpen', 'SyncAnswer']);
+export const SnapshotType = clusterTypes.Snapshot;
+export const EnvelopeType = clusterTypes.Envelope;
+export const SyncCloseType = clusterTypes.SyncClose;
+export const clusterSyncTypes = { SyncOpen: clusterTypes.SyncOpen, SyncAnswer: clusterTypes.SyncAnswer };
+export const tablesTypes = messageTypes('tables.proto', 'weft.tables', ['EntryBatch', 'Digest', 'SyncReply', 'SyncFinish']);
+export const objectTypes = messageTypes('objects.proto', 'weft.objects', ['Network', 'Endpoint']);
+export const allocationTypes = messageTypes('allocation.proto', 'weft.alloc', ['Ring', 'AllocRequest', 'SpaceReply', 'FreeReply']);
+const swimTypes = messageTypes('swim.proto', 'weft.swim', ['SwimPacket', 'Snapshot']);
+export const SwimPacketType = swimTypes.SwimPacket;
+export const SwimSnapshotType = swimTypes.Snapshot;
 
 /** protobufjs decode → plain object with numbers for 64-bit fields and bytes as Uint8Array. */
 export function decodePlain(type: protobuf.Type, bytes: Uint8Array): unknown {
