@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { createDataplane } from '../../dataplane/index.ts';
 import { Overlay } from '../overlay/overlay.ts';
 import { subnetSpace, VNI_SPACE } from '../overlay/spaces.ts';
-import { AllocationService } from '../cluster/allocation-service.ts';
-import { AllocationStore } from '../cluster/allocation-store.ts';
+import { AllocationService } from '../allocation/allocation-service.ts';
+import { FileAllocationStore } from '../allocation/store.ts';
 
 export const WEFT_VERSION = '0.1.0';
 
@@ -123,7 +123,7 @@ export class Agent {
     const pool = cluster.settings.defaultAddrPool || '100.64.0.0/10';
     const allocations = await AllocationService.start({
       cluster,
-      store: new AllocationStore(join(this.config.dataDir, 'cluster', 'alloc')),
+      store: new FileAllocationStore(join(this.config.dataDir, 'cluster', 'alloc')),
       logger: this.#log,
     });
     // The cluster's creator owns the VNI and subnet spaces at first; others get shares on demand.
@@ -212,7 +212,8 @@ export class Agent {
       const cluster = this.#requireCluster();
       const sandboxes = this.#overlay?.localSandboxes().length ?? 0;
       if (sandboxes > 0) throw precondition(`this host still has ${sandboxes} sandbox(es) on overlay networks; stop or detach them first (see \`weft endpoints\`)`);
-      await this.#allocations?.leave();
+      const handover = await this.#allocations?.leave();
+      if (handover) this.#log.info({ handedOver: handover.handedOver, kept: handover.kept }, 'allocation ranges handed over before leaving');
       await cluster.announceLeave();
       await this.#forgetCluster();
       this.#log.info('left the cluster');

@@ -1,12 +1,17 @@
-// Wire codec for the allocator: rings published in the `allocations` table and
-// the /weft/alloc/1 request/reply. Frames are zod-checked after decoding; the
-// allocator then refuses malformed or conflicting rings on its own terms.
+// Wire codec for the allocator: rings published in the `allocations` table,
+// the /weft/alloc/1 request/reply (space, free, handover) and the local
+// per-space state file. Frames are zod-checked after decoding; the allocator
+// then refuses malformed or conflicting rings on its own terms.
 import { z } from 'zod';
-import type { RingState, SpaceRequest, SpaceReply, FreeRequest, FreeReply } from '../../controlplane/allocation/index.ts';
+import type { Donation, RingState, SpaceRequest, SpaceReply, FreeRequest, FreeReply } from '../../controlplane/allocation/index.ts';
 import { encodePlain, allocationTypes } from './protos.ts';
 import { checkedDecode } from './checked-decode.ts';
 
 const MAX_ALLOC_BYTES = 8 * 1024 * 1024;
+const MAX_STATE_BYTES = 64 * 1024 * 1024;
+// Types added after protos.ts was written live in the same root.
+const handoverReplyType = allocationTypes.Ring.root.lookupType('weft.alloc.HandoverReply');
+const spaceStateType = allocationTypes.Ring.root.lookupType('weft.alloc.SpaceState');
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
 const space = z.string().min(1).max(64);
 const count = z.number().int().nonnegative().max(2 ** 32);
@@ -27,6 +32,15 @@ const requestSchema = z.discriminatedUnion('request', [
   z.object({ request: z.literal('space'), space: z.object({ space, from: nodeId, to: nodeId, value: count.optional() }) }),
   z.object({ request: z.literal('free'), free: z.object({ space, from: nodeId, to: nodeId, value: count }) }),
 ]);
+const callSchema = z.discriminatedUnion('request', [
+  ...requestSchema.options,
+  z.object({ request: z.literal('handover'), handover: donationSchema }),
+]);
+const handoverReplySchema = z.object({ accepted: z.boolean(), reason: z.string().max(4096) });
+const spaceStateSchema = z
+  .object({ ring: ringSchema, allocatedRuns: z.array(count).max(2_000_000) })
+  .refine((s) => s.allocatedRuns.length % 2 === 0 && s.allocatedRuns.every((v, i, a) => i === 0 || (a[i - 1] as number) < v), 'allocated runs must be sorted, disjoint [start, end) pairs')
+  .refine((s) => s.allocatedRuns.every((v) => v >= s.ring.start && v <= s.ring.end), 'allocated runs must lie inside the space');
 const spaceReplySchema = z.discriminatedUnion('reply', [
   z.object({ reply: z.literal('donated'), donated: donationSchema }),
   z.object({ reply: z.literal('refused'), refused: refusalSchema }),
@@ -40,14 +54,57 @@ export const encodeRing = (ring: RingState): Uint8Array => encodePlain(allocatio
 export const decodeRing = (data: Uint8Array): RingState => checkedDecode(ringSchema, allocationTypes.Ring, data, 'allocation ring', MAX_ALLOC_BYTES);
 
 export type AllocRequest = { kind: 'space'; request: SpaceRequest } | { kind: 'free'; request: FreeRequest };
+/** Every request /weft/alloc/1 carries: AllocRequest plus the graceful-leave handover. */
+export type AllocCall = AllocRequest | { kind: 'handover'; request: Donation };
 
-export function encodeAllocRequest(r: AllocRequest): Uint8Array {
-  return encodePlain(allocationTypes.AllocRequest, r.kind === 'space' ? { space: r.request } : { free: r.request });
+export function encodeAllocCall(r: AllocCall): Uint8Array {
+  return encodePlain(allocationTypes.AllocRequest, { [r.kind]: r.request });
 }
 
-export function decodeAllocRequest(data: Uint8Array): AllocRequest {
-  const r = checkedDecode(requestSchema, allocationTypes.AllocRequest, data, 'allocation request', MAX_ALLOC_BYTES);
+export function decodeAllocCall(data: Uint8Array): AllocCall {
+  const r = checkedDecode(callSchema, allocationTypes.AllocRequest, data, 'allocation request', MAX_ALLOC_BYTES);
+  if (r.request === 'handover') return { kind: 'handover', request: r.handover };
   return r.request === 'space' ? { kind: 'space', request: r.space } : { kind: 'free', request: r.free };
+}
+
+export interface HandoverReply {
+  accepted: boolean;
+  reason: string;
+}
+
+export const encodeHandoverReply = (reply: HandoverReply): Uint8Array => encodePlain(handoverReplyType, { ...reply });
+export const decodeHandoverReply = (data: Uint8Array): HandoverReply =>
+  checkedDecode(handoverReplySchema, handoverReplyType, data, 'handover reply', MAX_ALLOC_BYTES);
+
+/** One space's persisted state: the ring and the values this node has handed out. */
+export interface SpaceState {
+  ring: RingState;
+  allocated: number[];
+}
+
+export function encodeSpaceState(state: SpaceState): Uint8Array {
+  return encodePlain(spaceStateType, { ring: { ...state.ring, tokens: [...state.ring.tokens] }, allocatedRuns: toRuns(state.allocated) });
+}
+
+/** Local files are checked like frames: a corrupt one must not become a wrong allocation. */
+export function decodeSpaceState(data: Uint8Array, what: string): SpaceState {
+  const s = checkedDecode(spaceStateSchema, spaceStateType, data, what, MAX_STATE_BYTES);
+  const allocated: number[] = [];
+  for (let i = 0; i < s.allocatedRuns.length; i += 2) {
+    for (let v = s.allocatedRuns[i] as number; v < (s.allocatedRuns[i + 1] as number); v++) allocated.push(v);
+  }
+  return { ring: s.ring, allocated };
+}
+
+/** Sorted values → flat [start, end) pairs. */
+function toRuns(values: readonly number[]): number[] {
+  const sorted = [...values].sort((a, b) => a - b);
+  const runs: number[] = [];
+  for (const v of sorted) {
+    if (runs.length > 0 && runs[runs.length - 1] === v) runs[runs.length - 1] = v + 1;
+    else if (runs.length === 0 || (runs[runs.length - 1] as number) < v) runs.push(v, v + 1);
+  }
+  return runs;
 }
 
 export function encodeSpaceReply(reply: SpaceReply): Uint8Array {
