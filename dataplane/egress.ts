@@ -1,12 +1,16 @@
-// Egress: sandboxes on non-internal networks reach the outside through a
-// bridge in the host namespace (Docker's docker_gwbridge), masqueraded to the
-// host's own address. The overlay keeps only its subnet route; the default
-// route goes here. Internal networks never get this link.
+// The gateway link: every sandbox has a leg on a bridge in the host namespace
+// (Docker's docker_gwbridge). Through it a sandbox reaches the embedded DNS
+// resolver (the bridge address, port 53, redirected to the agent's socket),
+// the agent reaches the sandbox for health checks, and sandboxes on a
+// non-internal network reach the outside, masqueraded to the host's address
+// (their default route). A sandbox only on internal networks has no default
+// route here and its address is in `no_egress`: the host forwards nothing from
+// it. Bridge ports are isolated, so sandboxes never talk to each other here.
 import { createHash } from 'node:crypto';
 import type { DataplaneContext } from './context.ts';
 import { run, runBatch } from './exec.ts';
 import { findLink, readLinks } from './links.ts';
-import { inNetns, netnsArg, type NetnsRef } from './netns.ts';
+import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
 import { parseCidr, formatIPv4 } from '../controlplane/allocation/ipv4.ts';
 
@@ -21,6 +25,14 @@ export interface EgressSpec {
   blocked: string[];
 }
 
+/** What the host's gateway table must hold besides the fixed rules. */
+export interface EgressState {
+  /** Gateway addresses of sandboxes only on internal networks: nothing is forwarded for them. */
+  noEgress: readonly string[];
+  /** The embedded resolver's port on the bridge address; queries to port 53 are redirected to it. */
+  dnsPort?: number | undefined;
+}
+
 const HOST: NetnsRef | undefined = undefined; // the agent's own namespace: commands run without a wrapper
 
 function gatewayOf(spec: EgressSpec): { gateway: string; prefix: number } {
@@ -33,8 +45,13 @@ export function egressVethFor(sandboxKey: string): string {
   return 'g' + createHash('sha256').update(sandboxKey).digest('hex').slice(0, 12);
 }
 
-/** Bridge, forwarding and masquerading in the host namespace; idempotent. */
-export async function ensureEgress(ctx: DataplaneContext, spec: EgressSpec): Promise<string[]> {
+/** The bridge's address: sandboxes' resolver and egress gateway. */
+export function egressGateway(spec: EgressSpec): string {
+  return gatewayOf(spec).gateway;
+}
+
+/** Bridge, forwarding, masquerading and the resolver redirect in the host namespace; idempotent. */
+export async function ensureEgress(ctx: DataplaneContext, spec: EgressSpec, state: EgressState = { noEgress: [] }): Promise<string[]> {
   const { gateway, prefix } = gatewayOf(spec);
   const changes: string[] = [];
   const links = await readLinks(ctx.runner, hostRef());
@@ -47,28 +64,57 @@ export async function ensureEgress(ctx: DataplaneContext, spec: EgressSpec): Pro
   changes.push(...lines);
   await run(ctx.runner, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   // The whole table is replaced in one transaction: the rule set is always exactly this.
-  const ruleset = [
+  const script = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`, ...renderEgressTable(spec, state)].join('\n') + '\n';
+  const result = await ctx.runner('nft', ['-f', '-'], script);
+  if (result.exitCode !== 0) throw new Error(`nft -f (egress table) failed: ${result.stderr.trim()}`);
+  return changes;
+}
+
+/** The host's gateway table (pure, for tests): delete-then-add of this replaces it in one transaction. */
+export function renderEgressTable(spec: EgressSpec, state: EgressState): string[] {
+  const { gateway } = gatewayOf(spec);
+  const elements = [...new Set(state.noEgress)].sort();
+  const dns = state.dnsPort;
+  return [
     `table ip ${NFT_TABLE} {`,
+    `  set no_egress {`,
+    `    type ipv4_addr;`,
+    ...(elements.length > 0 ? [`    elements = { ${elements.join(', ')} }`] : []),
+    `  }`,
+    ...(dns === undefined ? [] : [
+      `  chain prerouting {`,
+      `    type nat hook prerouting priority dstnat; policy accept;`,
+      `    iifname "${EGRESS_BRIDGE}" ip daddr ${gateway} meta l4proto { tcp, udp } th dport 53 redirect to :${dns}`,
+      `  }`,
+    ]),
+    // Sandboxes may reach the host only for DNS: not the agent's API or gossip ports, not sshd.
+    `  chain input {`,
+    `    type filter hook input priority filter; policy accept;`,
+    `    iifname "${EGRESS_BRIDGE}" ct state established,related accept`,
+    ...(dns === undefined ? [] : [`    iifname "${EGRESS_BRIDGE}" ip daddr ${gateway} meta l4proto { tcp, udp } th dport ${dns} accept`]),
+    `    iifname "${EGRESS_BRIDGE}" icmp type echo-request accept`,
+    `    iifname "${EGRESS_BRIDGE}" drop`,
+    `  }`,
     `  chain postrouting {`,
     `    type nat hook postrouting priority srcnat; policy accept;`,
     `    ip saddr ${spec.subnet} oifname != "${EGRESS_BRIDGE}" masquerade`,
     `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
+    `    iifname "${EGRESS_BRIDGE}" ip saddr @no_egress drop`,
+    `    iifname "${EGRESS_BRIDGE}" oifname "${EGRESS_BRIDGE}" drop`,
     ...spec.blocked.map((cidr) => `    ip saddr ${spec.subnet} ip daddr ${cidr} drop`),
     `  }`,
     `}`,
   ];
-  // Delete-then-add in one transaction: `nft -f` adds to an existing table otherwise.
-  const script = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`, ...ruleset].join('\n') + '\n';
-  const result = await ctx.runner('nft', ['-f', '-'], script);
-  if (result.exitCode !== 0) throw new Error(`nft -f (egress masquerade) failed: ${result.stderr.trim()}`);
-  return changes;
 }
 
-/** Plugs a sandbox into the egress bridge with `ip` and makes it the sandbox's default route. */
-export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number): Promise<void> {
-  const { gateway, prefix } = gatewayOf(spec);
+/**
+ * Plugs a sandbox into the gateway bridge (an isolated port) and, when it may
+ * reach the outside, makes the bridge its default route.
+ */
+export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number, outside = true): Promise<void> {
+  const { prefix } = gatewayOf(spec);
   const veth = egressVethFor(sandbox.key);
   const hostLinks = await readLinks(ctx.runner, hostRef());
   const sandboxLinks = await readLinks(ctx.runner, sandbox.ref);
@@ -76,13 +122,23 @@ export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec
     if (findLink(hostLinks, veth)) await run(ctx.runner, 'ip', ['link', 'del', 'dev', veth]);
     await run(ctx.runner, 'ip', ['link', 'add', veth, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', EGRESS_IFNAME, 'mtu', String(mtu), 'netns', netnsArg(sandbox.ref)]);
   }
-  await runBatch(ctx.runner, 'ip', [], [`link set dev ${veth} master ${EGRESS_BRIDGE}`, `link set dev ${veth} up`]);
+  await runBatch(ctx.runner, 'ip', [], [`link set dev ${veth} master ${EGRESS_BRIDGE}`, `link set dev ${veth} type bridge_slave isolated on`, `link set dev ${veth} up`]);
   const [file, args] = inNetns(sandbox.ref, 'ip', []);
   await runBatch(ctx.runner, file, args, [
     `addr replace ${ip}/${prefix} dev ${EGRESS_IFNAME}`,
     `link set dev ${EGRESS_IFNAME} up`,
-    `route replace default via ${gateway} dev ${EGRESS_IFNAME}`,
   ]);
+  await setEgressRoute(ctx, sandbox, spec, outside);
+}
+
+/** Adds or removes the sandbox's default route through the gateway bridge. */
+export async function setEgressRoute(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, outside: boolean): Promise<void> {
+  const { gateway } = gatewayOf(spec);
+  const routes = await runJsonIn<{ gateway?: string; dev?: string }[]>(ctx.runner, sandbox.ref, 'ip', ['-4', '-j', 'route', 'show', 'default']);
+  const viaEgress = routes.some((r) => r.dev === EGRESS_IFNAME);
+  const [file, args] = inNetns(sandbox.ref, 'ip', []);
+  if (outside && !viaEgress) await runBatch(ctx.runner, file, args, [`route replace default via ${gateway} dev ${EGRESS_IFNAME}`]);
+  if (!outside && viaEgress) await runBatch(ctx.runner, file, args, [`route del default dev ${EGRESS_IFNAME}`]);
 }
 
 /** Removes the sandbox's egress link (both ends go with the host end); false if there was none. */

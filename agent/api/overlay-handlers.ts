@@ -2,9 +2,10 @@
 // validate, call the overlay, and shape replies as proto/agent.proto says.
 import { z } from 'zod';
 import type { Overlay } from '../overlay/overlay.ts';
-import type { EndpointObject, NetworkObject } from '../wire/objects-codec.ts';
+import type { EndpointObject, HealthCheck, NetworkObject, ServiceObject } from '../wire/objects-codec.ts';
+import { liveBackends } from '../../controlplane/services/backends.ts';
 import { badRequest } from './errors.ts';
-import { endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest } from './schemas.ts';
+import { endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest, serviceCreateRequest, serviceRef } from './schemas.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
 
@@ -25,7 +26,22 @@ export function overlayHandlers(overlay: () => Overlay, nodeName: (nodeId: strin
     hosts: overlay().hostsOn(n.id),
     endpoints: withEndpoints ? overlay().endpoints(n.name).map(endpointInfo) : [],
   });
+  const serviceInfo = (s: ServiceObject, withBackends: boolean): object => {
+    const network = overlay().networks.byId(s.networkId);
+    const candidates = network && withBackends ? overlay().endpoints(network.name).filter((e) => e.services.includes(s.name)) : [];
+    const live = new Set(liveBackends(s, candidates).map((e) => e.id));
+    return {
+      ...s,
+      network: network?.name ?? '',
+      health: formatHealth(s.health),
+      backends: candidates.map((e) => ({ endpointId: e.id, name: e.name, ip: e.ip, nodeId: e.nodeId, node: nodeName(e.nodeId), healthy: live.has(e.id) })),
+    };
+  };
   return {
+    ServiceCreate: async (req) => serviceInfo(await overlay().createService(parse(serviceCreateRequest, req)), false),
+    ServiceList: () => ({ services: overlay().services.list().map((s) => serviceInfo(s, true)) }),
+    ServiceInspect: (req) => serviceInfo(overlay().services.require(parse(serviceRef, req).name), true),
+    ServiceRemove: async (req) => serviceInfo(await overlay().removeService(parse(serviceRef, req).name), false),
     NetworkCreate: async (req) => networkInfo(await overlay().createNetwork(parse(networkCreateRequest, req)), false),
     NetworkList: () => ({ networks: overlay().networks.list().map((n) => networkInfo(n, false)) }),
     NetworkInspect: (req) => networkInfo(overlay().networks.require(parse(networkRef, req).name), true),
@@ -42,4 +58,9 @@ export function overlayHandlers(overlay: () => Overlay, nodeName: (nodeId: strin
     Endpoints: (req) => ({ endpoints: overlay().endpoints(parse(endpointsRequest, req).network).map(endpointInfo) }),
     Doctor: async () => ({ findings: await overlay().doctor() }),
   };
+}
+
+export function formatHealth(health: HealthCheck): string {
+  if (health.kind === '') return '';
+  return health.kind === 'tcp' ? `tcp:${health.port}` : `http:${health.port}${health.path}`;
 }

@@ -43,7 +43,31 @@ export const sandboxCreateRequest = z.object({
   aliases: z.array(z.string().min(1).max(63)).max(32),
   netns: z.string().max(4096).transform((v) => (v === '' ? undefined : v)),
   command: z.array(z.string()).max(4096).transform((v) => (v.length === 0 ? undefined : v)),
+  services: z.array(z.string().min(1).max(63)).max(32).default([]),
 });
+export const servicePortRequest = z.object({
+  port: z.number().int().min(1, 'a port is 1-65535').max(65_535, 'a port is 1-65535'),
+  protocol: z.enum(['tcp', 'udp'], 'the protocol is tcp or udp'),
+});
+/** `tcp:PORT` or `http:PORT/PATH`, as the CLI takes it. */
+export const healthSpec = z.string().transform((text, ctx) => {
+  if (text === '') return { kind: '' as const, port: 0 as const, path: '' as const };
+  const match = /^(tcp|http):(\d{1,5})(\/[\x21-\x7e]{0,254})?$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65_535 || (match[1] === 'tcp' && match[3] !== undefined)) {
+    ctx.addIssue({ code: 'custom', message: `health check "${text}" must be tcp:PORT or http:PORT/PATH (for example tcp:80 or http:8080/healthz)` });
+    return z.NEVER;
+  }
+  return match[1] === 'tcp' ? { kind: 'tcp' as const, port, path: '' as const } : { kind: 'http' as const, port, path: match[3] ?? '/' };
+});
+export const serviceCreateRequest = z.object({
+  name: z.string().min(1, 'a service name is required'),
+  network: z.string().min(1, 'a service needs --network'),
+  ports: z.array(servicePortRequest).max(64),
+  mode: z.string().transform((v) => v || 'vip').pipe(z.enum(['vip', 'dnsrr'], '--mode is vip or dnsrr')),
+  health: healthSpec,
+});
+export const serviceRef = z.object({ name: z.string().min(1, 'name the service') });
 export const sandboxDetachRequest = z.object({
   netns: z.string().min(1, 'name the sandbox (--netns)'),
   network: z.string().transform((v) => (v === '' ? undefined : v)),

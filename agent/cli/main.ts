@@ -4,6 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { registerAgentCommand } from './agent-command.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
 import { registerOverlayCommands } from './overlay-commands.ts';
+import { registerServiceCommands } from './service-commands.ts';
 import { registerLabCommands } from '../../deploy/lab/lab-command.ts';
 import { ApiCallError } from '../api/client.ts';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './usage.ts';
@@ -19,6 +20,7 @@ function buildProgram(): Command {
   registerAgentCommand(program);
   registerClusterCommands(program);
   registerOverlayCommands(program);
+  registerServiceCommands(program);
   registerLabCommands(program);
   for (const command of allCommands(program)) command.exitOverride();
   return program;

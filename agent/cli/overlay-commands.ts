@@ -7,8 +7,9 @@ import { printJson, printTable } from './output.ts';
 import { UsageError } from './usage.ts';
 import { collect, withClient } from './client-helpers.ts';
 import type { AgentClient } from '../api/client.ts';
+import { checkServiceName } from './service-commands.ts';
 
-interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[] }
+interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthy: boolean }
 interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }
 interface SandboxInfo { id: string; netns: string; pid: number; endpoints: EndpointInfo[] }
 interface Finding { subject: string; problem: string; hint: string }
@@ -35,11 +36,12 @@ export function registerOverlayCommands(program: Command): void {
     .option('--network <net>', 'network to attach to (repeatable; the first one carries the default route)', collect, [])
     .option('--name <name>', 'endpoint name (resolvable by DNS on its networks)', '')
     .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
+    .option('--service <service>', 'back this service (repeatable; it must be on one of the networks)', collect, [])
     .option('--detach', 'let the agent run and watch the command; the sandbox goes when it exits')
     .argument('<command...>', 'command and arguments (after --)')
-    .action(async (command: string[], opts: { network: string[]; name: string; alias: string[]; detach?: boolean }, cmd: Command) => {
-      checkSandboxOptions(opts.network, opts.name, opts.alias);
-      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: '', command: opts.detach ? command : [] };
+    .action(async (command: string[], opts: { network: string[]; name: string; alias: string[]; service: string[]; detach?: boolean }, cmd: Command) => {
+      checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service);
+      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: '', command: opts.detach ? command : [], services: opts.service };
       await withClient(cmd, async (client) => {
         const sandbox = await client.call<SandboxInfo>('SandboxCreate', request);
         if (opts.detach) return printSandbox(sandbox);
@@ -54,9 +56,11 @@ export function registerOverlayCommands(program: Command): void {
     .option('--network <net>', 'network to attach to (repeatable)', collect, [])
     .option('--name <name>', 'endpoint name', '')
     .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
-    .action(async (opts: { netns: string; network: string[]; name: string; alias: string[] }, cmd: Command) => {
-      checkSandboxOptions(opts.network, opts.name, opts.alias);
-      const sandbox = await withClient(cmd, (c) => c.call<SandboxInfo>('SandboxCreate', { networks: opts.network, name: opts.name, aliases: opts.alias, netns: opts.netns, command: [] }));
+    .option('--service <service>', 'back this service (repeatable; it must be on one of the networks)', collect, [])
+    .action(async (opts: { netns: string; network: string[]; name: string; alias: string[]; service: string[] }, cmd: Command) => {
+      checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service);
+      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: opts.netns, command: [], services: opts.service };
+      const sandbox = await withClient(cmd, (c) => c.call<SandboxInfo>('SandboxCreate', request));
       printSandbox(sandbox);
     });
 
@@ -137,16 +141,17 @@ function registerNetworkCommands(program: Command): void {
     });
 }
 
-function checkSandboxOptions(networks: string[], name: string, aliases: string[]): void {
+function checkSandboxOptions(networks: string[], name: string, aliases: string[], services: string[]): void {
   if (networks.length === 0) throw new UsageError('give at least one --network');
   for (const n of networks) checkName(n, 'network');
   if (name !== '') checkName(name, '--name');
   for (const a of aliases) checkName(a, '--alias');
+  for (const s of services) checkServiceName(s, '--service');
 }
 
 /** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
 function endpointJson(e: EndpointInfo): object {
-  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases };
+  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: !e.unhealthy };
 }
 
 function printEndpoints(endpoints: EndpointInfo[]): void {

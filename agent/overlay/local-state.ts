@@ -15,6 +15,8 @@ const attachmentSchema = z.object({
   ifname: z.string(),
   name: z.string(),
   aliases: z.array(z.string()),
+  /** Services this endpoint backs (weft run/attach --service). */
+  services: z.array(z.string()).default([]),
 });
 
 const sandboxSchema = z.object({

@@ -13,13 +13,14 @@ import { formatIPv4, parseCidr, parseIPv4 } from '../../controlplane/allocation/
 import type { TableService } from '../cluster/table-service.ts';
 import { endpointsTable } from '../cluster/table-topics.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
-import { encodeEndpoint, NAME_PATTERN, type EndpointObject, type NetworkObject } from '../wire/objects-codec.ts';
+import { encodeEndpoint, NAME_PATTERN, type EndpointObject, type NetworkObject, type ServiceObject } from '../wire/objects-codec.ts';
 import { Networks, type CreateNetwork } from './networks.ts';
 import { LocalState, type LocalAttachment, type LocalSandbox } from './local-state.ts';
 import { Programmer } from './programmer.ts';
 import { visibleEndpoints } from './endpoints.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
-import { attachEgress, detachEgress, ensureEgress, type EgressSpec } from '../../dataplane/egress.ts';
+import { attachEgress, detachEgress, egressGateway, ensureEgress, setEgressRoute, type EgressSpec } from '../../dataplane/egress.ts';
+import { Services, type CreateService } from '../services/services.ts';
 import { isProcessAlive } from '../daemon/process-alive.ts';
 
 const NETWORK_HOSTS = 'network-hosts';
@@ -36,8 +37,12 @@ export interface OverlayOptions {
   logger: Logger;
   /** Anti-entropy with a host already on the network, right after joining its topic. */
   syncNetwork: (networkId: string) => void;
-  /** The host's egress bridge for sandboxes on non-internal networks. */
+  /** The host's gateway bridge: resolver, health checks, and egress for non-internal networks. */
   egress: EgressSpec;
+  /** The embedded resolver's port on the gateway address, once it listens. */
+  dnsPort?: () => number | undefined;
+  /** Called after local sandboxes or their attachments changed (the service plane recomputes). */
+  onLocalChange?: () => void;
 }
 
 export interface SandboxRequest {
@@ -48,6 +53,8 @@ export interface SandboxRequest {
   netns?: string | undefined;
   /** Run this command in the sandbox, watched by the agent (weft run --detach). */
   command?: string[] | undefined;
+  /** Services the sandbox backs; each must be on one of `networks`. */
+  services?: string[] | undefined;
 }
 
 export interface SandboxInfo {
@@ -59,6 +66,7 @@ export interface SandboxInfo {
 
 export class Overlay {
   readonly networks: Networks;
+  readonly services: Services;
   readonly #o: OverlayOptions;
   readonly #log: Logger;
   readonly #local: LocalState;
@@ -66,13 +74,15 @@ export class Overlay {
   /** Networks set up in the kernel on this host, by network ID. */
   readonly #realised = new Map<string, Network>();
   #watchTimer: NodeJS.Timeout | undefined;
-  #egressReady = false;
+  /** Unhealthy local endpoints (health checks), by endpoint ID. */
+  readonly #unhealthy = new Set<string>();
   #busy: Promise<unknown> = Promise.resolve();
 
   constructor(options: OverlayOptions) {
     this.#o = options;
     this.#log = options.logger.child({ component: 'overlay' });
     this.networks = new Networks(options.tables, options.allocations, options.pool, options.selfId);
+    this.services = new Services(options.tables, options.allocations, options.selfId);
     this.#local = new LocalState(options.dataDir);
     this.#programmer = new Programmer({
       dataplane: options.dataplane,
@@ -85,6 +95,7 @@ export class Overlay {
 
   /** Restores this host's networks and endpoints after a restart without touching the sandboxes. */
   async start(): Promise<void> {
+    await this.syncGateway();
     for (const sandbox of this.#local.sandboxes.values()) {
       for (const attachment of sandbox.attachments) {
         const network = this.networks.byId(attachment.networkId);
@@ -118,8 +129,41 @@ export class Overlay {
   removeNetwork(name: string): Promise<NetworkObject> {
     return this.#exclusive(async () => {
       const network = this.networks.require(name);
+      const services = this.services.onNetwork(network.id).map((s) => s.name);
+      if (services.length > 0) throw precondition(`network "${name}" has services (${services.join(', ')}); remove them first with \`weft service rm\``);
       return this.networks.remove(name, this.hostsOn(network.id));
     });
+  }
+
+  // ---- services ----
+
+  createService(request: Omit<CreateService, 'network'> & { network: string }): Promise<ServiceObject> {
+    return this.#exclusive(() => this.services.create({ ...request, network: this.networks.require(request.network) }));
+  }
+
+  removeService(name: string): Promise<ServiceObject> {
+    return this.#exclusive(() => {
+      const service = this.services.require(name);
+      return this.services.remove(name, this.networks.byId(service.networkId));
+    });
+  }
+
+  /** A health check's verdict on a local endpoint: republished so every host's DNS and load balancers follow. */
+  setHealth(endpointId: string, healthy: boolean): void {
+    if (healthy === !this.#unhealthy.has(endpointId)) return;
+    if (healthy) this.#unhealthy.delete(endpointId);
+    else this.#unhealthy.add(endpointId);
+    for (const sandbox of this.#local.sandboxes.values()) {
+      const attachment = sandbox.attachments.find((a) => a.endpointId === endpointId);
+      const network = attachment && this.networks.byId(attachment.networkId);
+      if (attachment && network) this.#publishEndpoint(network, sandbox, attachment);
+    }
+  }
+
+  /** The verdict last published for a local endpoint (survives an agent restart through the tables). */
+  publishedHealth(endpointId: string, networkId: string): boolean | undefined {
+    const endpoint = visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId);
+    return endpoint === undefined ? undefined : !endpoint.unhealthy;
   }
 
   /** Node IDs of live hosts that have endpoints on the network (from the cluster-wide presence table). */
@@ -137,6 +181,7 @@ export class Overlay {
       this.#checkNames(request);
       const networks = request.networks.map((n) => this.networks.require(n));
       if (new Set(networks.map((n) => n.id)).size !== networks.length) throw badRequest('each --network may be given once');
+      const services = this.#checkServices(request.services ?? [], networks);
       const adopted = request.netns !== undefined ? this.#local.byNetns(request.netns) : undefined;
       const id = adopted?.id ?? randomBytes(4).toString('hex');
       const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#openSandbox(id, request.netns);
@@ -144,11 +189,12 @@ export class Overlay {
       try {
         for (const network of networks) {
           if (record.attachments.some((a) => a.networkId === network.id)) throw precondition(`the sandbox is already attached to network "${network.name}"`);
-          record.attachments.push(await this.#attach(sandbox, network, record, request));
+          const serviceNames = services.filter((s) => s.networkId === network.id).map((s) => s.name);
+          record.attachments.push(await this.#attach(sandbox, network, record, request, serviceNames));
           this.#local.sandboxes.set(record.id, record);
           this.#local.save();
         }
-        if (record.egressIp === '' && networks.some((n) => !n.internal)) await this.#attachEgress(sandbox, record, networks);
+        await this.#ensureGatewayLink(sandbox, record);
       } catch (error) {
         await this.#rollback(sandbox, record, networks.map((n) => n.id));
         throw error;
@@ -156,6 +202,9 @@ export class Overlay {
       if (request.command) record.pid = this.#startDetached(record, request.command);
       this.#local.sandboxes.set(record.id, record);
       this.#local.save();
+      this.#writeResolvConf(sandbox, record);
+      await this.syncGateway();
+      this.#o.onLocalChange?.();
       return this.#info(record);
     });
   }
@@ -171,6 +220,8 @@ export class Overlay {
       }
       const info = this.#info(record);
       await this.#rollback(this.#o.dataplane.sandbox(record.netns), record, networkIds);
+      await this.syncGateway();
+      this.#o.onLocalChange?.();
       return info;
     });
   }
@@ -189,7 +240,7 @@ export class Overlay {
     const networks = this.#localNetworks();
     const attachments = this.localSandboxes().flatMap((s) =>
       // With egress the default route leaves through the egress bridge, not the first network.
-      s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 && s.egressIp === '' } })),
+      s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 && !this.#reachesOutside(s) } })),
     );
     return this.#o.dataplane.doctor({ networks: networks.map((n) => this.#spec(n)), endpoints: this.#programmer.desired(), attachments });
   }
@@ -221,7 +272,18 @@ export class Overlay {
     return sandbox.key.replace(/^(name|path):/, '');
   }
 
-  async #attach(sandbox: Sandbox, network: NetworkObject, record: LocalSandbox, request: SandboxRequest): Promise<LocalAttachment> {
+  #checkServices(names: string[], networks: NetworkObject[]): ServiceObject[] {
+    return [...new Set(names)].map((name) => {
+      const service = this.services.require(name);
+      const network = this.networks.byId(service.networkId);
+      if (!networks.some((n) => n.id === service.networkId)) {
+        throw badRequest(`service "${name}" is on network "${network?.name ?? service.networkId}"; attach the sandbox to it (--network ${network?.name ?? service.networkId})`);
+      }
+      return service;
+    });
+  }
+
+  async #attach(sandbox: Sandbox, network: NetworkObject, record: LocalSandbox, request: SandboxRequest, services: string[]): Promise<LocalAttachment> {
     const realised = await this.#realise(network);
     const space = ipSpace(network.id, network.subnet, network.gateway);
     this.#o.allocations.define(space, false);
@@ -243,6 +305,7 @@ export class Overlay {
         ifname: attached.ifname,
         name: request.name,
         aliases: request.aliases,
+        services,
       };
       this.#publishEndpoint(network, record, attachment);
       return attachment;
@@ -263,6 +326,8 @@ export class Overlay {
       vtep: this.#o.vtep,
       sandbox: sandbox.netns,
       aliases: attachment.aliases,
+      services: attachment.services,
+      unhealthy: this.#unhealthy.has(attachment.endpointId),
     };
     const joining = !this.#o.tables.networks().includes(network.id);
     this.#o.tables.joinNetwork(network.id);
@@ -275,15 +340,17 @@ export class Overlay {
   async #rollback(sandbox: Sandbox, record: LocalSandbox, networkIds: string[]): Promise<void> {
     for (const attachment of record.attachments.filter((a) => networkIds.includes(a.networkId))) {
       this.#o.tables.delete(endpointsTable(attachment.networkId), attachment.endpointId);
+      this.#unhealthy.delete(attachment.endpointId);
       await this.#o.dataplane.detach(sandbox, attachment.vni).catch((e: Error) => this.#log.warn({ err: e.message }, 'detach failed'));
       const network = this.networks.byId(attachment.networkId);
       if (network) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
     }
     record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
-    const needsEgress = record.attachments.some((a) => this.networks.byId(a.networkId)?.internal === false);
-    if (record.egressIp !== '' && !needsEgress) {
-      await detachEgress(this.#o.dataplane.context, sandbox).catch((e: Error) => this.#log.warn({ err: e.message }, 'egress detach failed'));
+    if (record.egressIp !== '' && record.attachments.length === 0) {
+      await detachEgress(this.#o.dataplane.context, sandbox).catch((e: Error) => this.#log.warn({ err: e.message }, 'gateway link detach failed'));
       record.egressIp = '';
+    } else if (record.egressIp !== '') {
+      await setEgressRoute(this.#o.dataplane.context, sandbox, this.#o.egress, this.#reachesOutside(record)).catch((e: Error) => this.#log.warn({ err: e.message }, 'default route update failed'));
     }
     if (record.attachments.length === 0) {
       if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => this.#log.warn({ err: e.message }, 'destroy failed'));
@@ -295,21 +362,53 @@ export class Overlay {
     }
   }
 
-  /** Non-internal networks reach the outside through the host's egress bridge (masqueraded). */
-  async #attachEgress(sandbox: Sandbox, record: LocalSandbox, networks: NetworkObject[]): Promise<void> {
+  /**
+   * Every sandbox gets a leg on the host's gateway bridge (resolver, health
+   * checks); a sandbox with a non-internal network also its default route there.
+   */
+  async #ensureGatewayLink(sandbox: Sandbox, record: LocalSandbox): Promise<void> {
     const context = this.#o.dataplane.context;
-    if (!this.#egressReady) {
-      await ensureEgress(context, this.#o.egress);
-      this.#egressReady = true;
-    }
-    const ip = this.#freeEgressIp();
-    const mtu = (this.#realised.get(networks[0]!.id)?.mtu ?? 1450) + 50;
+    const outside = this.#reachesOutside(record);
     try {
-      await attachEgress(context, sandbox, this.#o.egress, ip, mtu);
+      if (record.egressIp === '') {
+        const ip = this.#freeEgressIp();
+        const first = record.attachments[0];
+        const mtu = ((first && this.#realised.get(first.networkId)?.mtu) ?? 1450) + 50;
+        await attachEgress(context, sandbox, this.#o.egress, ip, mtu, outside);
+        record.egressIp = ip;
+      } else {
+        await setEgressRoute(context, sandbox, this.#o.egress, outside);
+      }
     } catch (error) {
-      throw new AgentError(status.INTERNAL, `cannot give the sandbox egress: ${(error as Error).message}`);
+      throw new AgentError(status.INTERNAL, `cannot plug the sandbox into the gateway bridge: ${(error as Error).message}`);
     }
-    record.egressIp = ip;
+  }
+
+  #reachesOutside(record: LocalSandbox): boolean {
+    return record.attachments.some((a) => this.networks.byId(a.networkId)?.internal === false);
+  }
+
+  /**
+   * The host's gateway table: which sandboxes may not leave (internal only) and
+   * where DNS queries go. Rewritten whole, in one transaction, after every change.
+   */
+  async syncGateway(): Promise<void> {
+    const noEgress = this.localSandboxes().filter((s) => s.egressIp !== '' && !this.#reachesOutside(s)).map((s) => s.egressIp);
+    try {
+      await ensureEgress(this.#o.dataplane.context, this.#o.egress, { noEgress, dnsPort: this.#o.dnsPort?.() });
+    } catch (error) {
+      this.#log.error({ err: (error as Error).message }, 'cannot program the gateway bridge table');
+    }
+  }
+
+  /** `ip netns exec NAME` reads /etc/netns/NAME/resolv.conf: point it at the embedded resolver. */
+  #writeResolvConf(sandbox: Sandbox, record: LocalSandbox): void {
+    if (sandbox.ref.kind !== 'name' || record.egressIp === '') return;
+    try {
+      this.#o.dataplane.writeResolvConf(sandbox.ref.name, [`nameserver ${egressGateway(this.#o.egress)}`, 'options ndots:0']);
+    } catch (error) {
+      this.#log.warn({ sandbox: record.netns, err: (error as Error).message }, 'cannot write the sandbox resolv.conf');
+    }
   }
 
   /** Lowest address of the host-local egress subnet that no local sandbox uses (the bridge has the first). */
@@ -395,6 +494,8 @@ export class Overlay {
       vtep: this.#o.vtep,
       sandbox: record.netns,
       aliases: a.aliases,
+      services: a.services,
+      unhealthy: this.#unhealthy.has(a.endpointId),
     }));
     return { id: record.id, netns: record.netns, pid: record.pid, endpoints };
   }

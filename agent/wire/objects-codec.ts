@@ -37,12 +37,43 @@ export const endpointSchema = z.object({
   vtep: ipv4,
   sandbox: z.string().min(1).max(4096),
   aliases: z.array(name).max(32),
+  services: z.array(name).max(32),
+  unhealthy: z.boolean(),
 });
+
+export const servicePortSchema = z.object({
+  port: z.number().int().min(1).max(65_535),
+  protocol: z.enum(['tcp', 'udp']),
+});
+
+export const healthCheckSchema = z.union([
+  z.object({ kind: z.literal(''), port: z.literal(0), path: z.literal('') }),
+  z.object({ kind: z.literal('tcp'), port: z.number().int().min(1).max(65_535), path: z.literal('') }),
+  z.object({ kind: z.literal('http'), port: z.number().int().min(1).max(65_535), path: z.string().regex(/^\/[\x21-\x7e]{0,254}$/, 'an HTTP path starts with "/" and has no spaces') }),
+]);
+
+export const serviceSchema = z
+  .object({
+    id,
+    name,
+    networkId: id,
+    mode: z.enum(['vip', 'dnsrr']),
+    vip: z.union([z.literal(''), ipv4]),
+    ports: z.array(servicePortSchema).max(64),
+    health: healthCheckSchema,
+    createdBy: nodeId,
+  })
+  .refine((s) => (s.mode === 'vip') === (s.vip !== ''), 'a vip-mode service has a VIP and a dnsrr one has none');
 
 export type NetworkObject = z.infer<typeof networkSchema>;
 export type EndpointObject = z.infer<typeof endpointSchema>;
+export type ServiceObject = z.infer<typeof serviceSchema>;
+export type ServicePort = z.infer<typeof servicePortSchema>;
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
 
 export const encodeNetwork = (n: NetworkObject): Uint8Array => encodePlain(objectTypes.Network, { ...n });
 export const decodeNetwork = (v: Uint8Array): NetworkObject => checkedDecode(networkSchema, objectTypes.Network, v, 'network', MAX_VALUE_BYTES);
 export const encodeEndpoint = (e: EndpointObject): Uint8Array => encodePlain(objectTypes.Endpoint, { ...e });
 export const decodeEndpoint = (v: Uint8Array): EndpointObject => checkedDecode(endpointSchema, objectTypes.Endpoint, v, 'endpoint', MAX_VALUE_BYTES);
+export const encodeService = (s: ServiceObject): Uint8Array => encodePlain(objectTypes.Service, { ...s });
+export const decodeService = (v: Uint8Array): ServiceObject => checkedDecode(serviceSchema, objectTypes.Service, v, 'service', MAX_VALUE_BYTES);

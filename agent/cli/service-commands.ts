@@ -1,0 +1,90 @@
+// Service commands: service create/ls/inspect/rm. Backends join with
+// `weft run|attach --service NAME`.
+import type { Command } from 'commander';
+import { printJson, printTable } from './output.ts';
+import { UsageError } from './usage.ts';
+import { collect, withClient } from './client-helpers.ts';
+
+interface PortInfo { port: number; protocol: string }
+interface BackendInfo { endpointId: string; name: string; ip: string; nodeId: string; node: string; healthy: boolean }
+interface ServiceInfo { id: string; name: string; network: string; networkId: string; mode: string; vip: string; ports: PortInfo[]; health: string; backends: BackendInfo[] }
+
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/** `80`, `80/tcp`, `53/udp`. */
+export function parsePort(text: string): PortInfo {
+  const match = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
+  const port = Number(match?.[1]);
+  if (!match || port < 1 || port > 65_535) throw new UsageError(`--port "${text}" must be PORT[/tcp|/udp] with a port from 1 to 65535 (for example 80/tcp)`);
+  return { port, protocol: match[2] ?? 'tcp' };
+}
+
+export function checkServiceName(value: string, what = 'service name'): void {
+  if (!SERVICE_NAME.test(value)) throw new UsageError(`${what} "${value}" must be 1-63 letters, digits, "_", "-", starting with a letter or digit (it is a DNS label)`);
+}
+
+export function registerServiceCommands(program: Command): void {
+  const service = program.command('service').description('manage services (a VIP or DNS round robin over sandboxes)');
+  service
+    .command('create')
+    .description('create a service on a network (cluster-wide)')
+    .argument('<name>', 'service name, unique in the cluster; resolvable by DNS on its network')
+    .requiredOption('--network <net>', 'the network the service lives on')
+    .option('--port <port/proto>', 'port the VIP serves, e.g. 80/tcp (repeatable)', collect, [])
+    .option('--mode <mode>', 'vip (a virtual IP, load balanced) or dnsrr (DNS returns the task IPs)', 'vip')
+    .option('--health <check>', 'backend health check: tcp:PORT or http:PORT/PATH')
+    .action(async (name: string, opts: { network: string; port: string[]; mode: string; health?: string }, cmd: Command) => {
+      checkServiceName(name);
+      if (opts.mode !== 'vip' && opts.mode !== 'dnsrr') throw new UsageError(`--mode must be vip or dnsrr, got "${opts.mode}"`);
+      const ports = opts.port.map(parsePort);
+      const request = { name, network: opts.network, ports, mode: opts.mode, health: opts.health ?? '' };
+      const reply = await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceCreate', request));
+      process.stdout.write(`Created service ${reply.name} on ${reply.network} (ID ${reply.id}, ${reply.mode === 'vip' ? `VIP ${reply.vip}` : 'DNS round robin'}).\n`);
+    });
+  service
+    .command('ls')
+    .description('list services')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<{ services: ServiceInfo[] }>('ServiceList'));
+      if (opts.json) return printJson(reply.services.map(serviceJson));
+      printTable(
+        ['ID', 'NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'HEALTH', 'BACKENDS'],
+        reply.services.map((s) => [s.id, s.name, s.network, s.mode, s.vip || '-', formatPorts(s.ports) || '-', s.health || '-', `${s.backends.filter((b) => b.healthy).length}/${s.backends.length}`]),
+      );
+    });
+  service
+    .command('inspect')
+    .description('show a service as JSON, with the backends this host knows')
+    .argument('<name>')
+    .action(async (name: string, _opts: object, cmd: Command) => {
+      printJson(serviceJson(await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceInspect', { name }))));
+    });
+  service
+    .command('rm')
+    .description('remove a service and release its VIP')
+    .argument('<name>')
+    .action(async (name: string, _opts: object, cmd: Command) => {
+      const reply = await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceRemove', { name }));
+      process.stdout.write(`Removed service ${reply.name}.\n`);
+    });
+}
+
+function formatPorts(ports: PortInfo[]): string {
+  return ports.map((p) => `${p.port}/${p.protocol}`).join(',');
+}
+
+/** Stable JSON for `service ls --json` and `inspect`. */
+function serviceJson(s: ServiceInfo): object {
+  return {
+    id: s.id,
+    name: s.name,
+    network: s.network,
+    networkId: s.networkId,
+    mode: s.mode,
+    vip: s.vip,
+    ports: s.ports.map((p) => `${p.port}/${p.protocol}`),
+    health: s.health,
+    backends: s.backends.map((b) => ({ endpointId: b.endpointId, name: b.name, ip: b.ip, node: b.node, nodeId: b.nodeId, healthy: b.healthy })),
+  };
+}

@@ -1,0 +1,111 @@
+// Services: cluster objects in the `services` table, keyed by name so names
+// are unique cluster-wide (like networks). A vip-mode service holds a VIP from
+// its network's address space (the same ring allocator as endpoint IPs), so a
+// VIP can never collide with an endpoint; `rm` gives it back.
+import { randomBytes } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { formatIPv4, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
+import type { TableService } from '../cluster/table-service.ts';
+import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
+import { decodeService, encodeService, NAME_PATTERN, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
+import { ipSpace, type Allocations } from '../overlay/spaces.ts';
+
+export const SERVICES_TABLE = 'services';
+/** Names the resolver gives a meaning of its own; a service may not take them. */
+const RESERVED_NAMES = new Set(['tasks']);
+
+export interface CreateService {
+  name: string;
+  network: NetworkObject;
+  ports: ServicePort[];
+  mode: 'vip' | 'dnsrr';
+  health: HealthCheck;
+}
+
+export class Services {
+  readonly #tables: TableService;
+  readonly #allocations: Allocations;
+  readonly #selfId: string;
+
+  constructor(tables: TableService, allocations: Allocations, selfId: string) {
+    this.#tables = tables;
+    this.#allocations = allocations;
+    this.#selfId = selfId;
+  }
+
+  list(): ServiceObject[] {
+    const out: ServiceObject[] = [];
+    for (const entry of this.#tables.tables.list(SERVICES_TABLE)) {
+      try {
+        const service = decodeService(entry.value);
+        if (service.name === entry.key) out.push(service);
+      } catch {
+        // A malformed service from a peer is never resolved or programmed.
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  byName(name: string): ServiceObject | undefined {
+    return this.list().find((s) => s.name === name);
+  }
+
+  onNetwork(networkId: string): ServiceObject[] {
+    return this.list().filter((s) => s.networkId === networkId);
+  }
+
+  require(name: string): ServiceObject {
+    const service = this.byName(name);
+    if (!service) throw notFound(`no service named "${name}"; list services with \`weft service ls\``);
+    return service;
+  }
+
+  async create(request: CreateService): Promise<ServiceObject> {
+    if (!NAME_PATTERN.test(request.name) || request.name.includes('.')) {
+      throw badRequest(`service name "${request.name}" must be 1-63 letters, digits, "_", "-", starting with a letter or digit (no dots: it is a DNS label)`);
+    }
+    if (RESERVED_NAMES.has(request.name.toLowerCase())) throw badRequest(`"${request.name}" is reserved for DNS (tasks.<service>); choose another name`);
+    const existing = this.byName(request.name);
+    if (existing) throw new AgentError(status.ALREADY_EXISTS, `a service named "${request.name}" exists already (ID ${existing.id}); choose another name or remove it first`);
+    const ports = dedupePorts(request.ports);
+    const vip = request.mode === 'vip' ? await this.#takeVip(request.network) : '';
+    const service: ServiceObject = {
+      id: randomBytes(6).toString('hex'),
+      name: request.name,
+      networkId: request.network.id,
+      mode: request.mode,
+      vip,
+      ports,
+      health: request.health,
+      createdBy: this.#selfId,
+    };
+    this.#tables.set(SERVICES_TABLE, service.name, encodeService(service));
+    return service;
+  }
+
+  async remove(name: string, network: NetworkObject | undefined): Promise<ServiceObject> {
+    const service = this.require(name);
+    this.#tables.delete(SERVICES_TABLE, service.name);
+    if (service.vip !== '' && network) {
+      const space = ipSpace(network.id, network.subnet, network.gateway);
+      this.#allocations.define(space, false);
+      await this.#allocations.free(space.name, parseIPv4(service.vip)).catch(() => undefined);
+    }
+    return service;
+  }
+
+  async #takeVip(network: NetworkObject): Promise<string> {
+    const space = ipSpace(network.id, network.subnet, network.gateway);
+    this.#allocations.define(space, false);
+    try {
+      return formatIPv4(await this.#allocations.allocate(space.name));
+    } catch (error) {
+      throw precondition(`no virtual IP for the service on network "${network.name}": ${(error as Error).message}`);
+    }
+  }
+}
+
+function dedupePorts(ports: ServicePort[]): ServicePort[] {
+  const seen = new Map(ports.map((p) => [`${p.port}/${p.protocol}`, p]));
+  return [...seen.values()].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
+}
