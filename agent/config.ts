@@ -17,6 +17,11 @@ const listenAddr = z
   .regex(/^(\d{1,3}(\.\d{1,3}){3}):(\d{1,5})$/, 'must be IP:PORT such as 0.0.0.0:2377')
   .refine((v) => isIPv4(v.split(':')[0] ?? '') && Number(v.split(':')[1]) >= 1 && Number(v.split(':')[1]) <= 65535, 'must be IP:PORT with a valid IPv4 address and a port in 1..65535');
 
+const upstream = z
+  .string()
+  .regex(/^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/, 'must be IP or IP:PORT such as 198.18.0.53 or 198.18.0.53:5353')
+  .refine((v) => isIPv4(v.split(':')[0] ?? '') && (v.split(':')[1] === undefined || (Number(v.split(':')[1]) >= 1 && Number(v.split(':')[1]) <= 65535)), 'must be IP[:PORT] with a valid IPv4 address and a port in 1..65535');
+
 export const agentConfigSchema = z.strictObject({
   dataDir: z.string().min(1).startsWith('/', 'must be an absolute path'),
   apiSocket: z.string().min(1).startsWith('/', 'must be an absolute path').max(100, 'unix socket paths must be under 100 characters'),
@@ -30,6 +35,12 @@ export const agentConfigSchema = z.strictObject({
   // Host-local subnet of the egress bridge (like docker_gwbridge); must not overlap overlay networks.
   egressSubnet: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-8])$/, 'must be an IPv4 CIDR from /16 to /28, such as 172.31.255.0/24'),
   nsPrefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'must be 1-40 letters, digits, "_", ".", "-"'),
+  // Where the embedded resolver forwards names outside the cluster, tried in
+  // order; empty: the nameservers of the host's /etc/resolv.conf.
+  dnsUpstreams: z.array(upstream).max(8, 'at most 8 upstream resolvers'),
+  // Seconds a client may cache an answer: short, so a cached answer never
+  // outlives a dead backend for long (docs/dns.md).
+  dnsTtl: z.number().int().min(0).max(3600, 'must be 0-3600 seconds'),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -49,6 +60,8 @@ export function defaultConfig(): AgentConfig {
     logLevel: 'info',
     nsPrefix: 'weft',
     egressSubnet: '172.31.255.0/24',
+    dnsUpstreams: [],
+    dnsTtl: 5,
   };
 }
 
@@ -62,6 +75,8 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_LOG_LEVEL: 'logLevel',
   WEFT_NS_PREFIX: 'nsPrefix',
   WEFT_EGRESS_SUBNET: 'egressSubnet',
+  WEFT_DNS_UPSTREAMS: 'dnsUpstreams',
+  WEFT_DNS_TTL: 'dnsTtl',
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {
@@ -69,7 +84,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {
   for (const [variable, field] of Object.entries(ENV_FIELDS)) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
-    out[field] = field === 'gossipPort' ? Number(value) : value;
+    out[field] = field === 'gossipPort' || field === 'dnsTtl' ? Number(value) : field === 'dnsUpstreams' ? value.split(',').map((v) => v.trim()) : value;
   }
   return validatePartial(out, 'environment');
 }

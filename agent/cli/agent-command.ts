@@ -17,13 +17,15 @@ interface AgentFlags {
   name?: string;
   nsPrefix?: string;
   egressSubnet?: string;
+  dnsUpstream?: string[];
+  dnsTtl?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the weft agent (the daemon) in the foreground')
-    .option('--config <file>', 'JSON config file (fields: dataDir, apiSocket, advertiseAddr, listenAddr, gossipPort, name, logLevel)')
+    .option('--config <file>', 'JSON config file (fields: dataDir, apiSocket, advertiseAddr, listenAddr, gossipPort, name, logLevel, nsPrefix, egressSubnet, dnsUpstreams, dnsTtl)')
     .option('--data-dir <dir>', 'where the node identity and cluster state live (default /var/lib/weft)')
     .option('--advertise-addr <ip>', 'underlay IPv4 other hosts reach this one on')
     .option('--listen-addr <ip:port>', 'where to accept joins (default 0.0.0.0:2377)')
@@ -32,6 +34,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal (default info)')
     .option('--ns-prefix <prefix>', 'prefix of the network namespaces this agent creates (default weft)')
     .option('--egress-subnet <cidr>', 'host-local subnet of the egress bridge (default 172.31.255.0/24)')
+    .option('--dns-upstream <ip[:port]>', 'resolver for names outside the cluster, tried in order (repeatable; default: /etc/resolv.conf)', (v: string, all: string[] = []) => [...all, v])
+    .option('--dns-ttl <seconds>', 'TTL of the embedded resolver\'s answers (default 5)')
     .action(async (flags: AgentFlags, command: Command) => {
       const globals = command.optsWithGlobals<{ apiSocket?: string }>();
       await runAgent({ ...flags, apiSocket: globals.apiSocket });
@@ -49,6 +53,8 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     name: flags.name,
     nsPrefix: flags.nsPrefix,
     egressSubnet: flags.egressSubnet,
+    dnsUpstreams: flags.dnsUpstream,
+    dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags');

@@ -105,6 +105,8 @@ export class Overlay {
         }
         await this.#realise(network);
         this.#o.allocations.define(ipSpace(network.id, network.subnet, network.gateway), false);
+        // A backend that was failing its health check before the restart stays out until it passes.
+        if (this.publishedHealth(attachment.endpointId, network.id) === false) this.#unhealthy.add(attachment.endpointId);
         this.#publishEndpoint(network, sandbox, attachment);
       }
     }
@@ -307,6 +309,8 @@ export class Overlay {
         aliases: request.aliases,
         services,
       };
+      // A backend of a checked service gets traffic only once a check has passed.
+      if (services.some((name) => this.services.byName(name)?.health.kind !== '')) this.#unhealthy.add(attachment.endpointId);
       this.#publishEndpoint(network, record, attachment);
       return attachment;
     } catch (error) {

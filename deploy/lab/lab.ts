@@ -4,12 +4,13 @@
 // Each host runs a real agent with its own data dir and API socket; h1 runs
 // `weft init`, the others `weft join` through h1.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ip, listNamespaces, destroyNamespace } from './netns.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { ETC_NETNS } from '../../dataplane/resolv-conf.ts';
 
 export const LAB_ROOT = '/run/weft-lab';
 export const DEFAULT_PREFIX = 'weftlab';
@@ -31,6 +32,8 @@ export interface LabState {
   mtu: number;
   hosts: LabHost[];
   token: string;
+  /** The agents' --dns-upstream list (empty: the agents read /etc/resolv.conf). */
+  dnsUpstreams?: string[];
 }
 
 export interface LabUpOptions {
@@ -41,6 +44,8 @@ export interface LabUpOptions {
   mtu?: number;
   progress?: (message: string) => void;
   logLevel?: string;
+  /** Resolvers the agents forward outside names to (tests start one on the switch). */
+  dnsUpstreams?: string[];
 }
 
 export function validatePrefix(prefix: string): string {
@@ -73,14 +78,14 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   await labDown(prefix); // a previous run may have crashed: start clean
   const dir = labDir(prefix);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const state: LabState = { prefix, mtu, hosts: [], token: '' };
+  const state: LabState = { prefix, mtu, hosts: [], token: '', dnsUpstreams: options.dnsUpstreams ?? [] };
   try {
     say(`creating underlay switch ${prefix}-sw (198.18.0.0/15, MTU ${mtu})`);
     await createSwitch(prefix);
     for (let i = 0; i < options.hosts; i++) {
       const host = await createHost(prefix, i, mtu);
       say(`host ${host.name}: namespace ${host.netns}, ${host.ip}; starting agent`);
-      host.pid = startAgent(host, options.logLevel ?? 'info');
+      host.pid = startAgent(host, options.logLevel ?? 'info', options.dnsUpstreams ?? []);
       state.hosts.push(host);
       saveState(state);
     }
@@ -126,7 +131,7 @@ async function createHost(prefix: string, index: number, mtu: number): Promise<L
   return { name, netns, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0 };
 }
 
-function startAgent(host: LabHost, logLevel: string): number {
+function startAgent(host: LabHost, logLevel: string, dnsUpstreams: readonly string[]): number {
   const log = openSync(host.logFile, 'a');
   // nsenter enters only the network namespace. `ip netns exec` would also give
   // the agent a private mount namespace, hiding the namespaces it creates
@@ -136,7 +141,8 @@ function startAgent(host: LabHost, logLevel: string): number {
     // Namespace names are machine-wide: each host's agent names its own under the lab's prefix, so `lab down` finds them.
     '--ns-prefix', host.netns,
     // Lab addresses stay inside 198.18.0.0/15; each host's egress bridge is local to its namespace.
-    '--egress-subnet', '198.19.255.0/24'];
+    '--egress-subnet', '198.19.255.0/24',
+    ...dnsUpstreams.flatMap((u) => ['--dns-upstream', u])];
   // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
@@ -207,6 +213,10 @@ export async function labDown(prefixInput: string = DEFAULT_PREFIX): Promise<voi
   }
   // Whatever is still running in a namespace (a hung agent, a test's sandbox process) is killed with it.
   for (const netns of await listNamespaces(prefix)) await destroyNamespace(netns);
+  // Sandboxes' resolv.conf files (/etc/netns/<prefix>-hK-s<id>/) outlive their namespaces when agents are killed.
+  for (const dir of existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS) : []) {
+    if (dir.startsWith(`${prefix}-`)) rmSync(join(ETC_NETNS, dir), { recursive: true, force: true });
+  }
   rmSync(labDir(prefix), { recursive: true, force: true });
 }
 
@@ -222,7 +232,7 @@ export function labHost(prefix: string, name: string): LabHost {
 export function restartAgent(prefix: string, name: string, logLevel = 'info'): LabHost {
   const state = readLabState(prefix)!;
   const host = labHost(prefix, name);
-  host.pid = startAgent(host, logLevel);
+  host.pid = startAgent(host, logLevel, state.dnsUpstreams ?? []);
   state.hosts = state.hosts.map((h) => (h.name === name ? host : h));
   saveState(state);
   return host;
