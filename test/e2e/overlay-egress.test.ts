@@ -45,6 +45,17 @@ test.serial('non-internal networks reach the outside through NAT; internal ones 
   t.true(reached);
   t.not((await ping(q.netns, outside)).exitCode, 0, 'priv has no way out');
   t.not((await ping(p.netns, q.ip)).exitCode, 0, 'pub cannot reach priv through egress');
+  // Every sandbox has a gateway leg (for DNS), also priv's: but it carries nothing out of the host,
+  // even when the sandbox routes through it on its own, and sandboxes never meet on it.
+  const gateway = '198.19.255.1';
+  const qGateway = await execa('ip', ['-n', q.netns, '-j', 'addr', 'show', 'dev', 'egress0']);
+  const qEgressIp = (JSON.parse(String(qGateway.stdout)) as { addr_info: { local: string }[] }[])[0]!.addr_info[0]!.local;
+  t.is((await execa('ip', ['-n', q.netns, 'route', 'replace', 'default', 'via', gateway, 'dev', 'egress0'], { reject: false })).exitCode, 0);
+  t.not((await ping(q.netns, outside)).exitCode, 0, 'priv cannot leave through the gateway bridge even with its own default route');
+  t.not((await ping(p.netns, qEgressIp)).exitCode, 0, 'sandboxes cannot reach each other on the gateway bridge');
+  const agentPort = await execa('ip', ['netns', 'exec', p.netns, 'socat', '-T', '2', '-', `TCP:${gateway}:2377,connect-timeout=2`], { reject: false, input: '' });
+  t.not(agentPort.exitCode, 0, 'the host\'s own services (here the admission port) are closed to sandboxes');
+  await execa('ip', ['-n', q.netns, 'route', 'replace', 'default', 'via', q.ip.replace(/\.\d+$/, '.1'), 'dev', 'eth0']);
   // The masquerade makes the source the host's own address: h2 sees h1, not a sandbox address.
   const doctor = await weftOn(h1, ['doctor']);
   t.is(doctor.exitCode, 0, doctor.stdout);
