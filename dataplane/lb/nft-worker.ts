@@ -1,0 +1,91 @@
+// The TypeScript side of nft-worker.py: one long-lived worker process that
+// applies nftables scripts in many namespaces (see the .py file for why).
+// Requests are pipelined over stdin/stdout as JSON lines. If the worker dies,
+// pending requests fail with the reason, the next request starts a new worker,
+// and `generation` changes so the caller knows to re-apply everything.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const WORKER = fileURLToPath(new URL('./nft-worker.py', import.meta.url));
+/** Debian's python3 has the nftables module (package python3-nftables); another python3 on PATH may not. */
+const PYTHON = '/usr/bin/python3';
+
+export type WorkerItem = { netns: string; script: string } | { netns: string; forget: true };
+export type WorkerResult = { ok: true } | { ok: false; error: string };
+
+interface Pending {
+  resolve: (results: WorkerResult[]) => void;
+  reject: (error: Error) => void;
+}
+
+export class NftWorker {
+  #child: ChildProcessWithoutNullStreams | undefined;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  #stderr = '';
+  /** Bumped whenever a new worker process starts: its namespaces hold whatever the old one left. */
+  generation = 0;
+
+  run(items: readonly WorkerItem[]): Promise<WorkerResult[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    const child = this.#ensure();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      child.stdin.write(JSON.stringify({ id, items }) + '\n');
+    });
+  }
+
+  #ensure(): ChildProcessWithoutNullStreams {
+    if (this.#child) return this.#child;
+    const child = spawn(PYTHON, [WORKER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.generation++;
+    this.#stderr = '';
+    child.stdin.on('error', () => undefined); // reported through 'exit'
+    child.stderr.on('data', (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString()).slice(-2000);
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => this.#onLine(line));
+    const gone = (reason: string) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      const error = new Error(`the nftables worker stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; is python3-nftables installed?`);
+      for (const pending of this.#pending.values()) pending.reject(error);
+      this.#pending.clear();
+    };
+    child.once('error', (error) => gone(error.message));
+    child.once('exit', (code, signal) => gone(signal ? `signal ${signal}` : `exit code ${code}`));
+    this.#child = child;
+    return child;
+  }
+
+  #onLine(line: string): void {
+    let reply: { id?: unknown; results?: unknown; error?: unknown };
+    try {
+      reply = JSON.parse(line) as typeof reply;
+    } catch {
+      return;
+    }
+    const pending = typeof reply.id === 'number' ? this.#pending.get(reply.id) : undefined;
+    if (!pending) return;
+    this.#pending.delete(reply.id as number);
+    if (Array.isArray(reply.results)) pending.resolve(reply.results as WorkerResult[]);
+    else pending.reject(new Error(`the nftables worker refused a request: ${String(reply.error)}`));
+  }
+
+  /** The worker's pid (tests kill it to check recovery). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async close(): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
