@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, brings up a 3-host lab on this machine,
 # creates an overlay network, starts a sandbox on each host and shows them
-# talking across hosts over VXLAN. The lab keeps running afterwards.
+# talking across hosts over VXLAN; then a service with a backend on each host:
+# resolved by name from a client sandbox, requests spread over the three
+# backends, and traffic going on after one host is killed. The lab keeps
+# running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -28,6 +31,38 @@ done
 echo
 echo "== weft doctor on every host"
 for h in h1 h2 h3; do echo -n "$h: "; $W lab exec "$h" -- weft doctor; done
+
 echo
-echo "The lab keeps running. Try: bin/weft lab exec h2 -- weft members"
+echo "== weft service create hello --network demo --port 80/tcp --health tcp:80 (on h1)"
+$W lab exec h1 -- weft service create hello --network demo --port 80/tcp --health tcp:80
+for h in h1 h2 h3; do
+  echo "== backend hello-$h on $h: answers its name on port 80"
+  $W lab exec "$h" -- weft run --detach --network demo --name "hello-$h" --service hello -- socat TCP-LISTEN:80,fork,reuseaddr "SYSTEM:echo hello from $h" >/dev/null
+done
+$W lab exec h1 -- weft run --detach --network demo --name client -- sleep infinity >/dev/null
+CLIENT=$(ip_of h1 netns client)
+in_client() { ip netns exec "$CLIENT" "$@"; }
+echo "== waiting for the three backends to pass their health checks"
+for _ in $(seq 60); do [[ $(in_client dig +short tasks.hello | wc -l) == 3 ]] && break; sleep 1; done
+echo "== from the client sandbox (its /etc/resolv.conf points at the embedded resolver):"
+echo "\$ dig +short hello";        in_client dig +short hello
+echo "\$ dig +short tasks.hello";  in_client dig +short tasks.hello
+echo "\$ dig +short -x <hello-h2's IP>"; in_client dig +short -x "$(ip_of h2 ip hello-h2)"
+spread() {
+  in_client sh -c "for i in \$(seq $1); do socat -T 2 - TCP:hello:80,connect-timeout=2 </dev/null || echo FAILED; done" | sort | uniq -c
+}
+echo "== 90 requests to hello:80 (the VIP), counted by backend"
+spread 90
+echo
+echo "== killing host h3 (its agent, and its underlay link)"
+H3_PID=$(python3 -c "import json; s=json.load(open('/run/weft-lab/weftlab/state.json')); print([h['pid'] for h in s['hosts'] if h['name']=='h3'][0])")
+kill -9 "$H3_PID"
+ip -n weftlab-h3 link set eth0 down
+echo "== waiting for failure detection to take hello-h3 out (tasks.hello has 2 entries)"
+for _ in $(seq 60); do [[ $(in_client dig +short tasks.hello | wc -l) == 2 ]] && break; sleep 1; done
+echo "\$ dig +short tasks.hello"; in_client dig +short tasks.hello
+echo "== 60 more requests: all answered by h1 and h2"
+spread 60
+echo
+echo "The lab keeps running (h3 is down). Try: bin/weft lab exec h2 -- weft members"
 echo "Remove it with: bin/weft lab down"

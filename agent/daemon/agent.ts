@@ -26,6 +26,10 @@ import { Overlay } from '../overlay/overlay.ts';
 import { subnetSpace, VNI_SPACE } from '../overlay/spaces.ts';
 import { AllocationService } from '../allocation/allocation-service.ts';
 import { FileAllocationStore } from '../allocation/store.ts';
+import { ServicePlane } from '../services/service-plane.ts';
+import { startResolver } from '../services/resolver.ts';
+import type { DnsServer } from '../../dataplane/dns/server.ts';
+import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
 
 export const WEFT_VERSION = '0.1.0';
 
@@ -40,6 +44,8 @@ export class Agent {
   #admission: grpc.Server | undefined;
   #allocations: AllocationService | undefined;
   #overlay: Overlay | undefined;
+  #services: ServicePlane | undefined;
+  #dns: DnsServer | undefined;
   #busy: Promise<unknown> = Promise.resolve();
 
   private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
@@ -129,6 +135,7 @@ export class Agent {
     // The cluster's creator owns the VNI and subnet spaces at first; others get shares on demand.
     allocations.define(VNI_SPACE, initialise);
     allocations.define(subnetSpace(pool), initialise);
+    const egress: EgressSpec = { subnet: this.config.egressSubnet, blocked: [pool] };
     const overlay = new Overlay({
       dataplane: createDataplane({ nsPrefix: this.config.nsPrefix }),
       tables: cluster.tables,
@@ -139,11 +146,18 @@ export class Agent {
       dataDir: this.config.dataDir,
       logger: this.#log,
       syncNetwork: (networkId) => cluster.syncNetwork(networkId),
-      egress: { subnet: this.config.egressSubnet, blocked: [pool] },
+      egress,
+      dnsPort: () => this.#dns?.port,
+      onLocalChange: () => this.#services?.trigger(),
     });
     this.#allocations = allocations;
     this.#overlay = overlay;
-    await overlay.start();
+    await overlay.start(); // also brings up the gateway bridge the resolver binds to
+    const services = new ServicePlane({ overlay, tables: cluster.tables, logger: this.#log, onViewsChanged: () => this.#dns?.invalidate() });
+    this.#services = services;
+    this.#dns = await startResolver({ plane: services, address: egressGateway(egress), upstreams: this.config.dnsUpstreams, ttl: this.config.dnsTtl, logger: this.#log });
+    await overlay.syncGateway(); // now with the port 53 redirect
+    services.start();
   }
 
   #selfRecord(nodeId: string, certificate: Uint8Array, changedBy: string): MemberRecord {
@@ -257,6 +271,10 @@ export class Agent {
   }
 
   async #stopCluster(): Promise<void> {
+    await this.#services?.stop();
+    this.#services = undefined;
+    await this.#dns?.close();
+    this.#dns = undefined;
     this.#overlay?.stop();
     this.#overlay = undefined;
     this.#allocations?.stop();

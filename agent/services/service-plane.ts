@@ -1,0 +1,149 @@
+// The service plane on this host: keeps every local sandbox's VIP load
+// balancer, the embedded resolver's answers and the health checks of local
+// backends in step with the tables. Any change to services or endpoints (a
+// sandbox came or went, a host died, a check failed) recomputes the desired
+// state once (changes arriving meanwhile are folded into the next run); the
+// load balancer applies only what differs.
+import type { Logger } from 'pino';
+import type { TableService } from '../cluster/table-service.ts';
+import { networkOfTable } from '../cluster/table-topics.ts';
+import type { Overlay } from '../overlay/overlay.ts';
+import { visibleEndpoints } from '../overlay/endpoints.ts';
+import { SERVICES_TABLE } from './services.ts';
+import { clientView, lbServices, type ServiceState } from './views.ts';
+import { HealthChecker, type HealthOptions, type HealthTarget } from './health.ts';
+import type { DnsClientView } from '../../controlplane/services/dns-answers.ts';
+import { LoadBalancer, type SandboxLb } from '../../dataplane/lb/index.ts';
+import { netnsRef } from '../../dataplane/netns.ts';
+
+const PERIODIC_MS = 30_000;
+
+export interface ServicePlaneOptions {
+  overlay: Overlay;
+  tables: TableService;
+  logger: Logger;
+  health?: Partial<Omit<HealthOptions, 'onChange'>>;
+  /** Tests and benchmarks may bring their own. */
+  loadBalancer?: LoadBalancer;
+  /** Called after each run with a new generation: the resolver drops cached answers. */
+  onViewsChanged?: () => void;
+}
+
+export class ServicePlane {
+  readonly #o: ServicePlaneOptions;
+  readonly #log: Logger;
+  readonly #lb: LoadBalancer;
+  readonly #health: HealthChecker;
+  /** Local sandboxes by gateway address: who is asking the resolver. */
+  #clients = new Map<string, string[]>();
+  #views = new Map<string, DnsClientView>();
+  #state: ServiceState | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #known = new Set<string>();
+
+  constructor(options: ServicePlaneOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'services' });
+    this.#lb = options.loadBalancer ?? new LoadBalancer();
+    this.#health = new HealthChecker({ ...options.health, onChange: (key, healthy) => this.#onHealth(key, healthy) });
+  }
+
+  start(): void {
+    const relevant = (table: string) => table === SERVICES_TABLE || networkOfTable(table) !== undefined;
+    this.#unsubscribe = this.#o.tables.subscribe(() => this.trigger(), relevant);
+    this.#timer = setInterval(() => this.trigger(), PERIODIC_MS);
+    this.trigger();
+  }
+
+  /** The DNS view of the sandbox with this gateway address; undefined for anyone else. */
+  viewFor(clientAddress: string): DnsClientView | undefined {
+    const cached = this.#views.get(clientAddress);
+    if (cached) return cached;
+    const networkIds = this.#clients.get(clientAddress);
+    if (!networkIds || !this.#state) return undefined;
+    const view = clientView(this.#state, networkIds);
+    this.#views.set(clientAddress, view);
+    return view;
+  }
+
+  trigger(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#run().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.trigger();
+      }
+    });
+  }
+
+  /** Resolves when no run is in progress or pending (tests, doctor). */
+  async settled(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      const overlay = this.#o.overlay;
+      const endpoints = new Map<string, ReturnType<typeof visibleEndpoints>>();
+      const state: ServiceState = {
+        networks: overlay.networks.list(),
+        services: overlay.services.list(),
+        endpoints: (id) => endpoints.get(id) ?? endpoints.set(id, visibleEndpoints(this.#o.tables, id)).get(id)!,
+      };
+      const sandboxes = overlay.localSandboxes();
+      this.#state = state;
+      this.#clients = new Map(sandboxes.filter((s) => s.egressIp !== '').map((s) => [s.egressIp, s.attachments.map((a) => a.networkId)]));
+      this.#views = new Map();
+      this.#o.onViewsChanged?.();
+      this.#updateHealthTargets(state);
+      const desired: SandboxLb[] = sandboxes.map((s) => ({ sandbox: netnsRef(s.netns), services: lbServices(state, s.attachments.map((a) => a.networkId)) }));
+      for (const gone of [...this.#known].filter((netns) => !sandboxes.some((s) => s.netns === netns))) {
+        this.#lb.forget(netnsRef(gone));
+        this.#known.delete(gone);
+      }
+      for (const s of sandboxes) this.#known.add(s.netns);
+      const result = await this.#lb.apply(desired);
+      if (result.applied > 0) this.#log.info({ sandboxes: result.applied }, 'programmed service load balancing');
+      for (const error of result.errors) this.#log.error({ sandbox: error.sandbox, err: error.error }, 'load balancer update failed; will retry');
+    } catch (error) {
+      this.#log.error({ err: (error as Error).message }, 'service plane update failed; will retry');
+    }
+  }
+
+  #updateHealthTargets(state: ServiceState): void {
+    const checks = new Map(state.services.filter((s) => s.health.kind !== '').map((s) => [s.name, s.health]));
+    const targets: HealthTarget[] = [];
+    for (const sandbox of this.#o.overlay.localSandboxes()) {
+      for (const attachment of sandbox.attachments) {
+        const check = attachment.services.map((name) => checks.get(name)).find((c) => c !== undefined);
+        if (check && check.kind !== '' && sandbox.egressIp !== '') targets.push({ key: `${attachment.networkId}|${attachment.endpointId}`, address: sandbox.egressIp, check });
+        else this.#o.overlay.setHealth(attachment.endpointId, true);
+      }
+    }
+    this.#health.update(targets, (key) => {
+      const [networkId, endpointId] = key.split('|') as [string, string];
+      return this.#o.overlay.publishedHealth(endpointId, networkId);
+    });
+  }
+
+  #onHealth(key: string, healthy: boolean): void {
+    const endpointId = key.split('|')[1]!;
+    this.#log.info({ endpoint: endpointId, healthy }, healthy ? 'backend passed its health check' : 'backend failed its health check');
+    this.#o.overlay.setHealth(endpointId, healthy);
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    if (this.#timer) clearInterval(this.#timer);
+    this.#health.stop();
+    await this.settled();
+    await this.#lb.close();
+  }
+}
