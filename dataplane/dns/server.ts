@@ -151,7 +151,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
 
 function bindUdp(address: string, port: number, onMessage: (message: Buffer, remote: { address: string; port: number }) => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
+    // A larger receive buffer absorbs bursts (the kernel caps it at net.core.rmem_max).
+    const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     socket.once('error', reject);
     socket.on('message', onMessage);
     socket.bind(port, address, () => {
