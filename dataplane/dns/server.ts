@@ -3,7 +3,7 @@
 // packet is hostile until decoded: undecodable queries get FORMERR when their
 // header is readable and are dropped otherwise, responses sent to the server
 // are dropped, and one bad packet never affects the next. Answers that fit one
-// record are cached encoded, keyed by who asked and what; the cache is dropped
+// record are cached encoded, keyed by who asked and the query's bytes; the cache is dropped
 // whenever the caller says the cluster's state changed (invalidate()).
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
@@ -11,7 +11,7 @@ import * as dnsPacket from 'dns-packet';
 import type { Logger } from 'pino';
 import { Forwarder } from './forwarder.ts';
 import { TcpFrames, frame } from './tcp-frames.ts';
-import { encodeReply, errorReply, HEADER_BYTES, isResponse, RCODE, writeId } from './wire.ts';
+import { encodeReply, errorReply, HEADER_BYTES, isResponse, RCODE, readId, writeId } from './wire.ts';
 import type { DnsOutcome, DnsQuestion } from '../../controlplane/services/dns-answers.ts';
 
 export interface DnsClient {
@@ -64,6 +64,16 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const stats: DnsStats = { queries: 0, answered: 0, cached: 0, forwarded: 0, servfail: 0, formerr: 0, refused: 0, dropped: 0 };
   let cache = new Map<string, Buffer>();
 
+  /** A byte-identical query (all but the ID) from the same client gets the same answer: no decoding. */
+  function fromCache(message: Buffer, key: string): Buffer | undefined {
+    const hit = cache.get(key);
+    if (!hit) return undefined;
+    stats.cached++;
+    const reply = Buffer.from(hit);
+    writeId(reply, readId(message));
+    return reply;
+  }
+
   /** One query in, at most one reply out. Never throws. */
   async function handle(message: Buffer, client: DnsClient): Promise<Buffer | undefined> {
     stats.queries++;
@@ -71,6 +81,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       stats.dropped++;
       return undefined;
     }
+    const key = cacheKey(message, client);
+    const hit = fromCache(message, key);
+    if (hit) return hit;
     let query: dnsPacket.DecodedPacket;
     try {
       query = dnsPacket.decode(message);
@@ -88,14 +101,6 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     const ednsPayload = opt ? Math.min(Math.max(opt.udpPayloadSize ?? MIN_UDP_PAYLOAD, MIN_UDP_PAYLOAD), MAX_UDP_PAYLOAD) : undefined;
     const limit = client.transport === 'tcp' ? 65_535 : ednsPayload ?? MIN_UDP_PAYLOAD;
     const recursionDesired = query.flag_rd;
-    const key = `${client.address}|${question.type}|${question.class}|${limit}|${opt ? 1 : 0}|${recursionDesired ? 1 : 0}|${question.name.toLowerCase()}`;
-    const hit = cache.get(key);
-    if (hit) {
-      stats.cached++;
-      const reply = Buffer.from(hit);
-      writeId(reply, query.id ?? 0);
-      return reply;
-    }
     const outcome = question.class === 'IN' ? options.resolve(client, { name: question.name, type: question.type }) : undefined;
     if (outcome === undefined) {
       stats.refused++;
@@ -128,6 +133,15 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   }
 
   const udp = await bindUdp(options.address, options.port, (message, remote) => {
+    // The hot path stays synchronous: no promise per cached answer.
+    if (message.length >= HEADER_BYTES && !isResponse(message)) {
+      const hit = fromCache(message, cacheKey(message, { address: remote.address, port: remote.port, transport: 'udp' }));
+      if (hit) {
+        stats.queries++;
+        udp.send(hit, remote.port, remote.address);
+        return;
+      }
+    }
     handle(message, { address: remote.address, port: remote.port, transport: 'udp' })
       .then((reply) => reply && udp.send(reply, remote.port, remote.address))
       .catch((error: Error) => options.logger?.warn({ err: error.message }, 'DNS query failed'));
@@ -147,6 +161,10 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       await new Promise<void>((resolve) => tcp.close(() => resolve()));
     },
   };
+}
+
+function cacheKey(message: Buffer, client: DnsClient): string {
+  return `${client.transport}|${client.address}|${message.toString('latin1', 2)}`;
 }
 
 function bindUdp(address: string, port: number, onMessage: (message: Buffer, remote: { address: string; port: number }) => void): Promise<Socket> {

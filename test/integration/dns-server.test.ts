@@ -2,6 +2,7 @@
 // answers, TCP and truncation, EDNS, forwarding with failover, and hostile
 // input followed by a flood, after which it still answers.
 import test from 'ava';
+import type { Answer } from 'dns-packet';
 import { execa } from 'execa';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, connect, type Server } from 'node:net';
@@ -10,6 +11,9 @@ import { startDnsServer, type DnsServer } from '../../dataplane/dns/server.ts';
 import { readUpstreams } from '../../dataplane/dns/upstreams.ts';
 import { answerQuestion, type DnsClientView } from '../../controlplane/services/dns-answers.ts';
 import { frame, TcpFrames } from '../../dataplane/dns/tcp-frames.ts';
+
+/** A record's data (the OPT pseudo-record has none). */
+const rdata = (a: Answer): unknown => (a as { data?: unknown }).data;
 
 const many = Array.from({ length: 60 }, (_, i) => ({ ip: `100.64.1.${10 + i}`, name: `big-${i}` }));
 const view: DnsClientView = {
@@ -170,7 +174,7 @@ test.serial('garbage, truncated, oversized and response packets never break it',
   });
   const after = await udpExchange([good]);
   t.is(after.length, 1);
-  t.is(dnsPacket.decode(after[0]!).answers?.[0]?.data, '100.64.1.2');
+  t.is(rdata(dnsPacket.decode(after[0]!).answers![0]!), '100.64.1.2');
 });
 
 test.serial('a flood of 2000 concurrent queries (local and forwarded) leaves it answering', async (t) => {

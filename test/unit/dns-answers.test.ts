@@ -1,7 +1,11 @@
 // The resolver's answers as a pure function of the asking sandbox's view.
 import test from 'ava';
+import type { Answer } from 'dns-packet';
 import fc from 'fast-check';
 import { answerQuestion, type DnsClientView, type DnsOutcome } from '../../controlplane/services/dns-answers.ts';
+
+/** A record's data (the OPT pseudo-record has none). */
+const rdata = (a: Answer): unknown => (a as { data?: unknown }).data;
 
 const app = {
   name: 'app',
@@ -28,7 +32,10 @@ function ask(name: string, type = 'A', v: DnsClientView = view): DnsOutcome {
 
 function data(outcome: DnsOutcome): string[] {
   if (outcome.kind !== 'answer') return ['<forward>'];
-  return outcome.answers.map((a) => (typeof a.data === 'string' ? a.data : JSON.stringify(a.data))).sort();
+  return outcome.answers.map((a) => {
+    const value = rdata(a);
+    return typeof value === 'string' ? value : JSON.stringify(value);
+  }).sort();
 }
 
 test('a vip service resolves to its VIP; tasks. to the live tasks; dnsrr to the tasks', (t) => {
@@ -45,7 +52,7 @@ test('endpoint names, aliases and <name>.<network>; case-insensitive; trailing d
   t.deepEqual(data(ask('tasks.web.app')), ['100.64.1.10', '100.64.1.11', '100.64.1.12']);
   const outcome = ask('WEB-2.app.');
   t.is(outcome.kind === 'answer' && outcome.answers[0]!.name, 'WEB-2.app');
-  t.is(outcome.kind === 'answer' && outcome.answers[0]!.ttl, 5);
+  t.is(outcome.kind === 'answer' && (outcome.answers[0] as { ttl?: number }).ttl, 5);
 });
 
 test('the same name on two attached networks gives both; <name>.<network> picks one', (t) => {
@@ -79,13 +86,13 @@ test('SRV: _proto.service, _port._proto.service and the bare name; vip targets t
   const srv = ask('_tcp.web', 'SRV');
   t.true(srv.kind === 'answer');
   if (srv.kind !== 'answer') return;
-  t.deepEqual(srv.answers.map((a) => a.data), [{ priority: 0, weight: 10, port: 80, target: 'web.app' }]);
-  t.deepEqual(srv.additionals.map((a) => a.data), ['100.64.1.2']);
+  t.deepEqual(srv.answers.map((a) => rdata(a)), [{ priority: 0, weight: 10, port: 80, target: 'web.app' }]);
+  t.deepEqual(srv.additionals.map((a) => rdata(a)), ['100.64.1.2']);
   t.is(data(ask('web', 'SRV')).length, 2);
   t.deepEqual(data(ask('_53._udp.web', 'SRV')), [JSON.stringify({ priority: 0, weight: 10, port: 53, target: 'web.app' })]);
   t.deepEqual(data(ask('_80._udp.web', 'SRV')), []);
   const rr = ask('_tcp.db.app', 'SRV');
-  t.true(rr.kind === 'answer' && rr.answers.every((a) => (a.data as { target: string }).target === 'tasks.db.app'));
+  t.true(rr.kind === 'answer' && rr.answers.every((a) => (rdata(a) as { target: string }).target === 'tasks.db.app'));
   t.like(ask('_tcp.nosuch', 'SRV'), { kind: 'answer', rcode: 'NXDOMAIN' });
 });
 
@@ -94,7 +101,7 @@ test('answers are shuffled with the given random source: a permutation of the sa
     fc.property(fc.array(fc.double({ min: 0, max: 0.999, noNaN: true }), { minLength: 3, maxLength: 3 }), (randoms) => {
       let i = 0;
       const outcome = answerQuestion(view, { name: 'tasks.web', type: 'A' }, { ttl: 5, random: () => randoms[i++ % randoms.length]! });
-      return outcome.kind === 'answer' && JSON.stringify(outcome.answers.map((a) => a.data).sort()) === JSON.stringify(['100.64.1.10', '100.64.1.11', '100.64.1.12']);
+      return outcome.kind === 'answer' && JSON.stringify(outcome.answers.map((a) => rdata(a)).sort()) === JSON.stringify(['100.64.1.10', '100.64.1.11', '100.64.1.12']);
     }),
   );
   const orders = new Set([0.1, 0.5, 0.9].map((r) => JSON.stringify(data({ ...answerQuestion(view, { name: 'tasks.web', type: 'A' }, { ttl: 5, random: () => r }) }))));
@@ -108,7 +115,7 @@ test('names never leak across networks: names of a network outside the view neve
   fc.assert(
     fc.property(fc.constantFrom(...appNames), fc.constantFrom('A', 'ANY', 'SRV'), fc.boolean(), (name, type, upper) => {
       const outcome = answerQuestion(onlyOther, { name: upper ? name.toUpperCase() : name, type }, opts);
-      return outcome.kind === 'forward' || outcome.answers.every((a) => !appIps.has(String(a.data)));
+      return outcome.kind === 'forward' || outcome.answers.every((a) => !appIps.has(String(rdata(a))));
     }),
   );
   t.pass();
