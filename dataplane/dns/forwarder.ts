@@ -8,11 +8,12 @@
 // connection per attempt (TCP forwards are rare: TCP clients, truncated
 // answers). The forwards in flight are capped, so a flood gets SERVFAIL
 // instead of unbounded memory.
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { connect, isIPv4, type Socket as TcpSocket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { isResponse, rcode, RCODE, readId, sameQuestion, writeId } from './wire.ts';
 import { TcpFrames, frame } from './tcp-frames.ts';
+import { udpSocket } from './udp-socket.ts';
 
 export interface Upstream {
   host: string;
@@ -65,7 +66,7 @@ export class Forwarder {
 
   async start(): Promise<void> {
     for (let i = 0; i < (this.#o.sockets ?? 4); i++) {
-      const socket = createSocket('udp4');
+      const socket = udpSocket();
       socket.on('message', (message, remote) => this.#onReply(socket, message, remote.address, remote.port));
       socket.on('error', () => undefined); // per-send errors surface as timeouts
       await new Promise<void>((resolve) => socket.bind(0, resolve));

@@ -3,11 +3,12 @@
 // (query.ts has the per-query rules, forwarder.ts the upstreams). The UDP
 // path stays synchronous for the cluster's names: a cached answer is a map
 // lookup, a 2-byte ID rewrite and a send, with no promise and no decode.
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { Forwarder } from './forwarder.ts';
 import { createQueryHandler, type DnsClient, type DnsStats, type Resolve } from './query.ts';
 import { listenTcp, type TcpListener } from './tcp-server.ts';
+import { udpSocket } from './udp-socket.ts';
 
 export type { DnsClient, DnsStats } from './query.ts';
 
@@ -135,7 +136,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
 
 function bindUdp(address: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket({ type: 'udp4', recvBufferSize: UDP_RECEIVE_BUFFER });
+    const socket = udpSocket(UDP_RECEIVE_BUFFER);
     socket.once('error', reject);
     socket.bind(port, address, () => {
       socket.off('error', reject);
