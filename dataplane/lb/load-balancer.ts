@@ -38,16 +38,19 @@ export class LoadBalancer {
     if (this.#worker.generation !== this.#workerGeneration) this.#known.clear();
     const items: WorkerItem[] = [];
     const planned: { path: string; name: string; next: Known }[] = [];
+    // Sandboxes on the same networks usually share one services array: render it, and
+    // work out each distinct before -> after script, once per apply.
+    const renders = new Map<readonly LbService[], Known | Error>();
+    const scripts = new Map<Known | undefined, Map<Known, string>>();
     for (const { sandbox, services } of desired) {
       const path = netnsPath(sandbox);
-      let next: Known;
-      try {
-        next = { rendered: services.length > 0 ? renderLb(services) : undefined };
-      } catch (error) {
-        result.errors.push({ sandbox: describeNetns(sandbox), error: (error as Error).message });
+      const next = memo(renders, services, () => renderKnown(services));
+      if (next instanceof Error) {
+        result.errors.push({ sandbox: describeNetns(sandbox), error: next.message });
         continue;
       }
-      const script = scriptFor(this.#known.get(path), next);
+      const known = this.#known.get(path);
+      const script = memo(memo(scripts, known, () => new Map<Known, string>()), next, () => scriptFor(known, next));
       if (script === '') {
         result.unchanged++;
         continue;
@@ -101,4 +104,19 @@ function scriptFor(known: Known | undefined, next: Known): string {
   }
   if (known?.rendered === undefined) return fullScript(next.rendered);
   return incrementalScript(known.rendered, next.rendered) ?? fullScript(next.rendered);
+}
+
+function renderKnown(services: readonly LbService[]): Known | Error {
+  try {
+    return { rendered: services.length > 0 ? renderLb(services) : undefined };
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+function memo<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  if (map.has(key)) return map.get(key) as V;
+  const value = make();
+  map.set(key, value);
+  return value;
 }
