@@ -17,6 +17,7 @@ import { LoadBalancer, type SandboxLb } from '../../dataplane/lb/index.ts';
 import { netnsRef } from '../../dataplane/netns.ts';
 
 const PERIODIC_MS = 30_000;
+const RESYNC_EVERY_TICKS = 10;
 
 export interface ServicePlaneOptions {
   overlay: Overlay;
@@ -54,7 +55,12 @@ export class ServicePlane {
   start(): void {
     const relevant = (table: string) => table === SERVICES_TABLE || networkOfTable(table) !== undefined;
     this.#unsubscribe = this.#o.tables.subscribe(() => this.trigger(), relevant);
-    this.#timer = setInterval(() => this.trigger(), PERIODIC_MS);
+    let ticks = 0;
+    this.#timer = setInterval(() => {
+      // Now and then, rewrite every table whole: repairs a table someone changed behind our back.
+      if (++ticks % RESYNC_EVERY_TICKS === 0) this.#lb.resync();
+      this.trigger();
+    }, PERIODIC_MS);
     this.trigger();
   }
 
@@ -103,7 +109,13 @@ export class ServicePlane {
       this.#views = new Map();
       this.#o.onViewsChanged?.();
       this.#updateHealthTargets(state);
-      const desired: SandboxLb[] = sandboxes.map((s) => ({ sandbox: netnsRef(s.netns), services: lbServices(state, s.attachments.map((a) => a.networkId)) }));
+      // Sandboxes on the same networks get the same array: the load balancer renders it once.
+      const byNetworks = new Map<string, ReturnType<typeof lbServices>>();
+      const servicesFor = (networkIds: string[]) => {
+        const key = [...networkIds].sort().join(',');
+        return byNetworks.get(key) ?? byNetworks.set(key, lbServices(state, networkIds)).get(key)!;
+      };
+      const desired: SandboxLb[] = sandboxes.map((s) => ({ sandbox: netnsRef(s.netns), services: servicesFor(s.attachments.map((a) => a.networkId)) }));
       for (const gone of [...this.#known].filter((netns) => !sandboxes.some((s) => s.netns === netns))) {
         this.#lb.forget(netnsRef(gone));
         this.#known.delete(gone);

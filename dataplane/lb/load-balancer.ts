@@ -88,6 +88,11 @@ export class LoadBalancer {
     void this.#worker.run([{ netns: path, forget: true }]).catch(() => undefined);
   }
 
+  /** Forget what every sandbox holds: the next apply rewrites each table whole (repairs drift). */
+  resync(): void {
+    this.#known.clear();
+  }
+
   get workerPid(): number | undefined {
     return this.#worker.pid;
   }

@@ -1,0 +1,175 @@
+// VIP load balancing on a real kernel, without agents: a client namespace and
+// a server namespace joined by a veth pair, three backend addresses on the
+// server side, socat answering each with its own address. The LoadBalancer
+// programs the client's table the way the service plane does. Checks spread,
+// UDP, an established connection keeping its backend across a change, fast
+// refusal with no backend, a table left by an earlier agent, and recovery
+// after the nft worker is killed.
+import test from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { LoadBalancer, type LbService } from '../../dataplane/lb/index.ts';
+import { netnsByName } from '../../dataplane/netns.ts';
+import { randomPrefix } from '../../dataplane/testing/emulated-hosts.ts';
+
+const prefix = randomPrefix('wlb');
+const CLIENT = `${prefix}-c`;
+const SERVER = `${prefix}-s`;
+const CLIENT_IP = '100.64.250.1';
+const BACKENDS = ['100.64.250.11', '100.64.250.12', '100.64.250.13'];
+const VIP = '100.64.250.100';
+const client = netnsByName(CLIENT);
+const servers: ResultPromise[] = [];
+let lb: LoadBalancer;
+
+const web = (backends: readonly string[]): LbService => ({
+  name: 'web', vip: VIP, backends, ports: [{ port: 80, protocol: 'tcp' }, { port: 81, protocol: 'tcp' }, { port: 53, protocol: 'udp' }],
+});
+
+function serve(ip: string, args: string[]): void {
+  const p = execa('ip', ['netns', 'exec', SERVER, 'socat', ...args], { reject: false, stdio: 'ignore' });
+  servers.push(p);
+}
+
+async function inClient(script: string): Promise<string> {
+  return (await execa('ip', ['netns', 'exec', CLIENT, 'sh', '-c', script], { reject: false })).stdout;
+}
+
+/** Who answers n fresh TCP connections to the VIP. */
+async function spread(n: number): Promise<Map<string, number>> {
+  const out = await inClient(`for i in $(seq ${n}); do socat -T 2 - TCP:${VIP}:80,connect-timeout=2 </dev/null || echo FAILED; done`);
+  const counts = new Map<string, number>();
+  for (const line of out.split('\n').filter(Boolean)) counts.set(line, (counts.get(line) ?? 0) + 1);
+  return counts;
+}
+
+async function waitListening(): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ss = (await execa('ip', ['netns', 'exec', SERVER, 'ss', '-ltnH'], { reject: false })).stdout;
+    if (BACKENDS.every((ip) => ss.includes(`${ip}:80`) && ss.includes(`${ip}:81`))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('backends did not start listening');
+}
+
+test.before(async () => {
+  const ip = (...args: string[]) => execa('ip', args);
+  await ip('netns', 'add', CLIENT);
+  await ip('netns', 'add', SERVER);
+  await ip('-n', CLIENT, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', SERVER);
+  await ip('-n', CLIENT, 'addr', 'add', `${CLIENT_IP}/24`, 'dev', 'eth0');
+  for (const b of BACKENDS) await ip('-n', SERVER, 'addr', 'add', `${b}/24`, 'dev', 'eth0');
+  for (const ns of [CLIENT, SERVER]) {
+    await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    await ip('-n', ns, 'link', 'set', 'eth0', 'up');
+  }
+  for (const b of BACKENDS) {
+    serve(b, [`TCP-LISTEN:80,bind=${b},fork,reuseaddr`, `SYSTEM:echo ${b}`]);
+    // Port 81: says who it is, then echoes: a connection that stays open.
+    serve(b, [`TCP-LISTEN:81,bind=${b},fork,reuseaddr`, `SYSTEM:echo ${b}; cat`]);
+    serve(b, [`UDP-RECVFROM:53,bind=${b},fork`, `SYSTEM:echo ${b}`]);
+  }
+  await waitListening();
+  lb = new LoadBalancer();
+});
+
+test.after.always(async () => {
+  for (const s of servers) s.kill('SIGKILL');
+  await lb?.close();
+  for (const ns of [CLIENT, SERVER]) await execa('ip', ['netns', 'del', ns], { reject: false });
+});
+
+test.serial('new TCP connections to the VIP spread over every backend', async (t) => {
+  const result = await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }]);
+  t.deepEqual(result, { applied: 1, unchanged: 0, errors: [] });
+  const counts = await spread(90);
+  t.false(counts.has('FAILED'), JSON.stringify([...counts]));
+  t.deepEqual([...counts.keys()].sort(), BACKENDS);
+  for (const b of BACKENDS) t.true((counts.get(b) ?? 0) >= 10, `${b} got ${counts.get(b) ?? 0} of 90`);
+  // The same desired state again touches nothing.
+  t.deepEqual(await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }]), { applied: 0, unchanged: 1, errors: [] });
+});
+
+test.serial('UDP to the VIP reaches a backend', async (t) => {
+  const out = await inClient(`for i in $(seq 6); do echo q | socat -T 0.5 - UDP:${VIP}:53; done`);
+  const answers = out.split('\n').filter(Boolean);
+  t.is(answers.length, 6);
+  for (const a of answers) t.true(BACKENDS.includes(a), a);
+});
+
+test.serial('a backend change reaches new connections only; an established one keeps its backend', async (t) => {
+  const held = execa('ip', ['netns', 'exec', CLIENT, 'socat', '-', `TCP:${VIP}:81`], { reject: false, stdin: 'pipe', buffer: false });
+  const lines: string[] = [];
+  held.stdout!.setEncoding('utf8').on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
+  try {
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && lines.length < n; i++) await new Promise((r) => setTimeout(r, 25));
+      t.true(lines.length >= n, `got ${JSON.stringify(lines)}`);
+    };
+    await until(1);
+    const backend = lines[0]!;
+    t.true(BACKENDS.includes(backend));
+    const rest = BACKENDS.filter((b) => b !== backend);
+    t.is((await lb.apply([{ sandbox: client, services: [web(rest)] }])).applied, 1);
+    const counts = await spread(30);
+    t.deepEqual([...counts.keys()].sort(), rest, 'new connections only go to the remaining backends');
+    held.stdin!.write('still here\n');
+    await until(2);
+    t.is(lines[1], 'still here', 'the established connection still reaches its backend');
+  } finally {
+    held.kill('SIGKILL');
+    await held;
+  }
+});
+
+test.serial('with no live backend, connections are refused at once instead of timing out', async (t) => {
+  t.is((await lb.apply([{ sandbox: client, services: [web([])] }])).applied, 1);
+  const r = await execa('ip', ['netns', 'exec', CLIENT, 'socat', '-T', '5', '-', `TCP:${VIP}:80,connect-timeout=5`], { reject: false, stdin: 'ignore' });
+  t.not(r.exitCode, 0);
+  t.regex(r.stderr, /Connection refused/);
+  t.is((await lb.apply([{ sandbox: client, services: [web([BACKENDS[0]!])] }])).applied, 1);
+  t.deepEqual([...(await spread(5)).keys()], [BACKENDS[0]]);
+});
+
+test.serial('a table this process did not write is replaced; removing every service removes the table', async (t) => {
+  const fresh = new LoadBalancer();
+  try {
+    // Another agent's table with stale backends: the first apply rewrites it whole.
+    t.is((await fresh.apply([{ sandbox: client, services: [web(BACKENDS.slice(1))] }])).applied, 1);
+    t.deepEqual([...(await spread(20)).keys()].sort(), BACKENDS.slice(1));
+    t.is((await fresh.apply([{ sandbox: client, services: [] }])).applied, 1);
+    const tables = (await execa('ip', ['netns', 'exec', CLIENT, '/usr/sbin/nft', 'list', 'tables'])).stdout;
+    t.notRegex(tables, /weft_lb/);
+  } finally {
+    await fresh.close();
+  }
+});
+
+test.serial('bad desired state is refused for that sandbox without touching the kernel', async (t) => {
+  const result = await lb.apply([{ sandbox: client, services: [{ ...web(BACKENDS), vip: 'not-an-ip' }] }]);
+  t.is(result.applied, 0);
+  t.is(result.errors.length, 1);
+  t.regex(result.errors[0]!.error, /VIP "not-an-ip" is not an IPv4 address/);
+});
+
+test.serial('a killed nft worker is replaced by the next apply', async (t) => {
+  lb.resync(); // the test before removed the table with another LoadBalancer
+  t.is((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors.length, 0);
+  const pid = lb.workerPid;
+  t.truthy(pid);
+  process.kill(pid!, 'SIGKILL');
+  for (let i = 0; i < 100 && lb.workerPid === pid; i++) await new Promise((r) => setTimeout(r, 20));
+  const result = await lb.apply([{ sandbox: client, services: [web(BACKENDS.slice(0, 2))] }]);
+  t.deepEqual(result.errors, []);
+  t.is(result.applied, 1);
+  t.not(lb.workerPid, pid);
+  t.deepEqual([...(await spread(30)).keys()].sort(), BACKENDS.slice(0, 2));
+});
+
+test.serial('resync repairs a table changed behind the load balancer\'s back', async (t) => {
+  t.is((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors.length, 0);
+  await execa('ip', ['netns', 'exec', CLIENT, '/usr/sbin/nft', 'delete', 'table', 'ip', 'weft_lb']);
+  t.is((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).unchanged, 1, 'without resync, nothing is known to differ');
+  lb.resync();
+  t.is((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).applied, 1);
+  t.deepEqual([...(await spread(45)).keys()].sort(), BACKENDS);
+});
