@@ -30,6 +30,8 @@ export interface RenderedLb {
   dispatch: string;
   /** Per service chain name, the one rule it holds. */
   chains: Map<string, string>;
+  /** Per service chain name, its backends (sorted, unique). */
+  backends: Map<string, readonly string[]>;
 }
 
 export class LbSpecError extends Error {
@@ -69,15 +71,19 @@ export function renderLb(services: readonly LbService[]): RenderedLb {
   const dispatch = [
     `  chain output {`,
     `    type nat hook output priority -100; policy accept;`,
-    ...(elements.length > 0 ? [`    ip daddr . meta l4proto . th dport vmap { ${elements.join(', ')} }`] : []),
+    // `ct state new` keeps conntrack on in the namespace: nat chains only see tracked packets, and the
+    // kernel tracks only while some expression needs it. dnat does, reject does not: without this, a
+    // table whose services all lost their backends would let connections to the VIPs leave unchanged.
+    ...(elements.length > 0 ? [`    ct state new ip daddr . meta l4proto . th dport vmap { ${elements.join(', ')} }`] : []),
     `  }`,
   ].join('\n');
-  const chains = new Map(sorted.filter((s) => s.ports.length > 0).map((s) => [chainName(s.name), serviceRule(s.backends)]));
-  return { dispatch, chains };
+  const balanced = sorted.filter((s) => s.ports.length > 0);
+  const backends = new Map(balanced.map((s) => [chainName(s.name), [...new Set(s.backends)].sort()]));
+  const chains = new Map([...backends].map(([name, ips]) => [name, serviceRule(ips)]));
+  return { dispatch, chains, backends };
 }
 
-function serviceRule(backends: readonly string[]): string {
-  const sorted = [...new Set(backends)].sort();
+function serviceRule(sorted: readonly string[]): string {
   if (sorted.length === 0) return 'meta l4proto tcp reject with tcp reset\n    reject';
   if (sorted.length === 1) return `dnat to ${sorted[0]}`;
   return `dnat to numgen random mod ${sorted.length} map { ${sorted.map((ip, i) => `${i} : ${ip}`).join(', ')} }`;
@@ -105,6 +111,26 @@ export function incrementalScript(before: RenderedLb, after: RenderedLb): string
     for (const statement of rule.split('\n')) lines.push(`add rule ip ${LB_TABLE} ${name} ${statement.trim()}`);
   }
   return lines.length === 0 ? '' : lines.join('\n') + '\n';
+}
+
+/**
+ * The service chains whose backends changed, as [chain, backends], when that
+ * is all that changed and each still has a backend: the worker writes these
+ * as netlink messages (nft_netlink.py) instead of through nft. Undefined when
+ * the change needs nft (anything else, or a chain going to the reject rule).
+ */
+export function backendChanges(before: RenderedLb, after: RenderedLb): [string, readonly string[]][] | undefined {
+  if (before.dispatch !== after.dispatch || before.chains.size !== after.chains.size) return undefined;
+  const changes: [string, readonly string[]][] = [];
+  for (const [name, rule] of after.chains) {
+    const old = before.chains.get(name);
+    if (old === undefined) return undefined;
+    if (old === rule) continue;
+    const backends = after.backends.get(name)!;
+    if (backends.length === 0) return undefined;
+    changes.push([name, backends]);
+  }
+  return changes;
 }
 
 export const removeScript = `table ip ${LB_TABLE}\ndelete table ip ${LB_TABLE}\n`;

@@ -1,7 +1,7 @@
 // The load-balancing table as text: what a service renders to, when an update
 // can touch only service chains, and which desired states are refused.
 import test from 'ava';
-import { fullScript, incrementalScript, renderLb, validateServices, LbSpecError, type LbService } from '../../dataplane/lb/index.ts';
+import { backendChanges, fullScript, incrementalScript, renderLb, validateServices, LbSpecError, type LbService } from '../../dataplane/lb/index.ts';
 
 const svc = (name: string, backends: string[], vip = '100.64.1.100'): LbService => ({ name, vip, backends, ports: [{ port: 80, protocol: 'tcp' }] });
 
@@ -9,7 +9,7 @@ test('backends are chosen by numgen over a sorted, de-duplicated list; one backe
   const many = renderLb([svc('web', ['100.64.1.3', '100.64.1.2', '100.64.1.3'])]);
   t.is(many.chains.get('svc_web'), 'dnat to numgen random mod 2 map { 0 : 100.64.1.2, 1 : 100.64.1.3 }');
   t.is(renderLb([svc('web', ['100.64.1.2'])]).chains.get('svc_web'), 'dnat to 100.64.1.2');
-  t.regex(many.dispatch, /ip daddr \. meta l4proto \. th dport vmap \{ 100\.64\.1\.100 \. tcp \. 80 : jump svc_web \}/);
+  t.regex(many.dispatch, /ct state new ip daddr \. meta l4proto \. th dport vmap \{ 100\.64\.1\.100 \. tcp \. 80 : jump svc_web \}/);
 });
 
 test('a service with no backend rejects (TCP reset, else ICMP)', (t) => {
@@ -29,6 +29,16 @@ test('a backend change is an incremental update of that chain only; anything els
   const full = fullScript(after);
   t.true(full.startsWith('table ip weft_lb\ndelete table ip weft_lb\ntable ip weft_lb {'), 'replaced in one transaction');
   t.regex(full, /chain svc_api \{\n {4}dnat to 100\.64\.1\.5\n {2}\}/);
+});
+
+test('backend changes for the netlink fast path: only when nothing else changed and every changed chain keeps a backend', (t) => {
+  const api = svc('api', ['100.64.1.5'], '100.64.1.101');
+  const before = renderLb([svc('web', ['100.64.1.2']), api]);
+  t.deepEqual(backendChanges(before, renderLb([svc('web', ['100.64.1.3', '100.64.1.2']), api])), [['svc_web', ['100.64.1.2', '100.64.1.3']]]);
+  t.deepEqual(backendChanges(before, before), [], 'nothing changed');
+  t.is(backendChanges(before, renderLb([svc('web', []), api])), undefined, 'the reject rule goes through nft');
+  t.is(backendChanges(before, renderLb([svc('web', ['100.64.1.2'])])), undefined, 'a service went');
+  t.is(backendChanges(before, renderLb([{ ...svc('web', ['100.64.1.2']), ports: [{ port: 81, protocol: 'tcp' }] }, api])), undefined, 'a port changed');
 });
 
 test('rendering does not depend on the order services or backends come in', (t) => {
