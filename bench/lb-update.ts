@@ -6,7 +6,7 @@
 // new set (verified by reading two of them back). Also: programming 1000
 // services x 10 backends into one sandbox from nothing.
 // Prints a table and writes bench/results/lb-update.json.
-// Usage: node_modules/.bin/node bench/lb-update.ts [changes per size]
+// Usage: node_modules/.bin/node bench/lb-update.ts [changes per size] [sizes, default 1,100,1000]
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { LoadBalancer, LB_TABLE, type LbService, type SandboxLb } from '../datap
 import { netnsByName } from '../dataplane/netns.ts';
 
 const CHANGES = Number(process.argv[2] ?? 20);
-const SIZES = [1, 100, 1000];
+const SIZES = (process.argv[3] ?? '1,100,1000').split(',').map(Number);
 const prefix = `wlb${randomBytes(3).toString('hex')}`;
 const names: string[] = [];
 

@@ -1,53 +1,111 @@
 #!/usr/bin/python3
-# Applies nftables scripts inside many network namespaces from one process.
+# Applies nftables changes inside many network namespaces from one process.
 #
 # Why: one `nft` process costs ~37 ms, and every sandbox is its own namespace,
 # so a backend change on a host with 1000 sandboxes would take ~40 s that way.
-# libnftables opens its netlink socket when a context is created, and a socket
-# stays bound to the namespace it was opened in: this worker enters each
-# namespace once (setns), creates a context there, and afterwards talks to that
-# namespace through the cached context without switching again.
+# A netlink socket stays bound to the namespace it was opened in: this worker
+# enters a namespace (setns) only to open sockets there, and afterwards talks
+# to the namespace through them without switching again.
 #
-# Protocol (JSON lines): request {"id": N, "items": [{"netns": PATH, "script": TEXT} | {"netns": PATH, "forget": true}]}
+# Two ways in:
+# - a script (any nft text) through libnftables, for whole tables: contexts
+#   are kept for the most recently used namespaces only, because libnftables
+#   waits on its socket with select(), which aborts the process on a file
+#   descriptor above 1023;
+# - a backend change of service chains (the hot path) as raw netlink
+#   (nft_netlink.py), through one socket per namespace kept above fd 1023.
+#
+# Protocol (JSON lines): request {"id": N, "items": [ITEM, ...]} where ITEM is
+#   {"netns": PATH, "script": TEXT}
+#   {"netns": PATH, "table": NAME, "chains": [[CHAIN, [IP, ...]], ...]}
+#   {"netns": PATH, "forget": true}
 # reply {"id": N, "results": [{"ok": true} | {"ok": false, "error": TEXT}]}, in request order.
 # Nothing here decides anything; the agent's data plane sends what to apply.
+import collections
 import ctypes
+import fcntl
 import json
 import os
+import resource
 import sys
 
 import nftables
 
+import nft_netlink
+
 CLONE_NEWNET = 0x40000000
+MAX_CONTEXTS = 256
+HIGH_FD = 1024
 libc = ctypes.CDLL(None, use_errno=True)
 HOME = os.open('/proc/self/ns/net', os.O_RDONLY)
-contexts = {}  # netns path -> (nsfs inode, Nftables context)
+contexts = collections.OrderedDict()  # netns path -> (nsfs inode, Nftables context), least recent first
+sockets = {}  # netns path -> (nsfs inode, netlink socket)
 
 
-def enter(path):
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def setns(fd):
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def inside(path, make):
+    """make() run inside the namespace at `path`; the worker always returns home."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
+        setns(fd)
     finally:
         os.close(fd)
-
-
-def context_for(path):
-    inode = os.stat(path).st_ino
-    cached = contexts.get(path)
-    # A namespace deleted and re-created under the same name is a new namespace.
-    if cached is not None and cached[0] == inode:
-        return cached[1]
-    enter(path)
     try:
-        ctx = nftables.Nftables()
+        return make()
     finally:
         if libc.setns(HOME, CLONE_NEWNET) != 0:
             sys.exit('cannot return to the home network namespace')
+
+
+def cached(cache, path, inode):
+    entry = cache.get(path)
+    # A namespace deleted and re-created under the same name is a new namespace.
+    return entry[1] if entry is not None and entry[0] == inode else None
+
+
+def context_for(path, inode):
+    ctx = cached(contexts, path, inode)
+    if ctx is not None:
+        contexts.move_to_end(path)
+        return ctx
+    ctx = inside(path, nftables.Nftables)
     contexts[path] = (inode, ctx)
+    while len(contexts) > MAX_CONTEXTS:
+        contexts.popitem(last=False)  # its socket closes with the context
     return ctx
+
+
+def socket_for(path, inode):
+    sock = cached(sockets, path, inode)
+    if sock is not None:
+        return sock
+    sock = inside(path, nft_netlink.open_socket)
+    # Above the range select() can handle, so libnftables' own sockets stay below it.
+    high = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+    family, kind, proto = sock.family, sock.type, sock.proto
+    sock.close()
+    sock = nft_netlink.socket_from_fd(high, family, kind, proto)
+    sockets[path] = (inode, sock)
+    return sock
+
+
+def forget(path):
+    contexts.pop(path, None)
+    entry = sockets.pop(path, None)
+    if entry is not None:
+        entry[1].close()
 
 
 def apply(item):
@@ -55,23 +113,46 @@ def apply(item):
     if not isinstance(path, str) or not path.startswith('/'):
         return {'ok': False, 'error': 'netns must be an absolute path'}
     if item.get('forget'):
-        contexts.pop(path, None)
+        forget(path)
         return {'ok': True}
-    script = item.get('script')
+    try:
+        inode = os.stat(path).st_ino
+        if 'chains' in item:
+            return apply_chains(path, inode, item)
+        return apply_script(path, inode, item.get('script'))
+    except OSError as error:
+        forget(path)
+        return {'ok': False, 'error': f'{path}: {error.strerror or error}'}
+
+
+def apply_script(path, inode, script):
     if not isinstance(script, str):
         return {'ok': False, 'error': 'script must be a string'}
-    try:
-        ctx = context_for(path)
-    except OSError as error:
-        contexts.pop(path, None)
-        return {'ok': False, 'error': f'cannot enter {path}: {error.strerror or error}'}
-    rc, _out, err = ctx.cmd(script)
+    rc, _out, err = context_for(path, inode).cmd(script)
     if rc != 0:
         return {'ok': False, 'error': err.strip() or f'nft returned {rc}'}
     return {'ok': True}
 
 
+def apply_chains(path, inode, item):
+    table, chains = item.get('table'), item.get('chains')
+    try:
+        changes = tuple((str(chain), tuple(str(ip) for ip in ips)) for chain, ips in chains)
+        if not isinstance(table, str) or not changes or any(not ips for _, ips in changes):
+            raise ValueError
+        batch = nft_netlink.transaction(table, changes)
+    except (TypeError, ValueError, OSError):
+        return {'ok': False, 'error': 'chains must be [[chain, [ipv4, ...]], ...], each with at least one address'}
+    sock = socket_for(path, inode)
+    try:
+        nft_netlink.send_transaction(sock, batch)
+    except OSError as error:
+        return {'ok': False, 'error': f'nftables refused the change: {error.strerror or error}'}
+    return {'ok': True}
+
+
 def main():
+    raise_fd_limit()
     for line in sys.stdin:
         try:
             request = json.loads(line)

@@ -11,7 +11,8 @@ const WORKER = fileURLToPath(new URL('./nft-worker.py', import.meta.url));
 /** Debian's python3 has the nftables module (package python3-nftables); another python3 on PATH may not. */
 const PYTHON = '/usr/bin/python3';
 
-export type WorkerItem = { netns: string; script: string } | { netns: string; forget: true };
+export type WorkerChange = { script: string } | { table: string; chains: [string, readonly string[]][] };
+export type WorkerItem = ({ netns: string } & WorkerChange) | { netns: string; forget: true };
 export type WorkerResult = { ok: true } | { ok: false; error: string };
 
 interface Pending {
