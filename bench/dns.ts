@@ -18,6 +18,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 
+for (const tool of ['dnsperf', '/usr/sbin/dnsmasq']) {
+  if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) {
+    console.error(`bench/dns.ts needs ${tool}: apt-get install dnsperf dnsmasq-base`);
+    process.exit(2);
+  }
+}
 const SECONDS = Number(process.argv[2] ?? 8);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const CPUS = availableParallelism();
