@@ -8,6 +8,7 @@ import type { TableService } from '../cluster/table-service.ts';
 import { networkOfTable } from '../cluster/table-topics.ts';
 import { visibleEndpoints } from './endpoints.ts';
 import type { NetworkObject } from '../wire/objects-codec.ts';
+import { CoalescedRun } from '../util/coalesced-run.ts';
 
 const PERIODIC_RECONCILE_MS = 30_000;
 
@@ -17,8 +18,7 @@ export class Programmer {
   readonly #selfId: string;
   readonly #log: Logger;
   readonly #localNetworks: () => NetworkObject[];
-  #running: Promise<void> | undefined;
-  #again = false;
+  readonly #runs = new CoalescedRun(() => this.#run());
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   lastResult: ReconcileResult | undefined;
@@ -48,22 +48,12 @@ export class Programmer {
   }
 
   trigger(): void {
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.trigger();
-      }
-    });
+    this.#runs.trigger();
   }
 
   /** Resolves when no reconcile is running or pending. */
-  async settled(): Promise<void> {
-    while (this.#running) await this.#running;
+  settled(): Promise<void> {
+    return this.#runs.settled();
   }
 
   async #run(): Promise<void> {

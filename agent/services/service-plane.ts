@@ -15,6 +15,7 @@ import { HealthChecker, type HealthOptions, type HealthTarget } from './health.t
 import type { DnsClientView } from '../../controlplane/services/dns-answers.ts';
 import { LoadBalancer, type SandboxLb } from '../../dataplane/lb/index.ts';
 import { netnsRef } from '../../dataplane/netns.ts';
+import { CoalescedRun } from '../util/coalesced-run.ts';
 
 const PERIODIC_MS = 30_000;
 const RESYNC_EVERY_TICKS = 10;
@@ -39,8 +40,7 @@ export class ServicePlane {
   #clients = new Map<string, string[]>();
   #views = new Map<string, DnsClientView>();
   #state: ServiceState | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
+  readonly #runs = new CoalescedRun(() => this.#run());
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #known = new Set<string>();
@@ -76,22 +76,12 @@ export class ServicePlane {
   }
 
   trigger(): void {
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.trigger();
-      }
-    });
+    this.#runs.trigger();
   }
 
   /** Resolves when no run is in progress or pending (tests, doctor). */
-  async settled(): Promise<void> {
-    while (this.#running) await this.#running;
+  settled(): Promise<void> {
+    return this.#runs.settled();
   }
 
   async #run(): Promise<void> {
