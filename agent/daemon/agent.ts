@@ -149,6 +149,7 @@ export class Agent {
       egress,
       dnsPort: () => this.#dns?.port,
       onLocalChange: () => this.#services?.trigger(),
+      moreFindings: async () => (await this.#services?.doctor()) ?? [],
     });
     this.#allocations = allocations;
     this.#overlay = overlay;

@@ -43,6 +43,8 @@ export interface OverlayOptions {
   dnsPort?: () => number | undefined;
   /** Called after local sandboxes or their attachments changed (the service plane recomputes). */
   onLocalChange?: () => void;
+  /** Findings of other planes for `weft doctor` (the service plane's load-balancing tables). */
+  moreFindings?: () => Promise<Finding[]>;
 }
 
 export interface SandboxRequest {
@@ -244,7 +246,8 @@ export class Overlay {
       // With egress the default route leaves through the egress bridge, not the first network.
       s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 && !this.#reachesOutside(s) } })),
     );
-    return this.#o.dataplane.doctor({ networks: networks.map((n) => this.#spec(n)), endpoints: this.#programmer.desired(), attachments });
+    const findings = await this.#o.dataplane.doctor({ networks: networks.map((n) => this.#spec(n)), endpoints: this.#programmer.desired(), attachments });
+    return [...findings, ...((await this.#o.moreFindings?.()) ?? [])];
   }
 
   /** Waits until the kernel reflects the tables as they are now (tests, benchmarks). */

@@ -15,10 +15,13 @@ import { HealthChecker, type HealthOptions, type HealthTarget } from './health.t
 import type { DnsClientView } from '../../controlplane/services/dns-answers.ts';
 import { LoadBalancer, type SandboxLb } from '../../dataplane/lb/index.ts';
 import { netnsRef } from '../../dataplane/netns.ts';
+import type { Finding } from '../../dataplane/doctor.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
 
 const PERIODIC_MS = 30_000;
 const RESYNC_EVERY_TICKS = 10;
+/** After a failed load-balancer update: soon again (the failed sandboxes are rewritten whole). */
+const RETRY_MS = 1_000;
 
 export interface ServicePlaneOptions {
   overlay: Overlay;
@@ -42,8 +45,12 @@ export class ServicePlane {
   #state: ServiceState | undefined;
   readonly #runs = new CoalescedRun(() => this.#run());
   #timer: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
   #unsubscribe: (() => void) | undefined;
   #known = new Set<string>();
+  /** What the last run asked of the load balancer: what `doctor` checks the kernel against. */
+  #desired: SandboxLb[] = [];
 
   constructor(options: ServicePlaneOptions) {
     this.#o = options;
@@ -84,6 +91,17 @@ export class ServicePlane {
     return this.#runs.settled();
   }
 
+  /** `weft doctor`: every local sandbox's load-balancing table against what it should hold. */
+  async doctor(): Promise<Finding[]> {
+    await this.settled();
+    const found = await this.#lb.inspect(this.#desired);
+    return found.flatMap(({ sandbox, problems }) => problems.map((problem) => ({
+      subject: `sandbox ${sandbox} load balancing`,
+      problem,
+      hint: 'the agent rewrites differing tables on the next change and every 5 minutes; if it persists, look for "load balancer update failed" in the agent log',
+    })));
+  }
+
   async #run(): Promise<void> {
     try {
       const overlay = this.#o.overlay;
@@ -111,9 +129,11 @@ export class ServicePlane {
         this.#known.delete(gone);
       }
       for (const s of sandboxes) this.#known.add(s.netns);
+      this.#desired = desired;
       const result = await this.#lb.apply(desired);
       if (result.applied > 0) this.#log.info({ sandboxes: result.applied }, 'programmed service load balancing');
       for (const error of result.errors) this.#log.error({ sandbox: error.sandbox, err: error.error }, 'load balancer update failed; will retry');
+      if (result.errors.length > 0) this.#retrySoon();
     } catch (error) {
       this.#log.error({ err: (error as Error).message }, 'service plane update failed; will retry');
     }
@@ -141,9 +161,19 @@ export class ServicePlane {
     this.#o.overlay.setHealth(endpointId, healthy);
   }
 
+  #retrySoon(): void {
+    if (this.#retry || this.#stopped) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.trigger();
+    }, RETRY_MS);
+  }
+
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#unsubscribe?.();
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#retry) clearTimeout(this.#retry);
     this.#health.stop();
     await this.settled();
     await this.#lb.close();

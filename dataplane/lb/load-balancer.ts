@@ -9,6 +9,7 @@
 import { netnsPath, describeNetns, type NetnsRef } from '../netns.ts';
 import type { WorkerChange, WorkerItem } from './nft-worker.ts';
 import { NftWorkerPool } from './nft-worker-pool.ts';
+import { compareLb, desiredLbState, parseLbListing } from './inspect.ts';
 import { backendChanges, fullScript, incrementalScript, LB_TABLE, removeScript, renderLb, type LbService, type RenderedLb } from './ruleset.ts';
 
 export interface SandboxLb {
@@ -89,6 +90,29 @@ export class LoadBalancer {
     const path = netnsPath(sandbox);
     this.#known.delete(path);
     void this.#worker.run([{ netns: path, forget: true }]).catch(() => undefined);
+  }
+
+  /**
+   * For `weft doctor`: each sandbox whose table differs from its desired
+   * state, with the differences. Read-only.
+   */
+  async inspect(desired: readonly SandboxLb[]): Promise<{ sandbox: string; problems: string[] }[]> {
+    const replies = await this.#worker.run(desired.map(({ sandbox }) => ({ netns: netnsPath(sandbox), list: LB_TABLE })));
+    const found: { sandbox: string; problems: string[] }[] = [];
+    desired.forEach(({ sandbox, services }, i) => {
+      const reply = replies[i];
+      let problems: string[];
+      if (!reply?.ok) problems = [`cannot read its load-balancing table: ${reply && !reply.ok ? reply.error : 'no reply'}`];
+      else {
+        try {
+          problems = compareLb(desiredLbState(services), reply.output ? parseLbListing(reply.output) : undefined);
+        } catch (error) {
+          problems = [`its load-balancing table is not in a form weft writes: ${(error as Error).message.split('\n')[0]}`];
+        }
+      }
+      if (problems.length > 0) found.push({ sandbox: describeNetns(sandbox), problems });
+    });
+    return found;
   }
 
   /** Forget what every sandbox holds: the next apply rewrites each table whole (repairs drift). */

@@ -19,12 +19,15 @@
 #   {"netns": PATH, "script": TEXT}
 #   {"netns": PATH, "table": NAME, "chains": [[CHAIN, [IP, ...]], ...]}
 #   {"netns": PATH, "forget": true}
-# reply {"id": N, "results": [{"ok": true} | {"ok": false, "error": TEXT}]}, in request order.
+#   {"netns": PATH, "list": TABLE}      (for weft doctor: the table as nft JSON)
+# reply {"id": N, "results": [{"ok": true[, "output": JSON or null when there is no such table]}
+#   | {"ok": false, "error": TEXT}]}, in request order.
 # Nothing here decides anything; the agent's data plane sends what to apply.
 import collections
 import ctypes
 import fcntl
 import json
+import re
 import os
 import resource
 import sys
@@ -36,6 +39,7 @@ import nft_netlink
 CLONE_NEWNET = 0x40000000
 MAX_CONTEXTS = 256
 HIGH_FD = 1024
+TABLE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,31}$')
 libc = ctypes.CDLL(None, use_errno=True)
 HOME = os.open('/proc/self/ns/net', os.O_RDONLY)
 contexts = collections.OrderedDict()  # netns path -> (nsfs inode, Nftables context), least recent first
@@ -119,6 +123,8 @@ def apply(item):
         inode = os.stat(path).st_ino
         if 'chains' in item:
             return apply_chains(path, inode, item)
+        if 'list' in item:
+            return list_table(path, inode, item.get('list'))
         return apply_script(path, inode, item.get('script'))
     except OSError as error:
         forget(path)
@@ -132,6 +138,22 @@ def apply_script(path, inode, script):
     if rc != 0:
         return {'ok': False, 'error': err.strip() or f'nft returned {rc}'}
     return {'ok': True}
+
+
+def list_table(path, inode, table):
+    if not isinstance(table, str) or not TABLE_NAME.match(table):
+        return {'ok': False, 'error': 'list must be a table name'}
+    ctx = context_for(path, inode)
+    ctx.set_json_output(True)
+    try:
+        rc, out, err = ctx.cmd(f'list table ip {table}')
+    finally:
+        ctx.set_json_output(False)
+    if rc != 0:
+        if 'No such file or directory' in err:
+            return {'ok': True, 'output': None}
+        return {'ok': False, 'error': err.strip() or f'nft returned {rc}'}
+    return {'ok': True, 'output': out}
 
 
 def apply_chains(path, inode, item):

@@ -12,8 +12,9 @@ const WORKER = fileURLToPath(new URL('./nft-worker.py', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 
 export type WorkerChange = { script: string } | { table: string; chains: [string, readonly string[]][] };
-export type WorkerItem = ({ netns: string } & WorkerChange) | { netns: string; forget: true };
-export type WorkerResult = { ok: true } | { ok: false; error: string };
+export type WorkerItem = ({ netns: string } & WorkerChange) | { netns: string; forget: true } | { netns: string; list: string };
+/** `output`: for a list item, the table as nft JSON, or null when there is no such table. */
+export type WorkerResult = { ok: true; output?: string | null } | { ok: false; error: string };
 
 interface Pending {
   resolve: (results: WorkerResult[]) => void;

@@ -144,6 +144,20 @@ test.serial('backend changes (written as netlink) list exactly as nft writes the
   t.deepEqual([...(await spread(45)).keys()].sort(), BACKENDS);
 });
 
+test.serial('inspect (weft doctor) finds nothing in tables it wrote, and names a rule changed behind its back', async (t) => {
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+  t.deepEqual(await lb.inspect([{ sandbox: client, services: [web(BACKENDS)] }]), []);
+  await execa('ip', ['netns', 'exec', CLIENT, '/usr/sbin/nft', `flush chain ip weft_lb svc_web
+add rule ip weft_lb svc_web dnat to 100.64.250.99`], { shell: false });
+  t.deepEqual(await lb.inspect([{ sandbox: client, services: [web(BACKENDS)] }]), [
+    { sandbox: CLIENT, problems: [`svc_web sends to 100.64.250.99, should send to ${BACKENDS.join(', ')}`] },
+  ]);
+  t.deepEqual(await lb.inspect([{ sandbox: client, services: [] }]), [{ sandbox: CLIENT, problems: ['a load-balancing table (ip weft_lb) that should not be there'] }]);
+  lb.resync();
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+  t.deepEqual(await lb.inspect([{ sandbox: client, services: [web(BACKENDS)] }]), []);
+});
+
 test.serial('with no live backend, connections are refused at once instead of timing out', async (t) => {
   t.is((await lb.apply([{ sandbox: client, services: [web([])] }])).applied, 1);
   const r = await execa('ip', ['netns', 'exec', CLIENT, 'socat', '-T', '5', '-', `TCP:${VIP}:80,connect-timeout=5`], { reject: false, stdin: 'ignore' });

@@ -119,6 +119,17 @@ test.serial('a VIP service: DNS names, PTR, SRV, load spread over three hosts, h
   t.is(spread.get('FAILED'), undefined);
   for (const name of ['web-1', 'web-2', 'web-3']) t.true((spread.get(name) ?? 0) >= 50, `${name} got ${spread.get(name) ?? 0} of 300`);
 
+  // weft doctor reads every sandbox's load-balancing table back: clean here, and it names a rule changed by hand.
+  const clean = await weftOn(h1, ['doctor']);
+  t.is(clean.exitCode, 0, clean.stdout + clean.stderr);
+  await execa('ip', ['netns', 'exec', client.netns, NFT, `flush chain ip weft_lb svc_web\nadd rule ip weft_lb svc_web dnat to ${backendIps[0]}`]);
+  const dirty = await weftOn(h1, ['doctor']);
+  t.is(dirty.exitCode, 1);
+  t.regex(dirty.stdout, /load balancing.*svc_web sends to \d+\.\d+\.\d+\.\d+, should send to/s);
+  const rule = `dnat to numgen random mod 3 map { ${backendIps.map((ip, i) => `${i} : ${ip}`).join(', ')} }`;
+  await execa('ip', ['netns', 'exec', client.netns, NFT, `flush chain ip weft_lb svc_web\nadd rule ip weft_lb svc_web ${rule}`]);
+  t.is((await weftOn(h1, ['doctor'])).exitCode, 0, 'put back as it was: clean again');
+
   // A failing health check (only the agent's probe, which arrives on egress0, is refused) takes web-2 out of DNS and LB alike.
   const web2 = backends[1]!.netns;
   const block = 'table ip wtest {\n  chain input {\n    type filter hook input priority 0;\n    iifname "egress0" tcp dport 80 reject with tcp reset\n  }\n}\n';
