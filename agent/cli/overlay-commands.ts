@@ -9,7 +9,7 @@ import { collect, withClient } from './client-helpers.ts';
 import type { AgentClient } from '../api/client.ts';
 import { checkServiceName } from './service-commands.ts';
 
-interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthy: boolean }
+interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthyServices: string[] }
 interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }
 interface SandboxInfo { id: string; netns: string; pid: number; endpoints: EndpointInfo[] }
 interface Finding { subject: string; problem: string; hint: string }
@@ -151,7 +151,7 @@ function checkSandboxOptions(networks: string[], name: string, aliases: string[]
 
 /** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
 function endpointJson(e: EndpointInfo): object {
-  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: !e.unhealthy };
+  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, unhealthyServices: e.unhealthyServices };
 }
 
 function printEndpoints(endpoints: EndpointInfo[]): void {

@@ -76,8 +76,8 @@ export class Overlay {
   /** Networks set up in the kernel on this host, by network ID. */
   readonly #realised = new Map<string, Network>();
   #watchTimer: NodeJS.Timeout | undefined;
-  /** Unhealthy local endpoints (health checks), by endpoint ID. */
-  readonly #unhealthy = new Set<string>();
+  /** Per local endpoint ID, the services whose health check it fails (or has not passed yet). */
+  readonly #unhealthy = new Map<string, Set<string>>();
   #busy: Promise<unknown> = Promise.resolve();
 
   constructor(options: OverlayOptions) {
@@ -108,7 +108,8 @@ export class Overlay {
         await this.#realise(network);
         this.#o.allocations.define(ipSpace(network.id, network.subnet, network.gateway), false);
         // A backend that was failing its health check before the restart stays out until it passes.
-        if (this.publishedHealth(attachment.endpointId, network.id) === false) this.#unhealthy.add(attachment.endpointId);
+        const failing = this.#publishedUnhealthy(attachment.endpointId, network.id);
+        if (failing.length > 0) this.#unhealthy.set(attachment.endpointId, new Set(failing));
         this.#publishEndpoint(network, sandbox, attachment);
       }
     }
@@ -152,11 +153,14 @@ export class Overlay {
     });
   }
 
-  /** A health check's verdict on a local endpoint: republished so every host's DNS and load balancers follow. */
-  setHealth(endpointId: string, healthy: boolean): void {
-    if (healthy === !this.#unhealthy.has(endpointId)) return;
-    if (healthy) this.#unhealthy.delete(endpointId);
-    else this.#unhealthy.add(endpointId);
+  /** A service's health-check verdict on a local endpoint: republished so every host's DNS and load balancers follow. */
+  setHealth(endpointId: string, service: string, healthy: boolean): void {
+    const failing = this.#unhealthy.get(endpointId) ?? new Set<string>();
+    if (healthy === !failing.has(service)) return;
+    if (healthy) failing.delete(service);
+    else failing.add(service);
+    if (failing.size > 0) this.#unhealthy.set(endpointId, failing);
+    else this.#unhealthy.delete(endpointId);
     for (const sandbox of this.#local.sandboxes.values()) {
       const attachment = sandbox.attachments.find((a) => a.endpointId === endpointId);
       const network = attachment && this.networks.byId(attachment.networkId);
@@ -164,10 +168,18 @@ export class Overlay {
     }
   }
 
-  /** The verdict last published for a local endpoint (survives an agent restart through the tables). */
-  publishedHealth(endpointId: string, networkId: string): boolean | undefined {
+  /** A service's verdict last published for a local endpoint (survives an agent restart through the tables). */
+  publishedHealth(endpointId: string, networkId: string, service: string): boolean | undefined {
     const endpoint = visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId);
-    return endpoint === undefined ? undefined : !endpoint.unhealthy;
+    return endpoint === undefined ? undefined : !endpoint.unhealthyServices.includes(service);
+  }
+
+  #publishedUnhealthy(endpointId: string, networkId: string): readonly string[] {
+    return visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId)?.unhealthyServices ?? [];
+  }
+
+  #unhealthyOf(endpointId: string): string[] {
+    return [...(this.#unhealthy.get(endpointId) ?? [])].sort();
   }
 
   /** Node IDs of live hosts that have endpoints on the network (from the cluster-wide presence table). */
@@ -313,7 +325,8 @@ export class Overlay {
         services,
       };
       // A backend of a checked service gets traffic only once a check has passed.
-      if (services.some((name) => this.services.byName(name)?.health.kind !== '')) this.#unhealthy.add(attachment.endpointId);
+      const checked = services.filter((name) => this.services.byName(name)?.health.kind !== '');
+      if (checked.length > 0) this.#unhealthy.set(attachment.endpointId, new Set(checked));
       this.#publishEndpoint(network, record, attachment);
       return attachment;
     } catch (error) {
@@ -334,7 +347,7 @@ export class Overlay {
       sandbox: sandbox.netns,
       aliases: attachment.aliases,
       services: attachment.services,
-      unhealthy: this.#unhealthy.has(attachment.endpointId),
+      unhealthyServices: this.#unhealthyOf(attachment.endpointId),
     };
     const joining = !this.#o.tables.networks().includes(network.id);
     this.#o.tables.joinNetwork(network.id);
@@ -502,7 +515,7 @@ export class Overlay {
       sandbox: record.netns,
       aliases: a.aliases,
       services: a.services,
-      unhealthy: this.#unhealthy.has(a.endpointId),
+      unhealthyServices: this.#unhealthyOf(a.endpointId),
     }));
     return { id: record.id, netns: record.netns, pid: record.pid, endpoints };
   }

@@ -144,21 +144,23 @@ export class ServicePlane {
     const targets: HealthTarget[] = [];
     for (const sandbox of this.#o.overlay.localSandboxes()) {
       for (const attachment of sandbox.attachments) {
-        const check = attachment.services.map((name) => checks.get(name)).find((c) => c !== undefined);
-        if (check && check.kind !== '' && sandbox.egressIp !== '') targets.push({ key: `${attachment.networkId}|${attachment.endpointId}`, address: sandbox.egressIp, check });
-        else this.#o.overlay.setHealth(attachment.endpointId, true);
+        for (const service of attachment.services) {
+          const check = checks.get(service);
+          if (check && check.kind !== '' && sandbox.egressIp !== '') targets.push({ key: `${attachment.networkId}|${attachment.endpointId}|${service}`, address: sandbox.egressIp, check });
+          else this.#o.overlay.setHealth(attachment.endpointId, service, true);
+        }
       }
     }
     this.#health.update(targets, (key) => {
-      const [networkId, endpointId] = key.split('|') as [string, string];
-      return this.#o.overlay.publishedHealth(endpointId, networkId);
+      const [networkId, endpointId, service] = key.split('|') as [string, string, string];
+      return this.#o.overlay.publishedHealth(endpointId, networkId, service);
     });
   }
 
   #onHealth(key: string, healthy: boolean): void {
-    const endpointId = key.split('|')[1]!;
-    this.#log.info({ endpoint: endpointId, healthy }, healthy ? 'backend passed its health check' : 'backend failed its health check');
-    this.#o.overlay.setHealth(endpointId, healthy);
+    const [, endpointId, service] = key.split('|') as [string, string, string];
+    this.#log.info({ endpoint: endpointId, service, healthy }, healthy ? 'backend passed its health check' : 'backend failed its health check');
+    this.#o.overlay.setHealth(endpointId, service, healthy);
   }
 
   #retrySoon(): void {

@@ -38,7 +38,7 @@ export const endpointSchema = z.object({
   sandbox: z.string().min(1).max(4096),
   aliases: z.array(name).max(32),
   services: z.array(name).max(32),
-  unhealthy: z.boolean(),
+  unhealthyServices: z.array(name).max(32),
 });
 
 export const servicePortSchema = z.object({

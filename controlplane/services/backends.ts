@@ -1,7 +1,8 @@
 // The live backend set of a service: the one rule that both the embedded DNS
 // (tasks.<service>, dnsrr answers) and the VIP load balancer follow, so the two
 // can never disagree. An endpoint backs a service when it is on the service's
-// network, names the service, and is healthy. Endpoints of dead hosts never get
+// network, names the service, and passes that service's health check (each
+// service checks its backends on its own terms). Endpoints of dead hosts never get
 // here: the tables hide them the moment SWIM declares the host dead.
 
 export interface BackendCandidate {
@@ -10,7 +11,8 @@ export interface BackendCandidate {
   ip: string;
   name: string;
   services: readonly string[];
-  unhealthy: boolean;
+  /** Services whose health check this endpoint fails. */
+  unhealthyServices: readonly string[];
 }
 
 export interface ServiceIdentity {
@@ -21,7 +23,7 @@ export interface ServiceIdentity {
 /** Live, healthy backends of one service, sorted by IP for stable output. */
 export function liveBackends<E extends BackendCandidate>(service: ServiceIdentity, endpoints: readonly E[]): E[] {
   return endpoints
-    .filter((e) => e.networkId === service.networkId && !e.unhealthy && e.services.includes(service.name))
+    .filter((e) => e.networkId === service.networkId && e.services.includes(service.name) && !e.unhealthyServices.includes(service.name))
     .sort((a, b) => compareIPv4(a.ip, b.ip));
 }
 

@@ -13,19 +13,25 @@ const NET = 'aaaaaaaaaaaa';
 const OTHER = 'bbbbbbbbbbbb';
 
 function candidate(ip: string, overrides: Partial<BackendCandidate> = {}): BackendCandidate {
-  return { id: ip.replace(/\./g, '').padStart(12, '0'), networkId: NET, ip, name: '', services: ['web'], unhealthy: false, ...overrides };
+  return { id: ip.replace(/\./g, '').padStart(12, '0'), networkId: NET, ip, name: '', services: ['web'], unhealthyServices: [], ...overrides };
 }
 
 test('the live backend set: same network, names the service, healthy; sorted by address', (t) => {
   const endpoints = [
     candidate('100.64.1.10'),
     candidate('100.64.1.9'),
-    candidate('100.64.1.11', { unhealthy: true }),
+    candidate('100.64.1.11', { unhealthyServices: ['web'] }),
     candidate('100.64.1.12', { services: ['db'] }),
     candidate('100.64.1.13', { networkId: OTHER }),
   ];
   t.deepEqual(liveBackends({ name: 'web', networkId: NET }, endpoints).map((e) => e.ip), ['100.64.1.9', '100.64.1.10']);
   t.deepEqual(liveBackends({ name: 'nothing', networkId: NET }, endpoints), []);
+});
+
+test('each service judges its backends by its own check: failing one service\'s check does not take the endpoint out of another', (t) => {
+  const both = candidate('100.64.1.20', { services: ['web', 'api'], unhealthyServices: ['api'] });
+  t.deepEqual(liveBackends({ name: 'web', networkId: NET }, [both]).map((e) => e.ip), ['100.64.1.20']);
+  t.deepEqual(liveBackends({ name: 'api', networkId: NET }, [both]), []);
 });
 
 test('health specs: tcp:PORT and http:PORT/PATH, anything else refused with the accepted forms', (t) => {
