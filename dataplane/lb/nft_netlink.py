@@ -28,6 +28,9 @@ NLM_F_ACK = 0x4
 NLM_F_CREATE = 0x400
 NLM_F_APPEND = 0x800
 NLMSG_ERROR = 2
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+SOCKET_BUFFER = 16 << 20
 NLA_F_NESTED = 0x8000
 NFPROTO_IPV4 = 2
 
@@ -65,7 +68,7 @@ def message(kind, flags, seq, family, body, res_id=0):
 
 
 def nft_message(msg, flags, seq, body):
-    return message((NFNL_SUBSYS_NFTABLES << 8) | msg, NLM_F_REQUEST | NLM_F_ACK | flags, seq, NFPROTO_IPV4, body)
+    return message((NFNL_SUBSYS_NFTABLES << 8) | msg, NLM_F_REQUEST | flags, seq, NFPROTO_IPV4, body)
 
 
 def expression(name, *data):
@@ -108,14 +111,21 @@ def chain_batch(table, chain, backends, seq):
 def open_socket():
     """A netfilter netlink socket, bound to the calling thread's current network namespace."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    # A change of every service at once (a host with backends of them all died) is one
+    # batch of ~0.5 KB per service: larger than the default socket buffer (EMSGSIZE).
+    sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER)
+    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_BUFFER)
     sock.bind((0, 0))
     return sock
 
 
 @functools.lru_cache(maxsize=256)
 def transaction(table, changes):
-    """The batch for `changes` ((chain, backends) tuples) and how many messages expect an ack.
-    Cached: every sandbox on the same networks gets the same change."""
+    """The batch for `changes` ((chain, backends) tuples) and how many acks to expect.
+    Cached: every sandbox on the same networks gets the same change. Only the last
+    message asks for an ack (the kernel answers once the whole batch is done); any
+    failing message reports its error anyway, so acks stay one per batch, not four
+    per chain that could overflow the receive buffer."""
     seq = 1
     body = []
     for chain, backends in changes:
@@ -124,7 +134,10 @@ def transaction(table, changes):
         body.extend(batch)
     begin = message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, 0, b'', NFNL_SUBSYS_NFTABLES)
     end = message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, 0, b'', NFNL_SUBSYS_NFTABLES)
-    return b''.join([begin, *body, end]), len(body)
+    last = bytearray(body[-1])
+    struct.pack_into('=H', last, 6, struct.unpack_from('=H', last, 6)[0] | NLM_F_ACK)
+    body[-1] = bytes(last)
+    return b''.join([begin, *body, end]), 1
 
 
 def socket_from_fd(fd, family, kind, proto):

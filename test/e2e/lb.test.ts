@@ -158,6 +158,18 @@ add rule ip weft_lb svc_web dnat to 100.64.250.99`], { shell: false });
   t.deepEqual(await lb.inspect([{ sandbox: client, services: [web(BACKENDS)] }]), []);
 });
 
+test.serial('a change of every service at once (one large netlink batch) is applied whole', async (t) => {
+  const many = (g: number): LbService[] => Array.from({ length: 1000 }, (_, s) => ({
+    name: `s${s}`, vip: `100.66.${Math.floor(s / 250)}.${(s % 250) + 2}`, ports: [{ port: 80, protocol: 'tcp' as const }],
+    backends: [`100.67.${s % 250}.${2 + g}`, `100.67.${s % 250}.${100 + g}`],
+  }));
+  const desired = (g: number) => [{ sandbox: client, services: [web(BACKENDS), ...many(g)] }];
+  t.deepEqual((await lb.apply(desired(0))).errors, []);
+  t.deepEqual(await lb.apply(desired(1)), { applied: 1, unchanged: 0, errors: [] });
+  t.deepEqual(await lb.inspect(desired(1)), []);
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+});
+
 test.serial('with no live backend, connections are refused at once instead of timing out', async (t) => {
   t.is((await lb.apply([{ sandbox: client, services: [web([])] }])).applied, 1);
   const r = await execa('ip', ['netns', 'exec', CLIENT, 'socat', '-T', '5', '-', `TCP:${VIP}:80,connect-timeout=5`], { reject: false, stdin: 'ignore' });
