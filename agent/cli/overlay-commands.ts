@@ -151,7 +151,7 @@ function checkSandboxOptions(networks: string[], name: string, aliases: string[]
 
 /** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
 function endpointJson(e: EndpointInfo): object {
-  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, unhealthyServices: e.unhealthyServices };
+  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: e.unhealthyServices.length === 0, unhealthyServices: e.unhealthyServices };
 }
 
 function printEndpoints(endpoints: EndpointInfo[]): void {

@@ -143,7 +143,8 @@ function changeFor(known: Known | undefined, next: Known): WorkerChange | undefi
 
 function renderKnown(services: readonly LbService[]): Known | Error {
   try {
-    return { rendered: services.length > 0 ? renderLb(services) : undefined };
+    // Services without ports balance nothing: no table (what doctor expects too).
+    return { rendered: services.some((s) => s.ports.length > 0) ? renderLb(services) : undefined };
   } catch (error) {
     return error as Error;
   }

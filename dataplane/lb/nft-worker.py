@@ -173,15 +173,29 @@ def apply_chains(path, inode, item):
     return {'ok': True}
 
 
+def apply_safely(item):
+    """One item's result, whatever goes wrong with it: a reply must come for every request."""
+    try:
+        if not isinstance(item, dict):
+            return {'ok': False, 'error': 'an item must be an object'}
+        return apply(item)
+    except Exception as error:  # noqa: BLE001 - any failure is that item's, never the worker's
+        return {'ok': False, 'error': f'{type(error).__name__}: {error}'}
+
+
 def main():
     raise_fd_limit()
     for line in sys.stdin:
         try:
             request = json.loads(line)
-            results = [apply(item) for item in request['items']]
-            reply = {'id': request['id'], 'results': results}
-        except (ValueError, KeyError, TypeError) as error:
-            reply = {'id': None, 'error': f'bad request: {error}'}
+        except ValueError as error:
+            request = {'error': str(error)}
+        request_id = request.get('id') if isinstance(request, dict) else None
+        items = request.get('items') if isinstance(request, dict) else None
+        if isinstance(items, list):
+            reply = {'id': request_id, 'results': [apply_safely(item) for item in items]}
+        else:
+            reply = {'id': request_id, 'error': 'bad request: items must be a list'}
         sys.stdout.write(json.dumps(reply) + '\n')
         sys.stdout.flush()
 

@@ -42,7 +42,6 @@ NFT_NAT_DNAT = 1
 ANON_MAP = b'__map%d\0'
 # Set userdata as nft writes it: key in host byte order, data big endian, no interval merge.
 MAP_USERDATA = bytes.fromhex('000401000000' '010402000000' '060400000000')
-SET_ID = 1
 
 
 def attr(kind, payload):
@@ -92,16 +91,19 @@ def chain_batch(table, chain, backends, seq):
         ]
     else:
         n = len(backends)
+        # Each new map in a batch needs its own ID: kernels before ~6.12 look IDs up oldest
+        # first, so a repeated ID sends the elements of a second map into the first (EBUSY).
+        set_id = seq + 1
         messages.append(nft_message(NFT_MSG_NEWSET, NLM_F_CREATE, seq + 1, b''.join([
             string(1, table), attr(2, ANON_MAP), be32(3, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP),
-            be32(4, TYPE_INTEGER), be32(5, 4), be32(6, TYPE_IPADDR), be32(7, 4), be32(10, SET_ID),
+            be32(4, TYPE_INTEGER), be32(5, 4), be32(6, TYPE_IPADDR), be32(7, 4), be32(10, set_id),
             nest(9, be32(1, n)), attr(13, MAP_USERDATA),
         ])))
         elements = [nest(1, data_value(1, struct.pack('=I', i)), data_value(2, ipv4(ip))) for i, ip in enumerate(backends)]
-        messages.append(nft_message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq + 2, string(1, table) + attr(2, ANON_MAP) + be32(4, SET_ID) + nest(3, *elements)))
+        messages.append(nft_message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq + 2, string(1, table) + attr(2, ANON_MAP) + be32(4, set_id) + nest(3, *elements)))
         exprs = [
             expression('numgen', be32(1, NFT_REG_1), be32(2, n), be32(3, NFT_NG_RANDOM), be32(4, 0)),
-            expression('lookup', be32(2, NFT_REG_1), be32(3, NFT_REG_1), attr(1, ANON_MAP), be32(4, SET_ID)),
+            expression('lookup', be32(2, NFT_REG_1), be32(3, NFT_REG_1), attr(1, ANON_MAP), be32(4, set_id)),
         ]
     exprs.append(expression('nat', be32(1, NFT_NAT_DNAT), be32(2, NFPROTO_IPV4), be32(3, NFT_REG_1)))
     messages.append(nft_message(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq + len(messages), string(1, table) + string(2, chain) + nest(4, *exprs)))
@@ -119,7 +121,7 @@ def open_socket():
     return sock
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)  # reuse happens within one request; batches can be ~0.5 MB
 def transaction(table, changes):
     """The batch for `changes` ((chain, backends) tuples) and how many acks to expect.
     Cached: every sandbox on the same networks gets the same change. Only the last
@@ -149,18 +151,26 @@ def send_transaction(sock, transaction_):
     batch, expected = transaction_
     sock.send(batch)
     # The kernel runs the whole batch inside send(): every reply is queued by now.
-    # Read them all, also after an error, so none is left for the next batch.
-    acked, errors = 0, []
+    errors = []
+    acked = drain(sock, errors)
+    if errors:
+        raise OSError(errors[0], os.strerror(errors[0]))
+    if acked != expected:
+        raise OSError(errno.EPROTO, f'{acked} of {expected} nftables acknowledgements')
+
+
+def drain(sock, errors):
+    """Reads every queued reply, also after an error; returns the acks, appends errnos to `errors`."""
+    acked = 0
     while True:
         try:
             data = sock.recv(65536, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            break
+            return acked
+        except OSError as error:  # ENOBUFS: replies were lost; what is left is read next time
+            errors.append(error.errno)
+            return acked
         acked += read_replies(data, errors)
-    if errors:
-        raise OSError(errors[0], os.strerror(errors[0]))
-    if acked != expected:
-        raise OSError(errno.EPROTO, f'{acked} of {expected} nftables messages acknowledged')
 
 
 def read_replies(data, errors):

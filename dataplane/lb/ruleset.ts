@@ -9,6 +9,8 @@
 import { isIPv4 } from 'node:net';
 
 export const LB_TABLE = 'weft_lb';
+/** Above this, a map's elements would overflow one netlink attribute (64 KiB): nft splits them, we leave it to nft. */
+const MAX_NETLINK_BACKENDS = 1024;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 export interface LbPort {
@@ -127,7 +129,7 @@ export function backendChanges(before: RenderedLb, after: RenderedLb): [string, 
     if (old === undefined) return undefined;
     if (old === rule) continue;
     const backends = after.backends.get(name)!;
-    if (backends.length === 0) return undefined;
+    if (backends.length === 0 || backends.length > MAX_NETLINK_BACKENDS) return undefined;
     changes.push([name, backends]);
   }
   return changes;

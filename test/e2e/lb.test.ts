@@ -7,7 +7,7 @@
 // after the nft worker is killed.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { LoadBalancer, type LbService } from '../../dataplane/lb/index.ts';
+import { LoadBalancer, NftWorker, type LbService } from '../../dataplane/lb/index.ts';
 import { netnsByName } from '../../dataplane/netns.ts';
 import { randomPrefix } from '../../dataplane/testing/emulated-hosts.ts';
 
@@ -168,6 +168,27 @@ test.serial('a change of every service at once (one large netlink batch) is appl
   t.deepEqual(await lb.apply(desired(1)), { applied: 1, unchanged: 0, errors: [] });
   t.deepEqual(await lb.inspect(desired(1)), []);
   t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+});
+
+test.serial('services without ports need no table; the worker answers every item, also hostile ones', async (t) => {
+  const portless: LbService = { name: 'bare', vip: '100.64.250.101', ports: [], backends: BACKENDS };
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [portless] }])).errors, []);
+  t.deepEqual(await lb.inspect([{ sandbox: client, services: [portless] }]), []);
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+  const worker = new NftWorker();
+  try {
+    const replies = await worker.run([
+      { netns: '/run/netns/bad\u0000path', script: 'list tables' },
+      { netns: `/run/netns/${CLIENT}`, table: 'weft_lb', chains: [['svc_web', ['not-an-ip']]] },
+      { netns: `/run/netns/${CLIENT}`, list: 'weft_lb' },
+    ]);
+    t.is(replies.length, 3);
+    t.false(replies[0]!.ok);
+    t.false(replies[1]!.ok);
+    t.true(replies[2]!.ok, 'the worker still works after the bad items');
+  } finally {
+    await worker.close();
+  }
 });
 
 test.serial('with no live backend, connections are refused at once instead of timing out', async (t) => {

@@ -37,6 +37,8 @@ test('backend changes for the netlink fast path: only when nothing else changed 
   t.deepEqual(backendChanges(before, renderLb([svc('web', ['100.64.1.3', '100.64.1.2']), api])), [['svc_web', ['100.64.1.2', '100.64.1.3']]]);
   t.deepEqual(backendChanges(before, before), [], 'nothing changed');
   t.is(backendChanges(before, renderLb([svc('web', []), api])), undefined, 'the reject rule goes through nft');
+  const huge = Array.from({ length: 1025 }, (_, i) => `100.65.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+  t.is(backendChanges(before, renderLb([svc('web', huge), api])), undefined, 'a map too large for one netlink attribute goes through nft');
   t.is(backendChanges(before, renderLb([svc('web', ['100.64.1.2'])])), undefined, 'a service went');
   t.is(backendChanges(before, renderLb([{ ...svc('web', ['100.64.1.2']), ports: [{ port: 81, protocol: 'tcp' }] }, api])), undefined, 'a port changed');
 });
