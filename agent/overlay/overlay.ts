@@ -108,7 +108,7 @@ export class Overlay {
         await this.#realise(network);
         this.#o.allocations.define(ipSpace(network.id, network.subnet, network.gateway), false);
         // A backend that was failing its health check before the restart stays out until it passes.
-        const failing = this.#publishedUnhealthy(attachment.endpointId, network.id);
+        const failing = this.#publishedUnhealthy(attachment.endpointId, network.id) ?? [];
         if (failing.length > 0) this.#unhealthy.set(attachment.endpointId, new Set(failing));
         this.#publishEndpoint(network, sandbox, attachment);
       }
@@ -170,12 +170,13 @@ export class Overlay {
 
   /** A service's verdict last published for a local endpoint (survives an agent restart through the tables). */
   publishedHealth(endpointId: string, networkId: string, service: string): boolean | undefined {
-    const endpoint = visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId);
-    return endpoint === undefined ? undefined : !endpoint.unhealthyServices.includes(service);
+    const failing = this.#publishedUnhealthy(endpointId, networkId);
+    return failing === undefined ? undefined : !failing.includes(service);
   }
 
-  #publishedUnhealthy(endpointId: string, networkId: string): readonly string[] {
-    return visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId)?.unhealthyServices ?? [];
+  /** The services a local endpoint's published entry says it fails; undefined when nothing is published. */
+  #publishedUnhealthy(endpointId: string, networkId: string): readonly string[] | undefined {
+    return visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId)?.unhealthyServices;
   }
 
   #unhealthyOf(endpointId: string): string[] {
