@@ -20,6 +20,8 @@ if (!(minutes > 0) || !Number.isInteger(hosts) || hosts < 2 || !Number.isInteger
 const started = Date.now();
 const report = await runSoak({
   prefix: uniquePrefix('k'), hosts, durationMs: minutes * 60_000, seed, operationsPerRound: 8, settleTimeoutMs: 60_000,
+  // WEFT_SOAK_LOGS=DIR keeps every agent's log of a quiet period that failed or took over 10 s.
+  ...(process.env['WEFT_SOAK_LOGS'] ? { logsDir: process.env['WEFT_SOAK_LOGS'], slowHealMs: 10_000 } : {}),
   log: (line) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`),
 });
 

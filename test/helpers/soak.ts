@@ -6,6 +6,8 @@
 // sandbox's load-balancing table, no duplicate IP, and `weft doctor` clean.
 // bench/soak.ts runs it for minutes; test/e2e/soak.test.ts for a minute.
 import { execa } from 'execa';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { labUp, labDown, restartAgent, callAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 
@@ -19,6 +21,9 @@ export interface SoakOptions {
   /** How long a quiet period may take to match the truth before it counts as a violation. */
   settleTimeoutMs: number;
   log: (line: string) => void;
+  /** Where to copy every agent's log when a quiet period took longer than slowHealMs or failed. */
+  logsDir?: string;
+  slowHealMs?: number;
 }
 
 export interface SoakReport {
@@ -239,6 +244,7 @@ class Soak {
       await sleep(250);
     }
     this.report.quietPeriods++;
+    if (problems.length > 0 || Date.now() - start > (this.#o.slowHealMs ?? Infinity)) this.#keepLogs();
     if (problems.length === 0) {
       this.report.healTimesMs.push(Date.now() - start);
       // What was still wrong last tells where a slow heal spent its time.
@@ -248,6 +254,14 @@ class Soak {
       this.report.violations.push(...problems.map((p) => `quiet period ${this.report.quietPeriods}: ${p}`));
       this.#o.log(`quiet period ${this.report.quietPeriods}: still wrong after ${this.#o.settleTimeoutMs} ms:\n  ${problems.join('\n  ')}`);
     }
+  }
+
+  #keepLogs(): void {
+    if (!this.#o.logsDir) return;
+    const dir = join(this.#o.logsDir, `quiet-${this.report.quietPeriods}`);
+    mkdirSync(dir, { recursive: true });
+    for (const { host } of this.#hosts) copyFileSync(host.logFile, join(dir, `${host.name}.log`));
+    this.#o.log(`agent logs copied to ${dir}`);
   }
 
   async #check(): Promise<string[]> {
