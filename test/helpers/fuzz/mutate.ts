@@ -11,6 +11,9 @@
 // change of the schema (new fields, signatures) needs no change here.
 import type { Random } from './random.ts';
 
+/** Inputs stay under a megabyte: the codecs' own size caps are tested by explicit tests, not by noise. */
+export const MAX_INPUT_BYTES = 1 << 20;
+
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xc0, 0x3f, 0x40, 0x2e, 0x20];
 
 /** Varints that sit on a limit somewhere: 7-bit boundaries, int32/uint32/2^53/int64 edges. */
@@ -56,7 +59,7 @@ function byteOp(data: Uint8Array, random: Random): Uint8Array {
       return concat(data.subarray(0, at), data.subarray(Math.min(data.length, at + 1 + random.int(16))));
     case 4: {
       const end = Math.min(data.length, at + 1 + random.int(64));
-      const copies = random.chance(0.1) ? 1 + random.int(200) : 1;
+      const copies = Math.min(random.chance(0.1) ? 1 + random.int(200) : 1, Math.floor(MAX_INPUT_BYTES / (end - at + 1)));
       return concat(data.subarray(0, end), ...Array.from({ length: copies }, () => data.subarray(at, end)), data.subarray(end));
     }
     case 5:
@@ -182,7 +185,9 @@ export function mutateProtobuf(frame: Uint8Array, random: Random, depth = 0): Ui
     case 0:
       return joinFields(fields.filter((_, i) => i !== index));
     case 1: {
-      const copies = random.chance(0.2) ? 2 + random.int(1000) : 1;
+      // Many copies of a repeated field, up to about MAX_INPUT_BYTES in all.
+      const room = Math.max(1, Math.floor((MAX_INPUT_BYTES - frame.length) / (field.value.length + 6)));
+      const copies = Math.min(room, random.chance(0.2) ? 2 + random.int(1000) : 1);
       return joinFields([...fields.slice(0, index + 1), ...Array.from({ length: copies }, () => field), ...fields.slice(index + 1)]);
     }
     case 2:

@@ -5,7 +5,7 @@
 // invariant (`OracleError`), an input that takes over a second, or the
 // process dying is a finding.
 import { Random } from './random.ts';
-import { mutateBytes, mutateProtobuf, randomBytes, truncate, concat } from './mutate.ts';
+import { mutateBytes, mutateProtobuf, randomBytes, truncate, concat, MAX_INPUT_BYTES } from './mutate.ts';
 
 export interface FuzzTarget {
   name: string;
@@ -34,7 +34,13 @@ export function makeInput(target: FuzzTarget, seed: number, index: number): Uint
   const random = Random.forInput(seed, index);
   const base = random.pick(target.seeds);
   const r = random.int(100);
-  if (r < 50) return (target.mutate ?? mutateProtobuf)(base, random);
+  if (r < 50) {
+    // Mostly one field; sometimes two or three, for checks that relate fields (a run inside its ring).
+    const mutate = target.mutate ?? mutateProtobuf;
+    let out = mutate(base, random);
+    for (let extra = random.chance(0.3) ? 1 + random.int(2) : 0; extra > 0 && out.length < MAX_INPUT_BYTES; extra--) out = mutate(out, random);
+    return out;
+  }
   if (r < 70) return mutateBytes(base, random);
   if (r < 80) return truncate(base, random);
   if (r < 88) {

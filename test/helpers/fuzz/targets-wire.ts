@@ -70,6 +70,13 @@ const serviceArb = fc.oneof(
   createdBy: nodeIdArb,
 }));
 
+/** The agent's real spaces (agent/overlay/spaces.ts): VNIs, pool subnets, a /16's addresses. */
+const SPACES: RingState[] = [
+  { space: 'vni', start: 1, end: 16_777_216, tokens: [{ start: 1, owner: 'a1'.repeat(16), version: 3, free: 16_777_000 }] },
+  { space: 'subnet', start: 0, end: 16_384, tokens: [{ start: 0, owner: 'a1'.repeat(16), version: 1, free: 16_000 }] },
+  { space: 'ip/0123456789ab', start: 1_681_915_906, end: 1_681_981_439, tokens: [{ start: 1_681_915_906, owner: 'a1'.repeat(16), version: 9, free: 65_000 }] },
+];
+
 /** Entries as the agent's tables hold them: each table with values of its own type. */
 function entries(count: number): WireEntry[] {
   const values = [
@@ -102,7 +109,7 @@ export async function wireTargets(): Promise<FuzzTarget[]> {
     encodeSnapshot({ members: [m.member, { ...m.member, status: 'left', version: 9 }] }),
   ];
   const swim = samples(swimArb, 40).map(encodeSwim);
-  const rings = samples(ringArb, 20);
+  const rings = [...samples(ringArb, 20), ...SPACES];
   const ids = { from: m.nodeId, to: 'b2'.repeat(16) };
   const refusal = (ring: RingState) => ({ space: ring.space, ...ids, reason: 'not-owner' as const, ring });
 
@@ -143,7 +150,7 @@ export async function wireTargets(): Promise<FuzzTarget[]> {
     ]), (input) => decodeFreeReply(input, 'vni')),
     wire('alloc.handover-reply', [encodeHandoverReply({ accepted: true, reason: '' }), encodeHandoverReply({ accepted: false, reason: 'ring conflict on vni' })], decodeHandoverReply),
     wire('alloc.ring', rings.map(encodeRing), decodeRing),
-    wire('alloc.state-file', rings.map((ring) => encodeSpaceState({ ring, allocated: [ring.start, ring.start + 1, ring.start + 5, ring.end - 1] })), (input) => decodeSpaceState(input, 'saved allocation state')),
+    wire('alloc.state-file', [...rings, ...SPACES].map((ring) => encodeSpaceState({ ring, allocated: [ring.start, ring.start + 1, ring.start + 5, ring.end - 1] })), (input) => decodeSpaceState(input, 'saved allocation state')),
   ];
 }
 
