@@ -8,6 +8,7 @@ import { createQueryHandler, type DnsClient } from '../../dataplane/dns/query.ts
 import { Forwarder } from '../../dataplane/dns/forwarder.ts';
 import { answerQuestion } from '../../controlplane/services/dns-answers.ts';
 import { questionEnd } from '../../dataplane/dns/wire.ts';
+import { AnswerCache } from '../../dataplane/dns/answer-cache.ts';
 import { VIEW } from '../helpers/fuzz/targets-dns.ts';
 
 const client: DnsClient = { address: '172.31.255.2', port: 40_000, transport: 'udp' };
@@ -57,4 +58,15 @@ test('a question that uses a compression pointer gets FORMERR without a question
   const decoded = dnsPacket.decode(reply);
   t.is((decoded.flags ?? 0) & 0x0f, 1); // FORMERR
   t.deepEqual(decoded.questions, []);
+});
+
+test('the answer cache is bounded in bytes, not only in entries: 10,000 large TCP answers do not stay cached', (t) => {
+  // A sandbox can ask for one big answer (a service with many backends, over
+  // TCP: up to 64 KB) under thousands of spellings (case), each its own entry.
+  const cache = new AnswerCache(10_000);
+  const answer = Buffer.alloc(60_000);
+  answer.writeUInt16BE(1, 4); // QDCOUNT, so answerBounds reads it as a reply
+  for (let i = 0; i < 10_000; i++) cache.set(`tcp|172.31.255.2|${i}`, answer);
+  const cached = cache.size * answer.length;
+  t.true(cached <= 32 * 1024 * 1024, `${cache.size} answers, ${cached} bytes cached`);
 });
