@@ -50,6 +50,8 @@ export interface RunOptions {
   /** Called every 5000 inputs with the counts so far (a supervisor keeps them if the worker dies). */
   onProgress?: (stats: TargetStats) => void;
   keepFindings?: number;
+  /** Full GCs to sample the heap (5 per run); off for the test slice, where they cost more than the inputs. */
+  sampleHeap?: boolean;
 }
 
 const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
@@ -86,8 +88,10 @@ export async function runTarget(target: FuzzTarget, options: RunOptions): Promis
   const end = start + options.inputs;
   const stats: TargetStats = {
     target: target.name, group: target.group, rejects: target.rejects, inputs: 0, accepted: 0, rejected: 0, crashes: 0, hangs: 0,
-    slowestMs: 0, seconds: 0, maxRssMb: mb(process.memoryUsage().rss), heapMb: [heapAfterGc()], findings: [],
+    slowestMs: 0, seconds: 0, maxRssMb: mb(process.memoryUsage().rss), heapMb: [], findings: [],
   };
+  const sampleHeap = options.sampleHeap ?? true;
+  if (sampleHeap) stats.heapMb.push(heapAfterGc());
   const quarter = Math.max(1, Math.ceil(options.inputs / 4));
   const began = performance.now();
   for (let index = start; index < end; index++) {
@@ -108,9 +112,9 @@ export async function runTarget(target: FuzzTarget, options: RunOptions): Promis
     }
     if ((index - start) % 1000 === 0) stats.maxRssMb = Math.max(stats.maxRssMb, mb(process.memoryUsage().rss));
     if ((index - start + 1) % 5000 === 0) options.onProgress?.({ ...stats, seconds: (performance.now() - began) / 1000, heapMb: [...stats.heapMb], findings: [...stats.findings] });
-    if ((index - start + 1) % quarter === 0 && index + 1 < end) stats.heapMb.push(heapAfterGc());
+    if (sampleHeap && (index - start + 1) % quarter === 0 && index + 1 < end) stats.heapMb.push(heapAfterGc());
   }
-  stats.heapMb.push(heapAfterGc());
+  if (sampleHeap) stats.heapMb.push(heapAfterGc());
   stats.maxRssMb = Math.max(stats.maxRssMb, mb(process.memoryUsage().rss));
   stats.seconds = Math.round((performance.now() - began) / 100) / 10;
   return stats;

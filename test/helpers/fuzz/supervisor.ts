@@ -53,7 +53,12 @@ function runWorker(jobs: WorkerJob[], options: SuperviseOptions, results: Map<st
       const job = jobs[position]!;
       if (finished.has(position)) return resolve(jobs.slice(position + 1));
       const target = options.targets.get(job.target)!;
-      const input = makeInput(target, options.seed, index);
+      let input: Uint8Array;
+      try {
+        input = makeInput(target, options.seed, index);
+      } catch {
+        input = new Uint8Array();
+      }
       const before = partial.get(position);
       const lost = index + 1 - job.start - (before?.inputs ?? 0);
       const stats: TargetStats = before ?? emptyStats(target);

@@ -32,6 +32,16 @@ export class OracleError extends Error {
 /** Input `index` of a run: mostly valid frames with one thing changed, some noise. */
 export function makeInput(target: FuzzTarget, seed: number, index: number): Uint8Array {
   const random = Random.forInput(seed, index);
+  try {
+    return generate(target, random);
+  } catch {
+    // A structured mutator that cannot handle its own output (JSON nested too deep to
+    // re-serialise, say) is the harness's problem, not the target's: plain noise instead.
+    return mutateBytes(random.pick(target.seeds), random);
+  }
+}
+
+function generate(target: FuzzTarget, random: Random): Uint8Array {
   const base = random.pick(target.seeds);
   const r = random.int(100);
   if (r < 50) {
