@@ -96,13 +96,18 @@ export function configFromFile(path: string): AgentConfigInput {
   } catch (error) {
     throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
   }
+  return configFromText(text, `config file ${path}`);
+}
+
+/** The contents of a config file, checked like the file itself. */
+export function configFromText(text: string, source: string): AgentConfigInput {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
-  return validatePartial(parsed, `config file ${path}`);
+  return validatePartial(parsed, source);
 }
 
 export function validatePartial(input: unknown, source: string): AgentConfigInput {

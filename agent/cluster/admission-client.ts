@@ -97,7 +97,8 @@ function callJoin(target: JoinTarget, ca: Uint8Array, request: Record<string, un
   });
 }
 
-async function checkReply(reply: Record<string, unknown>, ca: Uint8Array, keys: NodeKeys, token: JoinToken): Promise<JoinResult> {
+/** Checks a member's answer to a join: every field is the other side's word until verified. */
+export async function checkReply(reply: Record<string, unknown>, ca: Uint8Array, keys: NodeKeys, token: JoinToken): Promise<JoinResult> {
   const asBytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? new Uint8Array(v) : new Uint8Array());
   const nodeId = typeof reply['nodeId'] === 'string' ? reply['nodeId'] : '';
   const material: ClusterMaterial = {

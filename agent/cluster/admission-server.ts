@@ -57,7 +57,7 @@ export async function startAdmissionServer(cluster: ClusterNode, keys: NodeKeys,
   return server;
 }
 
-class AdmissionError extends Error {
+export class AdmissionError extends Error {
   readonly code: grpc.status;
   constructor(code: grpc.status, message: string) {
     super(message);
@@ -65,10 +65,17 @@ class AdmissionError extends Error {
   }
 }
 
-async function admit(cluster: ClusterNode, raw: unknown): Promise<Record<string, unknown>> {
+export type AdmissionRequest = z.infer<typeof admissionRequestSchema>;
+
+/** A join request as gRPC decoded it, checked field by field; AdmissionError when it is not one. */
+export function parseAdmissionRequest(raw: unknown): AdmissionRequest {
   const parsed = admissionRequestSchema.safeParse(normaliseBytes(raw));
   if (!parsed.success) throw new AdmissionError(grpc.status.INVALID_ARGUMENT, `bad join request: ${z.prettifyError(parsed.error)}`);
-  const request = parsed.data;
+  return parsed.data;
+}
+
+async function admit(cluster: ClusterNode, raw: unknown): Promise<Record<string, unknown>> {
+  const request = parseAdmissionRequest(raw);
   if (!secretsEqual(request.secret, cluster.token.secret)) {
     throw new AdmissionError(
       grpc.status.PERMISSION_DENIED,

@@ -9,6 +9,13 @@ import { checkedDecode } from './checked-decode.ts';
 
 const MAX_ALLOC_BYTES = 8 * 1024 * 1024;
 const MAX_STATE_BYTES = 64 * 1024 * 1024;
+/**
+ * Values one node may hold in one space: the largest space the agent defines
+ * (VNIs, or the addresses of a /8 network) has 2^24. Runs are expanded into
+ * single values on load, so their total is checked first: 23 bytes of runs
+ * can otherwise name 2^32 values.
+ */
+const MAX_ALLOCATED_VALUES = 2 ** 24;
 // Types added after protos.ts was written live in the same root.
 const handoverReplyType = allocationTypes.Ring.root.lookupType('weft.alloc.HandoverReply');
 const spaceStateType = allocationTypes.Ring.root.lookupType('weft.alloc.SpaceState');
@@ -40,7 +47,14 @@ const handoverReplySchema = z.object({ accepted: z.boolean(), reason: z.string()
 const spaceStateSchema = z
   .object({ ring: ringSchema, allocatedRuns: z.array(count).max(2_000_000) })
   .refine((s) => s.allocatedRuns.length % 2 === 0 && s.allocatedRuns.every((v, i, a) => i === 0 || (a[i - 1] as number) < v), 'allocated runs must be sorted, disjoint [start, end) pairs')
-  .refine((s) => s.allocatedRuns.every((v) => v >= s.ring.start && v <= s.ring.end), 'allocated runs must lie inside the space');
+  .refine((s) => s.allocatedRuns.every((v) => v >= s.ring.start && v <= s.ring.end), 'allocated runs must lie inside the space')
+  .refine((s) => runTotal(s.allocatedRuns) <= MAX_ALLOCATED_VALUES, `allocated runs cover more than ${MAX_ALLOCATED_VALUES} values`);
+
+function runTotal(runs: readonly number[]): number {
+  let total = 0;
+  for (let i = 0; i + 1 < runs.length; i += 2) total += (runs[i + 1] as number) - (runs[i] as number);
+  return total;
+}
 const spaceReplySchema = z.discriminatedUnion('reply', [
   z.object({ reply: z.literal('donated'), donated: donationSchema }),
   z.object({ reply: z.literal('refused'), refused: refusalSchema }),

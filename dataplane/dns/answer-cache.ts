@@ -7,7 +7,8 @@
 // records' bytes (dns-packet writes names uncompressed, so every record
 // stands alone), so round robin survives the cache. The caller drops the
 // whole cache when the cluster's state changes (invalidate()); it is also
-// dropped when full, which bounds memory under a flood of distinct names.
+// dropped when full (in entries or in bytes), which bounds memory under a
+// flood of distinct names.
 import { answerBounds, writeId } from './wire.ts';
 
 interface Entry {
@@ -18,11 +19,18 @@ interface Entry {
 
 /** Queries longer than this are not cached (normal queries are < 300 bytes). */
 const MAX_QUERY_BYTES = 512;
+/**
+ * Bytes of cached answers. The entry limit alone let one sandbox pin
+ * entries x 64 KB (a big TCP answer under thousands of spellings of its
+ * name); normal answers are ~100 bytes, so this never bites them.
+ */
+export const MAX_CACHE_BYTES = 32 * 1024 * 1024;
 
 export class AnswerCache {
   readonly #limit: number;
   readonly #random: () => number;
   #entries = new Map<string, Entry>();
+  #bytes = 0;
   #order: number[] = [];
 
   constructor(limit: number, random: () => number = Math.random) {
@@ -46,17 +54,24 @@ export class AnswerCache {
   }
 
   set(key: string, answer: Buffer): void {
-    if (this.#entries.size >= this.#limit) this.#entries = new Map();
+    if (this.#entries.size >= this.#limit || this.#bytes + answer.length > MAX_CACHE_BYTES) this.clear();
     const bounds = answerBounds(answer);
+    this.#bytes += answer.length - (this.#entries.get(key)?.bytes.length ?? 0);
     this.#entries.set(key, { bytes: Buffer.from(answer), records: bounds && bounds.length > 2 ? bounds : undefined });
   }
 
   clear(): void {
     this.#entries = new Map();
+    this.#bytes = 0;
   }
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Bytes of the cached answers. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   #shuffleInto(entry: Entry, out: Buffer): void {

@@ -9,7 +9,7 @@ import * as dnsPacket from 'dns-packet';
 import type { DnsOutcome, DnsQuestion } from '../../controlplane/services/dns-answers.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Forwarder } from './forwarder.ts';
-import { encodeReply, errorReply, HEADER_BYTES, isResponse, opcode, RCODE, readId, truncatedCopy, type Edns } from './wire.ts';
+import { encodeReply, errorReply, HEADER_BYTES, isResponse, opcode, questionBytes, RCODE, readId, truncatedCopy, type Edns } from './wire.ts';
 
 export interface DnsClient {
   address: string;
@@ -49,7 +49,7 @@ export function createQueryHandler(resolve: Resolve, forwarder: Forwarder, cache
   const stats: DnsStats = { queries: 0, answered: 0, cached: 0, truncated: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, refused: 0, dropped: 0 };
   const cache = new AnswerCache(cacheLimit);
 
-  function formerr(message: Buffer, question?: dnsPacket.Question): Buffer {
+  function formerr(message: Buffer, question?: Uint8Array): Buffer {
     stats.formerr++;
     return errorReply(message, RCODE.FORMERR, question);
   }
@@ -79,15 +79,18 @@ export function createQueryHandler(resolve: Resolve, forwarder: Forwarder, cache
     }
     const question = query.questions?.[0];
     if (query.questions?.length !== 1 || !question || typeof question.name !== 'string') return formerr(message);
+    // Replies echo the question as sent; one that points into the header (compression) cannot be.
+    const asked = questionBytes(message);
+    if (asked === undefined) return formerr(message);
     const opts = (query.additionals ?? []).filter((r) => r.type === 'OPT') as { udpPayloadSize?: number; ednsVersion?: number }[];
-    if (opts.length > 1) return formerr(message, question);
+    if (opts.length > 1) return formerr(message, asked);
     const opt = opts[0];
     // The OPT we send back advertises our own limit; the client's is the one we honour.
     const edns: Edns | undefined = opt ? { payload: MAX_UDP_PAYLOAD } : undefined;
     const udpLimit = opt ? Math.min(Math.max(opt.udpPayloadSize ?? 0, MIN_UDP_PAYLOAD), MAX_UDP_PAYLOAD) : MIN_UDP_PAYLOAD;
     if (opt && (opt.ednsVersion ?? 0) > 0) {
       stats.formerr++;
-      return errorReply(message, RCODE.BADVERS, question, edns);
+      return errorReply(message, RCODE.BADVERS, asked, edns);
     }
     const limit = client.transport === 'tcp' ? TCP_LIMIT : udpLimit;
     let outcome: DnsOutcome | undefined;
@@ -95,17 +98,17 @@ export function createQueryHandler(resolve: Resolve, forwarder: Forwarder, cache
       outcome = resolve(client, { name: question.name, type: question.type, class: question.class });
     } catch {
       stats.servfail++;
-      return errorReply(message, RCODE.SERVFAIL, question, edns);
+      return errorReply(message, RCODE.SERVFAIL, asked, edns);
     }
     if (outcome === undefined) {
       stats.refused++;
-      return errorReply(message, RCODE.REFUSED, question, edns);
+      return errorReply(message, RCODE.REFUSED, asked, edns);
     }
-    if (outcome.kind === 'forward') return forward(message, client, question, edns, limit);
+    if (outcome.kind === 'forward') return forward(message, client, asked, edns, limit);
     stats.answered++;
     const reply = encodeReply({
       id: readId(message),
-      question,
+      question: asked,
       queryFlags: query.flags ?? 0,
       rcode: RCODE[outcome.rcode],
       answers: outcome.answers,
@@ -118,7 +121,7 @@ export function createQueryHandler(resolve: Resolve, forwarder: Forwarder, cache
     return reply.bytes;
   }
 
-  async function forward(message: Buffer, client: DnsClient, question: dnsPacket.Question, edns: Edns | undefined, limit: number): Promise<Buffer | undefined> {
+  async function forward(message: Buffer, client: DnsClient, question: Uint8Array, edns: Edns | undefined, limit: number): Promise<Buffer | undefined> {
     stats.forwarded++;
     const result = await forwarder.forward(message, client.transport);
     if (result.kind === 'overloaded') {

@@ -105,16 +105,39 @@ function optRecord(edns: Edns): dnsPacket.Answer {
   return { type: 'OPT', name: '.', udpPayloadSize: edns.payload, extendedRcode: edns.extendedRcode ?? 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] } as unknown as dnsPacket.Answer;
 }
 
+/** The query's question section exactly as sent, or undefined when there is not one uncompressed question. */
+export function questionBytes(message: Uint8Array): Uint8Array | undefined {
+  const end = questionEnd(message);
+  return end < 0 ? undefined : message.subarray(HEADER_BYTES, end);
+}
+
+// The question is echoed as the client's bytes, never re-encoded from the
+// decoded name: dns-packet decodes labels as UTF-8 and re-encodes names by
+// splitting on dots, so a label with a non-UTF-8 byte or a dot, or a class it
+// has no name for, came back different (and a label of 63 such bytes as an
+// undecodable packet). The reply is encoded around a root question of fixed
+// size, which is then replaced; dns-packet never compresses names, so
+// nothing in the rest of the packet points into the question.
+const PLACEHOLDER_QUESTION: dnsPacket.Question = { name: '.', type: 'A', class: 'IN' };
+const PLACEHOLDER_BYTES = 5;
+
+function encodeEchoing(packet: dnsPacket.Packet, question: Uint8Array | undefined): Buffer {
+  if (question === undefined) return dnsPacket.encode({ ...packet, questions: [] });
+  const encoded = dnsPacket.encode({ ...packet, questions: [PLACEHOLDER_QUESTION] });
+  return Buffer.concat([encoded.subarray(0, HEADER_BYTES), question, encoded.subarray(HEADER_BYTES + PLACEHOLDER_BYTES)]);
+}
+
 /** A reply with only a header (and the question echoed when there is one): FORMERR, SERVFAIL, REFUSED... */
-export function errorReply(query: Uint8Array, code: number, question?: dnsPacket.Question, edns?: Edns): Buffer {
+export function errorReply(query: Uint8Array, code: number, question?: Uint8Array, edns?: Edns): Buffer {
   const flags = QR | RA | (((query[2]! << 8) | query[3]!) & (RD | CD | 0x7800)) | (code & 0x0f);
   const additionals = edns ? [optRecord({ ...edns, extendedRcode: code >> 4 })] : [];
-  return dnsPacket.encode({ type: 'response', id: readId(query), flags, questions: question ? [question] : [], additionals });
+  return encodeEchoing({ type: 'response', id: readId(query), flags, additionals }, question);
 }
 
 export interface ReplyParts {
   id: number;
-  question: dnsPacket.Question;
+  /** The query's question section as sent (questionBytes). */
+  question: Uint8Array;
   /** The query's RD and CD bits are copied. */
   queryFlags: number;
   rcode: number;
@@ -133,10 +156,10 @@ export interface ReplyParts {
 export function encodeReply(parts: ReplyParts, limit: number): { bytes: Buffer; truncated: boolean } {
   const flags = QR | RA | (parts.queryFlags & (RD | CD)) | (parts.authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | parts.rcode;
   const opt = parts.edns === undefined ? [] : [optRecord(parts.edns)];
-  const packet: dnsPacket.Packet = { type: 'response', id: parts.id, flags, questions: [parts.question], answers: parts.answers, additionals: [...parts.additionals, ...opt] };
-  const full = dnsPacket.encode(packet);
+  const packet: dnsPacket.Packet = { type: 'response', id: parts.id, flags, answers: parts.answers, additionals: [...parts.additionals, ...opt] };
+  const full = encodeEchoing(packet, parts.question);
   if (full.length <= limit) return { bytes: full, truncated: false };
-  const withoutExtras = dnsPacket.encode({ ...packet, additionals: opt });
+  const withoutExtras = encodeEchoing({ ...packet, additionals: opt }, parts.question);
   if (withoutExtras.length <= limit) return { bytes: withoutExtras, truncated: false };
-  return { bytes: dnsPacket.encode({ ...packet, flags: flags | TC, answers: [], additionals: opt }), truncated: true };
+  return { bytes: encodeEchoing({ ...packet, flags: flags | TC, answers: [], additionals: opt }, parts.question), truncated: true };
 }

@@ -1,0 +1,100 @@
+// Fuzz targets for the agent API on its unix socket: each request message as
+// gRPC decodes it (proto/agent.proto through the agent's own loader), then the
+// handler's zod schema, and for the two requests that are validated further
+// before anything is allocated (network create, service create) the
+// validation of Networks.create and Services.create too, over in-memory
+// tables and allocations that say yes. The clean refusal is AgentError (the
+// status the CLI turns into exit 2); gRPC answers an undecodable request with
+// INTERNAL on its own.
+import type * as grpc from '@grpc/grpc-js';
+import type { z } from 'zod';
+import { AgentApiService } from '../../../agent/wire/protos.ts';
+import { AgentError, badRequest } from '../../../agent/api/errors.ts';
+import { parse } from '../../../agent/api/overlay-handlers.ts';
+import {
+  endpointsRequest, initRequest, joinRequest, networkCreateRequest, networkRef, removeNodeRequest, sandboxCreateRequest,
+  sandboxDetachRequest, serviceCreateRequest, serviceRef, tokenRequest,
+} from '../../../agent/api/schemas.ts';
+import { Networks } from '../../../agent/overlay/networks.ts';
+import { Services } from '../../../agent/services/services.ts';
+import type { Allocations } from '../../../agent/overlay/spaces.ts';
+import type { TableService } from '../../../agent/cluster/table-service.ts';
+import { encodeNetwork } from '../../../agent/wire/objects-codec.ts';
+import { ReplicatedTables } from '../../../controlplane/tables/index.ts';
+import { parseToken, TokenError } from '../../../controlplane/security/token.ts';
+import type { FuzzTarget } from './target.ts';
+import { material } from './material.ts';
+import { formatToken } from '../../../controlplane/security/token.ts';
+
+class Undecodable extends Error {}
+
+const SELF = 'c3'.repeat(16);
+
+/** The overlay's validators over state that never changes: one network, allocations that succeed. */
+function overlayLite(): { networks: Networks; services: Services } {
+  const tables = new ReplicatedTables({ self: SELF });
+  tables.set(Date.now(), 'networks', 'app', encodeNetwork({
+    id: '0123456789ab', name: 'app', vni: 4097, subnet: '10.9.0.0/16', gateway: '10.9.0.1', internal: false, createdBy: SELF, poolSubnet: false,
+  }));
+  const service = { tables, set: () => [], delete: () => [] } as unknown as TableService;
+  const allocations: Allocations = {
+    define: () => undefined,
+    allocate: async () => 7,
+    allocateValue: async (_space, value) => value,
+    free: async () => undefined,
+    drop: () => undefined,
+  };
+  return { networks: new Networks(service, allocations, '100.64.0.0/10', SELF), services: new Services(service, allocations, SELF) };
+}
+
+export async function apiTargets(): Promise<FuzzTarget[]> {
+  const m = await material();
+  const { networks, services } = overlayLite();
+  const token = formatToken(m.token);
+  const method = (name: string) => AgentApiService.service[name] as grpc.MethodDefinition<object, object>;
+  const api = <T>(name: string, schema: z.ZodType<T>, requests: object[], then: (request: T) => unknown = (r) => r): FuzzTarget => {
+    const definition = method(name);
+    return {
+      name: `api.${name}`, group: 'api', rejects: 'AgentError',
+      seeds: requests.map((r) => definition.requestSerialize(r)),
+      run: async (input) => {
+        let request: unknown;
+        try {
+          request = definition.requestDeserialize(Buffer.from(input));
+        } catch (error) {
+          throw new Undecodable((error as Error).message);
+        }
+        return then(parse(schema, request));
+      },
+      isClean: (error) => error instanceof AgentError || error instanceof Undecodable,
+    };
+  };
+  return [
+    api('Init', initRequest, [{ defaultAddrPool: '' }, { defaultAddrPool: '100.64.0.0/10' }, { defaultAddrPool: '10.0.0.0/8' }]),
+    api('Join', joinRequest, [{ token, address: '198.18.0.1' }, { token, address: '198.18.0.1:2377' }], (r) => {
+      try {
+        return parseToken(r.token);
+      } catch (error) {
+        if (error instanceof TokenError) throw badRequest(error.message);
+        throw error;
+      }
+    }),
+    api('Token', tokenRequest, [{ rotate: true }, { rotate: false }]),
+    api('RemoveNode', removeNodeRequest, [{ node: 'h3' }, { node: 'a1a1' }]),
+    api('NetworkCreate', networkCreateRequest, [
+      { name: 'net1', subnet: '', vni: 0, internal: false }, { name: 'priv', subnet: '10.10.0.0/24', vni: 4096, internal: true }, { name: 'pooled', subnet: '100.64.9.0/24', vni: 0, internal: false },
+    ], (r) => networks.create(r)),
+    api('NetworkInspect', networkRef, [{ name: 'app' }, { name: 'nothing' }]),
+    api('SandboxCreate', sandboxCreateRequest, [
+      { networks: ['app'], name: 'web-1', aliases: ['front'], netns: '', command: ['sleep', '60'], services: ['web'] },
+      { networks: ['app', 'priv'], name: '', aliases: [], netns: '/proc/1/ns/net', command: [], services: [] },
+    ]),
+    api('SandboxDetach', sandboxDetachRequest, [{ netns: 'weft-0011aabb', network: '' }, { netns: '/run/netns/x', network: 'app' }]),
+    api('ServiceCreate', serviceCreateRequest, [
+      { name: 'web', network: 'app', ports: [{ port: 80, protocol: 'tcp' }], mode: '', health: 'http:80/healthz' },
+      { name: 'db', network: 'app', ports: [{ port: 5432, protocol: 'tcp' }, { port: 53, protocol: 'udp' }], mode: 'dnsrr', health: 'tcp:5432' },
+    ], (r) => services.create({ ...r, network: networks.require(r.network) })),
+    api('ServiceInspect', serviceRef, [{ name: 'web' }]),
+    api('Endpoints', endpointsRequest, [{ network: '' }, { network: 'app' }]),
+  ];
+}
