@@ -90,7 +90,23 @@ test.serial('new TCP connections to the VIP spread over every backend', async (t
 });
 
 test.serial('UDP to the VIP reaches a backend', async (t) => {
-  const out = await inClient(`for i in $(seq 6); do echo q | socat -T 0.5 - UDP:${VIP}:53; done`);
+  // A fresh socket (so a fresh flow) per query; each waits up to 5 s for its answer and is resent twice
+  // (UDP may be lost, and a forking server answers slowly on a busy machine).
+  const query = [
+    'import socket',
+    'for _ in range(6):',
+    '    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    '    s.settimeout(5)',
+    '    for attempt in range(3):',
+    `        s.sendto(b"q", ("${VIP}", 53))`,
+    '        try:',
+    '            print(s.recv(100).decode().strip(), flush=True)',
+    '            break',
+    '        except socket.timeout:',
+    '            pass',
+    '    s.close()',
+  ].join('\n');
+  const { stdout: out } = await execa('ip', ['netns', 'exec', CLIENT, '/usr/bin/python3', '-c', query]);
   const answers = out.split('\n').filter(Boolean);
   t.is(answers.length, 6);
   for (const a of answers) t.true(BACKENDS.includes(a), a);
