@@ -38,6 +38,8 @@ export interface DnsServerOptions {
 export interface DnsServerStats extends DnsStats {
   forwardFailures: number;
   forwardsInFlight: number;
+  /** Sockets the forwarder holds open (one per forward attempt in flight). */
+  forwardSockets: number;
   tcpConnections: number;
   tcpRejected: number;
   cacheEntries: number;
@@ -84,13 +86,6 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   }
   const port = udp!.address().port;
   forwarder.exclude({ host: options.address, port });
-  try {
-    await forwarder.start();
-  } catch (error) {
-    udp!.close();
-    tcp.server.close();
-    throw error;
-  }
   const socket = udp!;
 
   const send = (reply: Buffer | undefined, remote: { port: number; address: string }): void => {
@@ -117,6 +112,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       ...handler.stats,
       forwardFailures: forwarder.failed,
       forwardsInFlight: forwarder.inFlight,
+      forwardSockets: forwarder.openSockets,
       tcpConnections: tcp.connections.size,
       tcpRejected: tcp.rejected(),
       cacheEntries: handler.cache.size,
