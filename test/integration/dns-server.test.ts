@@ -228,11 +228,11 @@ async function udpExchange(port: number, packets: Buffer[], options: { waitMs?: 
 const query = (name: string, id: number, type: dnsPacket.RecordType = 'A'): Buffer => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] });
 
 /** Sends frames on one TCP connection and collects `expected` replies (or what came before it closed). */
-function tcpExchange(port: number, frames: Buffer[], expected: number): Promise<Buffer[]> {
+function tcpExchange(port: number, frames: Buffer[], expected: number, localAddress = '127.0.0.1'): Promise<Buffer[]> {
   return new Promise((resolve) => {
     const replies: Buffer[] = [];
     const parser = new TcpFrames();
-    const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.concat(frames)));
+    const socket = connect({ port, host: '127.0.0.1', localAddress }, () => socket.write(Buffer.concat(frames)));
     const done = (): void => {
       socket.destroy();
       resolve(replies);
@@ -366,6 +366,41 @@ test.serial('TCP connections are capped; close() ends open connections', async (
   await Promise.all(closed.slice(0, 3));
   t.pass('the open connections were closed');
 });
+
+test.serial('TCP connections are capped per client: one client holding many does not starve another', async (t) => {
+  const anyClient = (_client: { address: string }, question: { name: string; type: string }) => answerQuestion(view, question, { ttl: 5, random: Math.random });
+  const shared = await extraServer({ resolve: anyClient, maxTcpConnections: 8, maxTcpPerClient: 4 });
+  const hog: TcpSocket[] = [];
+  const hogClosed: Promise<void>[] = [];
+  for (let i = 0; i < 12; i++) {
+    const socket = connect({ port: shared.port, host: '127.0.0.1', localAddress: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    hogClosed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+    await new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
+    hog.push(socket);
+  }
+  // The hog's connections beyond its four are closed by the server; wait for it (eventual, not timed).
+  await Promise.race([Promise.all(hogClosed.slice(4)), new Promise((r) => setTimeout(r, 5_000))]);
+  t.is(shared.stats().tcpConnections, 4, 'the hog keeps only its own four');
+  t.is(shared.stats().tcpRejected, 8);
+  const other = await tcpExchange(shared.port, [frame(query('web', 7))], 1, '127.0.0.2');
+  t.is(other.length, 1, 'another client still gets an answer');
+  t.deepEqual(dnsPacket.decode(other[0]!).answers!.map((a) => rdata(a)), ['100.64.1.2']);
+  const hogAgain = await tcpExchange(shared.port, [frame(query('web', 8))], 1, '127.0.0.1');
+  t.is(hogAgain.length, 0, 'the hog gets no fifth connection');
+  for (const socket of hog) socket.destroy();
+  await Promise.all(hogClosed);
+  const afterwards = await eventuallyAnswered(shared.port, '127.0.0.1');
+  t.true(afterwards, 'once it closes them, the hog is served again');
+});
+
+async function eventuallyAnswered(port: number, localAddress: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if ((await tcpExchange(port, [frame(query('web', 9))], 1, localAddress)).length === 1) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
 
 test.serial('cached answers last until invalidate()', async (t) => {
   let vip = '100.64.1.2';
