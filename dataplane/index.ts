@@ -14,7 +14,7 @@ import { reconcile } from './reconciler.ts';
 import { doctor } from './doctor.ts';
 import { checkNamespaceHome } from './namespace-home.ts';
 import { listNamedNetns } from './netns.ts';
-import { writeResolvConf } from './resolv-conf.ts';
+import { writeResolvConf, type ResolvConfResult } from './resolv-conf.ts';
 import { KeyedSerializer } from './serial.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
@@ -43,8 +43,8 @@ export interface Dataplane {
   attach(sandbox: Sandbox, network: Network, spec: AttachmentSpec): Promise<Attachment>;
   detach(sandbox: Sandbox, vni: number): Promise<boolean>;
   destroySandbox(sandbox: Sandbox, vnis: readonly number[]): Promise<string[]>;
-  /** Only for named sandboxes; `ip netns exec NAME` then uses it. */
-  writeResolvConf(sandboxName: string, lines: readonly string[]): boolean;
+  /** Only for named sandboxes; `ip netns exec NAME` then uses it. A file weft did not write is left alone ('foreign'). */
+  writeResolvConf(sandboxName: string, lines: readonly string[]): ResolvConfResult;
   reconcile(desired: readonly NetworkEndpoints[], options?: ReconcileOptions): Promise<ReconcileResult>;
   doctor(input: DoctorInput): Promise<Finding[]>;
   checkNamespaceHome(): NamespaceHomeProblem | undefined;

@@ -9,6 +9,7 @@ import { BRIDGE, DEFAULT_DSTPORT, VXLAN, VXLAN_OVERHEAD, networkNamespaceName, v
 import { cidrContains, parseCidr, parseIPv4 } from './ipv4.ts';
 import { macFromIp } from './mac.ts';
 import { deleteNamedNetns, ensureNamedNetns, inNetns, netnsByName, netnsExists } from './netns.ts';
+import { markInfraNetns, unmarkInfraNetns } from './netns-guard.ts';
 import { findLink, readLinks } from './links.ts';
 import { findUnderlay } from './underlay.ts';
 
@@ -66,6 +67,8 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
   const network = await resolveNetwork(ctx, spec);
   const changes: string[] = [];
   const ref = netnsByName(network.netns);
+  // Marked before it exists: there is no moment when it could be adopted as a sandbox.
+  markInfraNetns(network.netns);
   if (await ensureNamedNetns(ctx.runner, network.netns)) changes.push(`created namespace ${network.netns}`);
   let links = await readLinks(ctx.runner, ref);
 
@@ -149,5 +152,7 @@ export async function removeNetwork(ctx: DataplaneContext, vni: number): Promise
     const [file, args] = inNetns(ref, 'ip', []);
     await runBatch(ctx.runner, file, args, doomed.map((l) => `link del dev ${l.ifname}`));
   }
-  return deleteNamedNetns(ctx.runner, netns);
+  const deleted = await deleteNamedNetns(ctx.runner, netns);
+  unmarkInfraNetns(netns);
+  return deleted;
 }

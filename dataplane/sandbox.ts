@@ -13,6 +13,7 @@ import { macFromIp, normalizeMac } from './mac.ts';
 import { deleteNamedNetns, describeNetns, ensureNamedNetns, inNetns, netnsArg, netnsByName, netnsExists, netnsRef, runJsonIn } from './netns.ts';
 import { findLink, readLinks } from './links.ts';
 import { removeResolvConf } from './resolv-conf.ts';
+import { refuseUnadoptable } from './netns-guard.ts';
 
 export interface Sandbox {
   ref: NetnsRef;
@@ -47,11 +48,16 @@ export async function createSandbox(ctx: DataplaneContext, id: string): Promise<
   return { sandbox: sandboxFrom(ctx, name), created };
 }
 
-/** Adopts an existing namespace by name (/run/netns/NAME) or path (/proc/PID/ns/net, ...). */
+/**
+ * Adopts an existing namespace by name (/run/netns/NAME) or path
+ * (/proc/PID/ns/net, ...): never the host's own nor one of weft's (netns-guard.ts).
+ */
 export async function adoptSandbox(ctx: DataplaneContext, nameOrPath: string): Promise<Sandbox> {
   const sandbox = sandboxFrom(ctx, nameOrPath);
+  await refuseUnadoptable(ctx, sandbox.ref);
+  // A namespace, but entering it as a network namespace fails: a mount, PID, ... namespace.
   if (!(await netnsExists(ctx.runner, sandbox.ref))) {
-    throw new Error(`cannot adopt network namespace ${nameOrPath}: it does not exist or cannot be entered (for a name, see \`ip netns list\`; for a path, use /proc/PID/ns/net of a process inside it)`);
+    throw new Error(`${nameOrPath} is not a network namespace (it cannot be entered as one; for a path, use /proc/PID/ns/net)`);
   }
   return sandbox;
 }

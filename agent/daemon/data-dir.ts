@@ -2,7 +2,7 @@
 //   identity/libp2p.key   libp2p Ed25519 private key (defines the peer ID)
 //   identity/tls.key      ECDSA P-256 PKCS#8 key bound by the node certificate
 //   identity/tls.pub      its SPKI public key
-//   cluster/node-id, ca.crt, ca.key, node.crt, psk, state.pb
+//   cluster/node-id, ca.crt, ca.key, node.crt, psk, state.pb, tables.state
 // All files are 0600 and directories 0700. Leaving a cluster removes both
 // directories: the next join starts a fresh identity, as a new node.
 import { join } from 'node:path';
@@ -11,9 +11,11 @@ import type { PrivateKey } from '@libp2p/interface';
 import { generateEcKeyPair, type KeyPairDer } from '../../controlplane/security/certificates.ts';
 import { readOptional, removeIfPresent, writeSecretFile, ensurePrivateDir } from './files.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../wire/cluster-codec.ts';
-import { decodeEntryBatch, encodeEntryBatch } from '../wire/tables-codec.ts';
-import type { WireEntry } from '../../controlplane/tables/index.ts';
 import type { TableStore } from '../cluster/table-service.ts';
+import { fileTableStore } from './table-store.ts';
+import { corrupt, isSealed, seal, unseal } from './sealed-file.ts';
+
+const STATE_REMEDY = 'restore it from a backup, or move the cluster/ and identity/ directories aside and join the cluster again';
 
 export interface NodeKeys {
   libp2pKey: PrivateKey;
@@ -84,32 +86,28 @@ export class DataDir {
     writeSecretFile(this.#file('cluster', 'node-id'), material.nodeId + '\n');
   }
 
+  /** The cluster snapshot; CorruptStateError for a damaged file (never an empty cluster instead). */
   loadState(): Snapshot | undefined {
-    const data = readOptional(this.#file('cluster', 'state.pb'));
-    return data ? decodeSnapshot(new Uint8Array(data)) : undefined;
+    const path = this.#file('cluster', 'state.pb');
+    const data = readOptional(path);
+    if (data === undefined) return undefined;
+    // Agents before the sealed envelope wrote the bare snapshot; an empty one would decode as an empty cluster.
+    if (!isSealed(data) && data.length === 0) throw corrupt(path, 'it is empty', STATE_REMEDY);
+    const payload = isSealed(data) ? unseal(data, path, STATE_REMEDY) : new Uint8Array(data);
+    try {
+      return decodeSnapshot(payload);
+    } catch (error) {
+      throw corrupt(path, (error as Error).message, STATE_REMEDY);
+    }
   }
 
   saveState(snapshot: Snapshot): void {
-    writeSecretFile(this.#file('cluster', 'state.pb'), encodeSnapshot(snapshot));
+    writeSecretFile(this.#file('cluster', 'state.pb'), seal(encodeSnapshot(snapshot)));
   }
 
   /** The replicated tables and the Lamport clock, so a restart never reuses a Lamport time. */
   tableStore(): TableStore {
-    const entriesFile = this.#file('cluster', 'tables.pb');
-    const clockFile = this.#file('cluster', 'lamport');
-    return {
-      load: () => {
-        const entries = readOptional(entriesFile);
-        const clock = readOptional(clockFile);
-        if (!entries || !clock) return undefined;
-        const lamport = Number(clock.toString('utf8').trim());
-        return { lamport: Number.isSafeInteger(lamport) && lamport >= 0 ? lamport : 0, entries: decodeEntryBatch(new Uint8Array(entries)) };
-      },
-      save: (lamport: number, entries: WireEntry[]) => {
-        writeSecretFile(entriesFile, encodeEntryBatch(entries));
-        writeSecretFile(clockFile, `${lamport}\n`);
-      },
-    };
+    return fileTableStore(this.#file('cluster'));
   }
 
   /** Forgets the cluster and the node identity (after `weft leave` or revocation). */

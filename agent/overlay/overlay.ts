@@ -422,11 +422,21 @@ export class Overlay {
     }
   }
 
-  /** `ip netns exec NAME` reads /etc/netns/NAME/resolv.conf: point it at the embedded resolver. */
+  /**
+   * `ip netns exec NAME` reads /etc/netns/NAME/resolv.conf: point it at the
+   * embedded resolver, unless someone else put a file there (then theirs is
+   * kept: the sandbox is attached and resolves through their servers).
+   */
   #writeResolvConf(sandbox: Sandbox, record: LocalSandbox): void {
     if (sandbox.ref.kind !== 'name' || record.egressIp === '') return;
+    const nameserver = egressGateway(this.#o.egress);
     try {
-      this.#o.dataplane.writeResolvConf(sandbox.ref.name, [`nameserver ${egressGateway(this.#o.egress)}`, 'options ndots:0']);
+      if (this.#o.dataplane.writeResolvConf(sandbox.ref.name, [`nameserver ${nameserver}`, 'options ndots:0']) === 'foreign') {
+        this.#log.warn(
+          { sandbox: record.netns, path: `/etc/netns/${sandbox.ref.name}/resolv.conf` },
+          `kept a resolv.conf weft did not write: cluster names resolve in this sandbox only through nameserver ${nameserver}; remove the file (or add that line) to use them`,
+        );
+      }
     } catch (error) {
       this.#log.warn({ sandbox: record.netns, err: (error as Error).message }, 'cannot write the sandbox resolv.conf');
     }

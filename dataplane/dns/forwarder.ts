@@ -2,12 +2,15 @@
 // tried in order with a per-upstream timeout: a dead first resolver costs one
 // timeout, not the query, and a SERVFAIL or REFUSED from one moves on to the
 // next (as Docker's resolver does). Every attempt carries a fresh random ID
-// and leaves from one of a few sockets picked at random (more than 16 bits of
-// entropy against spoofed replies); a reply counts only if it comes from the
-// address and port asked, with that ID and the same question. Over TCP one
-// connection per attempt (TCP forwards are rare: TCP clients, truncated
-// answers). The forwards in flight are capped, so a flood gets SERVFAIL
-// instead of unbounded memory.
+// and leaves from its own socket, bound to a fresh port the kernel picks at
+// random from the ephemeral range and connected to the upstream (as resolvers
+// do against spoofing: an off-path attacker must guess ~15 bits of port as
+// well as 16 of ID, per attempt, and a port seen once is never reused for
+// another query). A reply counts only if it comes from the address and port
+// asked, with that ID and the same question. Over TCP one connection per
+// attempt (TCP forwards are rare: TCP clients, truncated answers). The
+// forwards in flight are capped, and each holds at most one socket, so a flood
+// gets REFUSED instead of unbounded memory or file descriptors.
 import type { Socket } from 'node:dgram';
 import { connect, isIPv4, type Socket as TcpSocket } from 'node:net';
 import { randomInt } from 'node:crypto';
@@ -24,16 +27,8 @@ export interface ForwarderOptions {
   upstreams: () => readonly string[];
   /** Per upstream and attempt. */
   timeoutMs: number;
+  /** Forwards in flight; each holds at most one socket (UDP or TCP) at a time. */
   maxInFlight: number;
-  /** Sockets to send UDP forwards from. */
-  sockets?: number;
-}
-
-interface PendingUdp {
-  upstream: Upstream;
-  socket: Socket;
-  query: Buffer;
-  resolve: (reply: Buffer | undefined) => void;
 }
 
 export type ForwardResult =
@@ -51,27 +46,17 @@ export function parseUpstream(text: string): Upstream | undefined {
 
 export class Forwarder {
   readonly #o: ForwarderOptions;
-  readonly #pending = new Map<number, PendingUdp>();
-  readonly #sockets: Socket[] = [];
-  readonly #tcp = new Set<TcpSocket>();
+  /** The open attempts (UDP or TCP), each with the way to end it. */
+  readonly #attempts = new Map<Socket | TcpSocket, () => void>();
   readonly #exclude: Upstream[] = [];
   #inFlight = 0;
+  #closed = false;
   forwarded = 0;
   failed = 0;
   overloaded = 0;
 
   constructor(options: ForwarderOptions) {
     this.#o = options;
-  }
-
-  async start(): Promise<void> {
-    for (let i = 0; i < (this.#o.sockets ?? 4); i++) {
-      const socket = udpSocket();
-      socket.on('message', (message, remote) => this.#onReply(socket, message, remote.address, remote.port));
-      socket.on('error', () => undefined); // per-send errors surface as timeouts
-      await new Promise<void>((resolve) => socket.bind(0, resolve));
-      this.#sockets.push(socket);
-    }
   }
 
   /** Never forward to this address (the server itself: a loop). */
@@ -83,8 +68,14 @@ export class Forwarder {
     return this.#inFlight;
   }
 
+  /** Sockets open for forwards now (never more than maxInFlight). */
+  get openSockets(): number {
+    return this.#attempts.size;
+  }
+
   /** The upstream's reply with the client's ID, or why there is none. */
   async forward(query: Buffer, transport: 'udp' | 'tcp'): Promise<ForwardResult> {
+    if (this.#closed) return { kind: 'failed' };
     if (this.#inFlight >= this.#o.maxInFlight) {
       this.overloaded++;
       return { kind: 'overloaded' };
@@ -111,31 +102,29 @@ export class Forwarder {
     }
   }
 
-  #freshId(): number | undefined {
-    for (let tries = 0; tries < 16; tries++) {
-      const id = randomInt(0, 65_536);
-      if (!this.#pending.has(id)) return id;
-    }
-    return undefined;
-  }
-
   #viaUdp(query: Buffer, upstream: Upstream): Promise<Buffer | undefined> {
-    const id = this.#freshId();
-    const socket = this.#sockets[randomInt(0, Math.max(1, this.#sockets.length))];
-    if (id === undefined || socket === undefined) return Promise.resolve(undefined);
     const copy = Buffer.from(query);
-    writeId(copy, id);
+    writeId(copy, randomInt(0, 65_536));
     return new Promise((resolve) => {
+      const socket = udpSocket();
       const timer = setTimeout(() => finish(undefined), this.#o.timeoutMs);
       const finish = (reply: Buffer | undefined): void => {
+        if (!this.#attempts.delete(socket)) return;
         clearTimeout(timer);
-        if (this.#pending.get(id)?.resolve === finish) this.#pending.delete(id);
+        socket.close();
         resolve(reply);
       };
-      this.#pending.set(id, { upstream, socket, query: copy, resolve: finish });
+      this.#attempts.set(socket, () => finish(undefined));
+      // connect(): the kernel drops datagrams from anyone but the upstream and
+      // reports its ICMP port unreachable (ECONNREFUSED) at once, not after the timeout.
+      socket.on('message', (message, remote) => {
+        if (remote.address !== upstream.host || remote.port !== upstream.port) return;
+        if (isResponse(message) && readId(message) === readId(copy) && sameQuestion(copy, message)) finish(message);
+      });
+      socket.on('error', () => finish(undefined));
       try {
-        socket.send(copy, upstream.port, upstream.host, (error) => {
-          if (error) finish(undefined);
+        socket.connect(upstream.port, upstream.host, () => {
+          if (this.#attempts.has(socket)) socket.send(copy, (error) => error && finish(undefined));
         });
       } catch {
         finish(undefined);
@@ -143,28 +132,20 @@ export class Forwarder {
     });
   }
 
-  #onReply(socket: Socket, message: Buffer, address: string, port: number): void {
-    if (!isResponse(message)) return;
-    const pending = this.#pending.get(readId(message));
-    if (!pending || pending.socket !== socket || pending.upstream.host !== address || pending.upstream.port !== port) return;
-    if (!sameQuestion(pending.query, message)) return;
-    pending.resolve(message);
-  }
-
   #viaTcp(query: Buffer, upstream: Upstream): Promise<Buffer | undefined> {
     const copy = Buffer.from(query);
     writeId(copy, randomInt(0, 65_536));
     return new Promise((resolve) => {
       const socket = connect({ host: upstream.host, port: upstream.port });
-      this.#tcp.add(socket);
       const frames = new TcpFrames();
       const timer = setTimeout(() => finish(undefined), this.#o.timeoutMs);
       const finish = (reply: Buffer | undefined): void => {
+        if (!this.#attempts.delete(socket)) return;
         clearTimeout(timer);
-        this.#tcp.delete(socket);
         socket.destroy();
         resolve(reply);
       };
+      this.#attempts.set(socket, () => finish(undefined));
       socket.once('connect', () => socket.write(frame(copy)));
       socket.on('data', (chunk: Buffer) => {
         for (const reply of frames.push(chunk)) {
@@ -177,10 +158,7 @@ export class Forwarder {
   }
 
   close(): void {
-    for (const socket of this.#sockets) socket.close();
-    this.#sockets.length = 0;
-    for (const socket of this.#tcp) socket.destroy();
-    for (const pending of [...this.#pending.values()]) pending.resolve(undefined);
-    this.#pending.clear();
+    this.#closed = true;
+    for (const end of [...this.#attempts.values()]) end();
   }
 }

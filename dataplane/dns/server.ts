@@ -30,6 +30,8 @@ export interface DnsServerOptions {
   maxInFlight?: number;
   /** Default 256; the listener refuses more. */
   maxTcpConnections?: number;
+  /** TCP connections from one client address; default 16. */
+  maxTcpPerClient?: number;
   /** Cached encoded answers; default 10,000 (the cache is dropped when full). */
   cacheEntries?: number;
   logger?: Logger;
@@ -38,6 +40,8 @@ export interface DnsServerOptions {
 export interface DnsServerStats extends DnsStats {
   forwardFailures: number;
   forwardsInFlight: number;
+  /** Sockets the forwarder holds open (one per forward attempt in flight). */
+  forwardSockets: number;
   tcpConnections: number;
   tcpRejected: number;
   cacheEntries: number;
@@ -55,6 +59,8 @@ export interface DnsServer {
 const DEFAULT_TIMEOUT_MS = 1_500;
 const DEFAULT_MAX_IN_FLIGHT = 2_048;
 const DEFAULT_TCP_CONNECTIONS = 256;
+/** A stub resolver needs one or two; 16 leaves room for a busy sandbox and 16 others at the global cap. */
+const DEFAULT_TCP_PER_CLIENT = 16;
 const DEFAULT_CACHE_ENTRIES = 10_000;
 /** Absorbs bursts while the event loop is busy (the kernel caps it at net.core.rmem_max). */
 const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -69,14 +75,14 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   });
   const handler = createQueryHandler(options.resolve, forwarder, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES);
   const isClosed = (): boolean => closed;
-  const maxTcp = options.maxTcpConnections ?? DEFAULT_TCP_CONNECTIONS;
+  const tcpLimits = { maxConnections: options.maxTcpConnections ?? DEFAULT_TCP_CONNECTIONS, maxPerClient: options.maxTcpPerClient ?? DEFAULT_TCP_PER_CLIENT };
   let udp: Socket | undefined;
   let tcp: TcpListener | undefined;
   // With port 0 the kernel picks a free UDP port whose TCP twin may be taken: pick again.
   for (let attempt = 1; !tcp; attempt++) {
     udp = await bindUdp(options.address, options.port);
     try {
-      tcp = await listenTcp(options.address, udp.address().port, maxTcp, handler, isClosed, log);
+      tcp = await listenTcp(options.address, udp.address().port, tcpLimits, handler, isClosed, log);
     } catch (error) {
       udp.close();
       if (options.port !== 0 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 8) throw error;
@@ -84,13 +90,6 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   }
   const port = udp!.address().port;
   forwarder.exclude({ host: options.address, port });
-  try {
-    await forwarder.start();
-  } catch (error) {
-    udp!.close();
-    tcp.server.close();
-    throw error;
-  }
   const socket = udp!;
 
   const send = (reply: Buffer | undefined, remote: { port: number; address: string }): void => {
@@ -117,6 +116,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       ...handler.stats,
       forwardFailures: forwarder.failed,
       forwardsInFlight: forwarder.inFlight,
+      forwardSockets: forwarder.openSockets,
       tcpConnections: tcp.connections.size,
       tcpRejected: tcp.rejected(),
       cacheEntries: handler.cache.size,

@@ -2,7 +2,9 @@
 // is ready (clients match by ID, so a slow forward does not hold up a local
 // answer behind it), an idle timeout, and backpressure: a client that sends
 // faster than it reads, or keeps too many queries outstanding, is not read
-// from until it catches up. The connection count is capped by the listener.
+// from until it catches up. The connection count is capped by the listener,
+// and per client address below that, so that one sandbox holding connections
+// open cannot take the slots every other sandbox on the host needs.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DnsClient, QueryHandler } from './query.ts';
@@ -17,16 +19,38 @@ export interface TcpListener {
   rejected: () => number;
 }
 
-export function listenTcp(address: string, port: number, maxConnections: number, handler: QueryHandler, isClosed: () => boolean, logger: Logger | undefined): Promise<TcpListener> {
+export interface TcpLimits {
+  /** All clients together; the listener refuses more. */
+  maxConnections: number;
+  /** One client address. */
+  maxPerClient: number;
+}
+
+export function listenTcp(address: string, port: number, limits: TcpLimits, handler: QueryHandler, isClosed: () => boolean, logger: Logger | undefined): Promise<TcpListener> {
   const connections = new Set<Socket>();
+  const perClient = new Map<string, number>();
   let rejected = 0;
   return new Promise((resolve, reject) => {
     const server = createServer((socket) => {
+      const client = socket.remoteAddress ?? '';
+      const open = perClient.get(client) ?? 0;
+      if (open >= limits.maxPerClient) {
+        rejected++;
+        socket.on('error', () => undefined);
+        socket.destroy();
+        return;
+      }
+      perClient.set(client, open + 1);
       connections.add(socket);
-      socket.once('close', () => connections.delete(socket));
+      socket.once('close', () => {
+        connections.delete(socket);
+        const left = (perClient.get(client) ?? 1) - 1;
+        if (left > 0) perClient.set(client, left);
+        else perClient.delete(client);
+      });
       serveConnection(socket, handler, isClosed, logger);
     });
-    server.maxConnections = maxConnections;
+    server.maxConnections = limits.maxConnections;
     server.on('drop', () => rejected++);
     server.once('error', reject);
     server.listen(port, address, () => {

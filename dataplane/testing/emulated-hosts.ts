@@ -11,6 +11,7 @@ import type { DataplaneContext } from '../context.ts';
 import { processRunner } from '../exec.ts';
 import { dataplaneContext } from '../context.ts';
 import { ETC_NETNS } from '../resolv-conf.ts';
+import { markInfraNetns, unmarkInfraNetnsWithPrefix } from '../netns-guard.ts';
 
 export interface EmulatedHost {
   name: string;
@@ -48,12 +49,14 @@ export async function createEmulatedHosts(options: { prefix: string; hosts: numb
   const result: EmulatedHosts = { prefix, hosts: [], cleanup: () => removeEverything(prefix) };
   try {
     const sw = `${prefix}-sw`;
+    markInfraNetns(sw);
     await ip('netns', 'add', sw);
     await ip('-n', sw, 'link', 'add', 'br0', 'mtu', mtu, 'type', 'bridge');
     await ip('-n', sw, 'link', 'set', 'br0', 'up');
     for (let i = 1; i <= options.hosts; i++) {
       const netns = `${prefix}-h${i}`;
       const address = `198.18.0.${i}`;
+      markInfraNetns(netns);
       await ip('netns', 'add', netns);
       await ip('-n', netns, 'link', 'set', 'lo', 'up');
       await ip('-n', sw, 'link', 'add', `h${i}`, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', netns);
@@ -86,6 +89,7 @@ export async function removeEverything(prefix: string): Promise<void> {
   }
   // Sandboxes and networks before the hosts and the switch (order does not matter to the kernel, but it keeps errors readable).
   for (const name of names.sort((a, b) => b.length - a.length)) await execa('ip', ['netns', 'delete', name], { reject: false });
+  unmarkInfraNetnsWithPrefix(`${prefix}-`);
   if (existsSync(ETC_NETNS)) {
     for (const entry of readdirSync(ETC_NETNS)) if (entry.startsWith(`${prefix}-`)) rmSync(`${ETC_NETNS}/${entry}`, { recursive: true, force: true });
   }

@@ -11,6 +11,7 @@ import { ip, listNamespaces, destroyNamespace } from './netns.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 import { ETC_NETNS } from '../../dataplane/resolv-conf.ts';
+import { markInfraNetns, unmarkInfraNetnsWithPrefix } from '../../dataplane/netns-guard.ts';
 
 export const LAB_ROOT = '/run/weft-lab';
 export const DEFAULT_PREFIX = 'weftlab';
@@ -110,6 +111,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
 
 async function createSwitch(prefix: string): Promise<void> {
   const sw = `${prefix}-sw`;
+  markInfraNetns(sw); // the lab's own: no agent adopts it as a sandbox
   await ip('netns', 'add', sw);
   await ip('-n', sw, 'link', 'set', 'lo', 'up');
   await ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
@@ -121,6 +123,7 @@ async function createHost(prefix: string, index: number, mtu: number): Promise<L
   const netns = `${prefix}-${name}`;
   const sw = `${prefix}-sw`;
   const address = hostAddress(index);
+  markInfraNetns(netns); // a host: no agent (its own nor another's) adopts it as a sandbox
   await ip('netns', 'add', netns);
   await ip('-n', netns, 'link', 'set', 'lo', 'up');
   await ip('-n', sw, 'link', 'add', name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', netns);
@@ -213,6 +216,7 @@ export async function labDown(prefixInput: string = DEFAULT_PREFIX): Promise<voi
   }
   // Whatever is still running in a namespace (a hung agent, a test's sandbox process) is killed with it.
   for (const netns of await listNamespaces(prefix)) await destroyNamespace(netns);
+  unmarkInfraNetnsWithPrefix(`${prefix}-`);
   // Sandboxes' resolv.conf files (/etc/netns/<prefix>-hK-s<id>/) outlive their namespaces when agents are killed.
   for (const dir of existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS) : []) {
     if (dir.startsWith(`${prefix}-`)) rmSync(join(ETC_NETNS, dir), { recursive: true, force: true });

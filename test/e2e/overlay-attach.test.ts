@@ -3,6 +3,7 @@
 // namespace back without deleting it.
 import test from 'ava';
 import { execa } from 'execa';
+import { readdirSync } from 'node:fs';
 import { labUp, labDown, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 
@@ -49,6 +50,49 @@ test.serial('an existing namespace is attached to two networks and reaches both'
     });
     t.is(ping.exitCode, 0);
   }
+});
+
+/** Interface names in a namespace, to show that a refused attach changed nothing there. */
+async function linksOf(netns: string): Promise<string[]> {
+  return (JSON.parse(String((await execa('ip', ['-n', netns, '-j', 'link', 'show'])).stdout)) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+}
+
+test.serial('attach refuses the agent\'s own namespace, weft\'s and the lab\'s namespaces, and what is not a network namespace', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const networkNamespaces = readdirSync('/run/netns').filter((n) => /-h[12]-n\d+$/.test(n) && n.startsWith(prefix));
+  const h1Network = networkNamespaces.find((n) => n.startsWith(`${h1.netns}-n`));
+  const h2Network = networkNamespaces.find((n) => n.startsWith(`${h2.netns}-n`));
+  t.truthy(h1Network, 'h1 has a network namespace (front or back)');
+  t.truthy(h2Network);
+  const cases: Array<[string, RegExp]> = [
+    [`/proc/${h1.pid}/ns/net`, /is the agent's own network namespace/],
+    [h1.netns, /is the agent's own network namespace/],
+    [`/run/netns/${h2.netns}`, new RegExp(`is weft's own namespace ${h2.netns} `)],
+    [ns('sw'), new RegExp(`is weft's own namespace ${ns('sw')} `)],
+    [`/run/netns/${h1Network}`, new RegExp(`is weft's own namespace ${h1Network} `)],
+    [h2Network!, new RegExp(`is weft's own namespace ${h2Network} `)],
+    [`/proc/${h1.pid}/ns/mnt`, /is not a network namespace/],
+    ['/etc/hostname', /is not a namespace/],
+    ['/proc/999999999/ns/net', /does not exist/],
+  ];
+  const watched = [h1.netns, h2.netns, ns('sw'), h1Network!, h2Network!];
+  const before = await Promise.all(watched.map(linksOf));
+  const endpointsBefore = await ok(h1, ['endpoints', '--json']);
+  for (const [netns, reason] of cases) {
+    const r = await weftOn(h1, ['attach', '--netns', netns, '--network', 'front', '--name', 'intruder']);
+    t.not(r.exitCode, 0, `attach --netns ${netns} must be refused`);
+    t.regex(r.stderr, reason, netns);
+  }
+  t.deepEqual(await Promise.all(watched.map(linksOf)), before, 'no interface was added anywhere');
+  t.is(await ok(h1, ['endpoints', '--json']), endpointsBefore, 'no endpoint was published');
+});
+
+test.serial('attach refuses PID 1\'s network namespace (the machine\'s own)', async (t) => {
+  const h1 = lab.hosts[0]!;
+  const r = await weftOn(h1, ['attach', '--netns', '/proc/1/ns/net', '--network', 'front', '--name', 'intruder']);
+  t.not(r.exitCode, 0);
+  // Where PID 1's namespace files cannot even be read (a confined machine), the stat refuses it first.
+  t.regex(r.stderr, /is the network namespace of PID 1|cannot inspect network namespace \/proc\/1\/ns\/net: EACCES/);
 });
 
 test.serial('detach from one network keeps the other; detach from all keeps the adopted namespace', async (t) => {

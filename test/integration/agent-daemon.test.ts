@@ -2,7 +2,7 @@
 // socket, file permissions of secrets, clean shutdown on SIGTERM.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { mkdtempSync, statSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, statSync, readdirSync, existsSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_MAIN, weft, eventually } from '../helpers/weft-cli.ts';
@@ -81,4 +81,20 @@ test.serial('after kill -9 the stale lock and socket do not block a restart', as
   startAgent('a', dataA, socketA, 0);
   await eventually('agent a to restart after kill -9', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0);
   t.pass();
+});
+
+test.serial('a tables file a crash left empty stops the agent with the file named, instead of a silent reset', async (t) => {
+  const child = running[running.length - 1]!;
+  child.kill('SIGTERM');
+  await child;
+  const cluster = join(dataA, 'cluster');
+  const tableFiles = readdirSync(cluster).filter((n) => n.startsWith('tables') || n === 'lamport');
+  t.true(tableFiles.length > 0, 'the agent saved its tables');
+  for (const name of tableFiles) truncateSync(join(cluster, name), 0);
+  const restarted = startAgent('a', dataA, socketA, 0);
+  const exited = await Promise.race([restarted, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000))]);
+  if (!exited) restarted.kill('SIGKILL');
+  t.truthy(exited, 'the agent must not start on an emptied tables file');
+  t.not(exited?.exitCode, 0);
+  t.regex(String(exited?.stderr), /state file \S+cluster\/\S+ is corrupt: it is empty\. The agent will not start on it/);
 });

@@ -33,7 +33,7 @@ const resolveLocal = (client: { address: string }, question: { name: string; typ
   (client.address === '127.0.0.1' ? answerQuestion(view, question, { ttl: 5, random: Math.random }) : undefined);
 
 type Behaviour = 'answer' | 'servfail' | 'spoof' | 'wrong-question';
-interface Upstream { udp: Socket; tcp: Server; port: number; queries: number; tcpQueries: number; close(): void }
+interface Upstream { udp: Socket; tcp: Server; port: number; queries: number; tcpQueries: number; sourcePorts: number[]; close(): void }
 
 const BIG_OUTSIDE = Array.from({ length: 40 }, (_, i) => `198.18.8.${i + 1}`);
 
@@ -58,11 +58,12 @@ async function startUpstream(behaviour: Behaviour = 'answer'): Promise<Upstream>
     const inside = name.endsWith('outside.test');
     return dnsPacket.encode({ type: 'response', id: q.id, flags: flags | (inside ? 0 : 3), questions: [question], answers: inside && question.type === 'A' ? [{ type: 'A', name: question.name, ttl: 60, data: '198.18.7.7' }] : [] });
   };
-  const state = { queries: 0, tcpQueries: 0 };
+  const state = { queries: 0, tcpQueries: 0, sourcePorts: [] as number[] };
   const udp = createSocket('udp4');
   const other = createSocket('udp4');
   udp.on('message', (m, r) => {
     state.queries++;
+    state.sourcePorts.push(r.port);
     (behaviour === 'spoof' ? other : udp).send(answer(m, 'udp'), r.port, r.address);
   });
   await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
@@ -227,11 +228,11 @@ async function udpExchange(port: number, packets: Buffer[], options: { waitMs?: 
 const query = (name: string, id: number, type: dnsPacket.RecordType = 'A'): Buffer => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] });
 
 /** Sends frames on one TCP connection and collects `expected` replies (or what came before it closed). */
-function tcpExchange(port: number, frames: Buffer[], expected: number): Promise<Buffer[]> {
+function tcpExchange(port: number, frames: Buffer[], expected: number, localAddress = '127.0.0.1'): Promise<Buffer[]> {
   return new Promise((resolve) => {
     const replies: Buffer[] = [];
     const parser = new TcpFrames();
-    const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.concat(frames)));
+    const socket = connect({ port, host: '127.0.0.1', localAddress }, () => socket.write(Buffer.concat(frames)));
     const done = (): void => {
       socket.destroy();
       resolve(replies);
@@ -314,9 +315,31 @@ test.serial('a flood of 2000 concurrent queries (local and forwarded) is answere
   t.is(stats.forwardsInFlight, 0);
 });
 
-test.serial('forwards in flight are capped: beyond the cap, REFUSED at once', async (t) => {
+test.serial('every forwarded query leaves from a fresh random source port, and its socket is closed after', async (t) => {
+  const counting = await extraUpstream('answer');
+  const fresh = await extraServer({ upstreams: () => [`127.0.0.1:${counting.port}`] });
+  const names = Array.from({ length: 60 }, (_, i) => `port${i}.outside.test`);
+  // One at a time, so that a pool of sockets reused round the clock would show.
+  for (const [id, name] of names.entries()) {
+    const replies = await udpExchange(fresh.port, [query(name, id)], { waitMs: 2_000, rounds: 3 });
+    t.is(replies.size, 1, name);
+  }
+  const ports = new Set(counting.sourcePorts);
+  t.is(counting.sourcePorts.length, 60);
+  // The kernel picks each port at random from ~28,000: 60 draws collide rarely (p of 5+ repeats is negligible).
+  t.true(ports.size >= 55, `${ports.size} distinct source ports for 60 queries`);
+  t.false([...ports].some((p) => p === fresh.port), 'never the server port');
+  t.is(fresh.stats().forwardSockets, 0, 'no socket left open');
+});
+
+test.serial('forwards in flight are capped: beyond the cap, REFUSED at once; one socket each', async (t) => {
   const capped = await extraServer({ upstreams: () => [`127.0.0.1:${silent.address().port}`], upstreamTimeoutMs: 2_000, maxInFlight: 10 });
+  let mostSockets = 0;
+  const watch = setInterval(() => (mostSockets = Math.max(mostSockets, capped.stats().forwardSockets)), 5);
   const replies = await udpExchange(capped.port, Array.from({ length: 50 }, (_, i) => query(`q${i}.outside.test`, i)), { waitMs: 6_000 });
+  clearInterval(watch);
+  t.true(mostSockets >= 1 && mostSockets <= 10, `${mostSockets} forward sockets open at most`);
+  t.is(capped.stats().forwardSockets, 0);
   const rcodes = [...replies.values()].map((r) => r[3]! & 0x0f);
   t.is(rcodes.filter((c) => c === 5).length, 40, 'REFUSED beyond the cap');
   t.is(rcodes.filter((c) => c === 2).length, 10, 'SERVFAIL for the ten that timed out');
@@ -343,6 +366,41 @@ test.serial('TCP connections are capped; close() ends open connections', async (
   await Promise.all(closed.slice(0, 3));
   t.pass('the open connections were closed');
 });
+
+test.serial('TCP connections are capped per client: one client holding many does not starve another', async (t) => {
+  const anyClient = (_client: { address: string }, question: { name: string; type: string }) => answerQuestion(view, question, { ttl: 5, random: Math.random });
+  const shared = await extraServer({ resolve: anyClient, maxTcpConnections: 8, maxTcpPerClient: 4 });
+  const hog: TcpSocket[] = [];
+  const hogClosed: Promise<void>[] = [];
+  for (let i = 0; i < 12; i++) {
+    const socket = connect({ port: shared.port, host: '127.0.0.1', localAddress: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    hogClosed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+    await new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
+    hog.push(socket);
+  }
+  // The hog's connections beyond its four are closed by the server; wait for it (eventual, not timed).
+  await Promise.race([Promise.all(hogClosed.slice(4)), new Promise((r) => setTimeout(r, 5_000))]);
+  t.is(shared.stats().tcpConnections, 4, 'the hog keeps only its own four');
+  t.is(shared.stats().tcpRejected, 8);
+  const other = await tcpExchange(shared.port, [frame(query('web', 7))], 1, '127.0.0.2');
+  t.is(other.length, 1, 'another client still gets an answer');
+  t.deepEqual(dnsPacket.decode(other[0]!).answers!.map((a) => rdata(a)), ['100.64.1.2']);
+  const hogAgain = await tcpExchange(shared.port, [frame(query('web', 8))], 1, '127.0.0.1');
+  t.is(hogAgain.length, 0, 'the hog gets no fifth connection');
+  for (const socket of hog) socket.destroy();
+  await Promise.all(hogClosed);
+  const afterwards = await eventuallyAnswered(shared.port, '127.0.0.1');
+  t.true(afterwards, 'once it closes them, the hog is served again');
+});
+
+async function eventuallyAnswered(port: number, localAddress: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if ((await tcpExchange(port, [frame(query('web', 9))], 1, localAddress)).length === 1) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
 
 test.serial('cached answers last until invalidate()', async (t) => {
   let vip = '100.64.1.2';
