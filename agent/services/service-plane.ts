@@ -51,6 +51,8 @@ export class ServicePlane {
   #known = new Set<string>();
   /** What the last run asked of the load balancer: what `doctor` checks the kernel against. */
   #desired: SandboxLb[] = [];
+  /** The last run's load-balancer failures, by sandbox (its netns as `weft endpoints` shows it). */
+  #failed = new Map<string, string>();
 
   constructor(options: ServicePlaneOptions) {
     this.#o = options;
@@ -89,6 +91,19 @@ export class ServicePlane {
   /** Resolves when no run is in progress or pending (tests, doctor). */
   settled(): Promise<void> {
     return this.#runs.settled();
+  }
+
+  /**
+   * Recomputes now and resolves once the local sandboxes as they are now are
+   * programmed (load balancer, resolver views); returns why the sandbox
+   * `netns` could not be, if it could not. A new sandbox waits for this before
+   * its command starts, so the command sees its services from its first
+   * instruction.
+   */
+  async refresh(netns?: string): Promise<string | undefined> {
+    this.trigger();
+    await this.settled();
+    return netns === undefined ? undefined : this.#failed.get(netns);
   }
 
   /** `weft doctor`: every local sandbox's load-balancing table against what it should hold. */
@@ -131,11 +146,14 @@ export class ServicePlane {
       for (const s of sandboxes) this.#known.add(s.netns);
       this.#desired = desired;
       const result = await this.#lb.apply(desired);
+      this.#failed = new Map(result.errors.map((e) => [e.sandbox, e.error]));
       if (result.applied > 0) this.#log.info({ sandboxes: result.applied }, 'programmed service load balancing');
       for (const error of result.errors) this.#log.error({ sandbox: error.sandbox, err: error.error }, 'load balancer update failed; will retry');
       if (result.errors.length > 0) this.#retrySoon();
     } catch (error) {
-      this.#log.error({ err: (error as Error).message }, 'service plane update failed; will retry');
+      const message = (error as Error).message;
+      this.#failed = new Map(this.#o.overlay.localSandboxes().map((s) => [s.netns, message]));
+      this.#log.error({ err: message }, 'service plane update failed; will retry');
     }
   }
 
