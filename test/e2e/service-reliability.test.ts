@@ -91,3 +91,68 @@ test.serial('a foreground run sees the same from its first instruction', async (
 });
 
 
+/** A UDP client in `netns` that sends to vip:port from one source port every 200 ms; `answers` collects the replies. */
+function fixedPortClient(netns: string, vip: string, port: number): { answers: string[]; stop: () => Promise<void> } {
+  const script = [
+    'import socket, time',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.bind(("0.0.0.0", 40053))',
+    's.settimeout(0.2)',
+    'while True:',
+    `    s.sendto(b"q", ("${vip}", ${port}))`,
+    '    try:',
+    '        print(s.recv(100).decode().strip(), flush=True)',
+    '    except OSError:',
+    '        print("-", flush=True)',
+    '    time.sleep(0.2)',
+  ].join('\n');
+  const child = execa('ip', ['netns', 'exec', netns, '/usr/bin/python3', '-c', script], { reject: false, buffer: false, stdin: 'ignore' });
+  const answers: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => answers.push(...chunk.split('\n').filter(Boolean)));
+  return { answers, stop: async () => { child.kill('SIGKILL'); await child; } };
+}
+
+/** A UDP echo backend of `service` that says its name, with a TCP port 80 for the health check. */
+function udpBackend(host: LabHost, name: string, service: string): Promise<SandboxInfo> {
+  const script = `socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:true & exec socat UDP-RECVFROM:5300,fork SYSTEM:"echo ${name}"`;
+  return sandbox(host, 'app', name, ['sh', '-c', script], [service]);
+}
+
+const failCheck = 'table ip wtest {\n  chain input {\n    type filter hook input priority 0;\n    iifname "egress0" tcp dport 80 reject with tcp reset\n  }\n}\n';
+
+test.serial('a UDP client on one source port moves to a live backend when its backend fails its check, then when it is gone', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const vip = await createService(h1, ['udpecho', '--network', 'app', '--port', '5300/udp', '--health', 'tcp:80']);
+  const backends = new Map([['u-1', await udpBackend(h1, 'u-1', 'udpecho')], ['u-2', await udpBackend(h2, 'u-2', 'udpecho')]]);
+  const client = await sandbox(h1, 'app', 'udp-client', ['sleep', '3600']);
+  const tasks = async () => (await dig(client.netns, 'tasks.udpecho')).sort();
+  await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
+  const udp = fixedPortClient(client.netns, vip, 5300);
+  /** The last five replies, once they all come from one backend other than `not`. */
+  const settledOn = (not: string) => async () => {
+    const last = udp.answers.slice(-5);
+    return last.length === 5 && new Set(last).size === 1 && last[0] !== not && last[0] !== '-' ? last[0] : undefined;
+  };
+  try {
+    const first = await eventually('the client to get answers', settledOn(''), 30_000);
+    const other = first === 'u-1' ? 'u-2' : 'u-1';
+    const firstIp = backends.get(first)!.endpoints[0]!.ip;
+
+    // Its backend fails the health check but keeps answering: only a deleted conntrack entry moves the flow.
+    const block = await execa('ip', ['netns', 'exec', backends.get(first)!.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
+    t.is(block.exitCode, 0, String(block.stderr));
+    await eventually(`${first} to leave tasks.udpecho`, async () => !(await tasks()).includes(firstIp), 60_000);
+    t.is(await eventually(`the flow to move off ${first}`, settledOn(first), 20_000), other);
+
+    await inSandbox(backends.get(first)!.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
+    await eventually(`${first} to come back`, async () => (await tasks()).length === 2, 60_000);
+
+    // The backend it moved to goes away (its task exits; the agent removes the sandbox).
+    const gone = backends.get(other)!;
+    await execa('sh', ['-c', `ip netns pids ${gone.netns} | xargs -r kill -9`], { reject: false });
+    await eventually(`${other} to leave tasks.udpecho`, async () => !(await tasks()).includes(gone.endpoints[0]!.ip), 60_000);
+    t.is(await eventually(`the flow to move off ${other}`, settledOn(other), 20_000), first);
+  } finally {
+    await udp.stop();
+  }
+});
