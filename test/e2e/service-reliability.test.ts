@@ -156,3 +156,34 @@ test.serial('a UDP client on one source port moves to a live backend when its ba
     await udp.stop();
   }
 });
+
+test.serial('a UDP client on one source port moves to a live backend when its backend\'s host dies', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const vip = await createService(h1, ['udpkill', '--network', 'app', '--port', '5300/udp', '--health', 'tcp:80']);
+  const local = await udpBackend(h1, 'k-1', 'udpkill');
+  const remote = await udpBackend(h2, 'k-2', 'udpkill');
+  const client = await sandbox(h1, 'app', 'kill-client', ['sleep', '3600']);
+  const tasks = async () => (await dig(client.netns, 'tasks.udpkill')).sort();
+  // Only h2's backend is live while the client starts, so the flow is mapped to the host that dies.
+  const block = await execa('ip', ['netns', 'exec', local.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
+  t.is(block.exitCode, 0, String(block.stderr));
+  await eventually('only k-2 to be live', async () => (await tasks()).join() === remote.endpoints[0]!.ip, 60_000);
+  const udp = fixedPortClient(client.netns, vip, 5300);
+  const settledOn = (name: string) => async () => {
+    const last = udp.answers.slice(-5);
+    return last.length === 5 && last.every((a) => a === name);
+  };
+  try {
+    await eventually('the client to be answered by k-2', settledOn('k-2'), 30_000);
+    await inSandbox(local.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
+    await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
+    t.true(await settledOn('k-2')(), 'the flow stays on its backend while that one lives');
+
+    process.kill(h2.pid, 'SIGKILL');
+    await execa('ip', ['-n', h2.netns, 'link', 'set', 'eth0', 'down']);
+    await eventually('h2\'s backend to leave tasks.udpkill', async () => !(await tasks()).includes(remote.endpoints[0]!.ip), 90_000);
+    t.true(await eventually('the flow to move to k-1', settledOn('k-1'), 20_000));
+  } finally {
+    await udp.stop();
+  }
+});
