@@ -148,7 +148,7 @@ export class Agent {
       syncNetwork: (networkId) => cluster.syncNetwork(networkId),
       egress,
       dnsPort: () => this.#dns?.port,
-      onLocalChange: () => this.#services?.trigger(),
+      onLocalChange: (netns) => this.#services?.refresh(netns) ?? Promise.resolve(undefined),
       moreFindings: async () => (await this.#services?.doctor()) ?? [],
     });
     this.#allocations = allocations;

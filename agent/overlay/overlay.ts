@@ -41,8 +41,12 @@ export interface OverlayOptions {
   egress: EgressSpec;
   /** The embedded resolver's port on the gateway address, once it listens. */
   dnsPort?: () => number | undefined;
-  /** Called after local sandboxes or their attachments changed (the service plane recomputes). */
-  onLocalChange?: () => void;
+  /**
+   * Called after local sandboxes or their attachments changed: the service
+   * plane recomputes, and the promise resolves once it has programmed them,
+   * with why the sandbox `netns` could not be, if it could not.
+   */
+  onLocalChange?: (netns?: string) => Promise<string | undefined>;
   /** Findings of other planes for `weft doctor` (the service plane's load-balancing tables). */
   moreFindings?: () => Promise<Finding[]>;
 }
@@ -216,12 +220,23 @@ export class Overlay {
         await this.#rollback(sandbox, record, networks.map((n) => n.id));
         throw error;
       }
-      if (request.command) record.pid = this.#startDetached(record, request.command);
-      this.#local.sandboxes.set(record.id, record);
-      this.#local.save();
+      // Everything the workload sees is in place before it starts (weft run --detach here, the
+      // CLI's foreground run once this returns): resolv.conf (`ip netns exec` mounts it only if it
+      // exists when the command starts), the gateway table, the load-balancing table and the
+      // resolver's view of this sandbox.
       this.#writeResolvConf(sandbox, record);
       await this.syncGateway();
-      this.#o.onLocalChange?.();
+      const unprogrammed = await this.#o.onLocalChange?.(record.netns);
+      if (unprogrammed !== undefined) {
+        await this.#rollback(sandbox, record, networks.map((n) => n.id));
+        await this.syncGateway();
+        void this.#o.onLocalChange?.();
+        throw new AgentError(status.INTERNAL, `cannot program the sandbox's service load balancing: ${unprogrammed}`);
+      }
+      if (request.command) {
+        record.pid = this.#startDetached(record, request.command);
+        this.#local.save();
+      }
       return this.#info(record);
     });
   }
@@ -238,7 +253,7 @@ export class Overlay {
       const info = this.#info(record);
       await this.#rollback(this.#o.dataplane.sandbox(record.netns), record, networkIds);
       await this.syncGateway();
-      this.#o.onLocalChange?.();
+      void this.#o.onLocalChange?.();
       return info;
     });
   }

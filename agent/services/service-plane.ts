@@ -11,10 +11,11 @@ import type { Overlay } from '../overlay/overlay.ts';
 import { visibleEndpoints } from '../overlay/endpoints.ts';
 import { SERVICES_TABLE } from './services.ts';
 import { clientView, lbServices, type ServiceState } from './views.ts';
+import { staleFlows, type StaleFlow } from './stale-flows.ts';
 import { HealthChecker, type HealthOptions, type HealthTarget } from './health.ts';
 import type { DnsClientView } from '../../controlplane/services/dns-answers.ts';
-import { LoadBalancer, type SandboxLb } from '../../dataplane/lb/index.ts';
-import { netnsRef } from '../../dataplane/netns.ts';
+import { LoadBalancer, type LbService, type SandboxLb } from '../../dataplane/lb/index.ts';
+import { describeNetns, netnsRef } from '../../dataplane/netns.ts';
 import type { Finding } from '../../dataplane/doctor.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
 
@@ -51,6 +52,10 @@ export class ServicePlane {
   #known = new Set<string>();
   /** What the last run asked of the load balancer: what `doctor` checks the kernel against. */
   #desired: SandboxLb[] = [];
+  /** Per sandbox (netns), the services its table last took: what flows were mapped by. */
+  #applied = new Map<string, readonly LbService[]>();
+  /** The last run's load-balancer failures, by sandbox (its netns as `weft endpoints` shows it). */
+  #failed = new Map<string, string>();
 
   constructor(options: ServicePlaneOptions) {
     this.#o = options;
@@ -91,6 +96,19 @@ export class ServicePlane {
     return this.#runs.settled();
   }
 
+  /**
+   * Recomputes now and resolves once the local sandboxes as they are now are
+   * programmed (load balancer, resolver views); returns why the sandbox
+   * `netns` could not be, if it could not. A new sandbox waits for this before
+   * its command starts, so the command sees its services from its first
+   * instruction.
+   */
+  async refresh(netns?: string): Promise<string | undefined> {
+    this.trigger();
+    await this.settled();
+    return netns === undefined ? undefined : this.#failed.get(netns);
+  }
+
   /** `weft doctor`: every local sandbox's load-balancing table against what it should hold. */
   async doctor(): Promise<Finding[]> {
     await this.settled();
@@ -123,19 +141,35 @@ export class ServicePlane {
         const key = [...networkIds].sort().join(',');
         return byNetworks.get(key) ?? byNetworks.set(key, lbServices(state, networkIds)).get(key)!;
       };
-      const desired: SandboxLb[] = sandboxes.map((s) => ({ sandbox: netnsRef(s.netns), services: servicesFor(s.attachments.map((a) => a.networkId)) }));
+      // Flows a sandbox's table had mapped to backends that are no longer live go with the change.
+      const flows = new Map<readonly LbService[], Map<readonly LbService[], StaleFlow[]>>();
+      const flowsFor = (before: readonly LbService[] | undefined, after: readonly LbService[]) => {
+        if (before === undefined || before === after) return [];
+        const byAfter = flows.get(before) ?? flows.set(before, new Map()).get(before)!;
+        return byAfter.get(after) ?? byAfter.set(after, staleFlows(before, after)).get(after)!;
+      };
+      const desired: SandboxLb[] = sandboxes.map((s) => {
+        const services = servicesFor(s.attachments.map((a) => a.networkId));
+        return { sandbox: netnsRef(s.netns), services, dropFlows: flowsFor(this.#applied.get(s.netns), services) };
+      });
       for (const gone of [...this.#known].filter((netns) => !sandboxes.some((s) => s.netns === netns))) {
         this.#lb.forget(netnsRef(gone));
         this.#known.delete(gone);
+        this.#applied.delete(gone);
       }
       for (const s of sandboxes) this.#known.add(s.netns);
       this.#desired = desired;
       const result = await this.#lb.apply(desired);
+      this.#failed = new Map(result.errors.map((e) => [e.sandbox, e.error]));
+      // A failed sandbox keeps its earlier services here: its flows are still due on the retry.
+      for (const { sandbox, services } of desired) if (!this.#failed.has(describeNetns(sandbox))) this.#applied.set(describeNetns(sandbox), services);
       if (result.applied > 0) this.#log.info({ sandboxes: result.applied }, 'programmed service load balancing');
       for (const error of result.errors) this.#log.error({ sandbox: error.sandbox, err: error.error }, 'load balancer update failed; will retry');
       if (result.errors.length > 0) this.#retrySoon();
     } catch (error) {
-      this.#log.error({ err: (error as Error).message }, 'service plane update failed; will retry');
+      const message = (error as Error).message;
+      this.#failed = new Map(this.#o.overlay.localSandboxes().map((s) => [s.netns, message]));
+      this.#log.error({ err: message }, 'service plane update failed; will retry');
     }
   }
 

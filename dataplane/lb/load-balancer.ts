@@ -15,7 +15,15 @@ import { backendChanges, fullScript, incrementalScript, LB_TABLE, removeScript, 
 export interface SandboxLb {
   sandbox: NetnsRef;
   services: readonly LbService[];
+  /**
+   * Conntrack entries to delete once the table is updated: [VIP, protocol,
+   * backend] selects the flows whose original destination is the VIP and whose
+   * reply comes from the backend (the backend they were DNATed to).
+   */
+  dropFlows?: readonly ConntrackFlow[];
 }
+
+export type ConntrackFlow = readonly [vip: string, protocol: 'tcp' | 'udp', backend: string];
 
 export interface LbApplyResult {
   /** Sandboxes whose table was written (or removed). */
@@ -46,7 +54,7 @@ export class LoadBalancer {
     // work out each distinct before -> after script, once per apply.
     const renders = new Map<readonly LbService[], Known | Error>();
     const changes = new Map<Known | undefined, Map<Known, WorkerChange | undefined>>();
-    for (const { sandbox, services } of desired) {
+    for (const { sandbox, services, dropFlows } of desired) {
       const path = netnsPath(sandbox);
       const next = memo(renders, services, () => renderKnown(services));
       if (next instanceof Error) {
@@ -55,11 +63,14 @@ export class LoadBalancer {
       }
       const known = this.#known.get(path);
       const change = memo(memo(changes, known, () => new Map<Known, WorkerChange | undefined>()), next, () => changeFor(known, next));
-      if (change === undefined) {
+      const flows = dropFlows !== undefined && dropFlows.length > 0 ? dropFlows : undefined;
+      if (change === undefined && flows === undefined) {
         result.unchanged++;
         continue;
       }
-      items.push({ netns: path, ...change });
+      // The worker deletes the flows after the table change: their next packet meets the new table.
+      if (change === undefined) items.push({ netns: path, flows: flows! });
+      else items.push(flows === undefined ? { netns: path, ...change } : { netns: path, ...change, flows });
       planned.push({ path, name: describeNetns(sandbox), next });
     }
     if (items.length === 0) return result;

@@ -18,6 +18,8 @@
 # Protocol (JSON lines): request {"id": N, "items": [ITEM, ...]} where ITEM is
 #   {"netns": PATH, "script": TEXT}
 #   {"netns": PATH, "table": NAME, "chains": [[CHAIN, [IP, ...]], ...]}
+#   either of the two above, or neither, with "flows": [[VIP, "tcp"|"udp", BACKEND], ...]:
+#     after the change, the conntrack entries of those flows go (conntrack_netlink.py)
 #   {"netns": PATH, "forget": true}
 #   {"netns": PATH, "list": TABLE}      (for weft doctor: the table as nft JSON)
 # reply {"id": N, "results": [{"ok": true[, "output": JSON or null when there is no such table]}
@@ -34,6 +36,7 @@ import sys
 
 import nftables
 
+import conntrack_netlink
 import nft_netlink
 
 CLONE_NEWNET = 0x40000000
@@ -121,11 +124,23 @@ def apply(item):
         return {'ok': True}
     try:
         inode = os.stat(path).st_ino
-        if 'chains' in item:
-            return apply_chains(path, inode, item)
         if 'list' in item:
             return list_table(path, inode, item.get('list'))
-        return apply_script(path, inode, item.get('script'))
+        flows = None
+        if 'flows' in item:
+            try:
+                flows = conntrack_netlink.parse_flows(item['flows'])
+            except (TypeError, ValueError, OSError):
+                return {'ok': False, 'error': 'flows must be [[vip, "tcp"|"udp", backend], ...] with IPv4 addresses'}
+        if 'chains' in item:
+            result = apply_chains(path, inode, item)
+        elif 'script' in item or flows is None:
+            result = apply_script(path, inode, item.get('script'))
+        else:
+            result = {'ok': True}
+        if result['ok'] and flows:
+            result = drop_flows(path, inode, flows)
+        return result
     except OSError as error:
         forget(path)
         return {'ok': False, 'error': f'{path}: {error.strerror or error}'}
@@ -170,6 +185,14 @@ def apply_chains(path, inode, item):
         nft_netlink.send_transaction(sock, batch)
     except OSError as error:
         return {'ok': False, 'error': f'nftables refused the change: {error.strerror or error}'}
+    return {'ok': True}
+
+
+def drop_flows(path, inode, flows):
+    try:
+        conntrack_netlink.delete_flows(socket_for(path, inode), flows)
+    except OSError as error:
+        return {'ok': False, 'error': f'conntrack refused to delete flows: {error.strerror or error}'}
     return {'ok': True}
 
 

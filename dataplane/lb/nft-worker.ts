@@ -12,7 +12,13 @@ const WORKER = fileURLToPath(new URL('./nft-worker.py', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 
 export type WorkerChange = { script: string } | { table: string; chains: [string, readonly string[]][] };
-export type WorkerItem = ({ netns: string } & WorkerChange) | { netns: string; forget: true } | { netns: string; list: string };
+/** Conntrack entries to delete after the change: [VIP, protocol, backend] (see conntrack_netlink.py). */
+export type WorkerFlows = { flows: readonly (readonly [string, 'tcp' | 'udp', string])[] };
+export type WorkerItem =
+  | ({ netns: string } & WorkerChange & Partial<WorkerFlows>)
+  | ({ netns: string } & WorkerFlows)
+  | { netns: string; forget: true }
+  | { netns: string; list: string };
 /** `output`: for a list item, the table as nft JSON, or null when there is no such table. */
 export type WorkerResult = { ok: true; output?: string | null } | { ok: false; error: string };
 

@@ -196,15 +196,96 @@ test.serial('services without ports need no table; the worker answers every item
     const replies = await worker.run([
       { netns: '/run/netns/bad\u0000path', script: 'list tables' },
       { netns: `/run/netns/${CLIENT}`, table: 'weft_lb', chains: [['svc_web', ['not-an-ip']]] },
+      { netns: `/run/netns/${CLIENT}`, flows: [['not-an-ip', 'udp', BACKENDS[0]!]] },
+      { netns: `/run/netns/${CLIENT}`, flows: 'nonsense' } as never,
+      { netns: `/run/netns/${CLIENT}`, flows: [[VIP, 'sctp', BACKENDS[0]!]] } as never,
+      { netns: `/run/netns/${CLIENT}`, flows: [[VIP, 'udp', BACKENDS[0]!]] },
       { netns: `/run/netns/${CLIENT}`, list: 'weft_lb' },
     ]);
-    t.is(replies.length, 3);
+    t.is(replies.length, 7);
     t.false(replies[0]!.ok);
     t.false(replies[1]!.ok);
-    t.true(replies[2]!.ok, 'the worker still works after the bad items');
+    t.false(replies[2]!.ok, 'a bad flow address is refused');
+    t.false(replies[3]!.ok, 'flows must be a list of triples');
+    t.false(replies[4]!.ok, 'only tcp and udp');
+    t.true(replies[5]!.ok, 'deleting flows nobody has is fine');
+    t.true(replies[6]!.ok, 'the worker still works after the bad items');
   } finally {
     await worker.close();
   }
+});
+
+/** A UDP client that sends to VIP:53 from one source port every 100 ms; `answers` grows with each reply (the backend's address). */
+function fixedPortClient(): { answers: string[]; stop: () => Promise<void> } {
+  const script = [
+    'import socket, sys, time',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.bind(("0.0.0.0", 40053))',
+    's.settimeout(0.1)',
+    'while True:',
+    `    s.sendto(b"q", ("${VIP}", 53))`,
+    '    try:',
+    '        print(s.recv(100).decode().strip(), flush=True)',
+    '    except socket.timeout:',
+    '        pass',
+    '    time.sleep(0.1)',
+  ].join('\n');
+  const child = execa('ip', ['netns', 'exec', CLIENT, '/usr/bin/python3', '-c', script], { reject: false, buffer: false, stdin: 'ignore' });
+  const answers: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => answers.push(...chunk.split('\n').filter(Boolean)));
+  return { answers, stop: async () => { child.kill('SIGKILL'); await child; } };
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The client's flow moves off its backend once that backend leaves the set with its flows dropped. */
+async function flowMoves(balancer: LoadBalancer): Promise<{ first: string; after: string[] }> {
+  await balancer.apply([{ sandbox: client, services: [web(BACKENDS)] }]);
+  const udp = fixedPortClient();
+  try {
+    await waitFor('five answers', () => udp.answers.length >= 5);
+    const first = udp.answers[0]!;
+    const rest = BACKENDS.filter((b) => b !== first);
+    const result = await balancer.apply([{ sandbox: client, services: [web(rest)], dropFlows: [[VIP, 'udp', first]] }]);
+    if (result.errors.length > 0) throw new Error(result.errors[0]!.error);
+    const mark = udp.answers.length;
+    // The old backend still answers (it only left the set): without the entry's deletion the flow stays on it.
+    await waitFor('answers from a remaining backend', () => udp.answers.slice(mark).filter((a) => rest.includes(a)).length >= 5, 10_000).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    return { first, after: udp.answers.slice(mark + 2) };
+  } finally {
+    await udp.stop();
+  }
+}
+
+test.serial('a UDP flow from one source port moves to a remaining backend when its backend leaves', async (t) => {
+  const { first, after } = await flowMoves(lb);
+  t.true(BACKENDS.includes(first), first);
+  t.true(after.length >= 5, `answers after the change: ${JSON.stringify(after.slice(-5))}`);
+  t.false(after.includes(first), `still answered by ${first}: ${JSON.stringify(after.slice(-5))}`);
+  t.is(new Set(after).size, 1, 'the moved flow stays on its new backend');
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+});
+
+test.serial('the same on kernels without filtered conntrack deletes (dump and delete each entry)', async (t) => {
+  process.env['WEFT_LB_CONNTRACK'] = 'dump';
+  const dumping = new LoadBalancer({ workers: 1 });
+  delete process.env['WEFT_LB_CONNTRACK'];
+  try {
+    await dumping.apply([{ sandbox: client, services: [web(BACKENDS)] }]); // starts the worker with the variable
+    const { first, after } = await flowMoves(dumping);
+    t.true(after.length >= 5, `answers after the change: ${JSON.stringify(after.slice(-5))}`);
+    t.false(after.includes(first), `still answered by ${first}: ${JSON.stringify(after.slice(-5))}`);
+  } finally {
+    await dumping.close();
+  }
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
 });
 
 test.serial('with no live backend, connections are refused at once instead of timing out', async (t) => {

@@ -1,0 +1,189 @@
+// Services that hold from a workload's first instruction to the loss of a
+// backend, on a 2-host lab: a detached workload resolves and reaches a service
+// as the very first thing it does, and a UDP client that keeps one source port
+// moves to a live backend when the one it was mapped to leaves.
+import test from 'ava';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labUp, labDown, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+
+const prefix = uniquePrefix('r');
+const scratch = mkdtempSync(join(tmpdir(), `${prefix}-`));
+let lab: LabState;
+
+interface SandboxInfo { id: string; netns: string; pid: number; endpoints: { ip: string; name: string }[] }
+
+function inSandbox(netns: string, command: string[], timeout = 30_000) {
+  return execa('ip', ['netns', 'exec', netns, ...command], { reject: false, timeout });
+}
+
+async function dig(netns: string, name: string): Promise<string[]> {
+  const r = await inSandbox(netns, ['dig', '+short', '+time=3', '+tries=1', name]);
+  return String(r.stdout).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith(';'));
+}
+
+function sandbox(host: LabHost, network: string, name: string, command: string[], services: string[] = []): Promise<SandboxInfo> {
+  return callAgent<SandboxInfo>(host, 'SandboxCreate', { networks: [network], name, aliases: [], netns: '', services, command });
+}
+
+async function createService(host: LabHost, args: string[]): Promise<string> {
+  const created = await weftOn(host, ['service', 'create', ...args]);
+  if (created.exitCode !== 0) throw new Error(created.stderr);
+  const vip = /VIP (\S+)\)/.exec(created.stdout)?.[1];
+  if (!vip) throw new Error(`no VIP in: ${created.stdout}`);
+  return vip;
+}
+
+test.before(async () => {
+  lab = await labUp({ hosts: 2, prefix });
+  const [h1] = lab.hosts as [LabHost, LabHost];
+  const made = await weftOn(h1, ['network', 'create', 'app']);
+  if (made.exitCode !== 0) throw new Error(made.stderr);
+});
+
+test.after.always(async () => {
+  rmSync(scratch, { recursive: true, force: true });
+  if (process.env['WEFT_KEEP_LAB'] === '1') return;
+  await labDown(prefix);
+});
+
+test.serial('a detached workload resolves and reaches a service with its very first instruction', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const vip = await createService(h1, ['web', '--network', 'app', '--port', '80/tcp']);
+  await sandbox(h2, 'app', 'web-1', ['socat', 'TCP-LISTEN:80,fork,reuseaddr', 'SYSTEM:echo web-1'], ['web']);
+  // h1 knows the backend (a probe sandbox there reaches it) before the workload starts.
+  const probe = await sandbox(h1, 'app', 'probe', ['sleep', '3600']);
+  await eventually('the probe to reach web through its VIP', async () => {
+    const r = await inSandbox(probe.netns, ['socat', '-T', '2', '-', 'TCP:web:80,connect-timeout=2']);
+    return String(r.stdout).trim() === 'web-1';
+  }, 60_000);
+
+  // The name lookup and the connection are the workload's first instructions: no retry, no wait.
+  const resolved = join(scratch, 'getent');
+  const reached = join(scratch, 'connect');
+  const script = `getent hosts web > ${resolved} 2>&1; echo "exit $?" >> ${resolved}; socat -T 2 - TCP:${vip}:80,connect-timeout=2 > ${reached} 2>&1; echo "exit $?" >> ${reached}`;
+  const run = await weftOn(h1, ['run', '--detach', '--network', 'app', '--name', 'first', '--', 'sh', '-c', script]);
+  t.is(run.exitCode, 0, run.stderr);
+  const lookup = await eventually('the workload to write its lookup', async () => {
+    const text = existsSync(resolved) ? readFileSync(resolved, 'utf8') : '';
+    return text.includes('exit ') ? text : undefined;
+  }, 60_000);
+  t.log(`getent: ${lookup.trim()}`);
+  t.regex(lookup, new RegExp(`^${vip.replaceAll('.', '\\.')}\\s+web\\b`, 'm'), 'getent hosts web gave the VIP');
+  t.regex(lookup, /exit 0/);
+  const connect = await eventually('the workload to write its connection', async () => {
+    const text = existsSync(reached) ? readFileSync(reached, 'utf8') : '';
+    return text.includes('exit ') ? text : undefined;
+  }, 60_000);
+  t.is(connect.trim(), 'web-1\nexit 0', 'the VIP answered the first connection');
+});
+
+test.serial('a foreground run sees the same from its first instruction', async (t) => {
+  const [h1] = lab.hosts as [LabHost, LabHost];
+  const r = await weftOn(h1, ['run', '--network', 'app', '--', 'sh', '-c', 'getent hosts web && socat -T 2 - TCP:web:80,connect-timeout=2']);
+  t.is(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.regex(lines[0] ?? '', /^\S+\s+web\b/);
+  t.is(lines[1], 'web-1');
+});
+
+
+/** A UDP client in `netns` that sends to vip:port from one source port every 200 ms; `answers` collects the replies. */
+function fixedPortClient(netns: string, vip: string, port: number): { answers: string[]; stop: () => Promise<void> } {
+  const script = [
+    'import socket, time',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    's.bind(("0.0.0.0", 40053))',
+    's.settimeout(0.2)',
+    'while True:',
+    `    s.sendto(b"q", ("${vip}", ${port}))`,
+    '    try:',
+    '        print(s.recv(100).decode().strip(), flush=True)',
+    '    except OSError:',
+    '        print("-", flush=True)',
+    '    time.sleep(0.2)',
+  ].join('\n');
+  const child = execa('ip', ['netns', 'exec', netns, '/usr/bin/python3', '-c', script], { reject: false, buffer: false, stdin: 'ignore' });
+  const answers: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => answers.push(...chunk.split('\n').filter(Boolean)));
+  return { answers, stop: async () => { child.kill('SIGKILL'); await child; } };
+}
+
+/** A UDP echo backend of `service` that says its name, with a TCP port 80 for the health check. */
+function udpBackend(host: LabHost, name: string, service: string): Promise<SandboxInfo> {
+  const script = `socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:true & exec socat UDP-RECVFROM:5300,fork SYSTEM:"echo ${name}"`;
+  return sandbox(host, 'app', name, ['sh', '-c', script], [service]);
+}
+
+const failCheck = 'table ip wtest {\n  chain input {\n    type filter hook input priority 0;\n    iifname "egress0" tcp dport 80 reject with tcp reset\n  }\n}\n';
+
+test.serial('a UDP client on one source port moves to a live backend when its backend fails its check, then when it is gone', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const vip = await createService(h1, ['udpecho', '--network', 'app', '--port', '5300/udp', '--health', 'tcp:80']);
+  const backends = new Map([['u-1', await udpBackend(h1, 'u-1', 'udpecho')], ['u-2', await udpBackend(h2, 'u-2', 'udpecho')]]);
+  const client = await sandbox(h1, 'app', 'udp-client', ['sleep', '3600']);
+  const tasks = async () => (await dig(client.netns, 'tasks.udpecho')).sort();
+  await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
+  const udp = fixedPortClient(client.netns, vip, 5300);
+  /** The last five replies, once they all come from one backend other than `not`. */
+  const settledOn = (not: string) => async () => {
+    const last = udp.answers.slice(-5);
+    return last.length === 5 && new Set(last).size === 1 && last[0] !== not && last[0] !== '-' ? last[0] : undefined;
+  };
+  try {
+    const first = await eventually('the client to get answers', settledOn(''), 30_000);
+    const other = first === 'u-1' ? 'u-2' : 'u-1';
+    const firstIp = backends.get(first)!.endpoints[0]!.ip;
+
+    // Its backend fails the health check but keeps answering: only a deleted conntrack entry moves the flow.
+    const block = await execa('ip', ['netns', 'exec', backends.get(first)!.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
+    t.is(block.exitCode, 0, String(block.stderr));
+    await eventually(`${first} to leave tasks.udpecho`, async () => !(await tasks()).includes(firstIp), 60_000);
+    t.is(await eventually(`the flow to move off ${first}`, settledOn(first), 20_000), other);
+
+    await inSandbox(backends.get(first)!.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
+    await eventually(`${first} to come back`, async () => (await tasks()).length === 2, 60_000);
+
+    // The backend it moved to goes away (its task exits; the agent removes the sandbox).
+    const gone = backends.get(other)!;
+    await execa('sh', ['-c', `ip netns pids ${gone.netns} | xargs -r kill -9`], { reject: false });
+    await eventually(`${other} to leave tasks.udpecho`, async () => !(await tasks()).includes(gone.endpoints[0]!.ip), 60_000);
+    t.is(await eventually(`the flow to move off ${other}`, settledOn(other), 20_000), first);
+  } finally {
+    await udp.stop();
+  }
+});
+
+test.serial('a UDP client on one source port moves to a live backend when its backend\'s host dies', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const vip = await createService(h1, ['udpkill', '--network', 'app', '--port', '5300/udp', '--health', 'tcp:80']);
+  const local = await udpBackend(h1, 'k-1', 'udpkill');
+  const remote = await udpBackend(h2, 'k-2', 'udpkill');
+  const client = await sandbox(h1, 'app', 'kill-client', ['sleep', '3600']);
+  const tasks = async () => (await dig(client.netns, 'tasks.udpkill')).sort();
+  // Only h2's backend is live while the client starts, so the flow is mapped to the host that dies.
+  const block = await execa('ip', ['netns', 'exec', local.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
+  t.is(block.exitCode, 0, String(block.stderr));
+  await eventually('only k-2 to be live', async () => (await tasks()).join() === remote.endpoints[0]!.ip, 60_000);
+  const udp = fixedPortClient(client.netns, vip, 5300);
+  const settledOn = (name: string) => async () => {
+    const last = udp.answers.slice(-5);
+    return last.length === 5 && last.every((a) => a === name);
+  };
+  try {
+    await eventually('the client to be answered by k-2', settledOn('k-2'), 30_000);
+    await inSandbox(local.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
+    await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
+    t.true(await settledOn('k-2')(), 'the flow stays on its backend while that one lives');
+
+    process.kill(h2.pid, 'SIGKILL');
+    await execa('ip', ['-n', h2.netns, 'link', 'set', 'eth0', 'down']);
+    await eventually('h2\'s backend to leave tasks.udpkill', async () => !(await tasks()).includes(remote.endpoints[0]!.ip), 90_000);
+    t.true(await eventually('the flow to move to k-1', settledOn('k-1'), 20_000));
+  } finally {
+    await udp.stop();
+  }
+});
