@@ -84,11 +84,11 @@ export function registerClusterCommands(program: Command): void {
   const node = program.command('node').description('manage cluster nodes');
   node
     .command('rm')
-    .description('remove (revoke) a node cluster-wide: it can no longer connect or publish')
+    .description('remove (revoke) a node cluster-wide: it can no longer connect or publish; rotates the join token and prints the new one')
     .argument('<node>', 'node ID, unique ID prefix, or name')
     .action(async (reference: string, _opts: object, command: Command) => {
-      const reply = await withClient(command, (c) => c.call<{ nodeId: string }>('RemoveNode', { node: reference }));
-      process.stdout.write(`Removed node ${reply.nodeId}.\n`);
+      const reply = await withClient(command, (c) => c.call<{ nodeId: string; token: string }>('RemoveNode', { node: reference }));
+      process.stdout.write(`Removed node ${reply.nodeId}.\nThe join token it knew no longer works. New join token:\n\n  ${reply.token}\n\n`);
     });
 
   program
