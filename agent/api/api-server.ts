@@ -30,7 +30,7 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
     },
     Token: (req) => ({ token: agent.token(parse(tokenRequest, req).rotate) }),
     Members: () => ({ members: agent.members().map(memberReply) }),
-    RemoveNode: async (req) => ({ nodeId: (await agent.removeNode(parse(removeNodeRequest, req).node)).nodeId }),
+    RemoveNode: async (req) => agent.removeNode(parse(removeNodeRequest, req).node),
     ...overlayHandlers(() => agent.overlay(), (nodeId) => agent.cluster?.roster.get(nodeId)?.name ?? ''),
   };
   const implementation: grpc.UntypedServiceImplementation = {};

@@ -7,6 +7,7 @@ import { parseToken, TokenError } from '../../controlplane/security/token.ts';
 import { addrPoolSchema, joinAddress, DEFAULT_ADDR_POOL } from '../api/schemas.ts';
 import { printJson, printTable } from './output.ts';
 import { UsageError } from './usage.ts';
+import { readTokenText, type TokenSources } from './token-input.ts';
 
 interface MemberJson {
   nodeId: string;
@@ -33,17 +34,19 @@ export function registerClusterCommands(program: Command): void {
   program
     .command('join')
     .description('join an existing cluster through any of its members')
-    .requiredOption('--token <token>', 'join token from `weft init` or `weft token` (WEFT-1-...)')
+    .option('--token <token>', 'join token from `weft init` or `weft token` (WEFT-1-...); "-" reads it from standard input')
+    .option('--token-file <path>', 'read the join token from a file (keeps it out of `ps`)')
     .argument('<addr>', 'address of any member, ADDR[:PORT] (default port 2377)')
-    .action(async (addr: string, opts: { token: string }, command: Command) => {
+    .action(async (addr: string, opts: TokenSources, command: Command) => {
+      const token = await readTokenText(opts);
       try {
-        parseToken(opts.token);
+        parseToken(token);
       } catch (error) {
         if (error instanceof TokenError) throw new UsageError(error.message);
         throw error;
       }
       checked(joinAddress, addr, 'member address');
-      const reply = await withClient(command, (c) => c.call<{ nodeId: string; members: number }>('Join', { token: opts.token, address: addr }));
+      const reply = await withClient(command, (c) => c.call<{ nodeId: string; members: number }>('Join', { token, address: addr }));
       process.stdout.write(`Joined as node ${reply.nodeId} (${reply.members} members).\n`);
     });
 
@@ -81,11 +84,11 @@ export function registerClusterCommands(program: Command): void {
   const node = program.command('node').description('manage cluster nodes');
   node
     .command('rm')
-    .description('remove (revoke) a node cluster-wide: it can no longer connect or publish')
+    .description('remove (revoke) a node cluster-wide: it can no longer connect or publish; rotates the join token and prints the new one')
     .argument('<node>', 'node ID, unique ID prefix, or name')
     .action(async (reference: string, _opts: object, command: Command) => {
-      const reply = await withClient(command, (c) => c.call<{ nodeId: string }>('RemoveNode', { node: reference }));
-      process.stdout.write(`Removed node ${reply.nodeId}.\n`);
+      const reply = await withClient(command, (c) => c.call<{ nodeId: string; token: string }>('RemoveNode', { node: reference }));
+      process.stdout.write(`Removed node ${reply.nodeId}.\nThe join token it knew no longer works. New join token:\n\n  ${reply.token}\n\n`);
     });
 
   program

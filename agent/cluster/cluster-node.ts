@@ -29,6 +29,8 @@ const PERSIST_DELAY_MS = 50;
 // Anti-entropy beyond the sync on every new connection: one random peer per
 // period, so state that gossip missed converges even on a quiet cluster.
 const PERIODIC_SYNC_MS = 30_000;
+// Gossip reaches every connected member in milliseconds; a second is ample.
+const REVOCATION_SETTLE_MS = 1_000;
 
 export interface ClusterNodeOptions {
   keys: NodeKeys;
@@ -124,6 +126,7 @@ export class ClusterNode {
       listenIp: this.#options.listenIp,
       port: this.#options.gossipPort,
       isAdmitted,
+      isMemberAddress: (ip) => this.roster.isMemberAddress(ip),
     });
     const onError = (error: Error, peer: string): void => this.#log.warn({ peer, err: error.message }, 'rejected cluster state from peer');
     this.#gossip = new ClusterGossip(this.#libp2p, {
@@ -354,7 +357,13 @@ export class ClusterNode {
     return this.joinToken();
   }
 
-  async revoke(reference: string): Promise<MemberRecord> {
+  /**
+   * Revokes a member and retires the join token it knew: the token is rotated
+   * once the revocation has had a moment to reach the other members, so that
+   * none of them still counts the removed node as a peer (and forwards it the
+   * new secret) when the rotation arrives. Returns the new token.
+   */
+  async revoke(reference: string): Promise<{ record: MemberRecord; token: string }> {
     const target = this.roster.resolve(reference);
     if (typeof target === 'string') throw new Error(target);
     if (target.nodeId === this.nodeId) throw new Error('a node cannot remove itself; run `weft leave` on it, or `weft node rm` on another member');
@@ -364,7 +373,8 @@ export class ClusterNode {
     await this.#gossip.flush();
     this.#schedulePersist();
     await this.#disconnect(revoked.peerId);
-    return revoked;
+    await new Promise((resolve) => setTimeout(resolve, REVOCATION_SETTLE_MS));
+    return { record: revoked, token: this.rotateToken() };
   }
 
   /** Announces a graceful leave and waits (briefly) for it to go out. */

@@ -3,7 +3,6 @@
 // the methods below; each either succeeds or throws an AgentError that says
 // what to do.
 import type { Logger } from 'pino';
-import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { type AgentConfig, admissionPortOf, listenIpOf } from '../config.ts';
@@ -11,7 +10,7 @@ import { DataDir, type ClusterMaterial, type NodeKeys } from './data-dir.ts';
 import { lockDataDir, type DataDirLock } from './lock.ts';
 import { resolveAdvertiseAddr } from './advertise.ts';
 import { ClusterNode, type MemberView } from '../cluster/cluster-node.ts';
-import { startAdmissionServer } from '../cluster/admission-server.ts';
+import { startAdmissionServer, type AdmissionServer } from '../cluster/admission-server.ts';
 import { joinCluster } from '../cluster/admission-client.ts';
 import { newPsk } from '../cluster/psk.ts';
 import { createClusterCa, issueNodeCertificate } from '../../controlplane/security/certificates.ts';
@@ -41,7 +40,7 @@ export class Agent {
   readonly #lock: DataDirLock;
   #keys!: NodeKeys;
   #cluster: ClusterNode | undefined;
-  #admission: grpc.Server | undefined;
+  #admission: AdmissionServer | undefined;
   #allocations: AllocationService | undefined;
   #overlay: Overlay | undefined;
   #services: ServicePlane | undefined;
@@ -251,10 +250,12 @@ export class Agent {
     return this.#requireCluster().members();
   }
 
-  async removeNode(reference: string): Promise<MemberRecord> {
+  /** Revokes a node and rotates the join token it knew; returns the new token for the operator. */
+  async removeNode(reference: string): Promise<{ nodeId: string; token: string }> {
     const cluster = this.#requireCluster();
     try {
-      return await cluster.revoke(reference);
+      const { record, token } = await cluster.revoke(reference);
+      return { nodeId: record.nodeId, token };
     } catch (error) {
       throw precondition((error as Error).message);
     }
@@ -282,7 +283,7 @@ export class Agent {
     this.#allocations = undefined;
     const admission = this.#admission;
     this.#admission = undefined;
-    if (admission) await new Promise<void>((resolve) => admission.tryShutdown(() => resolve()));
+    if (admission) await admission.close();
     const cluster = this.#cluster;
     this.#cluster = undefined;
     if (cluster) await cluster.stop();

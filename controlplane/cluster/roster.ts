@@ -85,6 +85,16 @@ export class Roster {
   }
 
   /**
+   * Is this underlay address an active member's? Consulted on every inbound
+   * connection before any handshake, so that an outsider's TCP connections
+   * are closed at once instead of holding libp2p's pending-upgrade slots.
+   */
+  isMemberAddress(address: string): boolean {
+    for (const record of this.#records.values()) if (record.status === 'active' && record.address === address) return true;
+    return false;
+  }
+
+  /**
    * Finds a member by node ID, unique node ID prefix or name, the way users
    * type them. Returns an error message when the reference is ambiguous.
    */

@@ -111,14 +111,21 @@ test.serial('after token --rotate the old token is refused, members are unaffect
   }
 });
 
+/** The token before the last `node rm` and the one it printed (for the test after it). */
+let lastRemoval: { before: string; token: string } | undefined;
+
 test.serial('after node rm, the removed node can no longer connect, even with its old identity', async (t) => {
   const h4 = host('h4');
   const h4Id = (await members(host('h1'))).find((m) => m.name === 'h4')!.nodeId;
   // Kill it first so it keeps its certificate and keys on disk: the strongest
   // case, a removed host that comes back and tries to reconnect.
   process.kill(h4.pid, 'SIGKILL');
+  const before = await currentToken(host('h1'));
   const rm = await weftOn(host('h1'), ['node', 'rm', h4Id.slice(0, 10)]);
   t.is(rm.exitCode, 0, rm.stderr);
+  const printed = /^\s+(WEFT-1-\S+)$/m.exec(rm.stdout)?.[1];
+  t.truthy(printed, `node rm prints the new join token: ${rm.stdout}`);
+  lastRemoval = { before, token: printed ?? '' };
   for (const name of ['h1', 'h2', 'h3']) await eventually(`${name} to drop h4`, async () => !names(await members(host(name))).includes('h4'));
   const restarted = restartAgent(prefix, 'h4');
   lab.hosts = lab.hosts.map((h) => (h.name === 'h4' ? restarted : h));
@@ -128,6 +135,27 @@ test.serial('after node rm, the removed node can no longer connect, even with it
   for (const name of ['h1', 'h2', 'h3']) t.deepEqual(names(await members(host(name))), ['h1', 'h2', 'h3']);
   const fromH4 = await members(restarted);
   t.true(fromH4.filter((m) => m.name !== 'h4').every((m) => !m.connected), 'no member accepted a connection from the removed node');
+});
+
+test.serial('node rm rotates the join token: the removed host cannot rejoin with the token it knew, the printed one works', async (t) => {
+  // h4 was removed by the test above; its last token is the one it joined with.
+  const h4 = host('h4');
+  const rm = lastRemoval;
+  if (!rm) return t.fail('the node rm test above did not run');
+  t.not(rm.token, rm.before, 'node rm printed a new token');
+  for (const name of ['h1', 'h2', 'h3']) await eventually(`${name} to hand out the rotated token`, async () => (await currentToken(host(name))) === rm.token);
+  // The removed host forgets the cluster and tries again with what it knew.
+  const left = await weftOn(h4, ['leave']);
+  t.is(left.exitCode, 0, left.stderr);
+  for (const via of ['h1', 'h3']) {
+    const again = await weftOn(h4, ['join', '--token', rm.before, host(via).ip]);
+    t.is(again.exitCode, 1, `joining through ${via} with the old token must fail: ${again.stdout}`);
+    t.regex(again.stderr, /join token secret is not valid/);
+  }
+  await assertNoTrace(t);
+  const joined = await weftOn(h4, ['join', '--token', rm.token, host('h2').ip]);
+  t.is(joined.exitCode, 0, joined.stderr);
+  for (const name of ['h1', 'h2', 'h3']) await eventually(`${name} to list the re-admitted h4`, async () => names(await members(host(name))).includes('h4'));
 });
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/foreign-peer.ts', import.meta.url));

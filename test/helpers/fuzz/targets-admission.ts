@@ -1,14 +1,17 @@
 // Fuzz targets for admission (the join RPC, both directions), the node
 // certificates every gossiped member record carries, and join tokens.
-//   admission.request  what a member's Join handler runs on a stranger's bytes:
-//                      gRPC's decode, the field checks, the libp2p key proof
-//   admission.reply    what a joining host runs on the member's answer
+//   admission.request  what a member's Join handler runs on a stranger's bytes
+//                      (hello or request): gRPC's decode, the field checks,
+//                      the libp2p key proof
+//   admission.reply    what a joining host runs on the member's answers
+//                      (challenge or reply)
 //   cert.node          what RecordVerifier runs on a record's certificate
 //   token.parse        `weft join --token` and the API's Join
 import * as grpc from '@grpc/grpc-js';
 import { AdmissionService } from '../../../agent/wire/protos.ts';
-import { AdmissionError, parseAdmissionRequest } from '../../../agent/cluster/admission-server.ts';
-import { checkReply, JoinError } from '../../../agent/cluster/admission-client.ts';
+import { AdmissionError, parseJoinHello, parseJoinRequest } from '../../../agent/cluster/admission-server.ts';
+import { checkChallenge, checkReply, JoinError } from '../../../agent/cluster/admission-client.ts';
+import { clientProof, NONCE_BYTES, serverProof, type JoinTranscript } from '../../../controlplane/security/join-proof.ts';
 import { verifyProof } from '../../../agent/cluster/admission-proof.ts';
 import { newPsk } from '../../../agent/cluster/psk.ts';
 import { encodeSnapshot, FrameError } from '../../../agent/wire/cluster-codec.ts';
@@ -34,30 +37,39 @@ function grpcDecode<T>(decode: (bytes: Buffer) => T, input: Uint8Array): T {
 
 export async function admissionTargets(): Promise<FuzzTarget[]> {
   const m = await material();
+  const transcript: JoinTranscript = { clientNonce: new Uint8Array(NONCE_BYTES).fill(1), serverNonce: new Uint8Array(NONCE_BYTES).fill(2), serverCertificate: m.nodeCertificate };
   const request = {
-    secret: m.token.secret, name: 'h2', advertiseAddr: '198.18.0.2', gossipPort: 7946, admissionPort: 2377,
+    name: 'h2', advertiseAddr: '198.18.0.2', gossipPort: 7946, admissionPort: 2377,
     libp2pPublicKey: m.libp2pPublicKey, tlsPublicKey: m.keys.tls.publicKeySpki, proof: m.proof,
+    clientProof: clientProof(m.token.secret, transcript, m.libp2pPublicKey, m.keys.tls.publicKeySpki),
   };
   const reply = {
     nodeId: m.nodeId, nodeCertificate: m.nodeCertificate, caCertificate: m.ca.certificate, caPrivateKey: m.ca.privateKey,
     psk: newPsk(), snapshot: encodeSnapshot({ members: [m.member], settings: { defaultAddrPool: '100.64.0.0/10' } }),
   };
+  const challenge = { serverNonce: transcript.serverNonce, serverProof: serverProof(m.token.secret, transcript) };
   const now = new Date();
   return [
     {
       name: 'admission.request', group: 'wire', rejects: 'AdmissionError (gRPC decode errors: INTERNAL)',
-      seeds: [join.requestSerialize(request), join.requestSerialize({ ...request, name: 'h-3.lab' })],
+      seeds: [join.requestSerialize({ hello: { clientNonce: transcript.clientNonce } }), join.requestSerialize({ request }), join.requestSerialize({ request: { ...request, name: 'h-3.lab' } })],
       run: async (input) => {
-        const parsed = parseAdmissionRequest(grpcDecode(join.requestDeserialize, input));
+        const message = grpcDecode(join.requestDeserialize, input) as Record<string, unknown>;
+        if (message['message'] !== 'request') return parseJoinHello(message);
+        const parsed = parseJoinRequest(message);
         if (!(await verifyProof(parsed.libp2pPublicKey, parsed.tlsPublicKey, parsed.proof))) throw new AdmissionError(grpc.status.PERMISSION_DENIED, 'no proof');
         return parsed;
       },
       isClean: (error) => error instanceof AdmissionError || error instanceof Undecodable,
     },
     {
-      name: 'admission.reply', group: 'wire', rejects: 'JoinError, FrameError (gRPC decode errors)',
-      seeds: [join.responseSerialize(reply)],
-      run: async (input) => checkReply(grpcDecode(join.responseDeserialize, input) as Record<string, unknown>, m.ca.certificate, m.keys, m.token),
+      name: 'admission.reply', group: 'wire', rejects: 'JoinError, FrameError (gRPC decode errors); a bad challenge is a reason string',
+      seeds: [join.responseSerialize({ challenge }), join.responseSerialize({ reply })],
+      run: async (input) => {
+        const message = grpcDecode(join.responseDeserialize, input) as Record<string, unknown>;
+        if (message['message'] !== 'reply') return checkChallenge(message, m.token.secret, transcript.clientNonce, m.nodeCertificate, 'fuzz');
+        return checkReply(message['reply'] as Record<string, unknown>, m.ca.certificate, m.keys, m.token);
+      },
       isClean: (error) => error instanceof JoinError || error instanceof FrameError || error instanceof Undecodable,
     },
     {
