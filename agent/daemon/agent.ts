@@ -73,6 +73,11 @@ export class Agent {
     return this.#cluster;
   }
 
+  /** The allocator service of the cluster this node is in (tests, benchmarks). */
+  get allocations(): AllocationService | undefined {
+    return this.#allocations;
+  }
+
   get peerId(): string {
     return peerIdFromPrivateKey(this.#keys.libp2pKey).toString();
   }
@@ -149,8 +154,10 @@ export class Agent {
       egress,
       dnsPort: () => this.#dns?.port,
       onLocalChange: () => this.#services?.trigger(),
-      moreFindings: async () => (await this.#services?.doctor()) ?? [],
+      moreFindings: async () => [...((await this.#services?.doctor()) ?? []), ...allocations.findings()],
     });
+    // A reclaim keeps what cluster objects still use; endpoints of removed or departed hosts are gone with them.
+    allocations.setInUse((space) => overlay.allocationValuesInUse(space, (id) => cluster.roster.get(id)?.status === 'active'));
     this.#allocations = allocations;
     this.#overlay = overlay;
     await overlay.start(); // also brings up the gateway bridge the resolver binds to
@@ -254,7 +261,10 @@ export class Agent {
   async removeNode(reference: string): Promise<MemberRecord> {
     const cluster = this.#requireCluster();
     try {
-      return await cluster.revoke(reference);
+      const removed = await cluster.revoke(reference);
+      // Its ranges come back to the pool now if this node is the reclaimer (else the reclaimer's timer does it).
+      void this.#allocations?.reclaim();
+      return removed;
     } catch (error) {
       throw precondition((error as Error).message);
     }
