@@ -1,16 +1,17 @@
 // /weft/alloc/1: a node without free space asks an owner for a share, a node
 // freeing a value it does not own forwards the free to the owner, and a
-// leaving node hands its ranges to a member. One request and one reply per
+// leaving node hands its ranges to a member, and the reclaimer asks every
+// member for its current rings before taking over a gone node's ranges. One request and one reply per
 // stream, length-prefixed protobuf, zod-checked, over the certified libp2p
 // connection; only admitted members are answered, and only on their own behalf.
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Connection, Stream } from '@libp2p/interface';
-import type { Donation, FreeReply, FreeRequest, SpaceReply, SpaceRequest } from '../../controlplane/allocation/index.ts';
+import type { Donation, FreeReply, FreeRequest, RingSyncRequest, SpaceReply, SpaceRequest } from '../../controlplane/allocation/index.ts';
 import {
-  decodeAllocCall, decodeFreeReply, decodeHandoverReply, decodeSpaceReply,
-  encodeAllocCall, encodeFreeReply, encodeHandoverReply, encodeSpaceReply,
-  type AllocCall, type HandoverReply,
+  decodeAllocCall, decodeFreeReply, decodeHandoverReply, decodeRingSyncReply, decodeSpaceReply,
+  encodeAllocCall, encodeFreeReply, encodeHandoverReply, encodeRingSyncReply, encodeSpaceReply,
+  type AllocCall, type HandoverReply, type RingSyncReply,
 } from '../wire/allocation-codec.ts';
 import type { WeftLibp2p } from '../cluster/libp2p-node.ts';
 
@@ -30,6 +31,7 @@ export interface AllocRpcHandlers {
   onSpace(from: string, request: SpaceRequest): SpaceReply;
   onFree(from: string, request: FreeRequest): FreeReply;
   onHandover(from: string, donation: Donation): HandoverReply;
+  onRingSync(from: string, request: RingSyncRequest): RingSyncReply;
   onError(error: Error, peer: string): void;
 }
 
@@ -80,6 +82,8 @@ function answer(handlers: AllocRpcHandlers, from: string, call: AllocCall): Uint
       }
       return encodeHandoverReply(reply);
     }
+    case 'ringSync':
+      return encodeRingSyncReply(handlers.onRingSync(from, call.request));
   }
 }
 
@@ -134,6 +138,11 @@ export class AllocRpcClient {
   async free(address: string, request: FreeRequest): Promise<FreeReply> {
     const reply = await exchange(this.#node, address, () => ({ kind: 'free', request }));
     return decodeFreeReply(reply as Uint8Array, request.space);
+  }
+
+  async ringSync(address: string, request: RingSyncRequest): Promise<RingSyncReply> {
+    const reply = await exchange(this.#node, address, () => ({ kind: 'ringSync', request }));
+    return decodeRingSyncReply(reply as Uint8Array);
   }
 
   /** Undefined when `build` had nothing to hand over. */

@@ -7,20 +7,29 @@
 //   value out twice.
 // - Safety over availability: with no reachable owner to ask, allocation
 //   fails with the allocator's explanation; it never guesses.
+// - Reclaiming (reclaimer.ts): the ranges of removed or left nodes come back
+//   to the pool through one elected member, after a ring sync with all.
 import type { Logger } from 'pino';
-import { Allocator, type AllocResult, type Donation, type FreeReply, type FreeRequest, type RingState, type SpaceReply, type SpaceRequest } from '../../controlplane/allocation/index.ts';
+import {
+  Allocator, goneOwners, spacesToReport, syncRefusal,
+  type AllocResult, type Donation, type FreeReply, type FreeRequest, type RingState, type RingSyncRequest, type SpaceReply, type SpaceRequest,
+} from '../../controlplane/allocation/index.ts';
 import type { Change } from '../../controlplane/tables/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
-import { decodeRing, encodeRing, type HandoverReply } from '../wire/allocation-codec.ts';
+import { decodeRing, encodeRing, type HandoverReply, type RingSyncReply } from '../wire/allocation-codec.ts';
 import { AllocRpcClient, ALLOC_PROTOCOL, serveAllocRpc, type AllocRpcNode } from './alloc-rpc.ts';
 import { AllocationError } from './allocation-error.ts';
 import { ConflictLog, type AllocationConflict } from './conflicts.ts';
+import { allocationFindings } from './doctor-findings.ts';
+import type { Finding } from '../../dataplane/doctor.ts';
 import { KeyedQueue } from './keyed-queue.ts';
+import { RECLAIM_INTERVAL_MS, Reclaimer, type BlockedReclaim } from './reclaimer.ts';
 import { ALLOCATIONS_TABLE, parseRingKey, ringKey } from './ring-keys.ts';
 import type { AllocationStore } from './store.ts';
 
 export { AllocationError } from './allocation-error.ts';
 export type { AllocationConflict } from './conflicts.ts';
+export type { BlockedReclaim } from './reclaimer.ts';
 
 export interface SpaceDefinition {
   name: string;
@@ -38,7 +47,17 @@ export interface AllocationCluster {
   /** libp2p multiaddr (with /p2p/) of an active member. */
   addressOf(nodeId: string): string | undefined;
   nodeIdOfPeer(peerId: string): string | undefined;
+  /** Admitted, left and removed members: who may reclaim, and whose ranges. */
+  readonly roster: { all(): ReadonlyArray<{ nodeId: string; status: 'active' | 'left' | 'revoked' }> };
 }
+
+/**
+ * Values cluster objects (networks, services, endpoints of active members)
+ * use in a space, from this node's tables: a reclaim keeps them reserved.
+ * Undefined: the space is no longer used (its network is gone), so nothing
+ * there is reclaimed.
+ */
+export type InUseProvider = (space: string) => Iterable<number> | undefined;
 
 export interface AllocationStats {
   owned: number;
@@ -76,6 +95,8 @@ export class AllocationService {
   readonly #queue = new KeyedQueue();
   readonly #conflicts = new ConflictLog();
   readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #reclaimer: Reclaimer;
+  #inUse: InUseProvider = () => [];
   #unsubscribe: (() => void) | undefined;
   #phase: Phase = 'running';
 
@@ -84,9 +105,20 @@ export class AllocationService {
     this.#store = store;
     this.#log = logger.child({ component: 'allocation' });
     this.#rpc = new AllocRpcClient(cluster.libp2p);
+    this.#reclaimer = new Reclaimer(
+      {
+        selfId: cluster.nodeId,
+        roster: () => this.#roster(),
+        addressOf: (id) => cluster.addressOf(id),
+        ringSync: (address, request) => this.#rpc.ringSync(address, request),
+        knownRings: (gone) => this.#knownRings(gone),
+        takeOver: (space, rings, gone, inUse) => this.#takeOver(space, rings, gone, inUse),
+      },
+      this.#log,
+    );
   }
 
-  static async start(options: { cluster: AllocationCluster; store: AllocationStore; logger: Logger }): Promise<AllocationService> {
+  static async start(options: { cluster: AllocationCluster; store: AllocationStore; logger: Logger; reclaimIntervalMs?: number }): Promise<AllocationService> {
     const service = new AllocationService(options.cluster, options.store, options.logger);
     service.#restoreAll();
     service.#unsubscribe = options.cluster.tables.subscribe(
@@ -105,13 +137,35 @@ export class AllocationService {
         onSpace: (from, request) => service.#answerSpace(from, request),
         onFree: (from, request) => service.#answerFree(from, request),
         onHandover: (from, donation) => service.#acceptHandover(from, donation),
+        onRingSync: (from, request) => service.#answerRingSync(from, request),
         onError: (error, peer) => service.#log.warn({ peer, err: error.message }, `refused or failed an ${ALLOC_PROTOCOL} request`),
       });
     } catch (error) {
       service.#unsubscribe();
       throw error;
     }
+    service.#reclaimer.start(options.reclaimIntervalMs ?? RECLAIM_INTERVAL_MS);
     return service;
+  }
+
+  /** Where a reclaim learns which values cluster objects still use (the overlay's tables). */
+  setInUse(provider: InUseProvider): void {
+    this.#inUse = provider;
+  }
+
+  /** One reclaim attempt now (it also runs on a timer): tests, and `weft node rm` on the reclaimer. */
+  reclaim(): Promise<void> {
+    return this.#reclaimer.run();
+  }
+
+  /** `weft doctor`: refused ring merges and a reclaim that has been waiting too long. */
+  findings(now = new Date()): Finding[] {
+    return allocationFindings(this.conflicts(), this.blockedReclaim(), now);
+  }
+
+  /** Gone nodes' ranges this node would reclaim but cannot yet (a member does not answer). */
+  blockedReclaim(): BlockedReclaim | undefined {
+    return this.#reclaimer.blocked;
   }
 
   /**
@@ -193,6 +247,11 @@ export class AllocationService {
     return s && { owned: s.owned, free: s.free, allocated: s.allocated, awaitingHandover: s.awaitingHandover };
   }
 
+  /** This node's view of a space's ring (tests, diagnostics). */
+  ring(space: string): RingState | undefined {
+    return this.#spaces.get(space)?.ring;
+  }
+
   /** Spaces this node allocates from. */
   spaces(): string[] {
     return [...this.#spaces.keys()].sort();
@@ -206,6 +265,7 @@ export class AllocationService {
   stop(): void {
     if (this.#phase === 'stopped') return;
     this.#phase = 'stopped';
+    this.#reclaimer.stop();
     this.#unsubscribe?.();
     // The handler is removed synchronously; the returned promise only updates the peer store.
     this.#cluster.libp2p.unhandle(ALLOC_PROTOCOL).catch(() => undefined);
@@ -250,6 +310,14 @@ export class AllocationService {
         continue;
       }
       if (this.#spaces.get(space) !== allocator) throw this.#unknownSpace(space);
+      if (reply.kind === 'donated' && this.#cluster.addressOf(request.to) === undefined) {
+        // The donor was removed meanwhile: the reclaimer may already have
+        // synced with us, so a range taken from it now could be reclaimed too.
+        failedPeers.add(request.to);
+        setbacks++;
+        lastSetback = `${request.to} is no longer an active member`;
+        continue;
+      }
       const merged = allocator.receiveReply(reply);
       if (!merged.ok) {
         this.#conflict(space, request.to, 'reply', merged.explanations);
@@ -398,6 +466,72 @@ export class AllocationService {
     this.#notify(donation.space);
     this.#log.info({ space: donation.space, from, values: donation.allocated.length }, 'took over allocation ranges from a leaving member');
     return { accepted: true, reason: '' };
+  }
+
+  /** A reclaimer's ring sync: refused unless it is the reclaimer in our roster too and we know the nodes are gone. */
+  #answerRingSync(from: string, request: RingSyncRequest): RingSyncReply {
+    const refused = syncRefusal(request, { active: new Set(this.#roster().active) });
+    if (refused !== undefined) return { refused };
+    const rings = spacesToReport(request, this.#knownRings(new Set(request.gone)));
+    const inUse: Array<{ space: string; values: number[] }> = [];
+    for (const space of new Set(rings.map((r) => r.space))) {
+      const values = this.#inUse(space);
+      if (values !== undefined) inUse.push({ space, values: [...values] });
+    }
+    this.#log.debug({ from, gone: request.gone, spaces: rings.length }, 'answered a reclaimer’s ring sync');
+    return { refused: '', rings, inUse };
+  }
+
+  /**
+   * The reclaimer's step for one space, as one local operation: merge every
+   * member's ring (and the gone nodes' last published ones), then take over
+   * the ranges gone nodes still own, keeping the values cluster objects use.
+   */
+  #takeOver(space: string, rings: RingState[], gone: ReadonlySet<string>, inUse: ReadonlySet<number>): Promise<number> {
+    return this.#queue.run(space, async () => {
+      if (this.#phase !== 'running') return 0;
+      const ownInUse = this.#inUse(space);
+      if (ownInUse === undefined) return 0; // the space is no longer used here: nothing worth taking over
+      const bounds = rings[0] ?? this.#spaces.get(space)?.ring;
+      if (!bounds) return 0;
+      const known = this.#spaces.get(space);
+      const allocator = known ?? Allocator.join(this.#cluster.nodeId, space, bounds.start, bounds.end);
+      if (!known) this.#mergeFromTable(allocator);
+      for (const ring of [...rings, ...this.#knownRings(gone).filter((r) => r.space === space)]) {
+        const outcome = allocator.merge(ring);
+        if (!outcome.ok) {
+          // Never reclaim on top of a conflict: the ring is not what every member holds.
+          this.#conflict(space, 'reclaim', 'sync', outcome.explanations);
+          return 0;
+        }
+      }
+      const keep = new Set([...inUse, ...ownInUse]);
+      let taken = 0;
+      for (const owner of goneOwners(allocator.ring, gone)) taken += allocator.reclaim(owner, keep);
+      if (taken === 0) return 0;
+      this.#spaces.set(space, allocator);
+      this.#commit(allocator); // durable before anyone learns we own these ranges
+      this.#notify(space);
+      return taken;
+    });
+  }
+
+  /** This node's rings plus the rings gone nodes last published (hidden entries too: they died with their ranges). */
+  #knownRings(gone: ReadonlySet<string>): RingState[] {
+    const rings = [...this.#spaces.values()].map((a) => a.ring).filter((r) => r.tokens.length > 0);
+    for (const entry of this.#cluster.tables.tables.stored(ALLOCATIONS_TABLE)) {
+      if (entry.deleted || !gone.has(entry.owner)) continue;
+      const published = this.#publishedRing(entry.key, entry.owner, entry.value);
+      if (published) rings.push(published.ring);
+    }
+    return rings;
+  }
+
+  #roster(): { active: string[]; gone: string[] } {
+    const active: string[] = [];
+    const gone: string[] = [];
+    for (const member of this.#cluster.roster.all()) (member.status === 'active' ? active : gone).push(member.nodeId);
+    return { active, gone };
   }
 
   /** A request for a space this node has not declared: learn the space from the table. */

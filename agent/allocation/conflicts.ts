@@ -1,13 +1,13 @@
 // Ring merges the allocator refused (two nodes wrote the same token, this
 // node's range was reclaimed while it was alive, a peer split our range...).
 // They are never applied: applying one could hand a value out twice. They are
-// kept here, deduplicated, for logs and a future `weft doctor`.
+// kept here, deduplicated, for logs and `weft doctor`.
 export interface AllocationConflict {
   space: string;
   /** Where the refused ring came from: a node ID, or `self` for a restore problem. */
   source: string;
-  /** How it arrived: table (gossip/sync), reply, handover, restore. */
-  via: 'table' | 'reply' | 'handover' | 'restore';
+  /** How it arrived: table (gossip/sync), reply, handover, restore, or a reclaimer's ring sync. */
+  via: 'table' | 'reply' | 'handover' | 'restore' | 'sync';
   explanations: string[];
   firstSeen: Date;
   lastSeen: Date;

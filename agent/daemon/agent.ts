@@ -72,6 +72,11 @@ export class Agent {
     return this.#cluster;
   }
 
+  /** The allocator service of the cluster this node is in (tests, benchmarks). */
+  get allocations(): AllocationService | undefined {
+    return this.#allocations;
+  }
+
   get peerId(): string {
     return peerIdFromPrivateKey(this.#keys.libp2pKey).toString();
   }
@@ -148,8 +153,10 @@ export class Agent {
       egress,
       dnsPort: () => this.#dns?.port,
       onLocalChange: (netns) => this.#services?.refresh(netns) ?? Promise.resolve(undefined),
-      moreFindings: async () => (await this.#services?.doctor()) ?? [],
+      moreFindings: async () => [...((await this.#services?.doctor()) ?? []), ...allocations.findings()],
     });
+    // A reclaim keeps what cluster objects still use; endpoints of removed or departed hosts are gone with them.
+    allocations.setInUse((space) => overlay.allocationValuesInUse(space, (id) => cluster.roster.get(id)?.status === 'active'));
     this.#allocations = allocations;
     this.#overlay = overlay;
     await overlay.start(); // also brings up the gateway bridge the resolver binds to
@@ -255,6 +262,8 @@ export class Agent {
     const cluster = this.#requireCluster();
     try {
       const { record, token } = await cluster.revoke(reference);
+      // Its ranges come back to the pool now if this node is the reclaimer (else the reclaimer's timer does it).
+      void this.#allocations?.reclaim();
       return { nodeId: record.nodeId, token };
     } catch (error) {
       throw precondition((error as Error).message);

@@ -18,6 +18,7 @@ import { Networks, type CreateNetwork } from './networks.ts';
 import { LocalState, type LocalAttachment, type LocalSandbox } from './local-state.ts';
 import { Programmer } from './programmer.ts';
 import { visibleEndpoints } from './endpoints.ts';
+import { valuesInUse } from './allocation-in-use.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 import { attachEgress, detachEgress, egressGateway, ensureEgress, setEgressRoute, type EgressSpec } from '../../dataplane/egress.ts';
 import { Services, type CreateService } from '../services/services.ts';
@@ -261,6 +262,17 @@ export class Overlay {
   endpoints(networkName?: string): EndpointObject[] {
     const networks = networkName === undefined ? this.networks.list() : [this.networks.require(networkName)];
     return networks.flatMap((n) => visibleEndpoints(this.#o.tables, n.id));
+  }
+
+  /** Values cluster objects use in an allocation space: what a reclaim of a gone node's ranges keeps reserved. */
+  allocationValuesInUse(space: string, isActive: (nodeId: string) => boolean): number[] | undefined {
+    return valuesInUse(space, {
+      pool: this.#o.pool,
+      networks: this.networks.list(),
+      services: this.services.list(),
+      endpoints: (networkId) => visibleEndpoints(this.#o.tables, networkId),
+      isActive,
+    });
   }
 
   localSandboxes(): LocalSandbox[] {

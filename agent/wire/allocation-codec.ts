@@ -1,9 +1,9 @@
 // Wire codec for the allocator: rings published in the `allocations` table,
-// the /weft/alloc/1 request/reply (space, free, handover) and the local
+// the /weft/alloc/1 request/reply (space, free, handover, ring sync) and the local
 // per-space state file. Frames are zod-checked after decoding; the allocator
 // then refuses malformed or conflicting rings on its own terms.
 import { z } from 'zod';
-import type { Donation, RingState, SpaceRequest, SpaceReply, FreeRequest, FreeReply } from '../../controlplane/allocation/index.ts';
+import type { Donation, RingState, RingSyncAnswer, RingSyncRequest, SpaceRequest, SpaceReply, FreeRequest, FreeReply } from '../../controlplane/allocation/index.ts';
 import { encodePlain, allocationTypes } from './protos.ts';
 import { checkedDecode } from './checked-decode.ts';
 
@@ -19,6 +19,7 @@ const MAX_ALLOCATED_VALUES = 2 ** 24;
 // Types added after protos.ts was written live in the same root.
 const handoverReplyType = allocationTypes.Ring.root.lookupType('weft.alloc.HandoverReply');
 const spaceStateType = allocationTypes.Ring.root.lookupType('weft.alloc.SpaceState');
+const ringSyncReplyType = allocationTypes.Ring.root.lookupType('weft.alloc.RingSyncReply');
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
 const space = z.string().min(1).max(64);
 const count = z.number().int().nonnegative().max(2 ** 32);
@@ -39,10 +40,20 @@ const requestSchema = z.discriminatedUnion('request', [
   z.object({ request: z.literal('space'), space: z.object({ space, from: nodeId, to: nodeId, value: count.optional() }) }),
   z.object({ request: z.literal('free'), free: z.object({ space, from: nodeId, to: nodeId, value: count }) }),
 ]);
+const MAX_SYNC_ITEMS = 10_000;
 const callSchema = z.discriminatedUnion('request', [
   ...requestSchema.options,
   z.object({ request: z.literal('handover'), handover: donationSchema }),
+  z.object({
+    request: z.literal('ringSync'),
+    ringSync: z.object({ from: nodeId, to: nodeId, gone: z.array(nodeId).max(MAX_SYNC_ITEMS), spaces: z.array(space).max(MAX_SYNC_ITEMS) }),
+  }),
 ]);
+const ringSyncReplySchema = z.object({
+  refused: z.string().max(4096),
+  rings: z.array(ringSchema).max(MAX_SYNC_ITEMS),
+  inUse: z.array(z.object({ space, values: z.array(count).max(1_000_000) })).max(MAX_SYNC_ITEMS),
+});
 const handoverReplySchema = z.object({ accepted: z.boolean(), reason: z.string().max(4096) });
 const spaceStateSchema = z
   .object({ ring: ringSchema, allocatedRuns: z.array(count).max(2_000_000) })
@@ -68,8 +79,8 @@ export const encodeRing = (ring: RingState): Uint8Array => encodePlain(allocatio
 export const decodeRing = (data: Uint8Array): RingState => checkedDecode(ringSchema, allocationTypes.Ring, data, 'allocation ring', MAX_ALLOC_BYTES);
 
 export type AllocRequest = { kind: 'space'; request: SpaceRequest } | { kind: 'free'; request: FreeRequest };
-/** Every request /weft/alloc/1 carries: AllocRequest plus the graceful-leave handover. */
-export type AllocCall = AllocRequest | { kind: 'handover'; request: Donation };
+/** Every request /weft/alloc/1 carries: AllocRequest plus the graceful-leave handover and the reclaimer's ring sync. */
+export type AllocCall = AllocRequest | { kind: 'handover'; request: Donation } | { kind: 'ringSync'; request: RingSyncRequest };
 
 export function encodeAllocCall(r: AllocCall): Uint8Array {
   return encodePlain(allocationTypes.AllocRequest, { [r.kind]: r.request });
@@ -78,6 +89,7 @@ export function encodeAllocCall(r: AllocCall): Uint8Array {
 export function decodeAllocCall(data: Uint8Array): AllocCall {
   const r = checkedDecode(callSchema, allocationTypes.AllocRequest, data, 'allocation request', MAX_ALLOC_BYTES);
   if (r.request === 'handover') return { kind: 'handover', request: r.handover };
+  if (r.request === 'ringSync') return { kind: 'ringSync', request: r.ringSync };
   return r.request === 'space' ? { kind: 'space', request: r.space } : { kind: 'free', request: r.free };
 }
 
@@ -89,6 +101,20 @@ export interface HandoverReply {
 export const encodeHandoverReply = (reply: HandoverReply): Uint8Array => encodePlain(handoverReplyType, { ...reply });
 export const decodeHandoverReply = (data: Uint8Array): HandoverReply =>
   checkedDecode(handoverReplySchema, handoverReplyType, data, 'handover reply', MAX_ALLOC_BYTES);
+
+/** A member's answer to a reclaimer's ring sync: refused with a reason, or its rings and in-use values. */
+export type RingSyncReply = { refused: string } | ({ refused: '' } & RingSyncAnswer);
+
+export function encodeRingSyncReply(reply: RingSyncReply): Uint8Array {
+  if (reply.refused !== '') return encodePlain(ringSyncReplyType, { refused: reply.refused, rings: [], inUse: [] });
+  const answer = reply as RingSyncAnswer;
+  return encodePlain(ringSyncReplyType, { refused: '', rings: answer.rings.map((r) => ({ ...r, tokens: [...r.tokens] })), inUse: answer.inUse });
+}
+
+export function decodeRingSyncReply(data: Uint8Array): RingSyncReply {
+  const r = checkedDecode(ringSyncReplySchema, ringSyncReplyType, data, 'ring sync reply', MAX_ALLOC_BYTES);
+  return r.refused !== '' ? { refused: r.refused } : { refused: '', rings: r.rings, inUse: r.inUse };
+}
 
 /** One space's persisted state: the ring and the values this node has handed out. */
 export interface SpaceState {

@@ -51,6 +51,7 @@ function loneCluster(tables = new Tables({ self })): AllocationCluster {
     reachable: () => [self],
     addressOf: () => undefined,
     nodeIdOfPeer: () => undefined,
+    roster: { all: () => [{ nodeId: self, status: 'active' as const }] },
   };
 }
 

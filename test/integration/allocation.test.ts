@@ -71,6 +71,7 @@ async function startService(node: Node): Promise<AllocationService> {
     reachable: () => cluster.reachable(),
     addressOf: (id) => cluster.addressOf(id),
     nodeIdOfPeer: (peer) => cluster.nodeIdOfPeer(peer),
+    roster: cluster.roster,
     libp2p: {
       handle: libp2p.handle.bind(libp2p),
       unhandle: libp2p.unhandle.bind(libp2p),

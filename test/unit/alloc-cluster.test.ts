@@ -1,14 +1,18 @@
 // Random cluster histories for the allocation ring: allocations, frees,
 // space requests, ring gossip only between reachable nodes, partitions and
-// heals, joins, graceful leaves, crashes and reclaims. Checked after every
-// step: no value is held twice cluster-wide, no allocation relied on an
-// unreachable owner, merges between honest nodes never conflict; and at the
-// end, after freeing everything, the free space is exactly the full space.
+// heals, joins, graceful leaves, crashes, removals (`weft node rm`, also of a
+// node that is alive behind a partition) and reclaims run the way the agent
+// runs them (controlplane/allocation/reclaim.ts: the active member with the
+// smallest ID, after a ring sync answered by every other active member).
+// Checked after every step: no value is held twice cluster-wide, no
+// allocation relied on an unreachable owner, merges between honest nodes
+// never conflict (reclaims included); and at the end, after freeing
+// everything, the free space is exactly the full space.
 
 import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { Allocator, ranges } from '../../controlplane/allocation/index.ts';
+import { Allocator, ReclaimRound, chooseReclaimer, goneOwners, ranges, spacesToReport, syncRefusal } from '../../controlplane/allocation/index.ts';
 import type { AllocResult, RingState } from '../../controlplane/allocation/index.ts';
 
 type Op =
@@ -21,6 +25,7 @@ type Op =
   | { t: 'join' }
   | { t: 'leave'; n: number; to: number }
   | { t: 'crash'; n: number }
+  | { t: 'remove'; n: number }
   | { t: 'reclaim' };
 
 const idx = fc.nat({ max: 15 });
@@ -34,14 +39,20 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ t: 'join' as const }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('leave' as const), n: idx, to: idx }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), n: idx }) },
-  { weight: 1, arbitrary: fc.constant({ t: 'reclaim' as const }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), n: idx }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'reclaim' as const }) },
 );
 
 interface Node {
   id: string;
   alloc: Allocator;
+  /** Running and part of the cluster (a crashed node is not; a removed or left one never again). */
   alive: boolean;
   group: number;
+  /** Roster status: a crashed node stays active until it is removed. */
+  status: 'active' | 'left' | 'removed';
+  /** The ring this node last gossiped: what the table holds of it once it is gone. */
+  published: RingState;
 }
 
 /** A value some workload holds; `keep` marks cluster objects (a network's VNI) that outlive the node. */
@@ -57,12 +68,13 @@ class Cluster {
   readonly orphaned = new Map<string, number[]>();
   readonly start: number;
   readonly end: number;
-  stats = { allocated: 0, requests: 0, refusedUnreachable: 0, exhausted: 0, conflicts: 0 };
+  stats = { allocated: 0, requests: 0, refusedUnreachable: 0, exhausted: 0, conflicts: 0, reclaimed: 0, reclaimBlocked: 0 };
 
   constructor(start: number, end: number) {
     this.start = start;
     this.end = end;
-    this.nodes.push({ id: 'n0', alloc: Allocator.init('n0', 'space', start, end), alive: true, group: 0 });
+    const first = Allocator.init('n0', 'space', start, end);
+    this.nodes.push({ id: 'n0', alloc: first, alive: true, group: 0, status: 'active', published: first.ring });
     for (let i = 1; i < 4; i++) this.join();
   }
 
@@ -89,13 +101,15 @@ class Cluster {
   join(): void {
     const id = `n${this.nodes.length}`;
     const sponsor = this.alive.find((n) => n.alloc.ring.tokens.length > 0);
-    const node: Node = { id, alloc: Allocator.join(id, 'space', this.start, this.end), alive: true, group: sponsor?.group ?? 0 };
+    const alloc = Allocator.join(id, 'space', this.start, this.end);
+    const node: Node = { id, alloc, alive: true, group: sponsor?.group ?? 0, status: 'active', published: alloc.ring };
     this.nodes.push(node);
     if (sponsor !== undefined) this.gossip(sponsor, node);
   }
 
   gossip(from: Node, to: Node): void {
     if (from === to || !from.alive || !to.alive || from.group !== to.group) return;
+    from.published = from.alloc.ring;
     this.mergeOk(to, from.alloc.ring);
   }
 
@@ -179,6 +193,8 @@ class Cluster {
     if (node === to || !this.mayDepart(node) || !this.reachable(node).includes(to.id)) return;
     const donation = node.alloc.leave(to.id);
     node.alive = false;
+    node.status = 'left';
+    node.published = node.alloc.ring; // its last ring goes out with the handover
     if (donation === undefined) return;
     const outcome = to.alloc.receiveDonation(donation);
     assert.ok(outcome.ok, outcome.ok ? '' : outcome.explanations.join('; '));
@@ -187,14 +203,34 @@ class Cluster {
   crash(node: Node): void {
     if (!this.mayDepart(node)) return;
     node.alive = false;
-    // Its workloads die with it; cluster objects (keep) survive and must be
-    // protected when its ranges are reclaimed.
+    this.orphan(node);
+  }
+
+  /** Its workloads die with it; cluster objects (keep) survive and must be protected when its ranges are reclaimed. */
+  orphan(node: Node): void {
     const kept: number[] = [];
     for (const v of node.alloc.allocated()) {
       if (this.held.get(v)?.keep) kept.push(v);
       else this.held.delete(v);
     }
     this.orphaned.set(node.id, kept);
+  }
+
+  get active(): Node[] {
+    return this.nodes.filter((n) => n.status === 'active');
+  }
+
+  /**
+   * `weft node rm`: of a crashed node, or of one that is alive, maybe behind
+   * a partition. Either way it is out of the cluster from now on: every
+   * member refuses its entries and requests, and its workloads with it.
+   */
+  remove(node: Node): void {
+    if (node.status !== 'active' || this.active.length <= 2) return;
+    if (node.alive && !this.mayDepart(node)) return;
+    if (node.alive) this.orphan(node);
+    node.alive = false;
+    node.status = 'removed';
   }
 
   /** Full sync among live nodes: after it, every live node holds the same ring. */
@@ -206,19 +242,55 @@ class Cluster {
     for (const n of this.nodes) n.group = 0;
   }
 
-  /** One node reclaims every crashed node, only in a healed cluster after a full sync. */
+  /**
+   * The agent's reclaim (agent/allocation/reclaimer.ts): the active member
+   * with the smallest ID asks every other active member for its rings; any
+   * member crashed or behind a partition blocks it. Crashed but not removed
+   * nodes are never reclaimed. Nothing else is synced: the reclaimed ranges
+   * spread by gossip like any ring edit, across later partitions too.
+   */
   reclaim(): void {
-    if (new Set(this.alive.map((n) => n.group)).size !== 1) return;
-    this.syncAll();
-    const reclaimer = this.alive[0] as Node;
-    // Like the agent, pass every value cluster objects still use (from its
-    // tables): the dead node may have held them in ranges the survivors
-    // never heard of. Values outside the dead node's ranges are ignored.
+    const gone = new Set(this.nodes.filter((n) => n.status !== 'active').map((n) => n.id));
+    if (gone.size === 0) return;
+    const activeIds = new Set(this.active.map((n) => n.id));
+    const reclaimer = this.byId(chooseReclaimer(activeIds) as string);
+    if (!reclaimer.alive) return;
+    const goneRings = this.nodes.filter((n) => gone.has(n.id)).map((n) => n.published);
+    const members = this.active.filter((n) => n !== reclaimer);
+    if (members.some((m) => !m.alive || m.group !== reclaimer.group)) {
+      this.stats.reclaimBlocked += 1;
+      return;
+    }
+    // Like the agent's tables: every value cluster objects still use. The
+    // gone node may have held them in ranges the survivors never heard of;
+    // values outside its ranges are ignored.
     const inUse = [...this.held].filter(([, h]) => h.keep).map(([v]) => v);
-    // Left nodes too: a survivor's view may still show a departed node's
-    // ranges when the peer it handed them to crashed before gossiping.
-    for (const gone of this.nodes) if (!gone.alive) reclaimer.alloc.reclaim(gone.id, inUse);
-    this.syncAll();
+    const visible = [reclaimer.alloc.ring, ...goneRings].some((r) => goneOwners(r, gone).length > 0);
+    let spaces = visible ? ['space'] : [];
+    for (let round = 0; ; round++) {
+      assert.ok(round < 3, 'reclaim rounds do not converge');
+      const sync = new ReclaimRound(members.map((m) => m.id), gone, spaces);
+      for (const member of members) {
+        const request = sync.request(reclaimer.id, member.id);
+        assert.equal(syncRefusal(request, { active: activeIds }), undefined, `${member.id} refused the reclaimer's sync`);
+        const rings = spacesToReport(request, [member.alloc.ring, ...goneRings]);
+        sync.record(member.id, { rings, inUse: rings.length > 0 ? [{ space: 'space', values: inUse }] : [] });
+      }
+      const outcome = sync.outcome();
+      assert.notEqual(outcome.kind, 'incomplete');
+      if (outcome.kind === 'widen') {
+        spaces = outcome.spaces;
+        continue;
+      }
+      if (outcome.kind !== 'complete') return;
+      const answer = outcome.spaces.get('space');
+      if (answer === undefined) return;
+      for (const ring of [...answer.rings, ...goneRings]) this.mergeOk(reclaimer, ring);
+      for (const owner of goneOwners(reclaimer.alloc.ring, gone)) this.stats.reclaimed += reclaimer.alloc.reclaim(owner, answer.inUse);
+      // The gone nodes' cluster objects are the live owners' to protect now (check() holds them to that).
+      for (const id of gone) this.orphaned.delete(id);
+      return;
+    }
   }
 
   /** Invariants that hold after every step. */
@@ -262,16 +334,19 @@ class Cluster {
         return this.leave(this.pick(op.n) as Node, this.pick(op.to) as Node);
       case 'crash':
         return this.crash(this.pick(op.n) as Node);
+      case 'remove':
+        return this.remove(this.nodes[op.n % this.nodes.length] as Node);
       case 'reclaim':
         return this.reclaim();
     }
   }
 
-  /** Heal, reclaim the dead, free everything: the whole space must be free again. */
+  /** Heal, remove and reclaim the dead, free everything: the whole space must be free again. */
   drain(): void {
     this.heal();
+    for (const node of this.active) if (!node.alive) node.status = 'removed';
     this.reclaim();
-    this.orphaned.clear();
+    assert.deepEqual([...this.orphaned.keys()], [], 'the reclaim left cluster objects of gone nodes unprotected');
     for (const v of [...this.held.keys()]) {
       const owner = this.alive.find((n) => n.alloc.ownerOf(v) === n.id);
       assert.ok(owner !== undefined, `no live owner for held value ${v}`);
@@ -299,7 +374,7 @@ class Cluster {
 }
 
 test('at least 25k random operations: never a duplicate, never an unreachable owner, all space back at the end', (t) => {
-  const totals = { allocated: 0, requests: 0, refusedUnreachable: 0, exhausted: 0, ops: 0 };
+  const totals = { allocated: 0, requests: 0, refusedUnreachable: 0, exhausted: 0, reclaimed: 0, reclaimBlocked: 0, ops: 0 };
   fc.assert(
     fc.property(fc.constantFrom(12, 64, 1000), fc.array(opArb, { minLength: 250, maxLength: 1000, size: 'max' }), (size, ops) => {
       const cluster = new Cluster(100, 100 + size);
@@ -309,7 +384,7 @@ test('at least 25k random operations: never a duplicate, never an unreachable ow
       }
       cluster.drain();
       totals.ops += ops.length;
-      for (const k of ['allocated', 'requests', 'refusedUnreachable', 'exhausted'] as const) totals[k] += cluster.stats[k];
+      for (const k of ['allocated', 'requests', 'refusedUnreachable', 'exhausted', 'reclaimed', 'reclaimBlocked'] as const) totals[k] += cluster.stats[k];
     }),
     { numRuns: 100, includeErrorInReport: true },
   );
@@ -319,4 +394,6 @@ test('at least 25k random operations: never a duplicate, never an unreachable ow
   t.true(totals.requests > 100);
   t.true(totals.refusedUnreachable > 10);
   t.true(totals.exhausted > 10);
+  t.true(totals.reclaimed > 100, 'reclaims took over gone nodes’ tokens');
+  t.true(totals.reclaimBlocked > 10, 'reclaims waited for unreachable members');
 });
