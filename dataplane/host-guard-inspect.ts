@@ -64,7 +64,7 @@ export function desiredGuardIp(members: GuardMembers): GuardTableState {
       ['cluster_ports', new Set(members.clusterPorts.map((p) => `${p.address} ${p.protocol} ${p.port}`))],
     ]),
     chains: new Map([
-      ['input', 'input/accept, drop, drop'],
+      ['input', 'input/accept, drop, drop, drop'],
       ['forward', 'forward/accept, drop, accept, jump published, drop'],
       ['published', ''],
     ]),

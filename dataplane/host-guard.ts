@@ -42,6 +42,8 @@ export interface GuardMembers {
 
 export interface HostGuardState extends GuardMembers {
   pins: readonly GuardPin[];
+  /** The egress bridge's own address: it serves sandboxes only (DNS), never the underlay. */
+  gateway: string;
 }
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -77,8 +79,9 @@ function setBody(type: string, elements: readonly string[]): string[] {
 }
 
 /** The ip table (pure, for tests). */
-export function renderGuardIpTable(members: GuardMembers): string[] {
+export function renderGuardIpTable(members: GuardMembers, gateway: string): string[] {
   const bridge = EGRESS_BRIDGE;
+  parseIPv4(gateway);
   return [
     `table ip ${GUARD_TABLE} {`,
     `  set vteps {`,
@@ -92,6 +95,8 @@ export function renderGuardIpTable(members: GuardMembers): string[] {
     `    type filter hook input priority filter - 10; policy accept;`,
     `    udp dport ${DEFAULT_DSTPORT} ip saddr != @vteps drop`,
     `    iifname "${bridge}" ip daddr . meta l4proto . th dport @cluster_ports drop`,
+    // Routed here from the underlay, the gateway address would reach the resolver: only sandboxes and this host may.
+    `    ip daddr ${gateway} iifname != { "${bridge}", "lo" } drop`,
     `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter - 10; policy accept;`,
@@ -131,7 +136,7 @@ export function renderGuardBridgeTable(pins: readonly GuardPin[]): string[] {
 /** Both tables, each replaced in the same transaction (delete-then-add of a table that may not exist). */
 export function renderHostGuard(state: HostGuardState): string {
   return [
-    `table ip ${GUARD_TABLE}`, `delete table ip ${GUARD_TABLE}`, ...renderGuardIpTable(state),
+    `table ip ${GUARD_TABLE}`, `delete table ip ${GUARD_TABLE}`, ...renderGuardIpTable(state, state.gateway),
     `table bridge ${GUARD_TABLE}`, `delete table bridge ${GUARD_TABLE}`, ...renderGuardBridgeTable(state.pins),
   ].join('\n') + '\n';
 }

@@ -158,7 +158,7 @@ export class Agent {
     this.#allocations = allocations;
     this.#overlay = overlay;
     // Before any sandbox is touched: the guard holds from the first moment, also after a restart.
-    const guard = new HostGuard({ context: dataplane.context, roster: cluster.roster, selfId: cluster.nodeId, pins: () => overlay.gatewayPins(), logger: this.#log });
+    const guard = new HostGuard({ context: dataplane.context, roster: cluster.roster, selfId: cluster.nodeId, gateway: egressGateway(egress), pins: () => overlay.gatewayPins(), logger: this.#log });
     this.#guard = guard;
     await guard.start();
     await overlay.start(); // also brings up the gateway bridge the resolver binds to

@@ -41,6 +41,8 @@ export interface HostGuardOptions {
   context: DataplaneContext;
   roster: Roster;
   selfId: string;
+  /** The egress bridge's address (egressGateway). */
+  gateway: string;
   /** The local sandboxes' egress ports and their own addresses. */
   pins: () => GuardPin[];
   logger: Logger;
@@ -71,7 +73,7 @@ export class HostGuard {
   }
 
   desired(): HostGuardState {
-    return { ...guardMembers(this.#o.roster.all(), this.#o.selfId), pins: this.#o.pins() };
+    return { ...guardMembers(this.#o.roster.all(), this.#o.selfId), pins: this.#o.pins(), gateway: this.#o.gateway };
   }
 
   membersChanged(): void {

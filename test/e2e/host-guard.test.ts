@@ -174,6 +174,25 @@ test.serial('nothing routed from the underlay through a host reaches a sandbox\'
   t.is((await ping(p2.netns, OUTSIDE)).exitCode, 0, 'p2 reaches the outside and gets its replies');
 });
 
+test.serial('the embedded resolver on the egress bridge answers sandboxes only, not the underlay', async (t) => {
+  const p2 = sb.get('p2')!;
+  const dig = (netns: string) => inNs(netns, ['dig', '+time=2', '+tries=2', `@${GATEWAY}`, 'p2']);
+  t.is((await dig(p2.netns)).exitCode, 0, 'control: p2 gets an answer from its host\'s resolver');
+  // The route via h2 from the previous test: the gateway address is one hop away for the outsider.
+  t.is((await inNs(outsideNs, ['ip', 'route', 'replace', '198.19.255.0/24', 'via', host('h2').ip])).exitCode, 0);
+  const outside = await dig(outsideNs);
+  t.is(outside.exitCode, 9, `an outside namespace routing via h2 gets no DNS answer from h2's resolver: ${outside.stdout}`);
+  // The resolver itself ignores unknown sources; the guard makes that hold at the packet layer for any
+  // service on the gateway address: a listener in h2's own namespace hears nothing sent to it from outside.
+  const heard = await received(host('h2').netns, 7778, async () => {
+    for (let i = 0; i < 10; i++) {
+      await inNs(outsideNs, ['socat', '-u', '-', `UDP:${GATEWAY}:7778`], `to-gateway-${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  });
+  t.deepEqual(heard, [], 'nothing sent from the underlay to the gateway address arrives');
+});
+
 test.serial('weft doctor reports a change to the guard tables, and the agent repairs it', async (t) => {
   const h1 = host('h1');
   let last = '';

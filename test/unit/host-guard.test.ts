@@ -19,6 +19,7 @@ const state: HostGuardState = {
     { address: '198.18.0.2', protocol: 'tcp', port: 2377 },
   ],
   pins: [{ port: 'g0123456789ab', mac: '02:42:C6:13:FF:02', ip: '198.19.255.2' }],
+  gateway: '198.19.255.1',
 };
 const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8');
 
@@ -30,6 +31,7 @@ test('both tables are replaced in one transaction, with sorted unique elements',
   t.regex(script, /elements = \{ 198\.18\.0\.1 \. tcp \. 7946, 198\.18\.0\.1 \. udp \. 4789, 198\.18\.0\.2 \. tcp \. 2377 \}/);
   t.regex(script, /elements = \{ "g0123456789ab" \. 02:42:c6:13:ff:02 \. 198\.19\.255\.2 \}/, 'MACs normalised');
   t.regex(script, /udp dport 4789 ip saddr != @vteps drop/);
+  t.regex(script, /ip daddr 198\.19\.255\.1 iifname != \{ "weft_gw", "lo" \} drop/, 'the gateway address serves sandboxes and this host only');
   t.regex(script, new RegExp(`meta iifgroup != ${EGRESS_PORT_GROUP} accept`));
 });
 
@@ -45,7 +47,7 @@ test('the forward chain: sandboxes never reach cluster ports; into the bridge on
 });
 
 test('empty sets render without elements (nft refuses an empty elements list)', (t) => {
-  const script = renderHostGuard({ vteps: [], clusterPorts: [], pins: [] });
+  const script = renderHostGuard({ vteps: [], clusterPorts: [], pins: [], gateway: '198.19.255.1' });
   t.notRegex(script, /elements/);
   t.is(renderMembersUpdate({ vteps: [], clusterPorts: [] }), 'flush set ip weft_guard vteps\nflush set ip weft_guard cluster_ports\n');
 });
@@ -63,6 +65,7 @@ test('a member change touches only the member sets, a sandbox change only the pi
 
 test('hostile values never reach the script', (t) => {
   t.throws(() => renderHostGuard({ ...state, vteps: ['198.18.0.2 } ; flush ruleset ; {'] }), { message: /not an IPv4 address/ });
+  t.throws(() => renderHostGuard({ ...state, gateway: '198.19.255.1; drop' }), { message: /not an IPv4 address/ });
   t.throws(() => renderHostGuard({ ...state, pins: [{ port: 'g" . x', mac: '02:42:00:00:00:01', ip: '198.19.255.2' }] }), { message: /not an interface name/ });
   t.throws(() => renderPinsUpdate([{ port: 'gabc', mac: 'zz', ip: '198.19.255.2' }]), { message: /not a MAC address/ });
   t.throws(() => renderMembersUpdate({ vteps: [], clusterPorts: [{ address: '198.18.0.1', protocol: 'tcp', port: 70000 }] }), { message: /not a port number/ });
@@ -116,6 +119,6 @@ test('each difference is named: a missing or extra element, a rule turned into a
     ['bridge weft_guard: sandbox port pin gffffffffffff 02:42:c6:13:ff:03 198.19.255.3 is missing from set pins']);
   const tampered = fixture('host-guard-ip.json').replace('"drop": null', '"accept": null');
   t.deepEqual(compareGuard('ip weft_guard', desiredGuardIp(state), parseGuardListing(tampered)),
-    ['ip weft_guard: chain input is "input/accept, accept, drop", should be "input/accept, drop, drop"']);
+    ['ip weft_guard: chain input is "input/accept, accept, drop, drop", should be "input/accept, drop, drop, drop"']);
   t.deepEqual(compareGuard('ip weft_guard', desiredGuardIp(state), undefined), ['table ip weft_guard is missing']);
 });
