@@ -13,10 +13,17 @@ import { findLink, readLinks } from './links.ts';
 import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
 import { parseCidr, formatIPv4 } from '../controlplane/allocation/ipv4.ts';
+import { macFromIp } from './mac.ts';
 
 export const EGRESS_BRIDGE = 'weft_gw';
 export const EGRESS_IFNAME = 'egress0';
 const NFT_TABLE = 'weft_egress';
+/**
+ * Interface group of every sandbox's host-side port on the egress bridge. The
+ * host guard's bridge table filters frames from ports in this group (this
+ * kernel may lack a bridge-name match), so a port is guarded once it exists.
+ */
+export const EGRESS_PORT_GROUP = 0x77656674; // "weft"
 
 export interface EgressSpec {
   /** Host-local subnet of the egress bridge, e.g. 172.31.255.0/24; the bridge takes its first address. */
@@ -43,6 +50,11 @@ function gatewayOf(spec: EgressSpec): { gateway: string; prefix: number } {
 /** Host-side veth name, derived from the sandbox so detach finds it after a restart. */
 export function egressVethFor(sandboxKey: string): string {
   return 'g' + createHash('sha256').update(sandboxKey).digest('hex').slice(0, 12);
+}
+
+/** The sandbox's MAC on the egress bridge: fixed by its address, so the host guard can pin both. */
+export function egressMacFor(ip: string): string {
+  return macFromIp(ip);
 }
 
 /** The bridge's address: sandboxes' resolver and egress gateway. */
@@ -118,17 +130,38 @@ export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec
   const veth = egressVethFor(sandbox.key);
   const hostLinks = await readLinks(ctx.runner, hostRef());
   const sandboxLinks = await readLinks(ctx.runner, sandbox.ref);
+  const mac = egressMacFor(ip);
   if (!findLink(hostLinks, veth) || !findLink(sandboxLinks, EGRESS_IFNAME)) {
     if (findLink(hostLinks, veth)) await run(ctx.runner, 'ip', ['link', 'del', 'dev', veth]);
-    await run(ctx.runner, 'ip', ['link', 'add', veth, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', EGRESS_IFNAME, 'mtu', String(mtu), 'netns', netnsArg(sandbox.ref)]);
+    // Born in the guarded group, so frames from the port are filtered before it ever carries one.
+    await run(ctx.runner, 'ip', ['link', 'add', veth, 'mtu', String(mtu), 'group', String(EGRESS_PORT_GROUP), 'type', 'veth',
+      'peer', 'name', EGRESS_IFNAME, 'mtu', String(mtu), 'address', mac, 'netns', netnsArg(sandbox.ref)]);
   }
-  await runBatch(ctx.runner, 'ip', [], [`link set dev ${veth} master ${EGRESS_BRIDGE}`, `link set dev ${veth} type bridge_slave isolated on`, `link set dev ${veth} up`]);
+  await runBatch(ctx.runner, 'ip', [], [
+    `link set dev ${veth} group ${EGRESS_PORT_GROUP}`,
+    `link set dev ${veth} master ${EGRESS_BRIDGE}`,
+    `link set dev ${veth} type bridge_slave isolated on`,
+    `link set dev ${veth} up`,
+  ]);
   const [file, args] = inNetns(sandbox.ref, 'ip', []);
   await runBatch(ctx.runner, file, args, [
+    `link set dev ${EGRESS_IFNAME} address ${mac}`,
     `addr replace ${ip}/${prefix} dev ${EGRESS_IFNAME}`,
     `link set dev ${EGRESS_IFNAME} up`,
   ]);
   await setEgressRoute(ctx, sandbox, spec, outside);
+}
+
+/**
+ * Sandboxes' host-side ports that exist but are not in the guarded group:
+ * made before the host guard (or changed by hand). attachEgress repairs them.
+ */
+export async function unguardedEgressPorts(ctx: DataplaneContext, sandboxKeys: readonly string[]): Promise<string[]> {
+  const links = await readLinks(ctx.runner, hostRef());
+  return sandboxKeys.filter((key) => {
+    const port = findLink(links, egressVethFor(key));
+    return port !== undefined && port.group !== String(EGRESS_PORT_GROUP);
+  });
 }
 
 /** Adds or removes the sandbox's default route through the gateway bridge. */

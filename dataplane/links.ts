@@ -22,6 +22,8 @@ export interface LinkState {
   mac: string;
   master: string | undefined;
   alias: string | undefined;
+  /** Interface group, as ip prints it ("default" or a number). */
+  group: string;
   /** Peer's ifindex for veth (in the peer's namespace), lower device for others. */
   linkIndex: number | undefined;
   /** Set when the peer / lower device is in another namespace. */
@@ -38,6 +40,7 @@ interface RawLink {
   address?: string;
   master?: string;
   ifalias?: string;
+  group?: string | number;
   link_index?: number;
   link_netnsid?: number;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
@@ -59,6 +62,7 @@ export function parseLinks(raw: unknown): LinkState[] {
       mac: (link.address ?? '').toLowerCase(),
       master: link.master,
       alias: link.ifalias,
+      group: String(link.group ?? 'default'),
       linkIndex: link.link_index,
       linkNetnsId: link.link_netnsid,
       ipv4: (link.addr_info ?? [])

@@ -169,7 +169,7 @@ function firstFreeEth(links: readonly LinkState[]): string {
 }
 
 function blankLink(ifname: string): LinkState {
-  return { ifindex: 0, ifname, kind: 'veth', mtu: 0, up: false, mac: '', master: undefined, alias: undefined, linkIndex: undefined, linkNetnsId: undefined, ipv4: [], vxlan: undefined };
+  return { ifindex: 0, ifname, kind: 'veth', mtu: 0, up: false, mac: '', master: undefined, alias: undefined, group: 'default', linkIndex: undefined, linkNetnsId: undefined, ipv4: [], vxlan: undefined };
 }
 
 /** Removes the sandbox's link to a network (both veth ends); false if there was none. */

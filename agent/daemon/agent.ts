@@ -29,6 +29,7 @@ import { ServicePlane } from '../services/service-plane.ts';
 import { startResolver } from '../services/resolver.ts';
 import type { DnsServer } from '../../dataplane/dns/server.ts';
 import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
+import { HostGuard } from '../overlay/host-guard.ts';
 
 export const WEFT_VERSION = '0.1.0';
 
@@ -45,6 +46,7 @@ export class Agent {
   #overlay: Overlay | undefined;
   #services: ServicePlane | undefined;
   #dns: DnsServer | undefined;
+  #guard: HostGuard | undefined;
   #busy: Promise<unknown> = Promise.resolve();
 
   private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
@@ -140,8 +142,9 @@ export class Agent {
     allocations.define(VNI_SPACE, initialise);
     allocations.define(subnetSpace(pool), initialise);
     const egress: EgressSpec = { subnet: this.config.egressSubnet, blocked: [pool] };
+    const dataplane = createDataplane({ nsPrefix: this.config.nsPrefix });
     const overlay = new Overlay({
-      dataplane: createDataplane({ nsPrefix: this.config.nsPrefix }),
+      dataplane,
       tables: cluster.tables,
       allocations,
       selfId: cluster.nodeId,
@@ -153,12 +156,17 @@ export class Agent {
       egress,
       dnsPort: () => this.#dns?.port,
       onLocalChange: (netns) => this.#services?.refresh(netns) ?? Promise.resolve(undefined),
-      moreFindings: async () => [...((await this.#services?.doctor()) ?? []), ...allocations.findings()],
+      onGatewayChange: async () => this.#guard?.pinsChanged(),
+      moreFindings: async () => [...((await this.#services?.doctor()) ?? []), ...((await this.#guard?.doctor()) ?? []), ...allocations.findings()],
     });
     // A reclaim keeps what cluster objects still use; endpoints of removed or departed hosts are gone with them.
     allocations.setInUse((space) => overlay.allocationValuesInUse(space, (id) => cluster.roster.get(id)?.status === 'active'));
     this.#allocations = allocations;
     this.#overlay = overlay;
+    // Before any sandbox is touched: the guard holds from the first moment, also after a restart.
+    const guard = new HostGuard({ context: dataplane.context, roster: cluster.roster, selfId: cluster.nodeId, gateway: egressGateway(egress), pins: () => overlay.gatewayPins(), logger: this.#log });
+    this.#guard = guard;
+    await guard.start();
     await overlay.start(); // also brings up the gateway bridge the resolver binds to
     const services = new ServicePlane({ overlay, tables: cluster.tables, logger: this.#log, onViewsChanged: () => this.#dns?.invalidate() });
     this.#services = services;
@@ -286,6 +294,8 @@ export class Agent {
     this.#services = undefined;
     await this.#dns?.close();
     this.#dns = undefined;
+    this.#guard?.stop();
+    this.#guard = undefined;
     this.#overlay?.stop();
     this.#overlay = undefined;
     this.#allocations?.stop();

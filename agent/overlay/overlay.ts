@@ -20,7 +20,8 @@ import { Programmer } from './programmer.ts';
 import { visibleEndpoints } from './endpoints.ts';
 import { valuesInUse } from './allocation-in-use.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
-import { attachEgress, detachEgress, egressGateway, ensureEgress, setEgressRoute, type EgressSpec } from '../../dataplane/egress.ts';
+import { attachEgress, detachEgress, egressGateway, egressMacFor, egressVethFor, ensureEgress, setEgressRoute, unguardedEgressPorts, type EgressSpec } from '../../dataplane/egress.ts';
+import type { GuardPin } from '../../dataplane/host-guard.ts';
 import { Services, type CreateService } from '../services/services.ts';
 import { isProcessAlive } from '../daemon/process-alive.ts';
 
@@ -48,6 +49,11 @@ export interface OverlayOptions {
    * with why the sandbox `netns` could not be, if it could not.
    */
   onLocalChange?: (netns?: string) => Promise<string | undefined>;
+  /**
+   * Called after the gateway table was rewritten (sandboxes came or went): the
+   * host guard re-pins; resolves once it has (a port is dropped until pinned).
+   */
+  onGatewayChange?: () => Promise<void>;
   /** Findings of other planes for `weft doctor` (the service plane's load-balancing tables). */
   moreFindings?: () => Promise<Finding[]>;
 }
@@ -118,6 +124,7 @@ export class Overlay {
         this.#publishEndpoint(network, sandbox, attachment);
       }
     }
+    await this.#guardOldEgressPorts();
     await this.#removeUnusedNetworks();
     this.#programmer.start();
     this.#watchTimer = setInterval(() => void this.#reapExitedProcesses(), WATCH_INTERVAL_MS);
@@ -446,6 +453,39 @@ export class Overlay {
       await ensureEgress(this.#o.dataplane.context, this.#o.egress, { noEgress, dnsPort: this.#o.dnsPort?.() });
     } catch (error) {
       this.#log.error({ err: (error as Error).message }, 'cannot program the gateway bridge table');
+    }
+    await this.#o.onGatewayChange?.();
+  }
+
+  /** Each local sandbox's port on the gateway bridge and the only source (MAC, address) it may use there. */
+  gatewayPins(): GuardPin[] {
+    return this.localSandboxes().filter((s) => s.egressIp !== '').map((s) => ({
+      port: egressVethFor(this.#o.dataplane.sandbox(s.netns).key),
+      mac: egressMacFor(s.egressIp),
+      ip: s.egressIp,
+    }));
+  }
+
+  /**
+   * Gateway links made before the host guard have a random MAC and are not in
+   * the guarded group: re-plugging them (idempotent) fixes both. Checked with
+   * one listing, so a restart with nothing to repair costs one command.
+   */
+  async #guardOldEgressPorts(): Promise<void> {
+    const context = this.#o.dataplane.context;
+    const records = this.localSandboxes().filter((s) => s.egressIp !== '');
+    const keys = new Map(records.map((s) => [this.#o.dataplane.sandbox(s.netns).key, s] as const));
+    const unguarded = await unguardedEgressPorts(context, [...keys.keys()]).catch((e: Error) => {
+      this.#log.warn({ err: e.message }, 'cannot list the gateway bridge ports');
+      return [];
+    });
+    for (const key of unguarded) {
+      const record = keys.get(key)!;
+      const first = record.attachments[0];
+      const mtu = ((first && this.#realised.get(first.networkId)?.mtu) ?? 1450) + 50;
+      await attachEgress(context, this.#o.dataplane.sandbox(record.netns), this.#o.egress, record.egressIp, mtu, this.#reachesOutside(record))
+        .then(() => this.#log.info({ sandbox: record.netns }, 'gateway link re-plugged into the guarded group'))
+        .catch((e: Error) => this.#log.warn({ sandbox: record.netns, err: e.message }, 'cannot re-plug the gateway link'));
     }
   }
 

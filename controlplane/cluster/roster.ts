@@ -54,16 +54,20 @@ function tieBreak(a: MemberSummary, b: MemberSummary): number {
 
 export class Roster {
   readonly #records = new Map<string, MemberRecord>();
+  readonly #listeners = new Set<(record: MemberRecord) => void>();
 
   merge(record: MemberRecord): MergeOutcome {
     const current = this.#records.get(record.nodeId);
-    if (current === undefined) {
-      this.#records.set(record.nodeId, record);
-      return 'added';
-    }
-    if (compareRecords(record, current) <= 0) return 'ignored';
+    if (current !== undefined && compareRecords(record, current) <= 0) return 'ignored';
     this.#records.set(record.nodeId, record);
-    return 'updated';
+    for (const listener of this.#listeners) listener(record);
+    return current === undefined ? 'added' : 'updated';
+  }
+
+  /** Called after every record that changed the roster (every path merges here); returns the unsubscribe. */
+  onChange(listener: (record: MemberRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   get(nodeId: string): MemberRecord | undefined {
