@@ -191,9 +191,10 @@ export class ClusterNode {
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
     });
     // Liveness drives visibility: a dead or departed node's entries are hidden at once.
-    this.#liveness.onChange((member) => {
+    this.#liveness.onChange((member, previous) => {
       this.#tables.setNodeLive(member.id, member.state === 'alive' || member.state === 'suspect');
       if (member.state === 'dead') this.#dropConnectionsTo(member.id);
+      if (previous === 'dead' && member.state === 'alive') this.#syncWithMember(member.id);
     });
     this.#liveness.onReaped((nodeId) => this.#tables.forgetNode(nodeId));
     for (const record of this.roster.all()) this.#track(record);
@@ -248,6 +249,21 @@ export class ClusterNode {
     const candidates = this.#libp2p.getConnections().filter((c) => c.status === 'open' && subscribers.has(c.remotePeer.toString()));
     const pick = candidates[Math.floor(Math.random() * candidates.length)];
     if (pick) void syncWith(pick, this.#sync);
+  }
+
+  /**
+   * A member back from dead may have written entries we never got (its
+   * gossip went nowhere while we held it dead, or reached us over a path
+   * that has since broken): sync with it now rather than at the next
+   * periodic round. Without an open connection there is nothing to do: the
+   * dialer makes one, and every new connection starts with a sync.
+   */
+  #syncWithMember(nodeId: string): void {
+    const record = this.roster.get(nodeId);
+    if (!record || this.#stopped) return;
+    const open = this.#libp2p.getConnections(peerIdFromString(record.peerId)).filter((c) => c.status === 'open');
+    const newest = open.sort((a, b) => b.timeline.open - a.timeline.open)[0];
+    if (newest) void syncWith(newest, this.#sync);
   }
 
   #syncWithRandomPeer(): void {
