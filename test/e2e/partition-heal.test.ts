@@ -1,4 +1,4 @@
-// Healing after a partition on a real 3-host lab: h3's underlay link is cut
+// Healing after a partition on a real 5-host lab (as the benchmark): h3's underlay link is cut
 // for 20 s (long enough for the others to declare it dead and hide its
 // endpoints), then restored; every host must show the healthy cluster's DNS
 // answers, FDB and neighbour entries and LB table again. The bound is
@@ -13,7 +13,7 @@ const prefix = uniquePrefix('ph');
 let lab: LabState;
 
 test.before(async () => {
-  lab = await labUp({ hosts: 3, prefix });
+  lab = await labUp({ hosts: 5, prefix });
 });
 
 test.after.always(async () => {
