@@ -20,10 +20,16 @@ import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
 import { networkTopic } from './table-topics.ts';
 import { swimAddress } from './swim-transport.ts';
+import { abortConnections, abortSuperseded } from './stale-connections.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
 import type { MemberState } from '../../controlplane/membership/index.ts';
 
-const DIAL_INTERVAL_MS = 2_000;
+// A member with no connection is re-dialled every second, and a TCP connect
+// is given up after a second: the kernel would retransmit an unanswered SYN
+// only after 1, 3, 7 s, so waiting longer means a healed link goes unnoticed
+// for seconds. The rest of the dial (PSK, Noise, yamux) gets DIAL_TIMEOUT_MS.
+const DIAL_INTERVAL_MS = 1_000;
+export const CONNECT_TIMEOUT_MS = 1_000;
 const DIAL_TIMEOUT_MS = 5_000;
 const PERSIST_DELAY_MS = 50;
 // Anti-entropy beyond the sync on every new connection: one random peer per
@@ -127,6 +133,7 @@ export class ClusterNode {
       port: this.#options.gossipPort,
       isAdmitted,
       isMemberAddress: (ip) => this.roster.isMemberAddress(ip),
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
     });
     const onError = (error: Error, peer: string): void => this.#log.warn({ peer, err: error.message }, 'rejected cluster state from peer');
     this.#gossip = new ClusterGossip(this.#libp2p, {
@@ -161,7 +168,14 @@ export class ClusterNode {
     await registerSync(this.#libp2p, sync);
     this.#libp2p.addEventListener('connection:open', (event) => {
       const connection: Connection = event.detail;
+      const node = this.#activeNodeIdOf(connection.remotePeer.toString());
+      const superseded = abortSuperseded(this.#libp2p, connection);
+      this.#log.info({ node, direction: connection.direction, superseded }, 'connection opened');
       if (connection.direction === 'outbound') void syncWith(connection, sync);
+    });
+    this.#libp2p.addEventListener('connection:close', (event) => {
+      const connection: Connection = event.detail;
+      this.#log.info({ node: this.#activeNodeIdOf(connection.remotePeer.toString()), direction: connection.direction }, 'connection closed');
     });
     await this.#libp2p.start();
     await this.#startLiveness();
@@ -180,7 +194,11 @@ export class ClusterNode {
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
     });
     // Liveness drives visibility: a dead or departed node's entries are hidden at once.
-    this.#liveness.onChange((member) => this.#tables.setNodeLive(member.id, member.state === 'alive' || member.state === 'suspect'));
+    this.#liveness.onChange((member, previous) => {
+      this.#tables.setNodeLive(member.id, member.state === 'alive' || member.state === 'suspect');
+      if (member.state === 'dead') this.#dropConnectionsTo(member.id);
+      if (previous === 'dead' && member.state === 'alive') this.#syncWithMember(member.id);
+    });
     this.#liveness.onReaped((nodeId) => this.#tables.forgetNode(nodeId));
     for (const record of this.roster.all()) this.#track(record);
   }
@@ -234,6 +252,21 @@ export class ClusterNode {
     const candidates = this.#libp2p.getConnections().filter((c) => c.status === 'open' && subscribers.has(c.remotePeer.toString()));
     const pick = candidates[Math.floor(Math.random() * candidates.length)];
     if (pick) void syncWith(pick, this.#sync);
+  }
+
+  /**
+   * A member back from dead may have written entries we never got (its
+   * gossip went nowhere while we held it dead, or reached us over a path
+   * that has since broken): sync with it now rather than at the next
+   * periodic round. Without an open connection there is nothing to do: the
+   * dialer makes one, and every new connection starts with a sync.
+   */
+  #syncWithMember(nodeId: string): void {
+    const record = this.roster.get(nodeId);
+    if (!record || this.#stopped) return;
+    const open = this.#libp2p.getConnections(peerIdFromString(record.peerId)).filter((c) => c.status === 'open');
+    const newest = open.sort((a, b) => b.timeline.open - a.timeline.open)[0];
+    if (newest) void syncWith(newest, this.#sync);
   }
 
   #syncWithRandomPeer(): void {
@@ -399,6 +432,14 @@ export class ClusterNode {
       });
   }
 
+  /** A dead member's connections are likely stalled (see stale-connections.ts): drop them so the dialer makes fresh ones. */
+  #dropConnectionsTo(nodeId: string): void {
+    const record = this.roster.get(nodeId);
+    if (!record || this.#stopped) return;
+    const aborted = abortConnections(this.#libp2p, record.peerId, 'member declared dead by failure detection');
+    if (aborted > 0) this.#log.info({ node: nodeId, aborted }, 'dropped the connections of a dead member; redialling');
+  }
+
   #dialMembers(): void {
     if (this.#stopped) return;
     const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
@@ -407,10 +448,17 @@ export class ClusterNode {
       if (connected.has(member.peerId) || this.#dialing.has(member.peerId)) continue;
       this.#dialing.add(member.peerId);
       const address = multiaddr(`/ip4/${member.address}/tcp/${member.gossipPort}/p2p/${member.peerId}`);
+      const startedAt = Date.now();
       this.#libp2p
         .dial(address, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
         .catch((error: Error) => this.#log.debug({ node: member.nodeId, err: error.message }, 'dial failed; will retry'))
-        .finally(() => this.#dialing.delete(member.peerId));
+        .finally(() => {
+          this.#dialing.delete(member.peerId);
+          // A dial that waited out its connect timeout is retried at once, so
+          // a SYN goes out every second while the member is unreachable;
+          // quick failures (connection refused) wait for the interval.
+          if (Date.now() - startedAt >= CONNECT_TIMEOUT_MS) this.#dialMembers();
+        });
     }
   }
 

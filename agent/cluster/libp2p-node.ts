@@ -4,7 +4,8 @@
 // connections from addresses that are no member's are closed before any
 // handshake, and the upgrade of the rest must finish within seconds.
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
+import type { NetConnectOpts } from 'node:net';
+import { tcp, type TCPSocketOptions } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
@@ -27,6 +28,8 @@ export interface Libp2pOptions {
   isAdmitted: (peerId: PeerId) => boolean;
   /** Answers "is this underlay IP a member's?"; consulted on every accept, before any handshake. */
   isMemberAddress: (ip: string) => boolean;
+  /** How long a TCP connect may wait for the SYN to be answered (the dial as a whole has its own signal). */
+  connectTimeoutMs?: number;
 }
 
 export function admissionGater(isAdmitted: (peerId: PeerId) => boolean, isMemberAddress: (ip: string) => boolean): ConnectionGater {
@@ -50,7 +53,7 @@ export async function createWeftLibp2p(options: Libp2pOptions): Promise<WeftLibp
   return createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: [`/ip4/${options.listenIp}/tcp/${options.port}`] },
-    transports: [tcp()],
+    transports: [tcp({ dialOpts: connectOptions(options.connectTimeoutMs) })],
     connectionProtector: preSharedKey({ psk: options.psk }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -72,4 +75,16 @@ export async function createWeftLibp2p(options: Libp2pOptions): Promise<WeftLibp
       }),
     },
   }) as Promise<WeftLibp2p>;
+}
+
+/**
+ * net.connect's `timeout` is an idle timeout that, before the connection is
+ * up, bounds the wait for the SYN to be answered; once connected, the TCP
+ * transport replaces it with its own inactivity timeout. TCPSocketOptions
+ * types only a subset of net.connect's options, but the transport hands the
+ * whole object to net.connect.
+ */
+function connectOptions(timeoutMs: number | undefined): TCPSocketOptions {
+  const options: TCPSocketOptions & Pick<NetConnectOpts, 'timeout'> = timeoutMs ? { timeout: timeoutMs } : {};
+  return options;
 }

@@ -18,6 +18,7 @@ export interface MembershipConfig {
   gossipToTheDeadMs: number;
   messageBudgetBytes: number;
   awarenessMaxMultiplier: number;
+  lateTimerMs: number;
   reapMs: number;
   tickMs: number;
 }
@@ -72,6 +73,14 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
   // timeout up to 8x (memberlist's AwarenessMaxMultiplier) instead of
   // accusing healthy peers.
   awarenessMaxMultiplier: 8,
+  // A tick that comes this much after the deadline it was asked for means
+  // our own event loop ran late (CPU starvation, a long GC or synchronous
+  // burst): that is evidence about us, not about the peer we were waiting
+  // for. Its answer may be sitting unread in a socket, so the due probe
+  // step or suspicion expiry gets one grace of probeTimeoutMs instead of
+  // counting as a failure, and our health score rises (Lifeguard LHA).
+  // Timer error on an idle host is ~1 ms, and one fixed tick (tickMs) is 20.
+  lateTimerMs: 100,
   // Dead and left members are kept 24 h (Serf's reconnect and tombstone
   // timeouts): a host back from a reboot or an overnight outage re-enters
   // with a higher incarnation and its table entries are still there

@@ -142,6 +142,12 @@ export class LocalView {
     this.#suspicionCheckAt = next;
   }
 
+  /** Our tick came late: suspicions that ran out meanwhile get one grace until `until`. */
+  deferSuspicions(now: number, until: number): void {
+    if (now < this.#suspicionCheckAt) return;
+    for (const suspicion of this.#suspicions.values()) suspicion.defer(now, until);
+  }
+
   reap(now: number): void {
     if (now < this.#reapCheckAt) return;
     let next = Infinity;

@@ -38,6 +38,10 @@ export class Membership {
   #nextGossipAt: number;
   #seq: number;
   #out: Effect[] = [];
+  // When the host last called in: after that call it should have ticked at
+  // max(this, nextDeadline()), which is how a late tick is recognised.
+  #lastCallAt: number;
+  #nextLatePenaltyAt = -Infinity;
 
   constructor(options: MembershipOptions) {
     this.config = resolveConfig(options.config);
@@ -60,6 +64,7 @@ export class Membership {
     // A random first sequence number keeps acks from our previous life
     // (before a restart) from matching our new probes.
     this.#seq = randomInt(this.#rng, 2 ** 32);
+    this.#lastCallAt = options.now;
   }
 
   get id(): string {
@@ -89,6 +94,7 @@ export class Membership {
 
   /** A peer learned out of band (join response, configuration). Not gossiped: they know it. */
   addMember(now: number, member: KnownMember): Effect[] {
+    this.#lastCallAt = now;
     if (member.id !== this.id) {
       const { id, address, incarnation } = member;
       this.#view.consider(now, { node: id, address, incarnation, state: 'alive', from: id }, SEEDED);
@@ -97,6 +103,7 @@ export class Membership {
   }
 
   handle(now: number, from: string, message: SwimMessage): Effect[] {
+    this.#lastCallAt = now;
     for (const update of message.updates) this.#view.consider(now, update, GOSSIPED, from);
     switch (message.kind) {
       case 'ping':
@@ -119,6 +126,8 @@ export class Membership {
 
   /** Drives probes, suspicion timers, gossip and reaping. Call at nextDeadline() or every config.tickMs. */
   tick(now: number): Effect[] {
+    this.#noticeLateness(now);
+    this.#lastCallAt = now;
     this.#expireRelays(now);
     if (!this.#hasLeft()) this.#advanceProbe(now);
     // After probing: a failed probe may confirm a suspicion into the past.
@@ -143,6 +152,7 @@ export class Membership {
    * pendingBroadcasts is 0 (about a second), then shut down.
    */
   leave(now: number): Effect[] {
+    this.#lastCallAt = now;
     const self = this.#view.self();
     if (self.state === 'left') return [];
     this.#prober.cancel();
@@ -159,8 +169,32 @@ export class Membership {
 
   /** Merges a peer's snapshot (join, reconnect after a partition, periodic sync). */
   mergeSnapshot(now: number, snapshot: Snapshot): Effect[] {
+    this.#lastCallAt = now;
     this.#view.mergeSnapshot(now, snapshot);
     return this.#flush();
+  }
+
+  // ---- local health: our own timers ----
+
+  /**
+   * Lifeguard's local health awareness, applied to our own clock: a tick
+   * that comes well after the deadline it was asked for shows that this
+   * process was starved (CPU, GC, a synchronous burst). Whatever we were
+   * waiting for may have arrived meanwhile and still be unread, because
+   * timers run before I/O callbacks; so the due probe step and expired
+   * suspicions get one grace of probeTimeoutMs, and our score rises
+   * (at most once per probe interval) so our own timeouts stretch.
+   */
+  #noticeLateness(now: number): void {
+    const due = Math.max(this.#lastCallAt, this.nextDeadline());
+    if (!(now - due > this.config.lateTimerMs)) return;
+    if (now >= this.#nextLatePenaltyAt) {
+      this.#awareness.apply(1);
+      this.#nextLatePenaltyAt = now + this.config.probeIntervalMs;
+    }
+    const until = now + this.config.probeTimeoutMs;
+    this.#prober.defer(now, until);
+    this.#view.deferSuspicions(now, until);
   }
 
   // ---- probing ----

@@ -13,6 +13,8 @@ export interface ActiveProbe {
   indirect: boolean;
   expectedNacks: number;
   nacks: number;
+  /** The phase (direct or indirect) already given its one grace for a late tick. */
+  graced: { direct: boolean; indirect: boolean };
 }
 
 export type ProbeStep =
@@ -36,6 +38,7 @@ export class Prober {
       indirect: false,
       expectedNacks: 0,
       nacks: 0,
+      graced: { direct: false, indirect: false },
     };
   }
 
@@ -58,8 +61,9 @@ export class Prober {
     const probe = this.#active;
     if (probe === null || probe.seq !== seq) return null;
     this.#active = null;
-    // Only a timely direct ack is evidence of our own good health.
-    return probe.indirect ? 0 : -1;
+    // Only a timely direct ack is evidence of our own good health; one read
+    // in the grace after our own stall is not.
+    return probe.indirect || probe.graced.direct ? 0 : -1;
   }
 
   nacked(seq: number): void {
@@ -75,6 +79,25 @@ export class Prober {
       return { kind: 'failed', probe, awarenessDelta: failureDelta(probe) };
     }
     return null;
+  }
+
+  /**
+   * Our own tick came late: if the current phase's deadline has passed,
+   * move it to `until` (once per phase), so that an answer that arrived
+   * while we were stalled is read before the phase is judged. The indirect
+   * round keeps its full length after a deferred direct phase.
+   */
+  defer(now: number, until: number): void {
+    const probe = this.#active;
+    if (probe === null) return;
+    if (!probe.indirect && probe.directDeadline <= now && !probe.graced.direct) {
+      probe.graced.direct = true;
+      probe.finalDeadline = Math.max(probe.finalDeadline, until + (probe.finalDeadline - probe.directDeadline));
+      probe.directDeadline = until;
+    } else if (probe.indirect && probe.finalDeadline <= now && !probe.graced.indirect) {
+      probe.graced.indirect = true;
+      probe.finalDeadline = until;
+    }
   }
 
   deadline(): number {

@@ -57,6 +57,8 @@ export class Suspicion {
   // is not a confirmation (it is the accusation itself).
   readonly #seen: Set<string>;
   #confirmations = 0;
+  #notBefore = 0;
+  #graced = false;
 
   constructor(
     startedAt: number,
@@ -85,6 +87,17 @@ export class Suspicion {
   }
 
   deadline(): number {
-    return this.startedAt + suspicionTimeout(this.#bounds, this.#expected, this.#confirmations);
+    return Math.max(this.#notBefore, this.startedAt + suspicionTimeout(this.#bounds, this.#expected, this.#confirmations));
+  }
+
+  /**
+   * Our tick came late: if the timer ran out while we were stalled, wait
+   * until `until` (once) so a refutation that arrived meanwhile is read
+   * before we declare the member dead.
+   */
+  defer(now: number, until: number): void {
+    if (this.#graced || this.deadline() > now) return;
+    this.#graced = true;
+    this.#notBefore = until;
   }
 }

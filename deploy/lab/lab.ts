@@ -248,3 +248,9 @@ export function callAgent<T>(host: LabHost, method: string, request: object = {}
 }
 
 export { waitForAgent, withClient as withLabClient };
+
+/** Cuts (up = false) or restores a host's underlay link: its veth end on the lab switch goes down or up. */
+export async function setUnderlayLink(prefix: string, name: string, up: boolean): Promise<void> {
+  labHost(prefix, name);
+  await ip('-n', `${validatePrefix(prefix)}-sw`, 'link', 'set', name, up ? 'up' : 'down');
+}

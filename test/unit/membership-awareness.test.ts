@@ -108,3 +108,94 @@ test('a failed probe answered by nacks does not raise the score: the target is d
   }
   t.true(sawSuspect);
 });
+
+/** A node with peers b..e; returns helpers to drive it by hand. */
+function smallCluster(seed: number) {
+  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(seed), now: 0 });
+  for (const id of ['b', 'c', 'd', 'e']) m.addMember(0, { id, address: `addr-${id}`, incarnation: 0 });
+  return m;
+}
+
+/** What a host's timers phase does after a stall: tick at `now` while anything is still due, before any I/O is read. */
+function tickWhileDue(m: Membership, now: number): Effect[] {
+  const out: Effect[] = [];
+  for (let i = 0; i < 10; i++) {
+    out.push(...m.tick(now));
+    if (m.nextDeadline() > now) break;
+  }
+  return out;
+}
+
+test('a tick that comes late (our own stall) does not turn an ack that arrived meanwhile into a suspicion', (t) => {
+  const m = smallCluster(11);
+  let now = 0;
+  let ping: { to: string; seq: number } | undefined;
+  while (ping === undefined) {
+    now = Math.max(now, m.nextDeadline());
+    for (const e of m.tick(now)) if (e.kind === 'send' && e.message.kind === 'ping') ping = { to: e.to, seq: e.message.seq };
+  }
+  // The target answers within 1 ms, but our process is stalled until 700 ms
+  // past the probe's start (past its direct and final deadlines), and the
+  // timers run before the ack is read from the socket.
+  const stalledUntil = now + PI + 200;
+  tickWhileDue(m, stalledUntil);
+  t.is(m.member(ping.to)?.state, 'alive', 'no verdict on the target while its ack is still unread');
+  m.handle(stalledUntil + 1, ping.to, { kind: 'ack', seq: ping.seq, updates: [] });
+  t.true(m.awarenessScore > 0, 'the stall counts against our own health');
+  for (now = stalledUntil + 1; now < stalledUntil + 3_000; ) {
+    now = Math.max(now + 1, m.nextDeadline());
+    for (const e of m.tick(now)) {
+      if (e.kind === 'send' && e.message.kind === 'ping') m.handle(now, e.to, { kind: 'ack', seq: e.message.seq, updates: [] });
+    }
+    t.is(m.member(ping.to)?.state, 'alive');
+  }
+});
+
+test('a suspicion that runs out while we are stalled waits for the refutation that arrived meanwhile', (t) => {
+  const accused = (seed: number): Membership => {
+    const m = smallCluster(seed);
+    m.handle(0, 'c', { kind: 'gossip', updates: [{ node: 'b', address: 'addr-b', incarnation: 0, state: 'suspect', from: 'c' }] });
+    return m;
+  };
+  // Everyone but b answers; b is silent, so only the suspicion timer decides.
+  const run = (m: Membership, from: number, until: number): number => {
+    let now = from;
+    while (Math.max(now, m.nextDeadline()) < until && m.member('b')?.state === 'suspect') {
+      now = Math.max(now, m.nextDeadline());
+      for (const e of m.tick(now)) {
+        if (e.kind === 'send' && e.message.kind === 'ping' && e.to !== 'b') m.handle(now, e.to, { kind: 'ack', seq: e.message.seq, updates: [] });
+      }
+    }
+    return now;
+  };
+  const onTime = accused(12);
+  const expiredAt = run(onTime, 0, 60_000);
+  t.is(onTime.member('b')?.state, 'dead', 'sanity: with timely ticks the suspicion expires');
+  // Same node, same seed, but stalled from just before the expiry until 400 ms after it;
+  // b's refutation arrives during the stall and is read after the timers.
+  const late = accused(12);
+  run(late, 0, expiredAt - 50);
+  const stalledUntil = expiredAt + 400;
+  tickWhileDue(late, stalledUntil);
+  t.is(late.member('b')?.state, 'suspect', 'not declared dead on a late timer');
+  late.handle(stalledUntil + 1, 'b', { kind: 'gossip', updates: [{ node: 'b', address: 'addr-b', incarnation: 1, state: 'alive', from: 'b' }] });
+  t.is(late.member('b')?.state, 'alive', 'the refutation read after the stall wins');
+});
+
+test('ticks on time never raise the score; one long stall raises it once', (t) => {
+  const m = smallCluster(13);
+  let now = 0;
+  const answer = (effects: Effect[]): void => {
+    for (const e of effects) if (e.kind === 'send' && e.message.kind === 'ping') m.handle(now, e.to, { kind: 'ack', seq: e.message.seq, updates: [] });
+  };
+  while (now < 10_000) {
+    now = Math.max(now, m.nextDeadline());
+    answer(m.tick(now));
+    t.is(m.awarenessScore, 0);
+  }
+  now = Math.max(now, m.nextDeadline()) + 2_000;
+  const effects = tickWhileDue(m, now);
+  t.is(m.awarenessScore, 1);
+  answer(effects);
+  t.true(m.awarenessScore <= 1);
+});
