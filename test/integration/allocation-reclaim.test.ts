@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Agent } from '../../agent/daemon/agent.ts';
-import { resolveConfig, type AgentConfig } from '../../agent/config.ts';
+import type { AgentConfig } from '../../agent/config.ts';
+import { loopbackAgentConfig } from '../helpers/loopback-agents.ts';
 import { AllocationError, type AllocationService } from '../../agent/allocation/allocation-service.ts';
 import { ALLOCATIONS_TABLE, ringKey } from '../../agent/allocation/ring-keys.ts';
 import { encodeRing } from '../../agent/wire/allocation-codec.ts';
@@ -32,18 +33,7 @@ interface Node {
 const nodes: Node[] = [];
 const running = new Set<Agent>();
 
-function configOf(name: string, index: number): AgentConfig {
-  return resolveConfig({
-    dataDir: join(base, name),
-    apiSocket: join(base, `${name}.sock`),
-    listenAddr: `127.0.0.1:${portBase + index * 2}`,
-    gossipPort: portBase + index * 2 + 1,
-    advertiseAddr: '127.0.0.1',
-    name,
-    logLevel: 'warn',
-    nsPrefix: `${nsPrefix}${index}`,
-  });
-}
+const configOf = (name: string, index: number): AgentConfig => loopbackAgentConfig({ base, portBase, nsPrefix }, name, index);
 
 async function startAgent(config: AgentConfig): Promise<Agent> {
   const agent = await Agent.start(config, logger);

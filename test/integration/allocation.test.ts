@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Agent } from '../../agent/daemon/agent.ts';
-import { resolveConfig } from '../../agent/config.ts';
+import { loopbackAgentConfig } from '../helpers/loopback-agents.ts';
 import type { ClusterNode } from '../../agent/cluster/cluster-node.ts';
 import { AllocationError, AllocationService, type AllocationCluster } from '../../agent/allocation/allocation-service.ts';
 import { ALLOC_PROTOCOL } from '../../agent/allocation/alloc-rpc.ts';
@@ -47,18 +47,7 @@ function byName(name: string): Node {
 }
 
 async function startAgent(name: string, index: number): Promise<Agent> {
-  const dir = join(base, name);
-  const config = resolveConfig({
-    dataDir: dir,
-    apiSocket: join(base, `${name}.sock`),
-    listenAddr: `127.0.0.1:${portBase + index * 2}`,
-    gossipPort: portBase + index * 2 + 1,
-    advertiseAddr: '127.0.0.1',
-    name,
-    logLevel: 'warn',
-    nsPrefix: `${nsPrefix}${index}`,
-  });
-  return Agent.start(config, logger);
+  return Agent.start(loopbackAgentConfig({ base, portBase, nsPrefix }, name, index), logger);
 }
 
 /** The service under test, on the agent's real ClusterNode, counting its RPC dials. */
