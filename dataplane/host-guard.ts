@@ -74,8 +74,9 @@ function pinElements(pins: readonly GuardPin[]): string[] {
   }));
 }
 
-function setBody(type: string, elements: readonly string[]): string[] {
-  return [`    type ${type};`, ...(elements.length > 0 ? [`    elements = { ${elements.join(', ')} }`] : [])];
+/** A named set inside a table; an empty one gets no elements line (nft refuses an empty list). */
+function setBlock(name: string, type: string, elements: readonly string[]): string[] {
+  return [`  set ${name} {`, `    type ${type};`, ...(elements.length > 0 ? [`    elements = { ${elements.join(', ')} }`] : []), `  }`];
 }
 
 /** The ip table (pure, for tests). */
@@ -84,12 +85,8 @@ export function renderGuardIpTable(members: GuardMembers, gateway: string): stri
   parseIPv4(gateway);
   return [
     `table ip ${GUARD_TABLE} {`,
-    `  set vteps {`,
-    ...setBody('ipv4_addr', vtepElements(members)),
-    `  }`,
-    `  set cluster_ports {`,
-    ...setBody('ipv4_addr . inet_proto . inet_service', portElements(members)),
-    `  }`,
+    ...setBlock('vteps', 'ipv4_addr', vtepElements(members)),
+    ...setBlock('cluster_ports', 'ipv4_addr . inet_proto . inet_service', portElements(members)),
     // Before the egress table's chains (priority filter): a drop here is final whatever they say.
     `  chain input {`,
     `    type filter hook input priority filter - 10; policy accept;`,
@@ -117,9 +114,7 @@ export function renderGuardIpTable(members: GuardMembers, gateway: string): stri
 export function renderGuardBridgeTable(pins: readonly GuardPin[]): string[] {
   return [
     `table bridge ${GUARD_TABLE} {`,
-    `  set pins {`,
-    ...setBody('ifname . ether_addr . ipv4_addr', pinElements(pins)),
-    `  }`,
+    ...setBlock('pins', 'ifname . ether_addr . ipv4_addr', pinElements(pins)),
     `  chain prerouting {`,
     `    type filter hook prerouting priority filter; policy accept;`,
     `    meta iifgroup != ${EGRESS_PORT_GROUP} accept`,
