@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import type { PeerId, Connection } from '@libp2p/interface';
-import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { Roster, implausibleVersion, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
@@ -324,6 +324,11 @@ export class ClusterNode {
     const problem = await this.#verifier.verify(record);
     if (problem) {
       this.#log.warn({ node: record.nodeId, problem }, 'refused a member record');
+      return false;
+    }
+    const implausible = implausibleVersion(record.version, this.roster.get(record.nodeId)?.version);
+    if (implausible) {
+      this.#log.warn({ node: record.nodeId, problem: implausible }, 'refused a member record');
       return false;
     }
     if (record.nodeId === this.nodeId) return this.#acceptAboutSelf(record);

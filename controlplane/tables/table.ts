@@ -17,7 +17,7 @@ import { ChangeFeed } from './feed.ts';
 import type { ChangeListener, TableFilter } from './feed.ts';
 import { fingerprint } from './hash.ts';
 import type { Fingerprint } from './hash.ts';
-import { LamportClock } from './lamport.ts';
+import { LamportClock, implausibleLamport } from './lamport.ts';
 import { NodeLiveness } from './liveness.ts';
 import { REFUSAL_COUNTER } from './results.ts';
 import type { ApplyResult, BatchResult, LocalWrite, Refusal, TableCounters } from './results.ts';
@@ -68,7 +68,7 @@ export class ReplicatedTables {
   readonly #tombstones = new Set<Stored>();
   readonly #liveness = new NodeLiveness();
   readonly #feed = new ChangeFeed();
-  readonly #counters: TableCounters = { applied: 0, stale: 0, forgeries: 0, unadmitted: 0, forgotten: 0, malformed: 0, relayed: 0, selfConflicts: 0 };
+  readonly #counters: TableCounters = { applied: 0, stale: 0, forgeries: 0, unadmitted: 0, forgotten: 0, malformed: 0, relayed: 0, selfConflicts: 0, implausible: 0 };
 
   constructor(config: TablesConfig) {
     if (config.self === '') throw new Error('tables need the node ID of this node');
@@ -118,7 +118,7 @@ export class ReplicatedTables {
    * is someone else is a forgery and is refused.
    */
   applyRemote(now: number, fromNode: string, wire: WireEntry): ApplyResult {
-    const result = this.#applyOne(now, fromNode, wire, 'gossip');
+    const result = this.#applyOne(now, fromNode, wire, 'gossip', this.#clock.time);
     return { ...result, changes: this.#publish(result.changes) };
   }
 
@@ -140,8 +140,10 @@ export class ReplicatedTables {
 
   #applyMany(now: number, from: string, entries: readonly WireEntry[], path: 'gossip' | 'sync'): BatchResult {
     const result: BatchResult = { changes: [], applied: 0, stale: 0, refused: 0, selfConflicts: [] };
+    // The Lamport bound is taken before the batch, so a batch cannot ratchet itself up.
+    const clockBefore = this.#clock.time;
     for (const wire of entries) {
-      const one = this.#applyOne(now, from, wire, path);
+      const one = this.#applyOne(now, from, wire, path, clockBefore);
       result.changes.push(...one.changes);
       if (one.status === 'applied') result.applied += 1;
       else if (one.status === 'stale') result.stale += 1;
@@ -153,8 +155,8 @@ export class ReplicatedTables {
     return result;
   }
 
-  #applyOne(now: number, from: string, wire: WireEntry, path: 'gossip' | 'sync'): ApplyResult {
-    const refusal = this.#refusal(from, wire, path);
+  #applyOne(now: number, from: string, wire: WireEntry, path: 'gossip' | 'sync', clockBefore: number): ApplyResult {
+    const refusal = this.#refusal(from, wire, path, clockBefore);
     if (refusal !== undefined) {
       this.#counters[REFUSAL_COUNTER[refusal.status]] += 1;
       return { status: refusal.status, changes: [], reason: refusal.reason };
@@ -168,9 +170,11 @@ export class ReplicatedTables {
     return { status: outcome.status, changes: outcome.change === undefined ? [] : [outcome.change] };
   }
 
-  #refusal(from: string, wire: WireEntry, path: 'gossip' | 'sync'): { status: Refusal; reason: string } | undefined {
+  #refusal(from: string, wire: WireEntry, path: 'gossip' | 'sync', clockBefore: number): { status: Refusal; reason: string } | undefined {
     const bad = malformation(wire);
     if (bad !== undefined) return { status: 'malformed', reason: bad };
+    const ahead = implausibleLamport(wire.lamport, clockBefore);
+    if (ahead !== undefined) return { status: 'implausible', reason: `${wire.table}/${wire.key} of ${wire.owner}: ${ahead}` };
     if (path === 'gossip' && wire.owner !== from) return { status: 'forged', reason: `${from} published ${wire.table}/${wire.key} as if it were ${wire.owner}` };
     if (!this.#isAdmitted(wire.owner)) return { status: 'unadmitted', reason: `owner ${wire.owner} of ${wire.table}/${wire.key} is not an admitted member` };
     if (this.#liveness.isForgotten(wire.owner) && !this.#clusterScoped(wire.table)) return { status: 'forgotten', reason: `owner ${wire.owner} of ${wire.table}/${wire.key} was reaped` };
