@@ -161,7 +161,7 @@ export class ClusterNode {
       digest: () => this.#tables.digest(),
       answer: (digest) => this.#tables.answer(digest),
       complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
-      finish: (peer, entries) => this.#tables.finish(peer, entries),
+      finish: (peer, entries, dropped) => this.#tables.finish(peer, entries, dropped),
       onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
     };
     this.#sync = sync;

@@ -140,16 +140,16 @@ export class TableService {
     return diffAgainstDigest(Date.now(), this.tables, digest, (table) => this.#inScope(table));
   }
 
-  complete(peerNodeId: string, digest: Digest, reply: SyncReply): WireEntry[] {
+  complete(peerNodeId: string, digest: Digest, reply: SyncReply & { dropped?: number }): WireEntry[] {
     const { result, entries } = completeSync(Date.now(), this.tables, peerNodeId, digest, reply);
-    this.#reportRefusals(peerNodeId, result.refused, 'sync');
+    this.#reportRefusals(peerNodeId, result.refused + (reply.dropped ?? 0), 'sync');
     return entries;
   }
 
-  finish(peerNodeId: string, entries: WireEntry[]): void {
+  finish(peerNodeId: string, entries: WireEntry[], dropped = 0): void {
     const inScope = entries.filter((e) => this.#inScope(e.table));
     const result = this.tables.applySynced(Date.now(), peerNodeId, inScope);
-    this.#reportRefusals(peerNodeId, result.refused, 'sync');
+    this.#reportRefusals(peerNodeId, result.refused + dropped + entries.length - inScope.length, 'sync');
   }
 
   // ---- gossip ----
@@ -182,17 +182,18 @@ export class TableService {
     if (message.type !== 'signed') return;
     const from = this.#options.nodeIdOfPeer(message.from.toString());
     if (!from) return;
-    let entries: WireEntry[];
+    let decoded: { entries: WireEntry[]; dropped: number };
     try {
-      entries = decodeEntryBatch(message.data);
+      decoded = decodeEntryBatch(message.data);
     } catch (error) {
       this.#log.warn({ from, err: (error as Error).message }, 'refused a table batch');
       return;
     }
+    const { entries, dropped } = decoded;
     // A topic carries only its own tables: an endpoint entry on the cluster topic is refused.
     const fits = entries.filter((e) => (network === undefined ? isClusterTable(e.table) : networkOfTable(e.table) === network));
     const result = this.tables.applyRemoteBatch(Date.now(), from, fits);
-    this.#reportRefusals(from, result.refused + entries.length - fits.length, 'gossip');
+    this.#reportRefusals(from, result.refused + dropped + entries.length - fits.length, 'gossip');
   }
 
   #reportRefusals(from: string, refused: number, path: string): void {

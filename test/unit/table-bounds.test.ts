@@ -22,7 +22,7 @@ test('a Lamport time far ahead of ours is refused for its entry only, and never 
   t.is(b.counters.implausible, 1);
   // Our next write still encodes and replicates.
   const next = b.set(2, 'networks', 'mine', bytes('y')).entry;
-  t.deepEqual(decodeEntryBatch(encodeEntryBatch([next])).map((e) => e.key), ['mine']);
+  t.deepEqual(decodeEntryBatch(encodeEntryBatch([next])).entries.map((e) => e.key), ['mine']);
 });
 
 test('a batch cannot ratchet the clock up: each entry is measured from the clock before the batch', (t) => {

@@ -130,7 +130,7 @@ export async function wireTargets(): Promise<FuzzTarget[]> {
       const close = decodeSyncClose(input);
       return decodeSyncFinish(close.finish);
     }),
-    wire('tables.batch', [encodeEntryBatch(tableEntries), ...tableEntries.map((e) => encodeEntryBatch([e]))], (input) => decodeEntryBatch(input).map(decodeValue)),
+    wire('tables.batch', [encodeEntryBatch(tableEntries), ...tableEntries.map((e) => encodeEntryBatch([e]))], (input) => decodeEntryBatch(input).entries.map(decodeValue)),
     wire('objects.network', samples(networkArb, 20).map(encodeNetwork), decodeNetwork),
     wire('objects.endpoint', samples(endpointArb, 20).map(encodeEndpoint), decodeEndpoint),
     wire('objects.service', samples(serviceArb, 20).map(encodeService), decodeService),
