@@ -95,7 +95,7 @@ export class Overlay {
     this.#o = options;
     this.#log = options.logger.child({ component: 'overlay' });
     this.networks = new Networks(options.tables, options.allocations, options.pool, options.selfId);
-    this.services = new Services(options.tables, options.allocations, options.selfId);
+    this.services = new Services(options.tables, options.allocations, options.selfId, () => this.networks.list());
     this.#local = new LocalState(options.dataDir);
     this.#programmer = new Programmer({
       dataplane: options.dataplane,

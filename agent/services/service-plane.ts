@@ -113,11 +113,16 @@ export class ServicePlane {
   async doctor(): Promise<Finding[]> {
     await this.settled();
     const found = await this.#lb.inspect(this.#desired);
-    return found.flatMap(({ sandbox, problems }) => problems.map((problem) => ({
+    const refused = this.#o.overlay.services.refused().map((r) => ({
+      subject: `service ${r.name}`,
+      problem: `not resolved nor load-balanced: ${r.problem}`,
+      hint: 'a member wrote a service no host programs (the other services are not affected); weft never writes one, so look at the member that did (docs/security/signed-records.md)',
+    }));
+    return [...refused, ...found.flatMap(({ sandbox, problems }) => problems.map((problem) => ({
       subject: `sandbox ${sandbox} load balancing`,
       problem,
       hint: 'the agent rewrites differing tables on the next change and every 5 minutes; if it persists, look for "load balancer update failed" in the agent log',
-    })));
+    })))];
   }
 
   async #run(): Promise<void> {
