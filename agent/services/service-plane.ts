@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { TableService } from '../cluster/table-service.ts';
 import { networkOfTable } from '../cluster/table-topics.ts';
 import type { Overlay } from '../overlay/overlay.ts';
-import { visibleEndpoints } from '../overlay/endpoints.ts';
+import type { EndpointObject } from '../wire/objects-codec.ts';
 import { SERVICES_TABLE } from './services.ts';
 import { clientView, lbServices, type ServiceState } from './views.ts';
 import { staleFlows, type StaleFlow } from './stale-flows.ts';
@@ -128,11 +128,11 @@ export class ServicePlane {
   async #run(): Promise<void> {
     try {
       const overlay = this.#o.overlay;
-      const endpoints = new Map<string, ReturnType<typeof visibleEndpoints>>();
+      const endpoints = new Map<string, EndpointObject[]>();
       const state: ServiceState = {
         networks: overlay.networks.list(),
         services: overlay.services.list(),
-        endpoints: (id) => endpoints.get(id) ?? endpoints.set(id, visibleEndpoints(this.#o.tables, id)).get(id)!,
+        endpoints: (id) => endpoints.get(id) ?? endpoints.set(id, overlay.visibleEndpoints(id)).get(id)!,
       };
       const sandboxes = overlay.localSandboxes();
       this.#state = state;
