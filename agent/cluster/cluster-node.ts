@@ -15,6 +15,7 @@ import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
 import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
+import { OwnerKeys } from './owner-keys.ts';
 import { Liveness } from './liveness.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
@@ -64,6 +65,7 @@ export class ClusterNode {
   readonly #options: ClusterNodeOptions;
   readonly #log: Logger;
   readonly #verifier: RecordVerifier;
+  readonly #ownerKeys: OwnerKeys;
   #token: TokenRecord;
   #settings: ClusterSettings;
   #libp2p!: WeftLibp2p;
@@ -82,6 +84,7 @@ export class ClusterNode {
     this.material = options.material;
     this.#log = options.logger.child({ component: 'cluster' });
     this.#verifier = new RecordVerifier(options.material.caCertificate);
+    this.#ownerKeys = new OwnerKeys(options.keys.libp2pKey);
     if (!options.state.token) throw new Error('cluster state has no join token record');
     this.#token = options.state.token;
     this.#settings = options.state.settings ?? { defaultAddrPool: '' };
@@ -150,6 +153,12 @@ export class ClusterNode {
       isAdmittedOwner: (nodeId) => {
         const status = this.roster.get(nodeId)?.status;
         return status === 'active' || status === 'left';
+      },
+      sign: (payload) => this.#ownerKeys.sign(payload),
+      // The owner's key is the one behind the peer ID its certificate-checked roster record names.
+      verify: (owner, payload, signature) => {
+        const peerId = this.roster.get(owner)?.peerId;
+        return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
       },
     });
     const sync: SyncHandlers = {

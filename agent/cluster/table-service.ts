@@ -7,7 +7,8 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { Logger } from 'pino';
 import {
   ReplicatedTables, Coalescer, makeDigest, diffAgainstDigest, completeSync, toWire,
-  type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter,
+  signedFields,
+  type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter, type EntrySigner, type EntryVerifier,
 } from '../../controlplane/tables/index.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
@@ -33,6 +34,10 @@ export interface TableServiceOptions {
   nodeIdOfPeer: (peerId: string) => string | undefined;
   /** May entries owned by this node be accepted (has an unrevoked certificate)? */
   isAdmittedOwner: (nodeId: string) => boolean;
+  /** Signs this node's writes with its node key (owner-keys.ts). */
+  sign: EntrySigner;
+  /** Checks an owner's signature on every received version, on every path (reload included). */
+  verify: EntryVerifier;
 }
 
 export class TableService {
@@ -56,13 +61,30 @@ export class TableService {
       isAdmitted: options.isAdmittedOwner,
       // Networks and services belong to the cluster, not to the host that created them.
       clusterScoped: (table) => table === 'networks' || table === 'services',
+      sign: options.sign,
+      verify: options.verify,
     });
-    if (saved) this.tables.applySynced(Date.now(), options.selfId, saved.entries);
+    if (saved) this.#restore(saved.entries);
     this.tables.subscribe(() => this.#schedulePersist());
     const pubsub = options.node.services.pubsub;
     pubsub.addEventListener('message', (event) => this.#onMessage(event.detail));
     this.#subscribe(CLUSTER_TABLE_TOPIC);
     this.#reapTimer = setInterval(() => this.tables.reap(Date.now()), REAP_INTERVAL_MS);
+  }
+
+  /**
+   * Reloaded entries are verified like received ones: the file is ours, but
+   * what it holds came from peers. Agents before owner signatures saved
+   * entries unsigned: our own are signed now (they are ours by definition,
+   * and peers need the signature to accept them), anyone else's are dropped
+   * and come back, signed by their owner, with the next sync.
+   */
+  #restore(saved: WireEntry[]): void {
+    const entries = saved.map((e) =>
+      e.owner === this.#options.selfId && (e.signature === undefined || e.signature.length === 0) ? { ...e, signature: this.#options.sign(signedFields(e)) } : e,
+    );
+    const result = this.tables.applySynced(Date.now(), this.#options.selfId, entries);
+    if (result.refused > 0) this.#log.warn({ refused: result.refused, counters: this.tables.counters }, 'left out saved table entries that are not signed by their owner; sync brings back the genuine ones');
   }
 
   subscribe(listener: ChangeListener, filter?: TableFilter): () => void {

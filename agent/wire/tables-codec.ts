@@ -24,6 +24,8 @@ const entrySchema = z.object({
   deleted: z.boolean(),
   reapInMs: z.number().int().nonnegative(),
   value: bytes.refine((b) => b.length <= 64 * 1024, 'entry values are limited to 64 KiB'),
+  // Absent (empty) only from agents before owner signatures; the tables refuse those.
+  signature: bytes.refine((b) => b.length <= 128, 'signatures are at most 128 bytes').optional(),
 });
 const looseEntries = z.array(z.unknown()).max(MAX_ENTRIES);
 const batchSchema = z.object({ entries: looseEntries });

@@ -14,3 +14,5 @@ export { makeDigest, sameBucket } from './digest.ts';
 export type { Digest, BucketDigest } from './digest.ts';
 export { diffAgainstDigest, completeSync, exchange } from './antientropy.ts';
 export type { BucketRef, SyncReply, SyncCompletion, ExchangeResult } from './antientropy.ts';
+export { signedFields } from './signing.ts';
+export type { EntrySigner, EntryVerifier } from './signing.ts';
