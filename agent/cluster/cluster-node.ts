@@ -16,6 +16,7 @@ import { ClusterGossip } from './cluster-gossip.ts';
 import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
 import { OwnerKeys } from './owner-keys.ts';
+import { recordSignatureProblem, signedRecordFields } from '../../controlplane/cluster/record-signing.ts';
 import { Liveness } from './liveness.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
@@ -335,7 +336,7 @@ export class ClusterNode {
       this.#log.warn({ node: record.nodeId, problem }, 'refused a member record');
       return false;
     }
-    const implausible = implausibleVersion(record.version, this.roster.get(record.nodeId)?.version);
+    const implausible = implausibleVersion(record.version, this.roster.get(record.nodeId)?.version) ?? this.#signatureProblem(record);
     if (implausible) {
       this.#log.warn({ node: record.nodeId, problem: implausible }, 'refused a member record');
       return false;
@@ -350,6 +351,21 @@ export class ClusterNode {
       this.#dialMembers();
     }
     return true;
+  }
+
+  #signatureProblem(record: MemberRecord): string | undefined {
+    const activePeerOf = (nodeId: string): string | undefined => {
+      const writer = this.roster.get(nodeId);
+      return writer?.status === 'active' ? writer.peerId : undefined;
+    };
+    return recordSignatureProblem(record, activePeerOf, (peerId, payload, signature) => this.#ownerKeys.verifyByPeer(peerId, payload, signature));
+  }
+
+  /** This node is the writer of `record`: signs it (record-signing.ts). */
+  #signed(record: MemberRecord): MemberRecord {
+    const unsigned: MemberRecord = { ...record };
+    delete unsigned.signature;
+    return { ...unsigned, signature: this.#ownerKeys.sign(signedRecordFields(unsigned)) };
   }
 
   /** Nobody else may change our record, except to revoke us. */
@@ -371,7 +387,7 @@ export class ClusterNode {
 
   #updateSelf(change: Partial<MemberRecord>): MemberRecord {
     const current = this.self;
-    const next: MemberRecord = { ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId };
+    const next = this.#signed({ ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId });
     this.roster.merge(next);
     this.#gossip.publishMember(next);
     this.#schedulePersist();
@@ -385,11 +401,14 @@ export class ClusterNode {
   ensureSelf(fields: Pick<MemberRecord, 'name' | 'address' | 'gossipPort' | 'admissionPort'>): void {
     const current = this.self;
     const stale = (Object.keys(fields) as Array<keyof typeof fields>).some((k) => current[k] !== fields[k]);
-    if (stale || current.changedBy !== this.nodeId) this.#updateSelf(fields);
+    // An agent before record signatures left its record unsigned: sign a new version of it.
+    const unsigned = current.signature === undefined || current.signature.length === 0;
+    if (stale || unsigned || current.changedBy !== this.nodeId) this.#updateSelf(fields);
   }
 
   /** Adds a freshly admitted member (called by the admission server). */
-  addAdmitted(record: MemberRecord): void {
+  addAdmitted(admitted: MemberRecord): void {
+    const record = this.#signed({ ...admitted, changedBy: this.nodeId });
     this.roster.merge(record);
     this.#track(record);
     this.#gossip.publishMember(record);
@@ -414,7 +433,7 @@ export class ClusterNode {
     const target = this.roster.resolve(reference);
     if (typeof target === 'string') throw new Error(target);
     if (target.nodeId === this.nodeId) throw new Error('a node cannot remove itself; run `weft leave` on it, or `weft node rm` on another member');
-    const revoked: MemberRecord = { ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId };
+    const revoked = this.#signed({ ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId });
     this.roster.merge(revoked);
     this.#gossip.publishMember(revoked);
     await this.#gossip.flush();

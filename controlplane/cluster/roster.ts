@@ -17,6 +17,8 @@ export interface MemberRecord {
   version: number;
   status: MemberStatus;
   changedBy: string;
+  /** changedBy's signature over signedRecordFields() (record-signing.ts); absent on records of older agents. */
+  signature?: Uint8Array;
 }
 
 export type MergeOutcome = 'added' | 'updated' | 'ignored';
