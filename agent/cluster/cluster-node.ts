@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import type { PeerId, Connection } from '@libp2p/interface';
-import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { Roster, implausibleVersion, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
@@ -15,6 +15,8 @@ import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
 import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
 import { RecordVerifier } from './record-verifier.ts';
+import { OwnerKeys } from './owner-keys.ts';
+import { recordSignatureProblem, signedRecordFields } from '../../controlplane/cluster/record-signing.ts';
 import { Liveness } from './liveness.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
@@ -64,6 +66,7 @@ export class ClusterNode {
   readonly #options: ClusterNodeOptions;
   readonly #log: Logger;
   readonly #verifier: RecordVerifier;
+  readonly #ownerKeys: OwnerKeys;
   #token: TokenRecord;
   #settings: ClusterSettings;
   #libp2p!: WeftLibp2p;
@@ -82,6 +85,7 @@ export class ClusterNode {
     this.material = options.material;
     this.#log = options.logger.child({ component: 'cluster' });
     this.#verifier = new RecordVerifier(options.material.caCertificate);
+    this.#ownerKeys = new OwnerKeys(options.keys.libp2pKey);
     if (!options.state.token) throw new Error('cluster state has no join token record');
     this.#token = options.state.token;
     this.#settings = options.state.settings ?? { defaultAddrPool: '' };
@@ -151,6 +155,12 @@ export class ClusterNode {
         const status = this.roster.get(nodeId)?.status;
         return status === 'active' || status === 'left';
       },
+      sign: (payload) => this.#ownerKeys.sign(payload),
+      // The owner's key is the one behind the peer ID its certificate-checked roster record names.
+      verify: (owner, payload, signature) => {
+        const peerId = this.roster.get(owner)?.peerId;
+        return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
+      },
     });
     const sync: SyncHandlers = {
       opening: () => ({ ...this.snapshot(), members: [], summary: this.roster.all().map(summaryOf) }),
@@ -161,7 +171,7 @@ export class ClusterNode {
       digest: () => this.#tables.digest(),
       answer: (digest) => this.#tables.answer(digest),
       complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
-      finish: (peer, entries) => this.#tables.finish(peer, entries),
+      finish: (peer, entries, dropped) => this.#tables.finish(peer, entries, dropped),
       onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
     };
     this.#sync = sync;
@@ -326,6 +336,11 @@ export class ClusterNode {
       this.#log.warn({ node: record.nodeId, problem }, 'refused a member record');
       return false;
     }
+    const implausible = implausibleVersion(record.version, this.roster.get(record.nodeId)?.version) ?? this.#signatureProblem(record);
+    if (implausible) {
+      this.#log.warn({ node: record.nodeId, problem: implausible }, 'refused a member record');
+      return false;
+    }
     if (record.nodeId === this.nodeId) return this.#acceptAboutSelf(record);
     const outcome = this.roster.merge(record);
     if (outcome === 'ignored') return false;
@@ -336,6 +351,21 @@ export class ClusterNode {
       this.#dialMembers();
     }
     return true;
+  }
+
+  #signatureProblem(record: MemberRecord): string | undefined {
+    const activePeerOf = (nodeId: string): string | undefined => {
+      const writer = this.roster.get(nodeId);
+      return writer?.status === 'active' ? writer.peerId : undefined;
+    };
+    return recordSignatureProblem(record, activePeerOf, (peerId, payload, signature) => this.#ownerKeys.verifyByPeer(peerId, payload, signature));
+  }
+
+  /** This node is the writer of `record`: signs it (record-signing.ts). */
+  #signed(record: MemberRecord): MemberRecord {
+    const unsigned: MemberRecord = { ...record };
+    delete unsigned.signature;
+    return { ...unsigned, signature: this.#ownerKeys.sign(signedRecordFields(unsigned)) };
   }
 
   /** Nobody else may change our record, except to revoke us. */
@@ -357,7 +387,7 @@ export class ClusterNode {
 
   #updateSelf(change: Partial<MemberRecord>): MemberRecord {
     const current = this.self;
-    const next: MemberRecord = { ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId };
+    const next = this.#signed({ ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId });
     this.roster.merge(next);
     this.#gossip.publishMember(next);
     this.#schedulePersist();
@@ -371,11 +401,14 @@ export class ClusterNode {
   ensureSelf(fields: Pick<MemberRecord, 'name' | 'address' | 'gossipPort' | 'admissionPort'>): void {
     const current = this.self;
     const stale = (Object.keys(fields) as Array<keyof typeof fields>).some((k) => current[k] !== fields[k]);
-    if (stale || current.changedBy !== this.nodeId) this.#updateSelf(fields);
+    // An agent before record signatures left its record unsigned: sign a new version of it.
+    const unsigned = current.signature === undefined || current.signature.length === 0;
+    if (stale || unsigned || current.changedBy !== this.nodeId) this.#updateSelf(fields);
   }
 
   /** Adds a freshly admitted member (called by the admission server). */
-  addAdmitted(record: MemberRecord): void {
+  addAdmitted(admitted: MemberRecord): void {
+    const record = this.#signed({ ...admitted, changedBy: this.nodeId });
     this.roster.merge(record);
     this.#track(record);
     this.#gossip.publishMember(record);
@@ -400,7 +433,7 @@ export class ClusterNode {
     const target = this.roster.resolve(reference);
     if (typeof target === 'string') throw new Error(target);
     if (target.nodeId === this.nodeId) throw new Error('a node cannot remove itself; run `weft leave` on it, or `weft node rm` on another member');
-    const revoked: MemberRecord = { ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId };
+    const revoked = this.#signed({ ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId });
     this.roster.merge(revoked);
     this.#gossip.publishMember(revoked);
     await this.#gossip.flush();

@@ -31,8 +31,10 @@ export interface SyncHandlers {
   nodeIdOfPeer(peerId: string): string | undefined;
   digest(): Digest;
   answer(digest: Digest): SyncReply;
-  complete(peerNodeId: string, digest: Digest, reply: SyncReply): WireEntry[];
-  finish(peerNodeId: string, entries: WireEntry[]): void;
+  /** `reply.dropped`: entries of the reply that failed the entry schema (counted; the rest is applied). */
+  complete(peerNodeId: string, digest: Digest, reply: SyncReply & { dropped: number }): WireEntry[];
+  /** `dropped`: entries of the message that failed the entry schema (counted; the rest is applied). */
+  finish(peerNodeId: string, entries: WireEntry[], dropped: number): void;
   onError(error: Error, fromPeer: string): void;
 }
 
@@ -51,7 +53,8 @@ export async function registerSync(node: WeftLibp2p, handlers: SyncHandlers): Pr
       await lp.write(encodeSyncAnswer({ snapshot: encodeSnapshot(handlers.answerTo(remote)), body: encodeSyncReply(reply) }), { signal });
       const close = decodeSyncClose((await lp.read({ signal })).subarray());
       await handlers.ingest({ members: close.members }, peer);
-      handlers.finish(peerNodeId, decodeSyncFinish(close.finish));
+      const finish = decodeSyncFinish(close.finish);
+      handlers.finish(peerNodeId, finish.entries, finish.dropped);
       await stream.close({ signal });
     } catch (error) {
       stream.abort(error as Error);

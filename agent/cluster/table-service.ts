@@ -7,7 +7,8 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { Logger } from 'pino';
 import {
   ReplicatedTables, Coalescer, makeDigest, diffAgainstDigest, completeSync, toWire,
-  type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter,
+  signedFields,
+  type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter, type EntrySigner, type EntryVerifier,
 } from '../../controlplane/tables/index.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
@@ -33,6 +34,10 @@ export interface TableServiceOptions {
   nodeIdOfPeer: (peerId: string) => string | undefined;
   /** May entries owned by this node be accepted (has an unrevoked certificate)? */
   isAdmittedOwner: (nodeId: string) => boolean;
+  /** Signs this node's writes with its node key (owner-keys.ts). */
+  sign: EntrySigner;
+  /** Checks an owner's signature on every received version, on every path (reload included). */
+  verify: EntryVerifier;
 }
 
 export class TableService {
@@ -56,13 +61,30 @@ export class TableService {
       isAdmitted: options.isAdmittedOwner,
       // Networks and services belong to the cluster, not to the host that created them.
       clusterScoped: (table) => table === 'networks' || table === 'services',
+      sign: options.sign,
+      verify: options.verify,
     });
-    if (saved) this.tables.applySynced(Date.now(), options.selfId, saved.entries);
+    if (saved) this.#restore(saved.entries);
     this.tables.subscribe(() => this.#schedulePersist());
     const pubsub = options.node.services.pubsub;
     pubsub.addEventListener('message', (event) => this.#onMessage(event.detail));
     this.#subscribe(CLUSTER_TABLE_TOPIC);
     this.#reapTimer = setInterval(() => this.tables.reap(Date.now()), REAP_INTERVAL_MS);
+  }
+
+  /**
+   * Reloaded entries are verified like received ones: the file is ours, but
+   * what it holds came from peers. Agents before owner signatures saved
+   * entries unsigned: our own are signed now (they are ours by definition,
+   * and peers need the signature to accept them), anyone else's are dropped
+   * and come back, signed by their owner, with the next sync.
+   */
+  #restore(saved: WireEntry[]): void {
+    const entries = saved.map((e) =>
+      e.owner === this.#options.selfId && (e.signature === undefined || e.signature.length === 0) ? { ...e, signature: this.#options.sign(signedFields(e)) } : e,
+    );
+    const result = this.tables.applySynced(Date.now(), this.#options.selfId, entries);
+    if (result.refused > 0) this.#log.warn({ refused: result.refused, counters: this.tables.counters }, 'left out saved table entries that are not signed by their owner; sync brings back the genuine ones');
   }
 
   subscribe(listener: ChangeListener, filter?: TableFilter): () => void {
@@ -140,16 +162,16 @@ export class TableService {
     return diffAgainstDigest(Date.now(), this.tables, digest, (table) => this.#inScope(table));
   }
 
-  complete(peerNodeId: string, digest: Digest, reply: SyncReply): WireEntry[] {
+  complete(peerNodeId: string, digest: Digest, reply: SyncReply & { dropped?: number }): WireEntry[] {
     const { result, entries } = completeSync(Date.now(), this.tables, peerNodeId, digest, reply);
-    this.#reportRefusals(peerNodeId, result.refused, 'sync');
+    this.#reportRefusals(peerNodeId, result.refused + (reply.dropped ?? 0), 'sync');
     return entries;
   }
 
-  finish(peerNodeId: string, entries: WireEntry[]): void {
+  finish(peerNodeId: string, entries: WireEntry[], dropped = 0): void {
     const inScope = entries.filter((e) => this.#inScope(e.table));
     const result = this.tables.applySynced(Date.now(), peerNodeId, inScope);
-    this.#reportRefusals(peerNodeId, result.refused, 'sync');
+    this.#reportRefusals(peerNodeId, result.refused + dropped + entries.length - inScope.length, 'sync');
   }
 
   // ---- gossip ----
@@ -182,17 +204,18 @@ export class TableService {
     if (message.type !== 'signed') return;
     const from = this.#options.nodeIdOfPeer(message.from.toString());
     if (!from) return;
-    let entries: WireEntry[];
+    let decoded: { entries: WireEntry[]; dropped: number };
     try {
-      entries = decodeEntryBatch(message.data);
+      decoded = decodeEntryBatch(message.data);
     } catch (error) {
       this.#log.warn({ from, err: (error as Error).message }, 'refused a table batch');
       return;
     }
+    const { entries, dropped } = decoded;
     // A topic carries only its own tables: an endpoint entry on the cluster topic is refused.
     const fits = entries.filter((e) => (network === undefined ? isClusterTable(e.table) : networkOfTable(e.table) === network));
     const result = this.tables.applyRemoteBatch(Date.now(), from, fits);
-    this.#reportRefusals(from, result.refused + entries.length - fits.length, 'gossip');
+    this.#reportRefusals(from, result.refused + dropped + entries.length - fits.length, 'gossip');
   }
 
   #reportRefusals(from: string, refused: number, path: string): void {

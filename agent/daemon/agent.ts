@@ -149,6 +149,7 @@ export class Agent {
       allocations,
       selfId: cluster.nodeId,
       vtep: this.advertiseAddr,
+      vtepOf: (nodeId) => cluster.roster.get(nodeId)?.address,
       pool,
       dataDir: this.config.dataDir,
       logger: this.#log,

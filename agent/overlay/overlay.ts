@@ -17,7 +17,7 @@ import { encodeEndpoint, NAME_PATTERN, type EndpointObject, type NetworkObject, 
 import { Networks, type CreateNetwork } from './networks.ts';
 import { LocalState, type LocalAttachment, type LocalSandbox } from './local-state.ts';
 import { Programmer } from './programmer.ts';
-import { visibleEndpoints } from './endpoints.ts';
+import { visibleEndpoints, type VtepOf } from './endpoints.ts';
 import { valuesInUse } from './allocation-in-use.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 import { attachEgress, detachEgress, egressGateway, egressMacFor, egressVethFor, ensureEgress, setEgressRoute, unguardedEgressPorts, type EgressSpec } from '../../dataplane/egress.ts';
@@ -34,6 +34,8 @@ export interface OverlayOptions {
   allocations: Allocations;
   selfId: string;
   vtep: string;
+  /** Each member's roster address: the only VTEP its endpoints may name. */
+  vtepOf: VtepOf;
   pool: string;
   dataDir: string;
   logger: Logger;
@@ -95,7 +97,7 @@ export class Overlay {
     this.#o = options;
     this.#log = options.logger.child({ component: 'overlay' });
     this.networks = new Networks(options.tables, options.allocations, options.pool, options.selfId);
-    this.services = new Services(options.tables, options.allocations, options.selfId);
+    this.services = new Services(options.tables, options.allocations, options.selfId, () => this.networks.list());
     this.#local = new LocalState(options.dataDir);
     this.#programmer = new Programmer({
       dataplane: options.dataplane,
@@ -103,6 +105,7 @@ export class Overlay {
       selfId: options.selfId,
       logger: options.logger,
       localNetworks: () => this.#localNetworks(),
+      endpoints: (networkId) => this.visibleEndpoints(networkId),
     });
   }
 
@@ -188,7 +191,7 @@ export class Overlay {
 
   /** The services a local endpoint's published entry says it fails; undefined when nothing is published. */
   #publishedUnhealthy(endpointId: string, networkId: string): readonly string[] | undefined {
-    return visibleEndpoints(this.#o.tables, networkId).find((e) => e.id === endpointId)?.unhealthyServices;
+    return this.visibleEndpoints(networkId).find((e) => e.id === endpointId)?.unhealthyServices;
   }
 
   #unhealthyOf(endpointId: string): string[] {
@@ -266,9 +269,14 @@ export class Overlay {
     });
   }
 
+  /** The programmable endpoints of a network (endpoints.ts). */
+  visibleEndpoints(networkId: string): EndpointObject[] {
+    return visibleEndpoints(this.#o.tables, networkId, this.#o.vtepOf);
+  }
+
   endpoints(networkName?: string): EndpointObject[] {
     const networks = networkName === undefined ? this.networks.list() : [this.networks.require(networkName)];
-    return networks.flatMap((n) => visibleEndpoints(this.#o.tables, n.id));
+    return networks.flatMap((n) => this.visibleEndpoints(n.id));
   }
 
   /** Values cluster objects use in an allocation space: what a reclaim of a gone node's ranges keeps reserved. */
@@ -277,7 +285,7 @@ export class Overlay {
       pool: this.#o.pool,
       networks: this.networks.list(),
       services: this.services.list(),
-      endpoints: (networkId) => visibleEndpoints(this.#o.tables, networkId),
+      endpoints: (networkId) => this.visibleEndpoints(networkId),
       isActive,
     });
   }

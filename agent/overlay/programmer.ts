@@ -6,8 +6,7 @@ import type { Logger } from 'pino';
 import type { Dataplane, NetworkEndpoints, ReconcileResult } from '../../dataplane/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { networkOfTable } from '../cluster/table-topics.ts';
-import { visibleEndpoints } from './endpoints.ts';
-import type { NetworkObject } from '../wire/objects-codec.ts';
+import type { EndpointObject, NetworkObject } from '../wire/objects-codec.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
 
 const PERIODIC_RECONCILE_MS = 30_000;
@@ -23,7 +22,18 @@ export class Programmer {
   #unsubscribe: (() => void) | undefined;
   lastResult: ReconcileResult | undefined;
 
-  constructor(options: { dataplane: Dataplane; tables: TableService; selfId: string; logger: Logger; localNetworks: () => NetworkObject[] }) {
+  readonly #endpoints: (networkId: string) => EndpointObject[];
+
+  constructor(options: {
+    dataplane: Dataplane;
+    tables: TableService;
+    selfId: string;
+    logger: Logger;
+    localNetworks: () => NetworkObject[];
+    /** The programmable endpoints of a network (endpoints.ts). */
+    endpoints: (networkId: string) => EndpointObject[];
+  }) {
+    this.#endpoints = options.endpoints;
     this.#dataplane = options.dataplane;
     this.#tables = options.tables;
     this.#selfId = options.selfId;
@@ -41,7 +51,7 @@ export class Programmer {
   desired(): NetworkEndpoints[] {
     return this.#localNetworks().map((network) => ({
       vni: network.vni,
-      endpoints: visibleEndpoints(this.#tables, network.id)
+      endpoints: this.#endpoints(network.id)
         .filter((e) => e.nodeId !== this.#selfId)
         .map((e) => ({ ip: e.ip, mac: e.mac, vtep: e.vtep })),
     }));

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { TableService } from '../cluster/table-service.ts';
 import { networkOfTable } from '../cluster/table-topics.ts';
 import type { Overlay } from '../overlay/overlay.ts';
-import { visibleEndpoints } from '../overlay/endpoints.ts';
+import type { EndpointObject } from '../wire/objects-codec.ts';
 import { SERVICES_TABLE } from './services.ts';
 import { clientView, lbServices, type ServiceState } from './views.ts';
 import { staleFlows, type StaleFlow } from './stale-flows.ts';
@@ -113,21 +113,26 @@ export class ServicePlane {
   async doctor(): Promise<Finding[]> {
     await this.settled();
     const found = await this.#lb.inspect(this.#desired);
-    return found.flatMap(({ sandbox, problems }) => problems.map((problem) => ({
+    const refused = this.#o.overlay.services.refused().map((r) => ({
+      subject: `service ${r.name}`,
+      problem: `not resolved nor load-balanced: ${r.problem}`,
+      hint: 'a member wrote a service no host programs (the other services are not affected); weft never writes one, so look at the member that did (docs/security/signed-records.md)',
+    }));
+    return [...refused, ...found.flatMap(({ sandbox, problems }) => problems.map((problem) => ({
       subject: `sandbox ${sandbox} load balancing`,
       problem,
       hint: 'the agent rewrites differing tables on the next change and every 5 minutes; if it persists, look for "load balancer update failed" in the agent log',
-    })));
+    })))];
   }
 
   async #run(): Promise<void> {
     try {
       const overlay = this.#o.overlay;
-      const endpoints = new Map<string, ReturnType<typeof visibleEndpoints>>();
+      const endpoints = new Map<string, EndpointObject[]>();
       const state: ServiceState = {
         networks: overlay.networks.list(),
         services: overlay.services.list(),
-        endpoints: (id) => endpoints.get(id) ?? endpoints.set(id, visibleEndpoints(this.#o.tables, id)).get(id)!,
+        endpoints: (id) => endpoints.get(id) ?? endpoints.set(id, overlay.visibleEndpoints(id)).get(id)!,
       };
       const sandboxes = overlay.localSandboxes();
       this.#state = state;

@@ -9,10 +9,9 @@ import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeService, encodeService, NAME_PATTERN, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
 import { ipSpace, type Allocations } from '../overlay/spaces.ts';
+import { RESERVED_SERVICE_NAMES, sieveServices, type Candidate, type NetworkRange, type RefusedService } from '../../controlplane/services/service-sieve.ts';
 
 export const SERVICES_TABLE = 'services';
-/** Names the resolver gives a meaning of its own; a service may not take them. */
-const RESERVED_NAMES = new Set(['tasks']);
 
 export interface CreateService {
   name: string;
@@ -26,24 +25,42 @@ export class Services {
   readonly #tables: TableService;
   readonly #allocations: Allocations;
   readonly #selfId: string;
+  readonly #networks: () => readonly NetworkObject[];
 
-  constructor(tables: TableService, allocations: Allocations, selfId: string) {
+  /** `networks`: the known networks, which a VIP must belong to. */
+  constructor(tables: TableService, allocations: Allocations, selfId: string, networks: () => readonly NetworkObject[]) {
     this.#tables = tables;
     this.#allocations = allocations;
     this.#selfId = selfId;
+    this.#networks = networks;
   }
 
+  /** The services this host resolves and programs (service-sieve.ts), by name. */
   list(): ServiceObject[] {
-    const out: ServiceObject[] = [];
+    return this.#sieve().services.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Services in the table that are left out, and why (`weft doctor`). */
+  refused(): RefusedService[] {
+    return this.#sieve().refused;
+  }
+
+  #sieve(): { services: ServiceObject[]; refused: RefusedService[] } {
+    const candidates: Candidate<ServiceObject>[] = [];
+    const refused: RefusedService[] = [];
     for (const entry of this.#tables.tables.list(SERVICES_TABLE)) {
       try {
         const service = decodeService(entry.value);
-        if (service.name === entry.key) out.push(service);
-      } catch {
+        if (service.name === entry.key) candidates.push({ service, lamport: entry.lamport, owner: entry.owner });
+        else refused.push({ name: entry.key, problem: `its entry carries the service "${service.name}"` });
+      } catch (error) {
         // A malformed service from a peer is never resolved or programmed.
+        refused.push({ name: entry.key, problem: (error as Error).message });
       }
     }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    const ranges = new Map<string, NetworkRange>(this.#networks().map((n) => [n.id, { subnet: n.subnet, gateway: n.gateway }]));
+    const sieved = sieveServices(candidates, ranges);
+    return { services: sieved.services, refused: [...refused, ...sieved.refused] };
   }
 
   byName(name: string): ServiceObject | undefined {
@@ -64,7 +81,7 @@ export class Services {
     if (!NAME_PATTERN.test(request.name) || request.name.includes('.')) {
       throw badRequest(`service name "${request.name}" must be 1-63 letters, digits, "_", "-", starting with a letter or digit (no dots: it is a DNS label)`);
     }
-    if (RESERVED_NAMES.has(request.name.toLowerCase())) throw badRequest(`"${request.name}" is reserved for DNS (tasks.<service>); choose another name`);
+    if (RESERVED_SERVICE_NAMES.has(request.name.toLowerCase())) throw badRequest(`"${request.name}" is reserved for DNS (tasks.<service>); choose another name`);
     const existing = this.byName(request.name);
     if (existing) throw new AgentError(status.ALREADY_EXISTS, `a service named "${request.name}" exists already (ID ${existing.id}); choose another name or remove it first`);
     const ports = dedupePorts(request.ports);

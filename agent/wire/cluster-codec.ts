@@ -28,7 +28,8 @@ const memberRecordSchema = z.object({
   version: z.number().int().nonnegative(),
   status: z.enum(['active', 'left', 'revoked']),
   changedBy: nodeId,
-});
+  signature: bytes.refine((b) => b.length <= 128, 'signatures are at most 128 bytes').optional(),
+}).transform(({ signature, ...record }) => (signature !== undefined && signature.length > 0 ? { ...record, signature } : record));
 
 const tokenRecordSchema = z.object({
   secret: bytes.refine((b) => b.length === 32, 'token secret must be 32 bytes'),

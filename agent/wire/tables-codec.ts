@@ -1,6 +1,9 @@
 // Wire codec for replicated-table traffic: gossip batches and the three
 // anti-entropy messages. Every decoded field is checked with zod; the tables
-// then apply their own rules (ownership, admission) on top.
+// then apply their own rules (ownership, admission, bounds) on top.
+// Entries are checked one by one: a bad entry is dropped and counted, and the
+// rest of its batch still goes through (one member's bad entry must never
+// stop everyone else's replication).
 import { z } from 'zod';
 import type { WireEntry, Digest, SyncReply } from '../../controlplane/tables/index.ts';
 import { encodePlain, tablesTypes, clusterSyncTypes } from './protos.ts';
@@ -21,26 +24,48 @@ const entrySchema = z.object({
   deleted: z.boolean(),
   reapInMs: z.number().int().nonnegative(),
   value: bytes.refine((b) => b.length <= 64 * 1024, 'entry values are limited to 64 KiB'),
+  // Absent (empty) only from agents before owner signatures; the tables refuse those.
+  signature: bytes.refine((b) => b.length <= 128, 'signatures are at most 128 bytes').optional(),
 });
-const batchSchema = z.object({ entries: z.array(entrySchema).max(MAX_ENTRIES) });
+const looseEntries = z.array(z.unknown()).max(MAX_ENTRIES);
+const batchSchema = z.object({ entries: looseEntries });
 const digestSchema = z.object({
   tables: z.array(tableName).max(100_000),
   buckets: z.array(z.object({ table: tableName, owner: nodeId, count: z.number().int().nonnegative(), hash: z.string().regex(/^[0-9a-f]{16}$/) })).max(1_000_000),
 });
 const replySchema = z.object({
-  entries: z.array(entrySchema).max(MAX_ENTRIES),
+  entries: looseEntries,
   buckets: z.array(z.object({ table: tableName, owner: nodeId })).max(1_000_000),
 });
 const syncPartSchema = z.object({ snapshot: bytes, digest: bytes.optional(), reply: bytes.optional() });
 
+/** Decoded entries, and how many were dropped for failing the entry schema. */
+export interface DecodedEntries {
+  entries: WireEntry[];
+  dropped: number;
+}
+
+function checkEntries(raw: readonly unknown[]): DecodedEntries {
+  const entries: WireEntry[] = [];
+  for (const item of raw) {
+    const parsed = entrySchema.safeParse(item);
+    if (parsed.success) entries.push(parsed.data);
+  }
+  return { entries, dropped: raw.length - entries.length };
+}
+
 export const encodeEntryBatch = (entries: WireEntry[]): Uint8Array => encodePlain(tablesTypes.EntryBatch, { entries });
-export const decodeEntryBatch = (data: Uint8Array): WireEntry[] => checkedDecode(batchSchema, tablesTypes.EntryBatch, data, 'table batch', MAX_TABLE_FRAME_BYTES).entries;
+export const decodeEntryBatch = (data: Uint8Array): DecodedEntries => checkEntries(checkedDecode(batchSchema, tablesTypes.EntryBatch, data, 'table batch', MAX_TABLE_FRAME_BYTES).entries);
 export const encodeDigest = (digest: Digest): Uint8Array => encodePlain(tablesTypes.Digest, { ...digest });
 export const decodeDigest = (data: Uint8Array): Digest => checkedDecode(digestSchema, tablesTypes.Digest, data, 'table digest', MAX_TABLE_FRAME_BYTES);
 export const encodeSyncReply = (reply: SyncReply): Uint8Array => encodePlain(tablesTypes.SyncReply, { ...reply });
-export const decodeSyncReply = (data: Uint8Array): SyncReply => checkedDecode(replySchema, tablesTypes.SyncReply, data, 'sync reply', MAX_TABLE_FRAME_BYTES);
+export function decodeSyncReply(data: Uint8Array): SyncReply & { dropped: number } {
+  const reply = checkedDecode(replySchema, tablesTypes.SyncReply, data, 'sync reply', MAX_TABLE_FRAME_BYTES);
+  const { entries, dropped } = checkEntries(reply.entries);
+  return { entries, buckets: reply.buckets, dropped };
+}
 export const encodeSyncFinish = (entries: WireEntry[]): Uint8Array => encodePlain(tablesTypes.SyncFinish, { entries });
-export const decodeSyncFinish = (data: Uint8Array): WireEntry[] => checkedDecode(batchSchema, tablesTypes.SyncFinish, data, 'sync finish', MAX_TABLE_FRAME_BYTES).entries;
+export const decodeSyncFinish = (data: Uint8Array): DecodedEntries => checkEntries(checkedDecode(batchSchema, tablesTypes.SyncFinish, data, 'sync finish', MAX_TABLE_FRAME_BYTES).entries);
 
 export interface SyncPart {
   snapshot: Uint8Array;

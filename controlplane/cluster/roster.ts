@@ -17,9 +17,25 @@ export interface MemberRecord {
   version: number;
   status: MemberStatus;
   changedBy: string;
+  /** changedBy's signature over signedRecordFields() (record-signing.ts); absent on records of older agents. */
+  signature?: Uint8Array;
 }
 
 export type MergeOutcome = 'added' | 'updated' | 'ignored';
+
+/**
+ * How far a received record's version may run ahead of the one held (0 for
+ * an unknown node). Versions grow by one per change of a record (admission
+ * writes 1), so honest jumps are tiny; a forged record at 2^53 would
+ * otherwise win every later comparison and leave no room for a newer one.
+ */
+export const MAX_VERSION_JUMP = 2 ** 20;
+
+/** Why a received record's version is refused, given the one held; undefined when plausible. */
+export function implausibleVersion(version: number, held: number | undefined): string | undefined {
+  if (!Number.isSafeInteger(version) || version > (held ?? 0) + MAX_VERSION_JUMP) return `version ${version} runs more than ${MAX_VERSION_JUMP} ahead of ${held ?? 0}`;
+  return undefined;
+}
 
 /** The fields that order versions of a record; a sync exchanges these before whole records. */
 export type MemberSummary = Pick<MemberRecord, 'nodeId' | 'version' | 'status' | 'changedBy'>;

@@ -14,7 +14,7 @@ import { isValidUpdate } from './messages.ts';
 import { ProbeOrder } from './probe-order.ts';
 import type { Rng } from './rng.ts';
 import { Suspicion, expectedConfirmations, suspicionBounds } from './suspicion.ts';
-import { judgeOther, judgeSelf } from './update-rules.ts';
+import { MAX_INCARNATION, implausibleIncarnation, judgeOther, judgeSelf } from './update-rules.ts';
 
 /** gossip: re-broadcast what we adopt. confirm: count suspect claims as confirmations. */
 export interface Provenance {
@@ -93,6 +93,7 @@ export class LocalView {
   /** `sender`: the peer that handed us this update, when it came in a message. */
   consider(now: number, update: MemberUpdate, provenance: Provenance, sender?: string): void {
     if (!isValidUpdate(update)) return;
+    if (implausibleIncarnation(update.incarnation, this.table.get(update.node)?.incarnation) !== undefined) return;
     if (update.node === this.selfId) {
       const verdict = judgeSelf(this.self(), update);
       if (verdict === 'refute') this.#refute(update);
@@ -205,7 +206,11 @@ export class LocalView {
   /** Someone believes we are suspect/dead/left, or speaks for us: outbid them. */
   #refute(claim: MemberUpdate): void {
     const self = this.self();
-    this.setSelf({ ...self, incarnation: Math.max(self.incarnation, claim.incarnation) + 1 });
+    const incarnation = Math.max(self.incarnation, claim.incarnation) + 1;
+    // Only reachable by a long run of forged claims, each within the jump bound:
+    // we cannot outbid this one; wrapping to 0 would lose every later one too.
+    if (incarnation > MAX_INCARNATION) return;
+    this.setSelf({ ...self, incarnation });
     // Being suspected is a hint that we are the slow one (Lifeguard).
     if (claim.state !== 'alive') this.#awareness.apply(1);
   }

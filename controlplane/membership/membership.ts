@@ -16,6 +16,7 @@ import type { Ack, MemberUpdate, Ping, PingReq, Snapshot, SwimMessage } from './
 import type { ActiveProbe } from './prober.ts';
 import { Prober } from './prober.ts';
 import { Relays } from './relays.ts';
+import { MAX_INCARNATION } from './update-rules.ts';
 import type { Rng } from './rng.ts';
 import { randomInt, sample } from './rng.ts';
 
@@ -156,7 +157,9 @@ export class Membership {
     const self = this.#view.self();
     if (self.state === 'left') return [];
     this.#prober.cancel();
-    this.#view.setSelf({ ...self, state: 'left', incarnation: self.incarnation + 1, stateChangedAt: now });
+    // At the ceiling the same incarnation still does: left outranks alive and suspect at equal incarnation.
+    const incarnation = Math.min(self.incarnation + 1, MAX_INCARNATION);
+    this.#view.setSelf({ ...self, state: 'left', incarnation, stateChangedAt: now });
     this.#nextGossipAt = now;
     this.#gossip(now);
     return this.#flush();

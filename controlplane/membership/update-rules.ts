@@ -61,3 +61,26 @@ export function judgeOther(current: MemberView | undefined, claim: Claim): Verdi
   if (order === 0 && claim.state === 'suspect') return 'confirm';
   return 'ignore';
 }
+
+/** The wire carries incarnations as uint32 (proto/swim.proto). */
+export const MAX_INCARNATION = 2 ** 32 - 1;
+/**
+ * How far ahead of what we hold (0 for a stranger) a claim's incarnation may
+ * be. Only the member raises its own incarnation, by one per refutation, so
+ * an honest claim is never far ahead: a million refutations is weeks of
+ * constant suspicion. Without a bound one forged claim at 2^32-1 would make
+ * the member refute to 2^32, which uint32 carries as 0: the member could
+ * never outbid an accusation again.
+ */
+export const MAX_INCARNATION_JUMP = 2 ** 20;
+
+/**
+ * Why a claim's incarnation is refused, given the incarnation we hold for
+ * that member (ourselves included), or undefined when it is plausible. Claims
+ * at the ceiling are refused too: refuting them would need MAX_INCARNATION + 1.
+ */
+export function implausibleIncarnation(claimed: number, held: number | undefined): string | undefined {
+  if (claimed >= MAX_INCARNATION) return `incarnation ${claimed} leaves no room to refute it`;
+  if (claimed > (held ?? 0) + MAX_INCARNATION_JUMP) return `incarnation ${claimed} runs more than ${MAX_INCARNATION_JUMP} ahead of ${held ?? 0}`;
+  return undefined;
+}

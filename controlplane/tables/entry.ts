@@ -17,6 +17,8 @@ export interface Entry {
   deleted: boolean;
   reapAt?: number;
   value: Uint8Array;
+  /** The owner's signature over signedFields() (signing.ts); absent where nobody signs (simulator). */
+  signature?: Uint8Array;
 }
 
 /**
@@ -35,6 +37,7 @@ export interface WireEntry {
   deleted: boolean;
   reapInMs: number;
   value: Uint8Array;
+  signature?: Uint8Array;
 }
 
 /** The fields that identify a version; both Entry and WireEntry have them. */
@@ -67,12 +70,15 @@ export function malformation(w: WireEntry): string | undefined {
   if (typeof w.deleted !== 'boolean') return `entry ${w.table}/${w.key} has a bad deleted flag`;
   if (!(w.value instanceof Uint8Array)) return `entry ${w.table}/${w.key} has a value that is not bytes`;
   if (!Number.isFinite(w.reapInMs) || w.reapInMs < 0) return `entry ${w.table}/${w.key} has a bad reap time ${String(w.reapInMs)}`;
+  if (w.signature !== undefined && !(w.signature instanceof Uint8Array)) return `entry ${w.table}/${w.key} has a signature that is not bytes`;
   return undefined;
 }
 
 export function toWire(entry: Entry, now: number): WireEntry {
   const reapInMs = entry.deleted && entry.reapAt !== undefined ? Math.max(0, entry.reapAt - now) : 0;
-  return { table: entry.table, key: entry.key, owner: entry.owner, lamport: entry.lamport, deleted: entry.deleted, reapInMs, value: entry.value };
+  const wire: WireEntry = { table: entry.table, key: entry.key, owner: entry.owner, lamport: entry.lamport, deleted: entry.deleted, reapInMs, value: entry.value };
+  if (entry.signature !== undefined) wire.signature = entry.signature;
+  return wire;
 }
 
 /**
@@ -82,5 +88,6 @@ export function toWire(entry: Entry, now: number): WireEntry {
 export function fromWire(w: WireEntry, now: number, reapMs: number): Entry {
   const entry: Entry = { table: w.table, key: w.key, owner: w.owner, lamport: w.lamport, deleted: w.deleted, value: w.value };
   if (w.deleted) entry.reapAt = now + Math.min(w.reapInMs, reapMs);
+  if (w.signature !== undefined && w.signature.length > 0) entry.signature = w.signature;
   return entry;
 }

@@ -1,5 +1,5 @@
 // Public surface of the replicated tables.
-export { LamportClock } from './lamport.ts';
+export { LamportClock, MAX_LAMPORT, MAX_LAMPORT_JUMP, implausibleLamport } from './lamport.ts';
 export { compareVersions, sameVersion, toWire, fromWire, malformation } from './entry.ts';
 export type { Entry, WireEntry, Versioned } from './entry.ts';
 export { visibleChange } from './change.ts';
@@ -14,3 +14,5 @@ export { makeDigest, sameBucket } from './digest.ts';
 export type { Digest, BucketDigest } from './digest.ts';
 export { diffAgainstDigest, completeSync, exchange } from './antientropy.ts';
 export type { BucketRef, SyncReply, SyncCompletion, ExchangeResult } from './antientropy.ts';
+export { signedFields } from './signing.ts';
+export type { EntrySigner, EntryVerifier } from './signing.ts';

@@ -4,7 +4,7 @@
 import type { Change } from './change.ts';
 import type { Entry, WireEntry } from './entry.ts';
 
-export type ApplyStatus = 'applied' | 'stale' | 'forged' | 'unadmitted' | 'forgotten' | 'malformed';
+export type ApplyStatus = 'applied' | 'stale' | 'forged' | 'unadmitted' | 'forgotten' | 'malformed' | 'implausible' | 'badSignature';
 
 export interface ApplyResult {
   status: ApplyStatus;
@@ -45,8 +45,14 @@ export interface TableCounters {
   /** Entries accepted from a sync peer on behalf of another owner. */
   relayed: number;
   selfConflicts: number;
+  /** Entries whose Lamport time ran too far ahead (lamport.ts MAX_LAMPORT_JUMP). */
+  implausible: number;
+  /** New versions whose signature is missing or not the owner's. */
+  badSignatures: number;
 }
 
-export type Refusal = 'forged' | 'unadmitted' | 'forgotten' | 'malformed';
+export type Refusal = 'forged' | 'unadmitted' | 'forgotten' | 'malformed' | 'implausible' | 'badSignature';
 
-export const REFUSAL_COUNTER: Record<Refusal, keyof TableCounters> = { forged: 'forgeries', unadmitted: 'unadmitted', forgotten: 'forgotten', malformed: 'malformed' };
+export const REFUSAL_COUNTER: Record<Refusal, keyof TableCounters> = {
+  forged: 'forgeries', unadmitted: 'unadmitted', forgotten: 'forgotten', malformed: 'malformed', implausible: 'implausible', badSignature: 'badSignatures',
+};

@@ -17,9 +17,11 @@ import { ChangeFeed } from './feed.ts';
 import type { ChangeListener, TableFilter } from './feed.ts';
 import { fingerprint } from './hash.ts';
 import type { Fingerprint } from './hash.ts';
-import { LamportClock } from './lamport.ts';
+import { LamportClock, implausibleLamport } from './lamport.ts';
 import { NodeLiveness } from './liveness.ts';
 import { REFUSAL_COUNTER } from './results.ts';
+import { signedFields } from './signing.ts';
+import type { EntrySigner, EntryVerifier } from './signing.ts';
 import type { ApplyResult, BatchResult, LocalWrite, Refusal, TableCounters } from './results.ts';
 
 /**
@@ -48,6 +50,17 @@ export interface TablesConfig {
    * owner. Default: none, every entry is bound to its owner's liveness.
    */
   clusterScoped?: TableFilter;
+  /**
+   * Signs this node's writes once, when they are made; the signature travels
+   * with the entry through gossip, sync and relays. Default: unsigned.
+   */
+  sign?: EntrySigner;
+  /**
+   * Checks an owner's signature on every new version received, whatever the
+   * path (gossip, sync, relay, reload). Default: none (the simulator, which
+   * has no hostile members).
+   */
+  verify?: EntryVerifier;
 }
 
 interface Stored {
@@ -63,12 +76,14 @@ export class ReplicatedTables {
   readonly #clock: LamportClock;
   readonly #isAdmitted: (node: string) => boolean;
   readonly #clusterScoped: TableFilter;
+  readonly #sign: EntrySigner | undefined;
+  readonly #verify: EntryVerifier | undefined;
   readonly #tables = new Map<string, Map<string, Stored>>();
   readonly #buckets = new BucketIndex();
   readonly #tombstones = new Set<Stored>();
   readonly #liveness = new NodeLiveness();
   readonly #feed = new ChangeFeed();
-  readonly #counters: TableCounters = { applied: 0, stale: 0, forgeries: 0, unadmitted: 0, forgotten: 0, malformed: 0, relayed: 0, selfConflicts: 0 };
+  readonly #counters: TableCounters = { applied: 0, stale: 0, forgeries: 0, unadmitted: 0, forgotten: 0, malformed: 0, relayed: 0, selfConflicts: 0, implausible: 0, badSignatures: 0 };
 
   constructor(config: TablesConfig) {
     if (config.self === '') throw new Error('tables need the node ID of this node');
@@ -79,6 +94,8 @@ export class ReplicatedTables {
     this.#clock = new LamportClock(config.initialLamport ?? 0);
     this.#isAdmitted = config.isAdmitted ?? (() => true);
     this.#clusterScoped = config.clusterScoped ?? (() => false);
+    this.#sign = config.sign;
+    this.#verify = config.verify;
   }
 
   get lamport(): number {
@@ -105,6 +122,7 @@ export class ReplicatedTables {
   }
 
   #localWrite(now: number, entry: Entry): LocalWrite {
+    if (this.#sign !== undefined) entry.signature = this.#sign(signedFields(entry));
     const { change } = this.#merge(entry);
     this.#counters.applied += 1;
     return { entry: toWire(entry, now), changes: this.#publish(change === undefined ? [] : [change]) };
@@ -118,7 +136,7 @@ export class ReplicatedTables {
    * is someone else is a forgery and is refused.
    */
   applyRemote(now: number, fromNode: string, wire: WireEntry): ApplyResult {
-    const result = this.#applyOne(now, fromNode, wire, 'gossip');
+    const result = this.#applyOne(now, fromNode, wire, 'gossip', this.#clock.time);
     return { ...result, changes: this.#publish(result.changes) };
   }
 
@@ -129,10 +147,10 @@ export class ReplicatedTables {
   /**
    * Entries relayed by a sync peer (anti-entropy), which legitimately carries
    * other owners' entries. Integrity rests on the transport: `peer` is an
-   * authenticated, admitted member (certificate-bound libp2p peer ID), and
-   * owners must pass `isAdmitted`. A compromised member could still relay a
-   * forged entry for another member; closing that needs per-entry
-   * signatures, which the wire format leaves room for in the value.
+   * authenticated, admitted member (certificate-bound libp2p peer ID),
+   * owners must pass `isAdmitted`, and with a verifier configured every new
+   * version must carry its owner's signature, so a peer cannot relay a
+   * version that the owner did not write.
    */
   applySynced(now: number, peer: string, entries: readonly WireEntry[]): BatchResult {
     return this.#applyMany(now, peer, entries, 'sync');
@@ -140,8 +158,10 @@ export class ReplicatedTables {
 
   #applyMany(now: number, from: string, entries: readonly WireEntry[], path: 'gossip' | 'sync'): BatchResult {
     const result: BatchResult = { changes: [], applied: 0, stale: 0, refused: 0, selfConflicts: [] };
+    // The Lamport bound is taken before the batch, so a batch cannot ratchet itself up.
+    const clockBefore = this.#clock.time;
     for (const wire of entries) {
-      const one = this.#applyOne(now, from, wire, path);
+      const one = this.#applyOne(now, from, wire, path, clockBefore);
       result.changes.push(...one.changes);
       if (one.status === 'applied') result.applied += 1;
       else if (one.status === 'stale') result.stale += 1;
@@ -153,8 +173,8 @@ export class ReplicatedTables {
     return result;
   }
 
-  #applyOne(now: number, from: string, wire: WireEntry, path: 'gossip' | 'sync'): ApplyResult {
-    const refusal = this.#refusal(from, wire, path);
+  #applyOne(now: number, from: string, wire: WireEntry, path: 'gossip' | 'sync', clockBefore: number): ApplyResult {
+    const refusal = this.#refusal(from, wire, path, clockBefore) ?? this.#signatureRefusal(wire, path);
     if (refusal !== undefined) {
       this.#counters[REFUSAL_COUNTER[refusal.status]] += 1;
       return { status: refusal.status, changes: [], reason: refusal.reason };
@@ -168,12 +188,40 @@ export class ReplicatedTables {
     return { status: outcome.status, changes: outcome.change === undefined ? [] : [outcome.change] };
   }
 
-  #refusal(from: string, wire: WireEntry, path: 'gossip' | 'sync'): { status: Refusal; reason: string } | undefined {
+  #refusal(from: string, wire: WireEntry, path: 'gossip' | 'sync', clockBefore: number): { status: Refusal; reason: string } | undefined {
     const bad = malformation(wire);
     if (bad !== undefined) return { status: 'malformed', reason: bad };
+    const ahead = implausibleLamport(wire.lamport, clockBefore);
+    if (ahead !== undefined) return { status: 'implausible', reason: `${wire.table}/${wire.key} of ${wire.owner}: ${ahead}` };
     if (path === 'gossip' && wire.owner !== from) return { status: 'forged', reason: `${from} published ${wire.table}/${wire.key} as if it were ${wire.owner}` };
     if (!this.#isAdmitted(wire.owner)) return { status: 'unadmitted', reason: `owner ${wire.owner} of ${wire.table}/${wire.key} is not an admitted member` };
     if (this.#liveness.isForgotten(wire.owner) && !this.#clusterScoped(wire.table)) return { status: 'forgotten', reason: `owner ${wire.owner} of ${wire.table}/${wire.key} was reaped` };
+    return undefined;
+  }
+
+  /**
+   * Only a version that would be applied is verified: an older one is dropped
+   * anyway, and the same version again was verified when it was stored (a
+   * copy with another signature is refused, so it cannot even shorten the
+   * stored tombstone's reap time). One verification per version per node.
+   * Over gossip the owner is the publisher (#refusal), and the transport has
+   * checked the publisher's signature over the whole message with the same
+   * key (gossipsub StrictSign), so the entry's own signature is only required
+   * to be there: verifying it again would cost ~0.1 ms per entry on the
+   * hottest path and prove nothing more. A member that gossips its own
+   * entries with a bad signature only gets them refused when relayed.
+   */
+  #signatureRefusal(wire: WireEntry, path: 'gossip' | 'sync'): { status: Refusal; reason: string } | undefined {
+    if (this.#verify === undefined) return undefined;
+    const current = this.#tables.get(wire.table)?.get(wire.key)?.entry;
+    const order = current === undefined ? 1 : compareVersions(wire, current);
+    if (order < 0) return undefined;
+    if (order === 0) {
+      return current !== undefined && sameSignature(wire.signature, current.signature) ? undefined : { status: 'badSignature', reason: `a copy of ${wire.table}/${wire.key} with another signature` };
+    }
+    const signature = wire.signature;
+    if (signature === undefined || signature.length === 0) return { status: 'badSignature', reason: `${wire.table}/${wire.key} of ${wire.owner} is not signed` };
+    if (path === 'sync' && !this.#verify(wire.owner, signedFields(wire), signature)) return { status: 'badSignature', reason: `${wire.table}/${wire.key} is not signed by its owner ${wire.owner}` };
     return undefined;
   }
 
@@ -361,4 +409,9 @@ export class ReplicatedTables {
   subscribe(listener: ChangeListener, filter?: TableFilter): () => void {
     return this.#feed.subscribe(listener, filter);
   }
+}
+
+function sameSignature(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || a.length === 0 || b === undefined || b.length === 0) return (a?.length ?? 0) === (b?.length ?? 0);
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { Roster, type MemberRecord, type MemberStatus } from '../../controlplane/cluster/roster.ts';
+import { MAX_VERSION_JUMP, Roster, implausibleVersion, type MemberRecord, type MemberStatus } from '../../controlplane/cluster/roster.ts';
 
 const record = (version: number, status: MemberStatus, changedBy = 'a'): MemberRecord => ({
   nodeId: 'n1', name: 'h1', peerId: 'p1', address: '198.18.0.1', gossipPort: 7946, admissionPort: 2377,
@@ -61,4 +61,13 @@ test('a sync sends only the records the peer lacks or holds in an older version'
   // n1: same version (nothing to send); n2: unknown to them; n3: our revocation beats any version.
   t.deepEqual(recordsNewerThan(mine, theirs).map((r) => r.nodeId), ['n2', 'n3']);
   t.deepEqual(recordsNewerThan(mine, mine.map(summaryOf)), [], 'equal rosters exchange no records');
+});
+
+test('a received record whose version jumps absurdly ahead is implausible (a forged `left` at 2^53)', (t) => {
+  t.truthy(implausibleVersion(2 ** 53, 3));
+  t.truthy(implausibleVersion(3 + MAX_VERSION_JUMP + 1, 3));
+  t.is(implausibleVersion(3 + MAX_VERSION_JUMP, 3), undefined);
+  // A stranger enters with a small version, as admission writes it.
+  t.truthy(implausibleVersion(MAX_VERSION_JUMP + 1, undefined));
+  t.is(implausibleVersion(1, undefined), undefined);
 });

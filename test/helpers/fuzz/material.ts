@@ -9,6 +9,8 @@ import { caDigestOf, newTokenSecret, type JoinToken } from '../../../controlplan
 import { signProof } from '../../../agent/cluster/admission-proof.ts';
 import type { NodeKeys } from '../../../agent/daemon/data-dir.ts';
 import type { MemberRecord } from '../../../controlplane/cluster/roster.ts';
+import { signedRecordFields } from '../../../controlplane/cluster/record-signing.ts';
+import { OwnerKeys } from '../../../agent/cluster/owner-keys.ts';
 
 export interface Material {
   ca: ClusterCa;
@@ -46,11 +48,15 @@ async function build(): Promise<Material> {
     nodeCertificate,
     libp2pPublicKey: publicKeyToProtobuf(libp2pKey.publicKey),
     proof: await signProof(libp2pKey, tls.publicKeySpki),
-    member: {
+    member: signedMember(libp2pKey, {
       nodeId, name: 'h2', peerId, address: '198.18.0.2', gossipPort: 7946, admissionPort: 2377,
       certificate: nodeCertificate, version: 3, status: 'active', changedBy: nodeId,
-    },
+    }),
   };
+}
+
+function signedMember(key: NodeKeys['libp2pKey'], record: MemberRecord): MemberRecord {
+  return { ...record, signature: new OwnerKeys(key).sign(signedRecordFields(record)) };
 }
 
 /** Deterministic samples of a fast-check generator: the structured part of a seed corpus. */

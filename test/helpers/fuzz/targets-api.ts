@@ -44,7 +44,8 @@ function overlayLite(): { networks: Networks; services: Services } {
     free: async () => undefined,
     drop: () => undefined,
   };
-  return { networks: new Networks(service, allocations, '100.64.0.0/10', SELF), services: new Services(service, allocations, SELF) };
+  const networks = new Networks(service, allocations, '100.64.0.0/10', SELF);
+  return { networks, services: new Services(service, allocations, SELF, () => networks.list()) };
 }
 
 export async function apiTargets(): Promise<FuzzTarget[]> {

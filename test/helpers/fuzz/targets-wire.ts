@@ -18,7 +18,8 @@ import {
   decodeAllocCall, decodeFreeReply, decodeHandoverReply, decodeRing, decodeSpaceReply, decodeSpaceState,
   encodeAllocCall, encodeFreeReply, encodeHandoverReply, encodeRing, encodeSpaceReply, encodeSpaceState,
 } from '../../../agent/wire/allocation-codec.ts';
-import { ReplicatedTables, diffAgainstDigest, makeDigest, type WireEntry } from '../../../controlplane/tables/index.ts';
+import { ReplicatedTables, diffAgainstDigest, makeDigest, signedFields, type WireEntry } from '../../../controlplane/tables/index.ts';
+import { OwnerKeys } from '../../../agent/cluster/owner-keys.ts';
 import type { SwimMessage, MemberUpdate } from '../../../controlplane/membership/index.ts';
 import type { RingState } from '../../../controlplane/allocation/index.ts';
 import type { FuzzTarget } from './target.ts';
@@ -97,7 +98,9 @@ function entries(count: number): WireEntry[] {
 
 export async function wireTargets(): Promise<FuzzTarget[]> {
   const m = await material();
-  const tableEntries = entries(6);
+  // Signed as a member signs them, so seeds carry the signature field (owner-keys.ts).
+  const signer = new OwnerKeys(m.keys.libp2pKey);
+  const tableEntries = entries(6).map((e) => ({ ...e, signature: signer.sign(signedFields(e)) }));
   const tables = new ReplicatedTables({ self: m.nodeId });
   tables.applySynced(Date.now(), m.nodeId, tableEntries);
   const scope = tables.tableNames();
@@ -130,7 +133,7 @@ export async function wireTargets(): Promise<FuzzTarget[]> {
       const close = decodeSyncClose(input);
       return decodeSyncFinish(close.finish);
     }),
-    wire('tables.batch', [encodeEntryBatch(tableEntries), ...tableEntries.map((e) => encodeEntryBatch([e]))], (input) => decodeEntryBatch(input).map(decodeValue)),
+    wire('tables.batch', [encodeEntryBatch(tableEntries), ...tableEntries.map((e) => encodeEntryBatch([e]))], (input) => decodeEntryBatch(input).entries.map(decodeValue)),
     wire('objects.network', samples(networkArb, 20).map(encodeNetwork), decodeNetwork),
     wire('objects.endpoint', samples(endpointArb, 20).map(encodeEndpoint), decodeEndpoint),
     wire('objects.service', samples(serviceArb, 20).map(encodeService), decodeService),

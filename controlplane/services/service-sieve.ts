@@ -1,0 +1,94 @@
+// Which services of the `services` table this host resolves and programs.
+// Services are written by any member, and every sandbox's load-balancing
+// table holds all the services of its networks in one nftables transaction:
+// one service with a name nft cannot take, or a VIP:port that another
+// service already has, would make that transaction fail for every sandbox on
+// the network. So each service is judged on its own, and a bad one is left
+// out (and reported) while the others still program.
+import { hostRange, parseCidr, parseIPv4 } from '../allocation/ipv4.ts';
+
+/** A DNS label, and a valid nftables chain name once prefixed (dataplane/lb/ruleset.ts). */
+const SERVICE_LABEL = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** Names the resolver gives a meaning of its own. */
+export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(['tasks']);
+
+export interface ServiceClaim {
+  name: string;
+  networkId: string;
+  mode: 'vip' | 'dnsrr';
+  vip: string;
+  ports: readonly { port: number; protocol: 'tcp' | 'udp' }[];
+}
+
+/** A service with the version of the table entry that carries it. */
+export interface Candidate<T extends ServiceClaim> {
+  service: T;
+  lamport: number;
+  owner: string;
+}
+
+export interface NetworkRange {
+  subnet: string;
+  gateway: string;
+}
+
+export interface RefusedService {
+  name: string;
+  problem: string;
+}
+
+export interface Sieved<T> {
+  services: T[];
+  refused: RefusedService[];
+}
+
+/**
+ * The services that may be programmed. A VIP:port/protocol already held by
+ * an older service (lower Lamport time, then owner) stays with it: the
+ * established service keeps working, the newcomer is refused.
+ */
+export function sieveServices<T extends ServiceClaim>(candidates: readonly Candidate<T>[], networks: ReadonlyMap<string, NetworkRange>): Sieved<T> {
+  const oldestFirst = [...candidates].sort((a, b) => a.lamport - b.lamport || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0) || a.service.name.localeCompare(b.service.name));
+  const taken = new Map<string, string>();
+  const services: T[] = [];
+  const refused: RefusedService[] = [];
+  for (const { service } of oldestFirst) {
+    const problem = badService(service, networks) ?? clash(service, taken);
+    if (problem !== undefined) {
+      refused.push({ name: service.name, problem });
+      continue;
+    }
+    for (const key of portKeys(service)) taken.set(key, service.name);
+    services.push(service);
+  }
+  return { services, refused };
+}
+
+function badService(service: ServiceClaim, networks: ReadonlyMap<string, NetworkRange>): string | undefined {
+  if (!SERVICE_LABEL.test(service.name)) return `the name "${service.name}" is not a DNS label`;
+  if (RESERVED_SERVICE_NAMES.has(service.name.toLowerCase())) return `the name "${service.name}" is reserved for DNS`;
+  if (service.mode !== 'vip') return undefined;
+  const network = networks.get(service.networkId);
+  if (network === undefined) return `its network ${service.networkId} is not known here`;
+  // A VIP outside its network would capture sandboxes' traffic to that address (another host, a resolver).
+  const problem = `its VIP ${service.vip} is not a host address of its network ${network.subnet}`;
+  try {
+    const vip = parseIPv4(service.vip);
+    const range = hostRange(parseCidr(network.subnet));
+    return vip < range.start || vip >= range.end || service.vip === network.gateway ? problem : undefined;
+  } catch {
+    return problem;
+  }
+}
+
+function clash(service: ServiceClaim, taken: ReadonlyMap<string, string>): string | undefined {
+  for (const key of portKeys(service)) {
+    const holder = taken.get(key);
+    if (holder !== undefined) return `${key} belongs to the older service "${holder}"`;
+  }
+  return undefined;
+}
+
+function portKeys(service: ServiceClaim): string[] {
+  return service.mode === 'vip' ? service.ports.map((p) => `${service.vip}:${p.port}/${p.protocol}`) : [];
+}
