@@ -12,7 +12,7 @@ import { run, runBatch } from './exec.ts';
 import { findLink, readLinks } from './links.ts';
 import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
-import { parseCidr, formatIPv4 } from '../controlplane/allocation/ipv4.ts';
+import { parseCidr, formatIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
 
 export const EGRESS_BRIDGE = 'weft_gw';

@@ -15,7 +15,7 @@ import { doctor } from './doctor.ts';
 import { checkNamespaceHome } from './namespace-home.ts';
 import { listNamedNetns } from './netns.ts';
 import { writeResolvConf, type ResolvConfResult } from './resolv-conf.ts';
-import { KeyedSerializer } from './serial.ts';
+import { KeyedSerializer } from '../lib/serial.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
 export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';

@@ -22,7 +22,7 @@ import { AllocationError } from './allocation-error.ts';
 import { ConflictLog, type AllocationConflict } from './conflicts.ts';
 import { allocationFindings } from './doctor-findings.ts';
 import type { Finding } from '../../dataplane/doctor.ts';
-import { KeyedQueue } from './keyed-queue.ts';
+import { KeyedSerializer } from '../../lib/serial.ts';
 import { RECLAIM_INTERVAL_MS, Reclaimer, type BlockedReclaim } from './reclaimer.ts';
 import { ALLOCATIONS_TABLE, parseRingKey, ringKey } from './ring-keys.ts';
 import type { AllocationStore } from './store.ts';
@@ -92,7 +92,11 @@ export class AllocationService {
   readonly #spaces = new Map<string, Allocator>();
   /** Spaces whose saved state could not be read: never initialised afresh here (that would fork the ring). */
   readonly #unrestorable = new Set<string>();
-  readonly #queue = new KeyedQueue();
+  // Local operations queue per space; requests from peers are not queued here:
+  // each is one synchronous allocator step, and queueing them behind a local
+  // operation that is itself waiting on a peer would deadlock two nodes asking
+  // each other for space at the same moment.
+  readonly #queue = new KeyedSerializer();
   readonly #conflicts = new ConflictLog();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #reclaimer: Reclaimer;
@@ -428,7 +432,7 @@ export class AllocationService {
     report.kept.push(space);
   }
 
-  // ---- serving peers (each a synchronous step: see keyed-queue.ts) ----
+  // ---- serving peers (each a synchronous step: see #queue) ----
 
   #answerSpace(from: string, request: SpaceRequest): SpaceReply {
     const allocator = this.#spaces.get(request.space) ?? this.#adopt(request.space);

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { status } from '@grpc/grpc-js';
 import type { Dataplane, Finding, Network, NetworkSpec, Sandbox } from '../../dataplane/index.ts';
 import { macFromIp } from '../../dataplane/index.ts';
-import { formatIPv4, parseCidr, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
+import { formatIPv4, parseCidr, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { endpointsTable } from '../cluster/table-topics.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
@@ -24,6 +24,7 @@ import { attachEgress, detachEgress, egressGateway, egressMacFor, egressVethFor,
 import type { GuardPin } from '../../dataplane/host-guard.ts';
 import { Services, type CreateService } from '../services/services.ts';
 import { isProcessAlive } from '../daemon/process-alive.ts';
+import { Serializer } from '../../lib/serial.ts';
 
 const NETWORK_HOSTS = 'network-hosts';
 const WATCH_INTERVAL_MS = 2_000;
@@ -89,7 +90,7 @@ export class Overlay {
   #watchTimer: NodeJS.Timeout | undefined;
   /** Per local endpoint ID, the services whose health check it fails (or has not passed yet). */
   readonly #unhealthy = new Map<string, Set<string>>();
-  #busy: Promise<unknown> = Promise.resolve();
+  readonly #serial = new Serializer();
 
   constructor(options: OverlayOptions) {
     this.#o = options;
@@ -132,9 +133,7 @@ export class Overlay {
 
   /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const next = this.#busy.then(operation, operation);
-    this.#busy = next.catch(() => undefined);
-    return next;
+    return this.#serial.run(operation);
   }
 
   // ---- networks ----

@@ -4,7 +4,7 @@
 // VIP can never collide with an endpoint; `rm` gives it back.
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { formatIPv4, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
+import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeService, encodeService, NAME_PATTERN, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
