@@ -8,7 +8,7 @@ import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeService, encodeService, NAME_PATTERN, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
-import { ipSpace, type Allocations } from '../overlay/spaces.ts';
+import { ipSpace, type Allocations } from './spaces.ts';
 
 export const SERVICES_TABLE = 'services';
 /** Names the resolver gives a meaning of its own; a service may not take them. */
