@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createEmulatedHosts, randomPrefix } from '../dataplane/testing/emulated-hosts.ts';
 import { dataplaneContext, ensureNetwork, macFromIp, reconcile, removeNetwork } from '../dataplane/index.ts';
 import type { NetworkSpec, RemoteEndpoint } from '../dataplane/index.ts';
-import { formatIPv4, parseIPv4 } from '../dataplane/ipv4.ts';
+import { formatIPv4, parseIPv4 } from '../lib/ipv4.ts';
 
 const N = Number(process.argv[2] ?? 10_000);
 const ROUNDS = Number(process.argv[3] ?? 3);

@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { labUp, labDown, callAgent } from '../deploy/lab/lab.ts';
-import { listNamespaces, destroyNamespace } from '../deploy/lab/netns.ts';
+import { removeNamespacesWithPrefix } from '../dataplane/testing/underlay.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
@@ -72,7 +72,7 @@ try {
   }
 } finally {
   await labDown(prefix);
-  for (const ns of await listNamespaces(hand)) await destroyNamespace(ns);
+  await removeNamespacesWithPrefix(hand);
 }
 
 const ratio = median(weft) / median(handBuilt);

@@ -3,7 +3,7 @@
 // property-tested against a model of the kernel (entry-model.ts).
 import type { RemoteEndpoint } from './types.ts';
 import { normalizeMac, isUnicastMac } from './mac.ts';
-import { parseIPv4 } from './ipv4.ts';
+import { parseIPv4 } from '../lib/ipv4.ts';
 
 /** A VXLAN FDB entry the reconciler owns: unicast MAC -> remote VTEP, on the vxlan device. */
 export interface FdbEntry {

@@ -12,7 +12,7 @@ import { run, runBatch } from './exec.ts';
 import { findLink, readLinks } from './links.ts';
 import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
-import { parseCidr, formatIPv4 } from '../controlplane/allocation/ipv4.ts';
+import { parseCidr, formatIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
 
 export const EGRESS_BRIDGE = 'weft_gw';
@@ -184,4 +184,25 @@ export async function detachEgress(ctx: DataplaneContext, sandbox: Sandbox): Pro
 
 function hostRef(): NetnsRef {
   return HOST ?? { kind: 'path', path: '/proc/self/ns/net' };
+}
+
+/** The gateway bridge calls for one host's egress spec, bound to its data plane context. */
+export interface EgressPlane {
+  readonly spec: EgressSpec;
+  ensure(state: EgressState): Promise<string[]>;
+  attach(sandbox: Sandbox, ip: string, mtu: number, outside: boolean): Promise<void>;
+  setRoute(sandbox: Sandbox, outside: boolean): Promise<void>;
+  detach(sandbox: Sandbox): Promise<boolean>;
+  unguardedPorts(sandboxKeys: readonly string[]): Promise<string[]>;
+}
+
+export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlane {
+  return {
+    spec,
+    ensure: (state) => ensureEgress(ctx, spec, state),
+    attach: (sandbox, ip, mtu, outside) => attachEgress(ctx, sandbox, spec, ip, mtu, outside),
+    setRoute: (sandbox, outside) => setEgressRoute(ctx, sandbox, spec, outside),
+    detach: (sandbox) => detachEgress(ctx, sandbox),
+    unguardedPorts: (keys) => unguardedEgressPorts(ctx, keys),
+  };
 }

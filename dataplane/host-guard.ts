@@ -14,7 +14,7 @@ import type { DataplaneContext } from './context.ts';
 import { EGRESS_BRIDGE, EGRESS_PORT_GROUP } from './egress.ts';
 import { DEFAULT_DSTPORT } from './names.ts';
 import { normalizeMac } from './mac.ts';
-import { parseIPv4 } from './ipv4.ts';
+import { parseIPv4 } from '../lib/ipv4.ts';
 import { compareGuard, desiredGuardBridge, desiredGuardIp, parseGuardListing, type GuardTableState } from './host-guard-inspect.ts';
 
 export const GUARD_TABLE = 'weft_guard';

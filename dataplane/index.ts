@@ -15,7 +15,9 @@ import { doctor } from './doctor.ts';
 import { checkNamespaceHome } from './namespace-home.ts';
 import { listNamedNetns } from './netns.ts';
 import { writeResolvConf, type ResolvConfResult } from './resolv-conf.ts';
-import { KeyedSerializer } from './serial.ts';
+import { KeyedSerializer } from '../lib/serial.ts';
+import { egressPlane, type EgressPlane, type EgressSpec } from './egress.ts';
+import { startDetachedIn } from './detached-process.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
 export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';
@@ -24,6 +26,7 @@ export type { EnsureResult } from './overlay-network.ts';
 export type { NetworkReconcileResult, ReconcileOptions, ReconcileResult } from './reconciler.ts';
 export type { DoctorAttachment, DoctorInput, Finding } from './doctor.ts';
 export type { NamespaceHomeProblem } from './namespace-home.ts';
+export type { EgressPlane, EgressSpec } from './egress.ts';
 export type { Runner, RunResult } from './exec.ts';
 export { BatchError, CommandError, processRunner } from './exec.ts';
 export { DesiredStateError } from './diff.ts';
@@ -48,6 +51,10 @@ export interface Dataplane {
   reconcile(desired: readonly NetworkEndpoints[], options?: ReconcileOptions): Promise<ReconcileResult>;
   doctor(input: DoctorInput): Promise<Finding[]>;
   checkNamespaceHome(): NamespaceHomeProblem | undefined;
+  /** The host's gateway bridge (resolver, health checks, egress) for this egress spec. */
+  egress(spec: EgressSpec): EgressPlane;
+  /** Starts `command` in a named sandbox namespace, detached; returns its process ID. */
+  startDetached(netnsName: string, command: readonly string[], logPath: string, onError: (error: Error) => void): number;
 }
 
 /** The data plane with calls on the same network serialised (reconcile vs ensure vs attach). */
@@ -71,5 +78,7 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, opts)),
     doctor: (input) => doctor(ctx, input),
     checkNamespaceHome: () => checkNamespaceHome(),
+    egress: (spec) => egressPlane(ctx, spec),
+    startDetached: startDetachedIn,
   };
 }

@@ -1,7 +1,7 @@
 // MAC addresses. A sandbox's MAC is a pure function of its IP, as in Docker
 // (02:42 + the four IPv4 bytes): every host can compute a remote endpoint's MAC
 // without asking, and a restarted sandbox keeps the MAC its peers have cached.
-import { parseIPv4 } from './ipv4.ts';
+import { parseIPv4 } from '../lib/ipv4.ts';
 
 /** 02 sets the locally administered bit and clears the multicast bit, so these never clash with vendor MACs. */
 export function macFromIp(ip: string): string {

@@ -6,7 +6,7 @@ import type { Network, NetworkSpec } from './types.ts';
 import type { LinkState } from './links.ts';
 import { run, runBatch } from './exec.ts';
 import { BRIDGE, DEFAULT_DSTPORT, VXLAN, VXLAN_OVERHEAD, networkNamespaceName, validateIfName, validateVni } from './names.ts';
-import { cidrContains, parseCidr, parseIPv4 } from './ipv4.ts';
+import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
 import { deleteNamedNetns, ensureNamedNetns, inNetns, netnsByName, netnsExists } from './netns.ts';
 import { markInfraNetns, unmarkInfraNetns } from './netns-guard.ts';
@@ -23,9 +23,9 @@ export interface EnsureResult {
 export async function resolveNetwork(ctx: DataplaneContext, spec: NetworkSpec): Promise<Network> {
   validateVni(spec.vni);
   const subnet = parseCidr(spec.subnet);
-  parseIPv4(spec.gateway);
+  const gateway = parseIPv4(spec.gateway);
   parseIPv4(spec.vtep);
-  if (!cidrContains(subnet, spec.gateway)) throw new Error(`network ${spec.name}: gateway ${spec.gateway} is not in subnet ${spec.subnet}`);
+  if (!cidrHasAddress(subnet, gateway)) throw new Error(`network ${spec.name}: gateway ${spec.gateway} is not in subnet ${spec.subnet}`);
   if (spec.underlayDevice !== undefined) validateIfName(spec.underlayDevice);
   const dstPort = spec.dstPort ?? DEFAULT_DSTPORT;
   if (!Number.isInteger(dstPort) || dstPort < 1 || dstPort > 65535) throw new Error(`network ${spec.name}: dstPort ${dstPort} is not a UDP port`);
@@ -42,7 +42,7 @@ export async function resolveNetwork(ctx: DataplaneContext, spec: NetworkSpec): 
     bridge: BRIDGE,
     vxlan: VXLAN,
     mtu,
-    prefixLength: subnet.prefixLength,
+    prefixLength: subnet.prefix,
     dstPort,
     gatewayMac: macFromIp(spec.gateway),
   };

@@ -8,7 +8,7 @@ import type { LinkState } from './links.ts';
 import type { NetnsRef } from './netns.ts';
 import { run, runBatch } from './exec.ts';
 import { BRIDGE, networkNamespaceName, sandboxNamespaceName, validateIfName, vethNameFor } from './names.ts';
-import { cidrContains, parseCidr, parseIPv4 } from './ipv4.ts';
+import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp, normalizeMac } from './mac.ts';
 import { deleteNamedNetns, describeNetns, ensureNamedNetns, inNetns, netnsArg, netnsByName, netnsExists, netnsRef, runJsonIn } from './netns.ts';
 import { findLink, readLinks } from './links.ts';
@@ -69,7 +69,7 @@ interface DefaultRoute {
 
 export async function attachSandbox(ctx: DataplaneContext, sandbox: Sandbox, network: Network, spec: AttachmentSpec): Promise<Attachment> {
   parseIPv4(spec.ip);
-  if (!cidrContains(parseCidr(network.spec.subnet), spec.ip)) throw new Error(`${spec.ip} is not in network ${network.spec.name}'s subnet ${network.spec.subnet}`);
+  if (!cidrHasAddress(parseCidr(network.spec.subnet), parseIPv4(spec.ip))) throw new Error(`${spec.ip} is not in network ${network.spec.name}'s subnet ${network.spec.subnet}`);
   if (spec.ip === network.spec.gateway) throw new Error(`${spec.ip} is network ${network.spec.name}'s gateway address`);
   if (spec.ifname !== undefined) validateIfName(spec.ifname);
   const mac = normalizeMac(spec.mac ?? macFromIp(spec.ip));

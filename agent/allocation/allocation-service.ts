@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import {
   Allocator, goneOwners, spacesToReport, syncRefusal,
-  type AllocResult, type Donation, type FreeReply, type FreeRequest, type RingState, type RingSyncRequest, type SpaceReply, type SpaceRequest,
+  type AllocError, type AllocResult, type AllocatorStats, type Donation, type FreeReply, type FreeRequest, type RingState, type RingSyncRequest, type SpaceReply, type SpaceRequest,
 } from '../../controlplane/allocation/index.ts';
 import type { Change } from '../../controlplane/tables/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
@@ -22,7 +22,7 @@ import { AllocationError } from './allocation-error.ts';
 import { ConflictLog, type AllocationConflict } from './conflicts.ts';
 import { allocationFindings } from './doctor-findings.ts';
 import type { Finding } from '../../dataplane/doctor.ts';
-import { KeyedQueue } from './keyed-queue.ts';
+import { KeyedSerializer } from '../../lib/serial.ts';
 import { RECLAIM_INTERVAL_MS, Reclaimer, type BlockedReclaim } from './reclaimer.ts';
 import { ALLOCATIONS_TABLE, parseRingKey, ringKey } from './ring-keys.ts';
 import type { AllocationStore } from './store.ts';
@@ -31,6 +31,7 @@ export { AllocationError } from './allocation-error.ts';
 export type { AllocationConflict } from './conflicts.ts';
 export type { BlockedReclaim } from './reclaimer.ts';
 
+/** A named integer space [start, end) for the ring allocator. */
 export interface SpaceDefinition {
   name: string;
   start: number;
@@ -59,13 +60,8 @@ export interface AllocationCluster {
  */
 export type InUseProvider = (space: string) => Iterable<number> | undefined;
 
-export interface AllocationStats {
-  owned: number;
-  free: number;
-  allocated: number;
-  /** Values in ranges handed to this node whose in-use list has not arrived. */
-  awaitingHandover: number;
-}
+/** A space's counts on this node, as the allocator keeps them. */
+export type AllocationStats = AllocatorStats;
 
 export interface LeaveReport {
   /** Spaces whose ranges went to another member; `confirmed` false when the reply was lost. */
@@ -92,7 +88,11 @@ export class AllocationService {
   readonly #spaces = new Map<string, Allocator>();
   /** Spaces whose saved state could not be read: never initialised afresh here (that would fork the ring). */
   readonly #unrestorable = new Set<string>();
-  readonly #queue = new KeyedQueue();
+  // Local operations queue per space; requests from peers are not queued here:
+  // each is one synchronous allocator step, and queueing them behind a local
+  // operation that is itself waiting on a peer would deadlock two nodes asking
+  // each other for space at the same moment.
+  readonly #queue = new KeyedSerializer();
   readonly #conflicts = new ConflictLog();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #reclaimer: Reclaimer;
@@ -243,8 +243,7 @@ export class AllocationService {
   }
 
   stats(space: string): AllocationStats | undefined {
-    const s = this.#spaces.get(space)?.stats();
-    return s && { owned: s.owned, free: s.free, allocated: s.allocated, awaitingHandover: s.awaitingHandover };
+    return this.#spaces.get(space)?.stats();
   }
 
   /** This node's view of a space's ring (tests, diagnostics). */
@@ -275,37 +274,27 @@ export class AllocationService {
   // ---- local operations ----
 
   async #obtain(space: string, value: number | undefined, step: (a: Allocator, reachable: string[]) => AllocResult): Promise<number> {
-    const deadline = Date.now() + WAIT_FOR_STATE_MS;
-    const failedPeers = new Set<string>();
-    let setbacks = 0;
-    let lastSetback = '';
+    const attempts = new Attempts(`could not get ${space} space`);
     for (;;) {
       this.#requireRunning();
       const allocator = this.#require(space);
-      const result = step(allocator, this.#reachable(failedPeers));
+      const result = step(allocator, this.#reachable(attempts.failedPeers));
       if (result.kind === 'allocated') {
         this.#commit(allocator);
         return result.value;
       }
       if (result.kind === 'failed') {
-        if (isTransient(result.error.code) && Date.now() < deadline) {
-          await this.#changeOf(space, deadline);
-          continue;
-        }
-        throw AllocationError.from(result.error);
+        await this.#waitOutTransient(space, result.error, attempts);
+        continue;
       }
-      if (setbacks >= MAX_SETBACKS) {
-        throw new AllocationError('gave-up', `could not get ${space} space after ${setbacks} refusals or failed requests (last: ${lastSetback}); retry shortly`);
-      }
+      attempts.checkNotExhausted();
       const { request } = result;
       let reply: SpaceReply;
       try {
         reply = checkSpaceReply(request, await this.#rpc.space(this.#addressOf(request.to), request));
       } catch (error) {
         // Ask someone else this time; if nobody else owns space, the allocator says so.
-        failedPeers.add(request.to);
-        setbacks++;
-        lastSetback = `asking ${request.to} failed: ${(error as Error).message}`;
+        attempts.peerFailed(request.to, error as Error);
         this.#log.warn({ space, peer: request.to, err: (error as Error).message }, 'a space request failed');
         continue;
       }
@@ -313,16 +302,14 @@ export class AllocationService {
       if (reply.kind === 'donated' && this.#cluster.addressOf(request.to) === undefined) {
         // The donor was removed meanwhile: the reclaimer may already have
         // synced with us, so a range taken from it now could be reclaimed too.
-        failedPeers.add(request.to);
-        setbacks++;
-        lastSetback = `${request.to} is no longer an active member`;
+        attempts.failedPeers.add(request.to);
+        attempts.setback(`${request.to} is no longer an active member`);
         continue;
       }
       const merged = allocator.receiveReply(reply);
       if (!merged.ok) {
         this.#conflict(space, request.to, 'reply', merged.explanations);
-        setbacks++;
-        lastSetback = `the reply of ${request.to} conflicts with this node's ring`;
+        attempts.setback(`the reply of ${request.to} conflicts with this node's ring`);
         continue;
       }
       if (reply.kind === 'donated') {
@@ -333,43 +320,31 @@ export class AllocationService {
       if (reason === 'in-use' && value !== undefined) {
         throw new AllocationError('in-use', `${space} value ${value} is already in use (node ${request.to} holds it); choose another value, or leave it out to get a free one`, [request.to]);
       }
-      setbacks++;
-      lastSetback = `${request.to} refused: ${reason}`;
-      if (reason === 'awaiting-handover' && Date.now() < deadline) await this.#changeOf(space, deadline);
+      await this.#refused(space, request.to, reason, attempts);
     }
   }
 
   async #release(space: string, value: number): Promise<void> {
-    const deadline = Date.now() + WAIT_FOR_STATE_MS;
-    const failedPeers = new Set<string>();
-    let setbacks = 0;
-    let lastSetback = '';
+    const attempts = new Attempts(`could not free ${space} value ${value}`);
     for (;;) {
       this.#requireRunning();
       const allocator = this.#require(space);
-      const result = allocator.free(value, this.#reachable(failedPeers));
+      const result = allocator.free(value, this.#reachable(attempts.failedPeers));
       if (result.kind === 'freed') {
         this.#commit(allocator);
         return;
       }
       if (result.kind === 'failed') {
-        if (isTransient(result.error.code) && Date.now() < deadline) {
-          await this.#changeOf(space, deadline);
-          continue;
-        }
-        throw AllocationError.from(result.error);
+        await this.#waitOutTransient(space, result.error, attempts);
+        continue;
       }
-      if (setbacks >= MAX_SETBACKS) {
-        throw new AllocationError('gave-up', `could not free ${space} value ${value} after ${setbacks} attempts (last: ${lastSetback}); retry shortly`);
-      }
+      attempts.checkNotExhausted();
       const { request } = result;
       let reply: FreeReply;
       try {
         reply = checkFreeReply(request, await this.#rpc.free(this.#addressOf(request.to), request));
       } catch (error) {
-        failedPeers.add(request.to);
-        setbacks++;
-        lastSetback = `asking ${request.to} failed: ${(error as Error).message}`;
+        attempts.peerFailed(request.to, error as Error);
         continue;
       }
       if (reply.kind === 'freed') return;
@@ -380,10 +355,20 @@ export class AllocationService {
         throw new AllocationError('not-allocated', `${space} value ${value} is not allocated: its owner ${request.to} has no record of it, so there is nothing to free`, [request.to]);
       }
       // not-owner: the value changed hands; the merged ring names the new owner.
-      setbacks++;
-      lastSetback = `${request.to} refused: ${reason}`;
-      if (reason === 'awaiting-handover' && Date.now() < deadline) await this.#changeOf(space, deadline);
+      await this.#refused(space, request.to, reason, attempts);
     }
+  }
+
+  /** A local refusal: wait for a change of the space if it may pass (and time is left), else throw it. */
+  async #waitOutTransient(space: string, error: AllocError, attempts: Attempts): Promise<void> {
+    if (!isTransient(error.code) || Date.now() >= attempts.deadline) throw AllocationError.from(error);
+    await this.#changeOf(space, attempts.deadline);
+  }
+
+  /** A peer refused: count it, and wait for the handover it is waiting for if time is left. */
+  async #refused(space: string, peer: string, reason: string, attempts: Attempts): Promise<void> {
+    attempts.setback(`${peer} refused: ${reason}`);
+    if (reason === 'awaiting-handover' && Date.now() < attempts.deadline) await this.#changeOf(space, attempts.deadline);
   }
 
   async #handOver(space: string, report: LeaveReport): Promise<void> {
@@ -428,7 +413,7 @@ export class AllocationService {
     report.kept.push(space);
   }
 
-  // ---- serving peers (each a synchronous step: see keyed-queue.ts) ----
+  // ---- serving peers (each a synchronous step: see #queue) ----
 
   #answerSpace(from: string, request: SpaceRequest): SpaceReply {
     const allocator = this.#spaces.get(request.space) ?? this.#adopt(request.space);
@@ -689,6 +674,35 @@ export class AllocationService {
       const timer = setTimeout(wake, Math.max(0, Math.min(POLL_MS, deadline - Date.now())));
       waiters.add(wake);
     });
+  }
+}
+
+/** One local operation's budget: refusals and failed exchanges, and how long it may wait for state. */
+class Attempts {
+  readonly deadline = Date.now() + WAIT_FOR_STATE_MS;
+  /** Peers whose exchange failed: the allocator asks someone else next. */
+  readonly failedPeers = new Set<string>();
+  readonly #what: string;
+  #setbacks = 0;
+  #last = '';
+
+  constructor(what: string) {
+    this.#what = what;
+  }
+
+  setback(reason: string): void {
+    this.#setbacks++;
+    this.#last = reason;
+  }
+
+  peerFailed(peer: string, error: Error): void {
+    this.failedPeers.add(peer);
+    this.setback(`asking ${peer} failed: ${error.message}`);
+  }
+
+  checkNotExhausted(): void {
+    if (this.#setbacks < MAX_SETBACKS) return;
+    throw new AllocationError('gave-up', `${this.#what} after ${this.#setbacks} refusals or failed requests (last: ${this.#last}); retry shortly`);
   }
 }
 

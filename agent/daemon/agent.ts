@@ -30,6 +30,7 @@ import { startResolver } from '../services/resolver.ts';
 import type { DnsServer } from '../../dataplane/dns/server.ts';
 import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
 import { HostGuard } from '../overlay/host-guard.ts';
+import { Serializer } from '../../lib/serial.ts';
 
 export const WEFT_VERSION = '0.1.0';
 
@@ -47,7 +48,7 @@ export class Agent {
   #services: ServicePlane | undefined;
   #dns: DnsServer | undefined;
   #guard: HostGuard | undefined;
-  #busy: Promise<unknown> = Promise.resolve();
+  readonly #serial = new Serializer();
 
   private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
     this.config = config;
@@ -85,9 +86,7 @@ export class Agent {
 
   /** Cluster-changing operations run one at a time: init, join and leave must not interleave. */
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const next = this.#busy.then(operation, operation);
-    this.#busy = next.catch(() => undefined);
-    return next;
+    return this.#serial.run(operation);
   }
 
   async #resumeCluster(): Promise<void> {

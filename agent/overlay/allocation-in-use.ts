@@ -3,7 +3,7 @@
 // reserved and frees the rest: the gone node's own list of values died with
 // it. Endpoints of gone nodes do not count: their entries are hidden and then
 // refused everywhere, so nothing routes to those addresses any more.
-import { parseCidr, parseIPv4, subnetIndex } from '../../controlplane/allocation/ipv4.ts';
+import { parseCidr, parseIPv4, subnetIndex } from '../../lib/ipv4.ts';
 import type { EndpointObject, NetworkObject, ServiceObject } from '../wire/objects-codec.ts';
 import { POOL_SUBNET_PREFIX, subnetSpace, VNI_SPACE } from './spaces.ts';
 

@@ -4,7 +4,7 @@
 // conflict-free allocator unless the user asks for specific ones.
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { AddressError, cidrContains, cidrsOverlap, formatCidr, formatIPv4, parseCidr, subnetAt, subnetIndex } from '../../controlplane/allocation/ipv4.ts';
+import { AddressError, cidrContains, cidrsOverlap, formatCidr, formatIPv4, parseCidr, subnetAt, subnetIndex } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeNetwork, encodeNetwork, NAME_PATTERN, type NetworkObject } from '../wire/objects-codec.ts';

@@ -1,13 +1,10 @@
 // The allocation spaces the overlay draws from, mapped to integer ranges for
 // the ring allocator: VNIs, /24 subnets of the default pool (by index), and
 // each network's host addresses (endpoint IPs and service VIPs share them).
-import { parseCidr, parseIPv4, hostRange, subnetCount } from '../../controlplane/allocation/ipv4.ts';
+import { parseCidr, parseIPv4, hostRange, subnetCount } from '../../lib/ipv4.ts';
+import type { SpaceDefinition } from '../allocation/allocation-service.ts';
 
-export interface SpaceDefinition {
-  name: string;
-  start: number;
-  end: number;
-}
+export type { SpaceDefinition };
 
 /** What the overlay needs from the allocation service (agent/allocation). */
 export interface Allocations {

@@ -9,7 +9,7 @@ import type { TableService } from '../cluster/table-service.ts';
 import { networkOfTable } from '../cluster/table-topics.ts';
 import type { Overlay } from '../overlay/overlay.ts';
 import type { EndpointObject } from '../wire/objects-codec.ts';
-import { SERVICES_TABLE } from './services.ts';
+import { SERVICES_TABLE } from '../overlay/services.ts';
 import { clientView, lbServices, type ServiceState } from './views.ts';
 import { staleFlows, type StaleFlow } from './stale-flows.ts';
 import { HealthChecker, type HealthOptions, type HealthTarget } from './health.ts';

@@ -15,7 +15,7 @@ import type { Run } from './intervals.ts';
 import { explainConflict, mergeRings } from './merge.ts';
 import type { RingConflict } from './merge.ts';
 import type { Donation, FreeReply, FreeRequest, Refusal, RefusalReason, SpaceReply, SpaceRequest } from './messages.ts';
-import { emptyRing, initialRing, ranges, rangesOwnedBy, ringMalformation, tokenIndexAt } from './ring.ts';
+import { emptyRing, initialRing, ownerOf, ranges, rangesOwnedBy, ringMalformation, tokenIndexAt } from './ring.ts';
 import type { Range, RingState } from './ring.ts';
 
 export type AllocResult = { kind: 'allocated'; value: number } | { kind: 'request'; request: SpaceRequest } | { kind: 'failed'; error: AllocError };
@@ -68,7 +68,7 @@ export class Allocator {
     if (bad !== undefined) throw new Error(`cannot restore the ${ring.space} ring: ${bad}`);
     const allocator = new Allocator(self, ring);
     for (const value of allocated) {
-      if (ownerOfRing(ring, value) !== self) throw new Error(`cannot restore ${ring.space} value ${value}: this node does not own it`);
+      if (ownerOf(ring, value) !== self) throw new Error(`cannot restore ${ring.space} value ${value}: this node does not own it`);
       allocator.#allocated.add(value);
     }
     return allocator;
@@ -92,7 +92,7 @@ export class Allocator {
   }
 
   ownerOf(value: number): string | undefined {
-    return ownerOfRing(this.#ring, value);
+    return ownerOf(this.#ring, value);
   }
 
   ownedRanges(): Range[] {
@@ -297,7 +297,7 @@ export class Allocator {
     if (donation.to !== this.self) return conflictOutcome(`a donation for ${donation.to} reached ${this.self}`);
     const merged = this.merge(donation.ring);
     if (!merged.ok) return merged;
-    for (const value of donation.allocated) if (ownerOfRing(this.#ring, value) === this.self) this.#allocated.add(value);
+    for (const value of donation.allocated) if (ownerOf(this.#ring, value) === this.self) this.#allocated.add(value);
     this.#verified.clear();
     return merged;
   }
@@ -371,10 +371,6 @@ export class Allocator {
     if (consistent) this.#verified.set(token.start, { version: token.version, end: range.end });
     return consistent;
   }
-}
-
-function ownerOfRing(ring: RingState, value: number): string | undefined {
-  return ring.tokens[tokenIndexAt(ring, value)]?.owner;
 }
 
 function failed(error: AllocError): AllocResult {

@@ -11,6 +11,6 @@ export type { RingConflict, RingMerge } from './merge.ts';
 export { splitAt, updateToken, transferAll, NotOwnerError } from './edit.ts';
 export { IntervalSet } from './intervals.ts';
 export type { Run } from './intervals.ts';
-export * from './ipv4.ts';
+export * from '../../lib/ipv4.ts';
 export { chooseReclaimer, goneOwners, syncRefusal, spacesToReport, ReclaimRound } from './reclaim.ts';
 export type { RingSyncRequest, RingSyncAnswer, RoundOutcome } from './reclaim.ts';

@@ -2,7 +2,7 @@
 // keeps a view until the tables change) so a query is a map lookup, not a scan
 // of every service and endpoint. Memoised by object identity: still a pure
 // function of its input.
-import { parseCidr, parseIPv4, type Cidr } from '../allocation/ipv4.ts';
+import { parseCidr, parseIPv4, type Cidr } from '../../lib/ipv4.ts';
 import type { DnsNetworkView, DnsService } from './dns-answers.ts';
 import { taskLabel } from './dns-names.ts';
 

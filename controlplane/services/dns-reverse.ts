@@ -4,7 +4,7 @@
 // (`b.a.in-addr.arpa` within the subnet) is an empty NOERROR. Any other
 // reverse name is the upstream's.
 import type { Answer } from 'dns-packet';
-import type { Cidr } from '../allocation/ipv4.ts';
+import type { Cidr } from '../../lib/ipv4.ts';
 import type { AnswerOptions, DnsClientView, DnsOutcome, DnsQuestion } from './dns-answers.ts';
 import { indexOf, type NetworkIndex } from './dns-index.ts';
 

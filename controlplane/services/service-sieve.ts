@@ -5,7 +5,7 @@
 // service already has, would make that transaction fail for every sandbox on
 // the network. So each service is judged on its own, and a bad one is left
 // out (and reported) while the others still program.
-import { hostRange, parseCidr, parseIPv4 } from '../allocation/ipv4.ts';
+import { hostRange, parseCidr, parseIPv4 } from '../../lib/ipv4.ts';
 
 /** A DNS label, and a valid nftables chain name once prefixed (dataplane/lb/ruleset.ts). */
 const SERVICE_LABEL = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;

@@ -4,14 +4,12 @@
 // Each host runs a real agent with its own data dir and API socket; h1 runs
 // `weft init`, the others `weft join` through h1.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { ip, listNamespaces, destroyNamespace } from './netns.ts';
+import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable } from '../../dataplane/testing/underlay.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
-import { ETC_NETNS } from '../../dataplane/resolv-conf.ts';
-import { markInfraNetns, unmarkInfraNetnsWithPrefix } from '../../dataplane/netns-guard.ts';
 
 export const LAB_ROOT = '/run/weft-lab';
 export const DEFAULT_PREFIX = 'weftlab';
@@ -82,7 +80,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   const state: LabState = { prefix, mtu, hosts: [], token: '', dnsUpstreams: options.dnsUpstreams ?? [] };
   try {
     say(`creating underlay switch ${prefix}-sw (198.18.0.0/15, MTU ${mtu})`);
-    await createSwitch(prefix);
+    await createUnderlaySwitch(prefix, mtu);
     for (let i = 0; i < options.hosts; i++) {
       const host = await createHost(prefix, i, mtu);
       say(`host ${host.name}: namespace ${host.netns}, ${host.ip}; starting agent`);
@@ -109,27 +107,10 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   }
 }
 
-async function createSwitch(prefix: string): Promise<void> {
-  const sw = `${prefix}-sw`;
-  markInfraNetns(sw); // the lab's own: no agent adopts it as a sandbox
-  await ip('netns', 'add', sw);
-  await ip('-n', sw, 'link', 'set', 'lo', 'up');
-  await ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
-  await ip('-n', sw, 'link', 'set', 'br0', 'up');
-}
-
 async function createHost(prefix: string, index: number, mtu: number): Promise<LabHost> {
   const name = `h${index + 1}`;
-  const netns = `${prefix}-${name}`;
-  const sw = `${prefix}-sw`;
   const address = hostAddress(index);
-  markInfraNetns(netns); // a host: no agent (its own nor another's) adopts it as a sandbox
-  await ip('netns', 'add', netns);
-  await ip('-n', netns, 'link', 'set', 'lo', 'up');
-  await ip('-n', sw, 'link', 'add', name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', netns);
-  await ip('-n', sw, 'link', 'set', name, 'master', 'br0', 'up');
-  await ip('-n', netns, 'addr', 'add', `${address}/15`, 'dev', 'eth0');
-  await ip('-n', netns, 'link', 'set', 'eth0', 'up');
+  const netns = await addUnderlayHost(prefix, name, address, mtu);
   const dir = labDir(prefix);
   return { name, netns, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0 };
 }
@@ -215,12 +196,7 @@ export async function labDown(prefixInput: string = DEFAULT_PREFIX): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   // Whatever is still running in a namespace (a hung agent, a test's sandbox process) is killed with it.
-  for (const netns of await listNamespaces(prefix)) await destroyNamespace(netns);
-  unmarkInfraNetnsWithPrefix(`${prefix}-`);
-  // Sandboxes' resolv.conf files (/etc/netns/<prefix>-hK-s<id>/) outlive their namespaces when agents are killed.
-  for (const dir of existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS) : []) {
-    if (dir.startsWith(`${prefix}-`)) rmSync(join(ETC_NETNS, dir), { recursive: true, force: true });
-  }
+  await removeNamespacesWithPrefix(prefix);
   rmSync(labDir(prefix), { recursive: true, force: true });
 }
 
@@ -252,5 +228,5 @@ export { waitForAgent, withClient as withLabClient };
 /** Cuts (up = false) or restores a host's underlay link: its veth end on the lab switch goes down or up. */
 export async function setUnderlayLink(prefix: string, name: string, up: boolean): Promise<void> {
   labHost(prefix, name);
-  await ip('-n', `${validatePrefix(prefix)}-sw`, 'link', 'set', name, up ? 'up' : 'down');
+  await setUnderlayCable(validatePrefix(prefix), name, up);
 }

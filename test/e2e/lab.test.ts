@@ -3,7 +3,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { labUp, labDown, labDir, readLabState } from '../../deploy/lab/lab.ts';
-import { listNamespaces } from '../../deploy/lab/netns.ts';
+import { listNamespacesWithPrefix } from '../../dataplane/testing/underlay.ts';
 import { weft, uniquePrefix } from '../helpers/weft-cli.ts';
 
 const prefix = uniquePrefix('l');
@@ -36,7 +36,7 @@ test.serial('lab down removes every namespace, process and file of the lab', asy
   const state = readLabState(prefix)!;
   const r = await weft(['lab', 'down', '--prefix', prefix]);
   t.is(r.exitCode, 0, r.stderr);
-  t.deepEqual(await listNamespaces(prefix), []);
+  t.deepEqual(await listNamespacesWithPrefix(prefix), []);
   t.false(existsSync(labDir(prefix)));
   for (const host of state.hosts) t.throws(() => process.kill(host.pid, 0), undefined, `agent of ${host.name} is gone`);
   const again = await weft(['lab', 'down', '--prefix', prefix]);

@@ -8,7 +8,7 @@ import { parseBatchFailures } from '../../dataplane/exec.ts';
 import { macFromIp, normalizeMac, isUnicastMac } from '../../dataplane/mac.ts';
 import { checkNamespaceHome } from '../../dataplane/namespace-home.ts';
 import { networkNamespaceName, sandboxNamespaceName, vethNameFor, validateIfName } from '../../dataplane/names.ts';
-import { cidrContains, parseCidr, parseIPv4 } from '../../dataplane/ipv4.ts';
+import { cidrHasAddress, parseCidr, parseIPv4 } from '../../lib/ipv4.ts';
 import { netnsRef, inNetns } from '../../dataplane/netns.ts';
 
 // `bridge -j fdb show dev vxlan0` in a network namespace after some traffic.
@@ -108,9 +108,9 @@ test('names: prefixed namespaces, 15-character interfaces, stable veth names', (
 });
 
 test('ipv4 helpers', (t) => {
-  t.deepEqual(parseCidr('100.64.1.7/24'), { network: '100.64.1.0', prefixLength: 24 });
-  t.true(cidrContains(parseCidr('100.64.1.0/24'), '100.64.1.200'));
-  t.false(cidrContains(parseCidr('100.64.1.0/24'), '100.64.2.1'));
+  t.throws(() => parseCidr('100.64.1.7/24'), { message: /host bits set/ });
+  t.true(cidrHasAddress(parseCidr('100.64.1.0/24'), parseIPv4('100.64.1.200')));
+  t.false(cidrHasAddress(parseCidr('100.64.1.0/24'), parseIPv4('100.64.2.1')));
   t.throws(() => parseIPv4('1.2.3'));
   t.throws(() => parseIPv4('01.2.3.4'));
   t.throws(() => parseCidr('100.64.1.0/33'));

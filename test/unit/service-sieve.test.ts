@@ -4,7 +4,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ReplicatedTables } from '../../controlplane/tables/index.ts';
-import { Services, SERVICES_TABLE } from '../../agent/services/services.ts';
+import { Services, SERVICES_TABLE } from '../../agent/overlay/services.ts';
 import { Networks } from '../../agent/overlay/networks.ts';
 import { lbServices } from '../../agent/services/views.ts';
 import { renderLb } from '../../dataplane/lb/ruleset.ts';

@@ -16,7 +16,7 @@ import {
   sandboxDetachRequest, serviceCreateRequest, serviceRef, tokenRequest,
 } from '../../../agent/api/schemas.ts';
 import { Networks } from '../../../agent/overlay/networks.ts';
-import { Services } from '../../../agent/services/services.ts';
+import { Services } from '../../../agent/overlay/services.ts';
 import type { Allocations } from '../../../agent/overlay/spaces.ts';
 import type { TableService } from '../../../agent/cluster/table-service.ts';
 import { encodeNetwork } from '../../../agent/wire/objects-codec.ts';

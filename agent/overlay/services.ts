@@ -4,11 +4,11 @@
 // VIP can never collide with an endpoint; `rm` gives it back.
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { formatIPv4, parseIPv4 } from '../../controlplane/allocation/ipv4.ts';
+import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeService, encodeService, NAME_PATTERN, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
-import { ipSpace, type Allocations } from '../overlay/spaces.ts';
+import { ipSpace, type Allocations } from './spaces.ts';
 import { RESERVED_SERVICE_NAMES, sieveServices, type Candidate, type NetworkRange, type RefusedService } from '../../controlplane/services/service-sieve.ts';
 
 export const SERVICES_TABLE = 'services';

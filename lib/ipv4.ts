@@ -79,6 +79,11 @@ export function cidrContains(outer: Cidr, inner: Cidr): boolean {
   return outer.start <= inner.start && inner.end <= outer.end;
 }
 
+/** Whether the address (as an integer) lies inside the block. */
+export function cidrHasAddress(cidr: Cidr, address: number): boolean {
+  return cidr.start <= address && address < cidr.end;
+}
+
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return a.start < b.end && b.start < a.end;
 }

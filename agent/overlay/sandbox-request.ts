@@ -1,0 +1,30 @@
+// What `weft run` / `weft attach` ask of the overlay, and what they get back.
+import { badRequest } from '../api/errors.ts';
+import { NAME_PATTERN, type EndpointObject } from '../wire/objects-codec.ts';
+
+export interface SandboxRequest {
+  networks: string[];
+  name: string;
+  aliases: string[];
+  /** Adopt this existing namespace (name or path) instead of creating one. */
+  netns?: string | undefined;
+  /** Run this command in the sandbox, watched by the agent (weft run --detach). */
+  command?: string[] | undefined;
+  /** Services the sandbox backs; each must be on one of `networks`. */
+  services?: string[] | undefined;
+}
+
+export interface SandboxInfo {
+  id: string;
+  netns: string;
+  pid: number;
+  endpoints: EndpointObject[];
+}
+
+/** Checks what does not need cluster state: names and that at least one network is given. */
+export function checkSandboxRequest(request: SandboxRequest): void {
+  for (const name of [request.name, ...request.aliases].filter((n) => n !== '')) {
+    if (!NAME_PATTERN.test(name)) throw badRequest(`name "${name}" must be 1-63 letters, digits, "_", ".", "-", starting with a letter or digit`);
+  }
+  if (request.networks.length === 0) throw badRequest('give at least one --network');
+}
