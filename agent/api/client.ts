@@ -1,18 +1,13 @@
 // The CLI's side of the agent API. Turns transport failures into messages a
 // user can act on ("no agent on this socket: start one with ...").
 import * as grpc from '@grpc/grpc-js';
-import { AgentApiService } from '../wire/protos.ts';
-import { DEFAULT_API_SOCKET } from '../config.ts';
+import { AgentApiService } from '../wire/agent-api-service.ts';
+import { DEFAULT_API_SOCKET } from './defaults.ts';
+import { ApiCallError } from './call-error.ts';
 
 const CALL_TIMEOUT_MS = 60_000;
 
-export class ApiCallError extends Error {
-  readonly code: grpc.status;
-  constructor(code: grpc.status, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export { ApiCallError };
 
 type Unary = (request: object, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply: unknown) => void) => void;
 
@@ -40,10 +35,11 @@ export class AgentClient {
             new ApiCallError(
               error.code,
               `no weft agent is answering on ${this.socketPath}; start one with \`weft agent\` (as root), or point the CLI at a running agent with --api-socket PATH or WEFT_SOCKET`,
+              false,
             ),
           );
         }
-        reject(new ApiCallError(error.code, error.details || error.message));
+        reject(new ApiCallError(error.code, error.details || error.message, error.code === grpc.status.INVALID_ARGUMENT));
       });
     });
   }

@@ -1,10 +1,12 @@
 // Cluster commands: init, join, leave, token, members, node rm, status.
 // Inputs are checked here first so that a typo fails fast with exit 2, without
-// needing an agent; the agent validates again on its side.
+// needing an agent; the agent validates again on its side. zod (the request
+// schemas) is imported by the commands that check input with it, so listing
+// commands do not pay for loading it.
 import type { Command } from 'commander';
 import { checked, withClient } from './client-helpers.ts';
 import { parseToken, TokenError } from '../../controlplane/security/token.ts';
-import { addrPoolSchema, joinAddress, DEFAULT_ADDR_POOL } from '../api/schemas.ts';
+import { DEFAULT_ADDR_POOL } from '../api/defaults.ts';
 import { printJson, printTable } from './output.ts';
 import { UsageError } from './usage.ts';
 import { readTokenText, type TokenSources } from './token-input.ts';
@@ -26,6 +28,7 @@ export function registerClusterCommands(program: Command): void {
     .description('create a new cluster with this node as its first member; prints a join token')
     .option('--default-addr-pool <cidr>', `pool that network subnets are taken from (default ${DEFAULT_ADDR_POOL})`)
     .action(async (opts: { defaultAddrPool?: string }, command: Command) => {
+      const { addrPoolSchema } = await import('../api/schemas.ts');
       const pool = checked(addrPoolSchema, opts.defaultAddrPool ?? DEFAULT_ADDR_POOL, '--default-addr-pool');
       const reply = await withClient(command, (c) => c.call<{ token: string }>('Init', { defaultAddrPool: pool }));
       process.stdout.write(`Cluster created. Join other hosts with:\n\n  weft join --token ${reply.token} <this host's address>\n\n`);
@@ -45,6 +48,7 @@ export function registerClusterCommands(program: Command): void {
         if (error instanceof TokenError) throw new UsageError(error.message);
         throw error;
       }
+      const { joinAddress } = await import('../api/schemas.ts');
       checked(joinAddress, addr, 'member address');
       const reply = await withClient(command, (c) => c.call<{ nodeId: string; members: number }>('Join', { token, address: addr }));
       process.stdout.write(`Joined as node ${reply.nodeId} (${reply.members} members).\n`);

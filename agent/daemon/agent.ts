@@ -31,7 +31,7 @@ import type { DnsServer } from '../../dataplane/dns/server.ts';
 import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
 import { HostGuard } from '../overlay/host-guard.ts';
 
-export const WEFT_VERSION = '0.1.0';
+export { WEFT_VERSION } from '../version.ts';
 
 export class Agent {
   readonly config: AgentConfig;
