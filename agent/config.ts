@@ -5,11 +5,10 @@ import { z } from 'zod';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { DEFAULT_API_SOCKET } from './api/defaults.ts';
+import { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET } from './api/defaults.ts';
 
-export { DEFAULT_API_SOCKET };
+export { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET };
 
-export const DEFAULT_ADMISSION_PORT = 2377; // the port `weft join ADDR` assumes, as Swarm's
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_DATA_DIR = '/var/lib/weft';
 

@@ -2,6 +2,7 @@
 // Only the flags live here: the daemon (libp2p, the data plane) is imported
 // when the command runs, so the client commands never load it.
 import type { Command } from 'commander';
+import { examples } from './help-examples.ts';
 
 export interface AgentFlags {
   config?: string;
@@ -33,6 +34,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--egress-subnet <cidr>', 'host-local subnet of the egress bridge (default 172.31.255.0/24)')
     .option('--dns-upstream <ip[:port]>', 'resolver for names outside the cluster, tried in order (repeatable; default: /etc/resolv.conf)', (v: string, all: string[] = []) => [...all, v])
     .option('--dns-ttl <seconds>', 'TTL of the embedded resolver\'s answers (default 5)')
+    .addHelpText('after', examples(['weft agent', 'weft agent --advertise-addr 198.18.0.1 --data-dir /var/lib/weft', 'weft agent --config /etc/weft/agent.json --log-level debug']))
     .action(async (flags: AgentFlags, command: Command) => {
       const globals = command.optsWithGlobals<{ apiSocket?: string }>();
       const { runAgent } = await import('./run-agent.ts');

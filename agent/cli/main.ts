@@ -1,36 +1,11 @@
 // The `weft` command. Exit codes: 0 ok, 1 failed, 2 bad usage.
-import { Command, CommanderError } from 'commander';
-import { registerAgentCommand } from './agent-command.ts';
-import { registerClusterCommands } from './cluster-commands.ts';
-import { registerOverlayCommands } from './overlay-commands.ts';
-import { registerServiceCommands } from './service-commands.ts';
-import { registerLabCommands } from '../../deploy/lab/lab-command.ts';
+import { CommanderError } from 'commander';
+import { buildProgram, ERROR_PREFIX } from './program.ts';
 import { ApiCallError } from '../api/call-error.ts';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './usage.ts';
-import { WEFT_VERSION } from '../version.ts';
-
-function buildProgram(): Command {
-  const program = new Command('weft')
-    .description('multi-host overlay network agent')
-    .version(WEFT_VERSION)
-    .option('--api-socket <path>', 'agent API socket (default $WEFT_SOCKET or /run/weft/weft.sock)')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  registerAgentCommand(program);
-  registerClusterCommands(program);
-  registerOverlayCommands(program);
-  registerServiceCommands(program);
-  registerLabCommands(program);
-  for (const command of allCommands(program)) command.exitOverride();
-  return program;
-}
-
-function allCommands(command: Command): Command[] {
-  return command.commands.flatMap((c) => [c, ...allCommands(c)]);
-}
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`weft: ${message}\n`);
+  process.stderr.write(`${ERROR_PREFIX}${message}\n`);
   process.exit(code);
 }
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
 import { UsageError } from '../../agent/cli/usage.ts';
 import { printTable } from '../../agent/cli/output.ts';
+import { examples } from '../../agent/cli/help-examples.ts';
 
 function prefixOf(opts: { prefix?: string }): string {
   try {
@@ -32,6 +33,7 @@ export function registerLabCommands(program: Command): void {
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--mtu <bytes>', 'underlay MTU', '1500')
     .option(prefixOption, prefixHelp)
+    .addHelpText('after', examples(['weft lab up', 'weft lab up --hosts 5 --mtu 1400', 'weft lab exec h2 -- weft node ls']))
     .action(async (opts: { hosts: string; mtu: string; prefix?: string }) => {
       const hosts = integer(opts.hosts, '--hosts', 1, 64);
       const mtu = integer(opts.mtu, '--mtu', 1280, 9000);
