@@ -4,15 +4,13 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { MESSAGE_OPTIONS } from './message-options.ts';
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
 const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
+  ...MESSAGE_OPTIONS,
   includeDirs: [PROTO_DIR],
 };
 
