@@ -5,11 +5,12 @@ import { z } from 'zod';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET } from './api/defaults.ts';
 
-export const DEFAULT_ADMISSION_PORT = 2377; // the port `weft join ADDR` assumes, as Swarm's
+export { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET };
+
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_DATA_DIR = '/var/lib/weft';
-export const DEFAULT_API_SOCKET = '/run/weft/weft.sock';
 
 const ipv4 = z.string().refine((v) => isIPv4(v), 'must be an IPv4 address such as 198.18.0.1');
 const listenAddr = z
@@ -79,6 +80,8 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_DNS_TTL: 'dnsTtl',
 };
 
+const ENV_VARIABLES = new Map(Object.entries(ENV_FIELDS).map(([variable, field]) => [field as string, variable]));
+
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {
   const out: Record<string, unknown> = {};
   for (const [variable, field] of Object.entries(ENV_FIELDS)) {
@@ -86,7 +89,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {
     if (value === undefined || value === '') continue;
     out[field] = field === 'gossipPort' || field === 'dnsTtl' ? Number(value) : field === 'dnsUpstreams' ? value.split(',').map((v) => v.trim()) : value;
   }
-  return validatePartial(out, 'environment');
+  return validatePartial(out, 'environment', (field) => ENV_VARIABLES.get(field) ?? field);
 }
 
 export function configFromFile(path: string): AgentConfigInput {
@@ -110,9 +113,13 @@ export function configFromText(text: string, source: string): AgentConfigInput {
   return validatePartial(parsed, source);
 }
 
-export function validatePartial(input: unknown, source: string): AgentConfigInput {
+/**
+ * `label` names a field the way the source spells it (a flag, a variable), so
+ * an error points at what the operator typed rather than at an internal name.
+ */
+export function validatePartial(input: unknown, source: string, label: (field: string) => string = (field) => field): AgentConfigInput {
   const result = agentConfigSchema.partial().safeParse(input);
-  if (!result.success) throw new ConfigError(describeIssues(result.error, source));
+  if (!result.success) throw new ConfigError(describeIssues(result.error, source, label));
   return result.data;
 }
 
@@ -127,9 +134,10 @@ export function resolveConfig(...sources: AgentConfigInput[]): AgentConfig {
   return result.data;
 }
 
-function describeIssues(error: z.ZodError, source: string): string {
+function describeIssues(error: z.ZodError, source: string, label: (field: string) => string = (field) => field): string {
   const lines = error.issues.map((issue) => {
-    const field = issue.path.join('.') || '(top level)';
+    const [first, ...rest] = issue.path.map(String);
+    const field = first === undefined ? '(top level)' : [label(first), ...rest].join('.');
     return `  ${field}: ${issue.message}`;
   });
   return `invalid ${source}:\n${lines.join('\n')}`;

@@ -5,11 +5,12 @@ import { connect } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { AgentApiService } from '../wire/protos.ts';
+import { AgentApiService } from '../wire/agent-api-service.ts';
 import { AgentError } from './errors.ts';
 import { initRequest, joinRequest, removeNodeRequest, tokenRequest } from './schemas.ts';
 import { overlayHandlers, parse } from './overlay-handlers.ts';
-import { type Agent, WEFT_VERSION } from '../daemon/agent.ts';
+import type { Agent } from '../daemon/agent.ts';
+import { WEFT_VERSION } from '../version.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
 

@@ -4,7 +4,9 @@
 import { z } from 'zod';
 import { isIPv4 } from 'node:net';
 
-export const DEFAULT_ADDR_POOL = '100.64.0.0/10';
+import { DEFAULT_ADDR_POOL } from './defaults.ts';
+
+export { DEFAULT_ADDR_POOL };
 
 export const cidrSchema = z.string().refine((value) => {
   const [ip, prefix, ...rest] = value.split('/');

@@ -2,15 +2,17 @@
 // WEFT_SOCKET, and check user input before sending it.
 import type { Command } from 'commander';
 import type { z } from 'zod';
-import { AgentClient } from '../api/client.ts';
+import type { AgentClient } from '../api/client.ts';
 import { UsageError } from './usage.ts';
 
-export function clientFor(command: Command): AgentClient {
+/** The gRPC client is loaded on first use: commands that fail their checks, or never call the agent, do not pay for it. */
+export async function clientFor(command: Command): Promise<AgentClient> {
+  const { AgentClient } = await import('../api/client.ts');
   return AgentClient.fromEnvironment(command.optsWithGlobals<{ apiSocket?: string }>().apiSocket);
 }
 
 export async function withClient<T>(command: Command, use: (c: AgentClient) => Promise<T>): Promise<T> {
-  const client = clientFor(command);
+  const client = await clientFor(command);
   try {
     return await use(client);
   } finally {

@@ -1,37 +1,11 @@
 // The `weft` command. Exit codes: 0 ok, 1 failed, 2 bad usage.
-import { Command, CommanderError } from 'commander';
-import { status } from '@grpc/grpc-js';
-import { registerAgentCommand } from './agent-command.ts';
-import { registerClusterCommands } from './cluster-commands.ts';
-import { registerOverlayCommands } from './overlay-commands.ts';
-import { registerServiceCommands } from './service-commands.ts';
-import { registerLabCommands } from '../../deploy/lab/lab-command.ts';
-import { ApiCallError } from '../api/client.ts';
+import { CommanderError } from 'commander';
+import { buildProgram, ERROR_PREFIX } from './program.ts';
+import { ApiCallError } from '../api/call-error.ts';
 import { EXIT_FAILED, EXIT_USAGE, UsageError } from './usage.ts';
-import { WEFT_VERSION } from '../daemon/agent.ts';
-
-function buildProgram(): Command {
-  const program = new Command('weft')
-    .description('multi-host overlay network agent')
-    .version(WEFT_VERSION)
-    .option('--api-socket <path>', 'agent API socket (default $WEFT_SOCKET or /run/weft/weft.sock)')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  registerAgentCommand(program);
-  registerClusterCommands(program);
-  registerOverlayCommands(program);
-  registerServiceCommands(program);
-  registerLabCommands(program);
-  for (const command of allCommands(program)) command.exitOverride();
-  return program;
-}
-
-function allCommands(command: Command): Command[] {
-  return command.commands.flatMap((c) => [c, ...allCommands(c)]);
-}
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`weft: ${message}\n`);
+  process.stderr.write(`${ERROR_PREFIX}${message}\n`);
   process.exit(code);
 }
 
@@ -46,7 +20,7 @@ async function main(argv: string[]): Promise<void> {
       process.exit(EXIT_USAGE);
     }
     if (error instanceof UsageError) fail(error.message, EXIT_USAGE);
-    if (error instanceof ApiCallError) fail(error.message, error.code === status.INVALID_ARGUMENT ? EXIT_USAGE : EXIT_FAILED);
+    if (error instanceof ApiCallError) fail(error.message, error.badRequest ? EXIT_USAGE : EXIT_FAILED);
     fail((error as Error).message ?? String(error), EXIT_FAILED);
   }
 }

@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { printJson, printTable } from './output.ts';
+import { chosenFormat, printInspect, printListing, withFormatOptions, type FormatFlags } from './list-format.ts';
+import { examples, withExamples } from './help-examples.ts';
 import { UsageError } from './usage.ts';
 import { collect, withClient } from './client-helpers.ts';
 import type { AgentClient } from '../api/client.ts';
@@ -27,6 +29,12 @@ function vniOption(value: string | undefined): number {
   return n;
 }
 
+const EXAMPLES = {
+  run: examples(['weft run --network app --name web -- python3 -m http.server 80', 'weft run --network app --name web --service web --detach -- python3 -m http.server 80', 'weft run --network app -- ping -c 3 web']),
+  attach: examples(['ip netns add c1 && weft attach --netns c1 --network app --name c1', 'weft attach --netns /proc/4242/ns/net --network app --alias db']),
+  networkCreate: examples(['weft network create app', 'weft network create backend --subnet 100.64.10.0/24 --internal']),
+};
+
 export function registerOverlayCommands(program: Command): void {
   registerNetworkCommands(program);
 
@@ -39,6 +47,7 @@ export function registerOverlayCommands(program: Command): void {
     .option('--service <service>', 'back this service (repeatable; it must be on one of the networks)', collect, [])
     .option('--detach', 'let the agent run and watch the command; the sandbox goes when it exits')
     .argument('<command...>', 'command and arguments (after --)')
+    .addHelpText('after', EXAMPLES.run)
     .action(async (command: string[], opts: { network: string[]; name: string; alias: string[]; service: string[]; detach?: boolean }, cmd: Command) => {
       checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service);
       const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: '', command: opts.detach ? command : [], services: opts.service };
@@ -57,6 +66,7 @@ export function registerOverlayCommands(program: Command): void {
     .option('--name <name>', 'endpoint name', '')
     .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
     .option('--service <service>', 'back this service (repeatable; it must be on one of the networks)', collect, [])
+    .addHelpText('after', EXAMPLES.attach)
     .action(async (opts: { netns: string; network: string[]; name: string; alias: string[]; service: string[] }, cmd: Command) => {
       checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service);
       const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: opts.netns, command: [], services: opts.service };
@@ -74,25 +84,21 @@ export function registerOverlayCommands(program: Command): void {
       process.stdout.write(`Detached ${opts.netns}${opts.network ? ` from ${opts.network}` : ''}.\n`);
     });
 
-  program
-    .command('endpoints')
-    .description('list endpoints (of the networks this host has endpoints on)')
-    .option('--network <net>', 'only this network')
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { network?: string; json?: boolean }, cmd: Command) => {
-      const reply = await withClient(cmd, (c) => c.call<{ endpoints: EndpointInfo[] }>('Endpoints', { network: opts.network ?? '' }));
-      const endpoints = reply.endpoints.sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, 'en', { numeric: true }));
-      if (opts.json) return printJson(endpoints.map(endpointJson));
-      printEndpoints(endpoints);
-    });
+  const endpoints = withFormatOptions(program.command('endpoints').description('list endpoints (of the networks this host has endpoints on)'), { quiet: 'endpoint IDs' })
+    .option('--network <net>', 'only this network');
+  withExamples(endpoints, ['weft endpoints', 'weft endpoints --network app --format json']);
+  endpoints.action(async (opts: FormatFlags & { network?: string }, cmd: Command) => {
+    chosenFormat(opts);
+    const reply = await withClient(cmd, (c) => c.call<{ endpoints: EndpointInfo[] }>('Endpoints', { network: opts.network ?? '' }));
+    const sorted = reply.endpoints.sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+    printListing(opts, { items: sorted, id: (e) => e.id, json: endpointJson, headers: ENDPOINT_HEADERS, row: endpointRow });
+  });
 
-  program
-    .command('doctor')
-    .description("compare this host's kernel state with what weft wants; exit 1 on any difference")
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+  withFormatOptions(program.command('doctor').description("compare this host's kernel state with what weft wants; exit 1 on any difference"))
+    .action(async (opts: FormatFlags, cmd: Command) => {
+      const format = chosenFormat(opts);
       const reply = await withClient(cmd, (c) => c.call<{ findings: Finding[] }>('Doctor'));
-      if (opts.json) printJson(reply.findings);
+      if (format === 'json') printJson(reply.findings);
       else if (reply.findings.length === 0) process.stdout.write('No problems found.\n');
       else for (const f of reply.findings) process.stdout.write(`${f.subject}: ${f.problem}\n  hint: ${f.hint}\n`);
       if (reply.findings.length > 0) process.exitCode = 1;
@@ -108,28 +114,31 @@ function registerNetworkCommands(program: Command): void {
     .option('--subnet <cidr>', 'IPv4 subnet (default: a /24 from the default address pool)')
     .option('--vni <n>', 'VXLAN network identifier (default: allocated)')
     .option('--internal', 'no egress to the outside')
+    .addHelpText('after', EXAMPLES.networkCreate)
     .action(async (name: string, opts: { subnet?: string; vni?: string; internal?: boolean }, cmd: Command) => {
       checkName(name, 'network name');
       const vni = vniOption(opts.vni);
       const reply = await withClient(cmd, (c) => c.call<NetworkInfo>('NetworkCreate', { name, subnet: opts.subnet ?? '', vni, internal: opts.internal === true }));
       process.stdout.write(`Created network ${reply.name} (ID ${reply.id}, VNI ${reply.vni}, subnet ${reply.subnet}, gateway ${reply.gateway}).\n`);
     });
-  network
-    .command('ls')
-    .description('list networks')
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+  withFormatOptions(network.command('ls').description('list networks'), { quiet: 'network names' })
+    .action(async (opts: FormatFlags, cmd: Command) => {
+      chosenFormat(opts);
       const reply = await withClient(cmd, (c) => c.call<{ networks: NetworkInfo[] }>('NetworkList'));
-      if (opts.json) return printJson(reply.networks.map(({ endpoints: _e, ...n }) => n));
-      printTable(['ID', 'NAME', 'VNI', 'SUBNET', 'GATEWAY', 'INTERNAL', 'HOSTS'], reply.networks.map((n) => [n.id, n.name, String(n.vni), n.subnet, n.gateway, n.internal ? 'yes' : 'no', String(n.hosts.length)]));
+      printListing(opts, {
+        items: reply.networks,
+        id: (n) => n.name,
+        json: ({ endpoints: _e, ...n }) => n,
+        headers: ['ID', 'NAME', 'VNI', 'SUBNET', 'GATEWAY', 'INTERNAL', 'HOSTS'],
+        row: (n) => [n.id, n.name, String(n.vni), n.subnet, n.gateway, n.internal ? 'yes' : 'no', String(n.hosts.length)],
+      });
     });
-  network
-    .command('inspect')
-    .description('show a network as JSON, with the endpoints this host knows')
+  withFormatOptions(network.command('inspect').description('show a network, with the endpoints this host knows'), { defaultFormat: 'json' })
     .argument('<name>')
-    .action(async (name: string, _opts: object, cmd: Command) => {
+    .action(async (name: string, opts: FormatFlags, cmd: Command) => {
+      chosenFormat(opts, 'json');
       const reply = await withClient(cmd, (c) => c.call<NetworkInfo>('NetworkInspect', { name }));
-      printJson({ ...reply, endpoints: reply.endpoints.map(endpointJson) });
+      printInspect(opts, { ...reply, endpoints: reply.endpoints.map(endpointJson) }, 'json');
     });
   network
     .command('rm')
@@ -150,12 +159,15 @@ function checkSandboxOptions(networks: string[], name: string, aliases: string[]
 }
 
 /** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
-function endpointJson(e: EndpointInfo): object {
+function endpointJson(e: EndpointInfo): Record<string, unknown> {
   return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: e.unhealthyServices.length === 0, unhealthyServices: e.unhealthyServices };
 }
 
+const ENDPOINT_HEADERS = ['NAME', 'NETWORK', 'IP', 'MAC', 'NODE', 'NETNS'];
+const endpointRow = (e: EndpointInfo): string[] => [e.name || '-', e.network, e.ip, e.mac, e.node, e.sandbox];
+
 function printEndpoints(endpoints: EndpointInfo[]): void {
-  printTable(['NAME', 'NETWORK', 'IP', 'MAC', 'NODE', 'NETNS'], endpoints.map((e) => [e.name || '-', e.network, e.ip, e.mac, e.node, e.sandbox]));
+  printTable(ENDPOINT_HEADERS, endpoints.map(endpointRow));
 }
 
 function printSandbox(sandbox: SandboxInfo): void {

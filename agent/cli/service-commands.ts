@@ -1,9 +1,10 @@
 // Service commands: service create/ls/inspect/rm. Backends join with
 // `weft run|attach --service NAME`.
 import type { Command } from 'commander';
-import { printJson, printTable } from './output.ts';
+import { chosenFormat, printInspect, printListing, withFormatOptions, type FormatFlags } from './list-format.ts';
+import { examples } from './help-examples.ts';
 import { UsageError } from './usage.ts';
-import { collect, withClient } from './client-helpers.ts';
+import { checked, collect, withClient } from './client-helpers.ts';
 
 interface PortInfo { port: number; protocol: string }
 interface BackendInfo { endpointId: string; name: string; ip: string; nodeId: string; node: string; healthy: boolean }
@@ -33,32 +34,36 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port/proto>', 'port the VIP serves, e.g. 80/tcp (repeatable)', collect, [])
     .option('--mode <mode>', 'vip (a virtual IP, load balanced) or dnsrr (DNS returns the task IPs)', 'vip')
     .option('--health <check>', 'backend health check: tcp:PORT or http:PORT/PATH')
+    .addHelpText('after', examples(['weft service create web --network app --port 80/tcp --health http:80/healthz', 'weft service create db --network app --mode dnsrr', 'weft run --network app --service web --detach -- python3 -m http.server 80']))
     .action(async (name: string, opts: { network: string; port: string[]; mode: string; health?: string }, cmd: Command) => {
       checkServiceName(name);
       if (opts.mode !== 'vip' && opts.mode !== 'dnsrr') throw new UsageError(`--mode must be vip or dnsrr, got "${opts.mode}"`);
       const ports = opts.port.map(parsePort);
+      if (opts.health !== undefined) {
+        const { healthSpec } = await import('../api/schemas.ts');
+        checked(healthSpec, opts.health, '--health');
+      }
       const request = { name, network: opts.network, ports, mode: opts.mode, health: opts.health ?? '' };
       const reply = await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceCreate', request));
       process.stdout.write(`Created service ${reply.name} on ${reply.network} (ID ${reply.id}, ${reply.mode === 'vip' ? `VIP ${reply.vip}` : 'DNS round robin'}).\n`);
     });
-  service
-    .command('ls')
-    .description('list services')
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+  withFormatOptions(service.command('ls').description('list services'), { quiet: 'service names' })
+    .action(async (opts: FormatFlags, cmd: Command) => {
+      chosenFormat(opts);
       const reply = await withClient(cmd, (c) => c.call<{ services: ServiceInfo[] }>('ServiceList'));
-      if (opts.json) return printJson(reply.services.map(serviceJson));
-      printTable(
-        ['ID', 'NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'HEALTH', 'BACKENDS'],
-        reply.services.map((s) => [s.id, s.name, s.network, s.mode, s.vip || '-', formatPorts(s.ports) || '-', s.health || '-', `${s.backends.filter((b) => b.healthy).length}/${s.backends.length}`]),
-      );
+      printListing(opts, {
+        items: reply.services,
+        id: (s) => s.name,
+        json: serviceJson,
+        headers: ['ID', 'NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'HEALTH', 'BACKENDS'],
+        row: (s) => [s.id, s.name, s.network, s.mode, s.vip || '-', formatPorts(s.ports) || '-', s.health || '-', `${s.backends.filter((b) => b.healthy).length}/${s.backends.length}`],
+      });
     });
-  service
-    .command('inspect')
-    .description('show a service as JSON, with the backends this host knows')
+  withFormatOptions(service.command('inspect').description('show a service, with the backends this host knows'), { defaultFormat: 'json' })
     .argument('<name>')
-    .action(async (name: string, _opts: object, cmd: Command) => {
-      printJson(serviceJson(await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceInspect', { name }))));
+    .action(async (name: string, opts: FormatFlags, cmd: Command) => {
+      chosenFormat(opts, 'json');
+      printInspect(opts, serviceJson(await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceInspect', { name }))), 'json');
     });
   service
     .command('rm')
@@ -75,7 +80,7 @@ function formatPorts(ports: PortInfo[]): string {
 }
 
 /** Stable JSON for `service ls --json` and `inspect`. */
-function serviceJson(s: ServiceInfo): object {
+function serviceJson(s: ServiceInfo): Record<string, unknown> {
   return {
     id: s.id,
     name: s.name,

@@ -32,7 +32,7 @@ import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
 import { HostGuard } from '../overlay/host-guard.ts';
 import { Serializer } from '../../lib/serial.ts';
 
-export const WEFT_VERSION = '0.1.0';
+export { WEFT_VERSION } from '../version.ts';
 
 export class Agent {
   readonly config: AgentConfig;

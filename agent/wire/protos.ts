@@ -1,34 +1,12 @@
 // Loads the .proto files once. gRPC services go through @grpc/proto-loader;
 // gossip and sync messages through protobufjs reflection. Decoded messages are
 // untrusted until a zod schema (see cluster-codec.ts, api-schemas.ts) accepts them.
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import { fileURLToPath } from 'node:url';
+import { PROTO_DIR, loadGrpcService } from './grpc-service.ts';
 
-export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
-
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_DIR],
-};
-
-function loadGrpcPackage(file: string): grpc.GrpcObject {
-  return grpc.loadPackageDefinition(protoLoader.loadSync(file, LOADER_OPTIONS));
-}
-
-function serviceOf(pkg: grpc.GrpcObject, path: string[]): grpc.ServiceClientConstructor {
-  let node: unknown = pkg;
-  for (const part of path) node = (node as Record<string, unknown>)[part];
-  return node as grpc.ServiceClientConstructor;
-}
-
-export const AgentApiService = serviceOf(loadGrpcPackage('agent.proto'), ['weft', 'agent', 'AgentApi']);
-export const AdmissionService = serviceOf(loadGrpcPackage('admission.proto'), ['weft', 'admission', 'Admission']);
+export { PROTO_DIR };
+export { AgentApiService } from './agent-api-service.ts';
+export const AdmissionService = loadGrpcService('admission.proto', ['weft', 'admission', 'Admission']);
 
 /** Loads one .proto file and looks up the named messages of its package. */
 function messageTypes<const N extends string>(file: string, pkg: string, names: readonly N[]): Record<N, protobuf.Type> {

@@ -1,9 +1,12 @@
-// `weft lab up | exec | down`: the multi-host lab on this machine.
+// `weft lab up | exec | down`: the multi-host lab on this machine. The lab
+// itself (namespaces, the data plane's helpers) is imported when a lab
+// command runs, so that the rest of the CLI does not load it.
 import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { labUp, labDown, labHost, DEFAULT_PREFIX, REPO_BIN, validatePrefix, withLabClient } from './lab.ts';
+import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
 import { UsageError } from '../../agent/cli/usage.ts';
 import { printTable } from '../../agent/cli/output.ts';
+import { examples } from '../../agent/cli/help-examples.ts';
 
 function prefixOf(opts: { prefix?: string }): string {
   try {
@@ -30,11 +33,14 @@ export function registerLabCommands(program: Command): void {
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--mtu <bytes>', 'underlay MTU', '1500')
     .option(prefixOption, prefixHelp)
+    .addHelpText('after', examples(['weft lab up', 'weft lab up --hosts 5 --mtu 1400', 'weft lab exec h2 -- weft node ls']))
     .action(async (opts: { hosts: string; mtu: string; prefix?: string }) => {
       const hosts = integer(opts.hosts, '--hosts', 1, 64);
       const mtu = integer(opts.mtu, '--mtu', 1280, 9000);
+      const prefix = prefixOf(opts);
+      const { labUp, withLabClient } = await import('./lab.ts');
       const started = Date.now();
-      const state = await labUp({ hosts, mtu, prefix: prefixOf(opts), progress: (m) => process.stderr.write(`lab: ${m}\n`) });
+      const state = await labUp({ hosts, mtu, prefix, progress: (m) => process.stderr.write(`lab: ${m}\n`) });
       process.stderr.write(`lab: ${hosts} hosts up in ${((Date.now() - started) / 1000).toFixed(1)} s\n\n`);
       const first = state.hosts[0]!;
       const reply = await withLabClient(first, (c) => c.call<{ members: Array<{ nodeId: string; name: string; address: string; state: string; incarnation: number }> }>('Members'));
@@ -52,7 +58,8 @@ export function registerLabCommands(program: Command): void {
     .option(prefixOption, prefixHelp)
     .argument('<host>', 'h1..hN')
     .argument('<command...>', 'command and arguments (put them after --)')
-    .action((hostName: string, command: string[], opts: { prefix?: string }) => {
+    .action(async (hostName: string, command: string[], opts: { prefix?: string }) => {
+      const { labHost, REPO_BIN } = await import('./lab.ts');
       let host;
       try {
         host = labHost(prefixOf(opts), hostName);
@@ -70,7 +77,9 @@ export function registerLabCommands(program: Command): void {
     .description("stop the lab's agents and remove its namespaces and files")
     .option(prefixOption, prefixHelp)
     .action(async (opts: { prefix?: string }) => {
-      await labDown(prefixOf(opts));
+      const prefix = prefixOf(opts);
+      const { labDown } = await import('./lab.ts');
+      await labDown(prefix);
       process.stderr.write('lab: down\n');
     });
 }

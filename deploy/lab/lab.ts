@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable } from '../../dataplane/testing/underlay.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
+
+export { DEFAULT_PREFIX, validatePrefix };
 
 export const LAB_ROOT = '/run/weft-lab';
-export const DEFAULT_PREFIX = 'weftlab';
 const CLI_MAIN = fileURLToPath(new URL('../../agent/cli/main.ts', import.meta.url));
 export const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
 
@@ -45,13 +47,6 @@ export interface LabUpOptions {
   logLevel?: string;
   /** Resolvers the agents forward outside names to (tests start one on the switch). */
   dnsUpstreams?: string[];
-}
-
-export function validatePrefix(prefix: string): string {
-  if (!/^[a-z][a-z0-9]{0,11}$/.test(prefix)) {
-    throw new Error(`lab prefix "${prefix}" must be 1-12 lower-case letters or digits, starting with a letter`);
-  }
-  return prefix;
 }
 
 export function labDir(prefix: string): string {

@@ -18,10 +18,16 @@ for (const [args, message] of [
   [['join', '--token', GOOD_TOKEN, 'not-an-ip'], /is not ADDR\[:PORT\]/],
   [['join', '--token', GOOD_TOKEN, '198.18.0.1:99999'], /is not ADDR\[:PORT\]/],
   [['node', 'rm'], /missing required argument 'node'/],
-  [['token', '--rotate=yes'], /error/],
-  [['agent', '--listen-addr', 'everywhere'], /listenAddr: must be IP:PORT/],
-  [['agent', '--advertise-addr', '1.2.3'], /advertiseAddr: must be an IPv4 address/],
-  [['agent', '--gossip-port', 'abc'], /gossipPort/],
+  [['token', '--rotate=yes'], /unknown option '--rotate=yes'/],
+  [['members', '--format', 'yaml'], /--format must be table or json, got "yaml"/],
+  [['node', 'ls', '-q', '--json'], /-q\/--quiet prints identifiers only/],
+  [['status', '--json', '--format', 'table'], /--json and --format table contradict/],
+  [['service', 'create', 'web', '--network', 'app', '--health', 'bad'], /^weft: --health: health check "bad" must be/],
+  [['completion', 'fish'], /the shell must be bash or zsh, got "fish"/],
+  [['agent', '--listen-addr', 'everywhere'], /--listen-addr: must be IP:PORT/],
+  [['agent', '--advertise-addr', '1.2.3'], /--advertise-addr: must be an IPv4 address/],
+  [['agent', '--gossip-port', 'abc'], /--gossip-port: /],
+  [['agent', '--dns-upstream', 'x'], /--dns-upstream\.0: must be IP/],
   [['lab', 'up', '--hosts', '0'], /--hosts must be an integer from 1 to 64/],
   [['lab', 'up', '--prefix', 'Bad_Prefix'], /lab prefix "Bad_Prefix" must be/],
   [['lab', 'exec', 'h1'], /missing required argument 'command'/],
@@ -30,6 +36,7 @@ for (const [args, message] of [
     const r = await weft([...args], NO_AGENT);
     t.is(r.exitCode, 2, r.stderr);
     t.regex(r.stderr, message);
+    t.regex(r.stderr, /^weft: /, 'one prefix for every CLI error, commander\'s included');
   });
 }
 

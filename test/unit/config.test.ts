@@ -52,6 +52,6 @@ test('a config file that is not JSON says so', (t) => {
   t.throws(() => configFromFile(file), { instanceOf: ConfigError, message: /is not valid JSON/ });
 });
 
-test('a bad environment variable is reported as coming from the environment', (t) => {
-  t.throws(() => configFromEnv({ WEFT_ADVERTISE_ADDR: 'nope' }), { instanceOf: ConfigError, message: /invalid environment[\s\S]*advertiseAddr/ });
+test('a bad environment variable is reported by its name, as coming from the environment', (t) => {
+  t.throws(() => configFromEnv({ WEFT_ADVERTISE_ADDR: 'nope' }), { instanceOf: ConfigError, message: /invalid environment[\s\S]*WEFT_ADVERTISE_ADDR: must be an IPv4/ });
 });

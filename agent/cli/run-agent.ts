@@ -1,0 +1,89 @@
+// `weft agent` once its flags are parsed: resolve the config, start the
+// daemon and its API, and run until SIGTERM/SIGINT.
+import { configFromEnv, configFromFile, resolveConfig, validatePartial, ConfigError, type AgentConfigInput } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { Agent } from '../daemon/agent.ts';
+import { refuseIfSocketLive, startApiServer } from '../api/api-server.ts';
+import { UsageError } from './usage.ts';
+import type { AgentFlags } from './agent-command.ts';
+
+// Config field → the flag that sets it, for errors that name the flag.
+const FLAG_OF_FIELD: Record<string, string> = {
+  dataDir: '--data-dir',
+  advertiseAddr: '--advertise-addr',
+  listenAddr: '--listen-addr',
+  gossipPort: '--gossip-port',
+  apiSocket: '--api-socket',
+  logLevel: '--log-level',
+  name: '--name',
+  nsPrefix: '--ns-prefix',
+  egressSubnet: '--egress-subnet',
+  dnsUpstreams: '--dns-upstream',
+  dnsTtl: '--dns-ttl',
+};
+
+function configFromFlags(flags: AgentFlags): AgentConfigInput {
+  const raw: Record<string, unknown> = {
+    dataDir: flags.dataDir,
+    advertiseAddr: flags.advertiseAddr,
+    listenAddr: flags.listenAddr,
+    gossipPort: flags.gossipPort === undefined ? undefined : Number(flags.gossipPort),
+    apiSocket: flags.apiSocket,
+    logLevel: flags.logLevel,
+    name: flags.name,
+    nsPrefix: flags.nsPrefix,
+    egressSubnet: flags.egressSubnet,
+    dnsUpstreams: flags.dnsUpstream,
+    dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
+  };
+  const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  return validatePartial(defined, 'command-line flags', (field) => FLAG_OF_FIELD[field] ?? field);
+}
+
+/**
+ * The agent drives the kernel through system tools (ip, bridge, nft, sysctl,
+ * nsenter). Started from npm, PATH begins with node_modules/.bin, which holds
+ * an unrelated `nft` (Node File Trace) that accepts `nft -f -` and does
+ * nothing: system directories must come first.
+ */
+function preferSystemTools(): void {
+  const system = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
+  const rest = (process.env['PATH'] ?? '').split(':').filter((p) => p !== '' && !system.includes(p));
+  process.env['PATH'] = [...system, ...rest].join(':');
+}
+
+export async function runAgent(flags: AgentFlags): Promise<void> {
+  preferSystemTools();
+  let config;
+  try {
+    const fromFile = flags.config ? configFromFile(flags.config) : {};
+    config = resolveConfig(fromFile, configFromEnv(process.env), configFromFlags(flags));
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  await refuseIfSocketLive(config.apiSocket);
+  const log = createLogger(config.logLevel);
+  const agent = await Agent.start(config, log);
+  let api;
+  try {
+    api = await startApiServer(agent, config.apiSocket, log);
+  } catch (error) {
+    await agent.stop();
+    throw error;
+  }
+  log.info({ socket: config.apiSocket, peerId: agent.peerId, advertise: agent.advertiseAddr }, 'weft agent ready');
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      api.forceShutdown();
+      agent.stop().finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.flush();
+}

@@ -1,0 +1,34 @@
+// The client commands must not load the daemon (libp2p, the data plane, the
+// cluster and overlay code): that is what makes `weft members` answer at once.
+import test from 'ava';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLI_MAIN } from '../helpers/weft-cli.ts';
+
+const TRACE_HOOK = fileURLToPath(new URL('../helpers/module-trace.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'weft-footprint-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+// Anything under these is daemon code; the client path needs none of it.
+const DAEMON = [/\/node_modules\/(libp2p|@libp2p|@chainsafe|pino|@peculiar|dns-packet)\//, /\/dataplane\//, /\/agent\/(daemon|cluster|overlay|services|allocation)\//, /\/deploy\/lab\/lab\.ts$/];
+
+async function modulesLoadedBy(args: string[]): Promise<string[]> {
+  const trace = join(dir, `${args.join('_').replace(/[^a-z0-9_-]/gi, '')}.txt`);
+  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', TRACE_HOOK, CLI_MAIN, ...args], {
+    reject: false,
+    env: { WEFT_MODULE_TRACE: trace, WEFT_SOCKET: join(dir, 'no-agent.sock') },
+  });
+  return readFileSync(trace, 'utf8').split('\n').filter((l) => l !== '');
+}
+
+for (const args of [['--version'], ['--help'], ['members'], ['node', 'ls', '-q'], ['endpoints'], ['network', 'ls'], ['service', 'ls'], ['status'], ['lab', '--help'], ['completion', 'bash']]) {
+  test(`weft ${args.join(' ')} loads no daemon module`, async (t) => {
+    const loaded = await modulesLoadedBy(args);
+    t.true(loaded.some((url) => url.endsWith('/agent/cli/main.ts')), 'the trace saw the CLI itself');
+    const daemon = loaded.filter((url) => DAEMON.some((pattern) => pattern.test(url)));
+    t.deepEqual(daemon.slice(0, 10), [], `${daemon.length} daemon modules loaded`);
+  });
+}
