@@ -5,7 +5,7 @@
 // turned from drop into accept (not a changed match: the check reads back
 // what matters most and stays cheap).
 import { z } from 'zod';
-import type { GuardMembers, GuardPin } from './host-guard.ts';
+import type { GuardMembers, GuardPin } from './host-guard-state.ts';
 import { normalizeMac } from './mac.ts';
 
 export interface GuardTableState {

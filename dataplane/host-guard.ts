@@ -16,35 +16,11 @@ import { DEFAULT_DSTPORT } from './names.ts';
 import { normalizeMac } from './mac.ts';
 import { parseIPv4 } from '../lib/ipv4.ts';
 import { compareGuard, desiredGuardBridge, desiredGuardIp, parseGuardListing, type GuardTableState } from './host-guard-inspect.ts';
+import type { GuardMembers, GuardPin, HostGuardState } from './host-guard-state.ts';
 
 export const GUARD_TABLE = 'weft_guard';
 
-export interface ClusterPort {
-  address: string;
-  protocol: 'tcp' | 'udp';
-  port: number;
-}
-
-/** A sandbox's port on the egress bridge and the only source it may use there. */
-export interface GuardPin {
-  /** Host-side veth name (egressVethFor). */
-  port: string;
-  mac: string;
-  ip: string;
-}
-
-export interface GuardMembers {
-  /** Underlay addresses allowed to send VXLAN (UDP 4789) to this host. */
-  vteps: readonly string[];
-  /** Cluster ports of every member, this host's included: sandboxes may not reach them. */
-  clusterPorts: readonly ClusterPort[];
-}
-
-export interface HostGuardState extends GuardMembers {
-  pins: readonly GuardPin[];
-  /** The egress bridge's own address: it serves sandboxes only (DNS), never the underlay. */
-  gateway: string;
-}
+export type { ClusterPort, GuardMembers, GuardPin, HostGuardState } from './host-guard-state.ts';
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 

@@ -14,21 +14,9 @@ import type { Answer } from 'dns-packet';
 import { indexOf, type Meaning } from './dns-index.ts';
 import { inClusterDomain, normalise, srvName, taskLabel, type SrvName } from './dns-names.ts';
 import { answerReverse, isReverseName } from './dns-reverse.ts';
+import type { AnswerOptions, DnsClientView, DnsOutcome, DnsQuestion } from './dns-view.ts';
 
-export interface DnsPort { port: number; protocol: 'tcp' | 'udp' }
-export interface DnsTask { ip: string; name: string }
-export interface DnsService { name: string; mode: 'vip' | 'dnsrr'; vip: string; ports: readonly DnsPort[]; backends: readonly DnsTask[] }
-export interface DnsEndpoint { name: string; aliases: readonly string[]; ip: string }
-export interface DnsNetworkView { name: string; subnet: string; services: readonly DnsService[]; endpoints: readonly DnsEndpoint[] }
-export interface DnsClientView { networks: readonly DnsNetworkView[] }
-
-/** dns-packet's names: type 'A', 'SRV'...; class 'IN' when absent. */
-export interface DnsQuestion { name: string; type: string; class?: string }
-export interface AnswerOptions { ttl: number; random: () => number }
-
-export type DnsOutcome =
-  | { kind: 'answer'; rcode: 'NOERROR' | 'NXDOMAIN'; answers: Answer[]; additionals: Answer[] }
-  | { kind: 'forward' };
+export type { AnswerOptions, DnsClientView, DnsEndpoint, DnsNetworkView, DnsOutcome, DnsPort, DnsQuestion, DnsService, DnsTask } from './dns-view.ts';
 
 const FORWARD: DnsOutcome = { kind: 'forward' };
 

@@ -3,7 +3,7 @@
 // of every service and endpoint. Memoised by object identity: still a pure
 // function of its input.
 import { parseCidr, parseIPv4, type Cidr } from '../../lib/ipv4.ts';
-import type { DnsNetworkView, DnsService } from './dns-answers.ts';
+import type { DnsNetworkView, DnsService } from './dns-view.ts';
 import { taskLabel } from './dns-names.ts';
 
 /** What a name means in one network. */

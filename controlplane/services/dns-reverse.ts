@@ -5,7 +5,7 @@
 // reverse name is the upstream's.
 import type { Answer } from 'dns-packet';
 import type { Cidr } from '../../lib/ipv4.ts';
-import type { AnswerOptions, DnsClientView, DnsOutcome, DnsQuestion } from './dns-answers.ts';
+import type { AnswerOptions, DnsClientView, DnsOutcome, DnsQuestion } from './dns-view.ts';
 import { indexOf, type NetworkIndex } from './dns-index.ts';
 
 export const REVERSE_SUFFIX = 'in-addr.arpa';
