@@ -3,21 +3,7 @@
 // when the command runs, so the client commands never load it.
 import type { Command } from 'commander';
 import { examples } from './help-examples.ts';
-
-export interface AgentFlags {
-  config?: string;
-  dataDir?: string;
-  advertiseAddr?: string;
-  listenAddr?: string;
-  gossipPort?: string;
-  apiSocket?: string;
-  logLevel?: string;
-  name?: string;
-  nsPrefix?: string;
-  egressSubnet?: string;
-  dnsUpstream?: string[];
-  dnsTtl?: string;
-}
+import type { AgentFlags } from './run-agent.ts';
 
 export function registerAgentCommand(program: Command): void {
   program

@@ -5,7 +5,22 @@ import { createLogger } from '../logger.ts';
 import { Agent } from '../daemon/agent.ts';
 import { refuseIfSocketLive, startApiServer } from '../api/api-server.ts';
 import { UsageError } from './usage.ts';
-import type { AgentFlags } from './agent-command.ts';
+
+/** The flags of `weft agent` (agent-command.ts defines them). */
+export interface AgentFlags {
+  config?: string;
+  dataDir?: string;
+  advertiseAddr?: string;
+  listenAddr?: string;
+  gossipPort?: string;
+  apiSocket?: string;
+  logLevel?: string;
+  name?: string;
+  nsPrefix?: string;
+  egressSubnet?: string;
+  dnsUpstream?: string[];
+  dnsTtl?: string;
+}
 
 // Config field → the flag that sets it, for errors that name the flag.
 const FLAG_OF_FIELD: Record<string, string> = {
