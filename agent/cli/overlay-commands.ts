@@ -10,16 +10,16 @@ import { UsageError } from './usage.ts';
 import { collect, withClient } from './client-helpers.ts';
 import type { AgentClient } from '../api/client.ts';
 import { checkServiceName } from './service-commands.ts';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 
 interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthyServices: string[] }
 interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }
 interface SandboxInfo { id: string; netns: string; pid: number; endpoints: EndpointInfo[] }
 interface Finding { subject: string; problem: string; hint: string }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 function checkName(value: string, what: string): void {
-  if (!NAME.test(value)) throw new UsageError(`${what} "${value}" must be 1-63 letters, digits, "_", ".", "-", starting with a letter or digit`);
+  if (!OBJECT_NAME.test(value)) throw new UsageError(`${what} "${value}" must be ${OBJECT_NAME_RULE}`);
 }
 
 function vniOption(value: string | undefined): number {

@@ -5,12 +5,12 @@ import { chosenFormat, printInspect, printListing, withFormatOptions, type Forma
 import { examples } from './help-examples.ts';
 import { UsageError } from './usage.ts';
 import { checked, collect, withClient } from './client-helpers.ts';
+import { SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
 
 interface PortInfo { port: number; protocol: string }
 interface BackendInfo { endpointId: string; name: string; ip: string; nodeId: string; node: string; healthy: boolean }
 interface ServiceInfo { id: string; name: string; network: string; networkId: string; mode: string; vip: string; ports: PortInfo[]; health: string; backends: BackendInfo[] }
 
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 /** `80`, `80/tcp`, `53/udp`. */
 export function parsePort(text: string): PortInfo {
@@ -21,7 +21,7 @@ export function parsePort(text: string): PortInfo {
 }
 
 export function checkServiceName(value: string, what = 'service name'): void {
-  if (!SERVICE_NAME.test(value)) throw new UsageError(`${what} "${value}" must be 1-63 letters, digits, "_", "-", starting with a letter or digit (it is a DNS label)`);
+  if (!SERVICE_NAME.test(value)) throw new UsageError(`${what} "${value}" must be ${SERVICE_NAME_RULE}`);
 }
 
 export function registerServiceCommands(program: Command): void {

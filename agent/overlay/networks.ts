@@ -7,7 +7,8 @@ import { status } from '@grpc/grpc-js';
 import { AddressError, cidrContains, cidrsOverlap, formatCidr, formatIPv4, parseCidr, subnetAt, subnetIndex } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
-import { decodeNetwork, encodeNetwork, NAME_PATTERN, type NetworkObject } from '../wire/objects-codec.ts';
+import { decodeNetwork, encodeNetwork, type NetworkObject } from '../wire/objects-codec.ts';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import { ipSpace, POOL_SUBNET_PREFIX, subnetSpace, VNI_SPACE, type Allocations } from './spaces.ts';
 
 export const NETWORKS_TABLE = 'networks';
@@ -62,7 +63,7 @@ export class Networks {
   }
 
   async create(request: CreateNetwork): Promise<NetworkObject> {
-    if (!NAME_PATTERN.test(request.name)) throw badRequest(`network name "${request.name}" must be 1-63 letters, digits, "_", ".", "-", starting with a letter or digit`);
+    if (!OBJECT_NAME.test(request.name)) throw badRequest(`network name "${request.name}" must be ${OBJECT_NAME_RULE}`);
     const existing = this.byName(request.name);
     if (existing) throw new AgentError(status.ALREADY_EXISTS, `a network named "${request.name}" exists already (ID ${existing.id}, ${existing.subnet}); choose another name`);
     if (request.vni !== undefined && !(Number.isInteger(request.vni) && request.vni >= 1 && request.vni <= 16_777_215)) {

@@ -1,6 +1,7 @@
 // What `weft run` / `weft attach` ask of the overlay, and what they get back.
 import { badRequest } from '../api/errors.ts';
-import { NAME_PATTERN, type EndpointObject } from '../wire/objects-codec.ts';
+import type { EndpointObject } from '../wire/objects-codec.ts';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 
 export interface SandboxRequest {
   networks: string[];
@@ -24,7 +25,7 @@ export interface SandboxInfo {
 /** Checks what does not need cluster state: names and that at least one network is given. */
 export function checkSandboxRequest(request: SandboxRequest): void {
   for (const name of [request.name, ...request.aliases].filter((n) => n !== '')) {
-    if (!NAME_PATTERN.test(name)) throw badRequest(`name "${name}" must be 1-63 letters, digits, "_", ".", "-", starting with a letter or digit`);
+    if (!OBJECT_NAME.test(name)) throw badRequest(`name "${name}" must be ${OBJECT_NAME_RULE}`);
   }
   if (request.networks.length === 0) throw badRequest('give at least one --network');
 }

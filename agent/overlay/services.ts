@@ -7,8 +7,9 @@ import { status } from '@grpc/grpc-js';
 import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
-import { decodeService, encodeService, NAME_PATTERN, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
+import { decodeService, encodeService, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
+import { SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
 import { RESERVED_SERVICE_NAMES, sieveServices, type Candidate, type NetworkRange, type RefusedService } from '../../controlplane/services/service-sieve.ts';
 
 export const SERVICES_TABLE = 'services';
@@ -78,9 +79,7 @@ export class Services {
   }
 
   async create(request: CreateService): Promise<ServiceObject> {
-    if (!NAME_PATTERN.test(request.name) || request.name.includes('.')) {
-      throw badRequest(`service name "${request.name}" must be 1-63 letters, digits, "_", "-", starting with a letter or digit (no dots: it is a DNS label)`);
-    }
+    if (!SERVICE_NAME.test(request.name)) throw badRequest(`service name "${request.name}" must be ${SERVICE_NAME_RULE}`);
     if (RESERVED_SERVICE_NAMES.has(request.name.toLowerCase())) throw badRequest(`"${request.name}" is reserved for DNS (tasks.<service>); choose another name`);
     const existing = this.byName(request.name);
     if (existing) throw new AgentError(status.ALREADY_EXISTS, `a service named "${request.name}" exists already (ID ${existing.id}); choose another name or remove it first`);

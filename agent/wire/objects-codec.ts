@@ -2,6 +2,7 @@
 // checks is ignored by consumers (and logged) rather than programmed into the
 // kernel: a peer's bad entry must never break this host's data plane.
 import { z } from 'zod';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import { isIPv4 } from 'node:net';
 import { encodePlain, objectTypes } from './protos.ts';
 import { checkedDecode } from './checked-decode.ts';
@@ -13,8 +14,7 @@ const id = z.string().regex(/^[0-9a-f]{12}$/, 'IDs are 12 lower-case hex digits'
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
 const ipv4 = z.string().refine((v) => isIPv4(v), 'expected an IPv4 address');
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 CIDR');
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const name = z.string().regex(NAME_PATTERN, 'names are 1-63 letters, digits, "_", ".", "-", starting with a letter or digit');
+const name = z.string().regex(OBJECT_NAME, `names are ${OBJECT_NAME_RULE}`);
 
 export const networkSchema = z.object({
   id,

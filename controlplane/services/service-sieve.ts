@@ -6,9 +6,9 @@
 // the network. So each service is judged on its own, and a bad one is left
 // out (and reported) while the others still program.
 import { hostRange, parseCidr, parseIPv4 } from '../../lib/ipv4.ts';
+import { SERVICE_NAME } from '../../lib/names.ts';
 
 /** A DNS label, and a valid nftables chain name once prefixed (dataplane/lb/ruleset.ts). */
-const SERVICE_LABEL = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 /** Names the resolver gives a meaning of its own. */
 export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(['tasks']);
 
@@ -65,7 +65,7 @@ export function sieveServices<T extends ServiceClaim>(candidates: readonly Candi
 }
 
 function badService(service: ServiceClaim, networks: ReadonlyMap<string, NetworkRange>): string | undefined {
-  if (!SERVICE_LABEL.test(service.name)) return `the name "${service.name}" is not a DNS label`;
+  if (!SERVICE_NAME.test(service.name)) return `the name "${service.name}" is not a DNS label`;
   if (RESERVED_SERVICE_NAMES.has(service.name.toLowerCase())) return `the name "${service.name}" is reserved for DNS`;
   if (service.mode !== 'vip') return undefined;
   const network = networks.get(service.networkId);

@@ -7,11 +7,11 @@
 // live backend rejects at once (TCP reset, ICMP unreachable) instead of letting
 // clients time out on a VIP nobody answers.
 import { isIPv4 } from 'node:net';
+import { SERVICE_NAME } from '../../lib/names.ts';
 
 export const LB_TABLE = 'weft_lb';
 /** Above this, a map's elements would overflow one netlink attribute (64 KiB): nft splits them, we leave it to nft. */
 const MAX_NETLINK_BACKENDS = 1024;
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 export interface LbPort {
   port: number;
