@@ -17,7 +17,7 @@ const DAEMON = [/\/node_modules\/(libp2p|@libp2p|@chainsafe|pino|@peculiar|dns-p
 
 async function modulesLoadedBy(args: string[]): Promise<string[]> {
   const trace = join(dir, `${args.join('_').replace(/[^a-z0-9_-]/gi, '')}.txt`);
-  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', TRACE_HOOK, CLI_MAIN, ...args], {
+  await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', TRACE_HOOK, CLI_MAIN, ...args], {
     reject: false,
     env: { WEFT_MODULE_TRACE: trace, WEFT_SOCKET: join(dir, 'no-agent.sock') },
   });

@@ -163,7 +163,7 @@ class Cluster {
     const values = [...this.held.keys()];
     if (values.length === 0) return;
     const v = values[pick % values.length] as number;
-    let at = node;
+    const at = node;
     for (let hop = 0; hop < 3; hop++) {
       const result = at.alloc.free(v, this.reachable(at));
       if (result.kind === 'freed') return void this.held.delete(v);
