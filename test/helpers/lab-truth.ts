@@ -22,6 +22,10 @@ export interface ViewTarget {
 }
 
 const SEPARATOR = '=====';
+// By absolute path: run from npm or ava, PATH starts with node_modules/.bin,
+// whose `nft` is Node File Trace (an ava dependency). It lists no table, so
+// every LB table read empty and no lab ever matched its truth.
+const NFT = '/usr/sbin/nft';
 const IPV4 = /\b\d{1,3}(?:\.\d{1,3}){3}\b/g;
 
 async function inNetns(netns: string, script: string): Promise<string> {
@@ -35,7 +39,7 @@ const sortedLines = (text: string): string[] => text.split('\n').map((l) => l.tr
 export async function readHostView(target: ViewTarget, service: string): Promise<HostView> {
   const [network, sandbox] = await Promise.all([
     inNetns(target.networkNs, `bridge fdb show dev vxlan0 | grep ' dst '; echo ${SEPARATOR}; ip -4 neigh show dev vxlan0`),
-    inNetns(target.sandboxNs, `dig +short +time=1 +tries=1 tasks.${service}; echo ${SEPARATOR}; nft list table ip weft_lb 2>/dev/null`),
+    inNetns(target.sandboxNs, `dig +short +time=1 +tries=1 tasks.${service}; echo ${SEPARATOR}; ${NFT} list table ip weft_lb 2>/dev/null`),
   ]);
   const [fdb = '', neighbours = ''] = network.split(SEPARATOR);
   const [dns = '', lb = ''] = sandbox.split(SEPARATOR);
