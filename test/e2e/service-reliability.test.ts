@@ -217,7 +217,7 @@ test.serial('a UDP client on one source port moves to a live backend when its ba
     await eventually('the client to be answered by k-2', settledOn('k-2'), 30_000);
     await inSandbox(local.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
     await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
-    t.true(await settledOn('k-2')(), 'the flow stays on its backend while that one lives');
+    t.true(await settledOn('k-2')(), `the flow stays on its backend while that one lives (last answers: ${udp.answers.slice(-5).join(',')})`);
 
     process.kill(h2.pid, 'SIGKILL');
     await execa('ip', ['-n', h2.netns, 'link', 'set', 'eth0', 'down']);
