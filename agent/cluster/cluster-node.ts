@@ -22,7 +22,8 @@ import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
 import { networkTopic } from './table-topics.ts';
 import { swimAddress } from './swim-transport.ts';
-import { abortConnections, abortSuperseded } from './stale-connections.ts';
+import { abortConnections, abortSuperseded, newestOpenConnection } from './stale-connections.ts';
+import { reactionToMemberChange } from '../../controlplane/cluster/member-reactions.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
 import type { MemberState } from '../../controlplane/membership/index.ts';
 
@@ -205,9 +206,10 @@ export class ClusterNode {
     });
     // Liveness drives visibility: a dead or departed node's entries are hidden at once.
     this.#liveness.onChange((member, previous) => {
-      this.#tables.setNodeLive(member.id, member.state === 'alive' || member.state === 'suspect');
-      if (member.state === 'dead') this.#dropConnectionsTo(member.id);
-      if (previous === 'dead' && member.state === 'alive') this.#syncWithMember(member.id);
+      const reaction = reactionToMemberChange(member.state, previous);
+      this.#tables.setNodeLive(member.id, reaction.visible);
+      if (reaction.dropConnections) this.#dropConnectionsTo(member.id);
+      if (reaction.sync) this.#syncWithMember(member.id);
     });
     this.#liveness.onReaped((nodeId) => this.#tables.forgetNode(nodeId));
     for (const record of this.roster.all()) this.#track(record);
@@ -274,8 +276,7 @@ export class ClusterNode {
   #syncWithMember(nodeId: string): void {
     const record = this.roster.get(nodeId);
     if (!record || this.#stopped) return;
-    const open = this.#libp2p.getConnections(peerIdFromString(record.peerId)).filter((c) => c.status === 'open');
-    const newest = open.sort((a, b) => b.timeline.open - a.timeline.open)[0];
+    const newest = newestOpenConnection(this.#libp2p, record.peerId);
     if (newest) void syncWith(newest, this.#sync);
   }
 

@@ -15,6 +15,9 @@ import type { Connection } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { WeftLibp2p } from './libp2p-node.ts';
 
+/** The part of the libp2p node these rules use (unit tests pass a stand-in). */
+export type ConnectionSource = Pick<WeftLibp2p, 'getConnections'>;
+
 /**
  * Both sides may dial each other at the same moment; those two connections
  * open within a dial of each other and both work, so only a connection this
@@ -23,17 +26,23 @@ import type { WeftLibp2p } from './libp2p-node.ts';
 export const SUPERSEDED_AFTER_MS = 5_000;
 
 /** Aborts every connection to `peerId`; returns how many there were. */
-export function abortConnections(node: WeftLibp2p, peerId: string, reason: string): number {
+export function abortConnections(node: ConnectionSource, peerId: string, reason: string): number {
   const connections = node.getConnections(peerIdFromString(peerId));
   for (const connection of connections) connection.abort(new Error(reason));
   return connections.length;
 }
 
 /** Aborts the connections to the same peer that `fresh` supersedes; returns how many. */
-export function abortSuperseded(node: WeftLibp2p, fresh: Connection): number {
+export function abortSuperseded(node: ConnectionSource, fresh: Connection): number {
   const older = node
     .getConnections(fresh.remotePeer)
     .filter((c) => c.id !== fresh.id && fresh.timeline.open - c.timeline.open > SUPERSEDED_AFTER_MS);
   for (const connection of older) connection.abort(new Error('superseded by a newer connection from the same peer'));
   return older.length;
+}
+
+/** The most recently opened of the open connections to `peerId`: the one least likely stalled. */
+export function newestOpenConnection(node: ConnectionSource, peerId: string): Connection | undefined {
+  const open = node.getConnections(peerIdFromString(peerId)).filter((c) => c.status === 'open');
+  return open.sort((a, b) => b.timeline.open - a.timeline.open)[0];
 }

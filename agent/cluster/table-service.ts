@@ -133,15 +133,28 @@ export class TableService {
     return [...this.#networks];
   }
 
-  /** Tables this node replicates: the cluster tables and the endpoints of its networks. */
+  /**
+   * Tables this node replicates: the cluster tables, the endpoints of its
+   * networks, and every endpoints table it still owns entries in. The last
+   * covers two cases: a network it left holds its tombstones (until reaped),
+   * which a peer that missed the delete, down or cut off at the time, gets
+   * only by sync; and after a restart its own endpoints are in scope from the
+   * first sync, before the overlay has rejoined their networks.
+   */
   scope(): string[] {
-    return [...CLUSTER_TABLES, ...[...this.#networks].map(endpointsTable)];
+    const tables = new Set([...CLUSTER_TABLES, ...[...this.#networks].map(endpointsTable)]);
+    for (const table of this.tables.tableNames()) if (this.#ownsEntriesIn(table)) tables.add(table);
+    return [...tables];
   }
 
   #inScope(table: string): boolean {
     if (isClusterTable(table)) return true;
     const network = networkOfTable(table);
-    return network !== undefined && this.#networks.has(network);
+    return network !== undefined && (this.#networks.has(network) || this.#ownsEntriesIn(table));
+  }
+
+  #ownsEntriesIn(table: string): boolean {
+    return networkOfTable(table) !== undefined && (this.tables.bucket(table, this.#options.selfId)?.count ?? 0) > 0;
   }
 
   #subscribe(topic: string): void {

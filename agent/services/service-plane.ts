@@ -52,7 +52,7 @@ export class ServicePlane {
   #known = new Set<string>();
   /** What the last run asked of the load balancer: what `doctor` checks the kernel against. */
   #desired: SandboxLb[] = [];
-  /** Per sandbox (netns), the services its table last took: what flows were mapped by. */
+  /** Per sandbox (netns), the services its table last took (or held when first seen): what flows were mapped by. */
   #applied = new Map<string, readonly LbService[]>();
   /** The last run's load-balancer failures, by sandbox (its netns as `weft endpoints` shows it). */
   #failed = new Map<string, string>();
@@ -153,6 +153,7 @@ export class ServicePlane {
         const byAfter = flows.get(before) ?? flows.set(before, new Map()).get(before)!;
         return byAfter.get(after) ?? byAfter.set(after, staleFlows(before, after)).get(after)!;
       };
+      await this.#learnHeldTables(sandboxes.map((s) => s.netns));
       const desired: SandboxLb[] = sandboxes.map((s) => {
         const services = servicesFor(s.attachments.map((a) => a.networkId));
         return { sandbox: netnsRef(s.netns), services, dropFlows: flowsFor(this.#applied.get(s.netns), services) };
@@ -175,6 +176,22 @@ export class ServicePlane {
       const message = (error as Error).message;
       this.#failed = new Map(this.#o.overlay.localSandboxes().map((s) => [s.netns, message]));
       this.#log.error({ err: message }, 'service plane update failed; will retry');
+    }
+  }
+
+  /**
+   * A sandbox this process has not programmed yet (all of them after an agent
+   * restart) may hold a table from before, with flows mapped by it: what that
+   * table balances is read from the kernel, so the first run also drops flows
+   * to backends that left while the agent was down (docs/load-balancing.md).
+   */
+  async #learnHeldTables(netnsNames: readonly string[]): Promise<void> {
+    const unknown = netnsNames.filter((netns) => !this.#applied.has(netns));
+    if (unknown.length === 0) return;
+    try {
+      for (const [netns, services] of await this.#lb.held(unknown.map((netns) => netnsRef(netns)))) this.#applied.set(netns, services);
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, 'could not read the load-balancing tables of sandboxes; flows they mapped stay');
     }
   }
 

@@ -3,7 +3,7 @@
 // the listing. Compared as sets (VIP:port → service, service → backends), so
 // the order nft lists elements in does not matter.
 import { z } from 'zod';
-import { chainName, type LbService } from './ruleset.ts';
+import { chainName, type LbPort, type LbService } from './ruleset.ts';
 
 /** A table as sets: dispatch entries "vip proto port → chain", and each chain's backends ('reject' when it refuses). */
 export interface LbTableState {
@@ -22,33 +22,67 @@ const dnatSchema = z.object({
   ]),
 });
 
-export function parseLbListing(json: string): LbTableState {
+/** A listing as nft holds it: dispatch entries in order, and per service chain what its rules send to. */
+interface LbTableParts {
+  conntrackMatch: boolean;
+  dispatch: Array<{ vip: string; protocol: string; port: number; chain: string }>;
+  /** Per chain (the output chain aside): the DNAT targets of its rules, and 'reject' for a reject rule. */
+  chains: Map<string, string[]>;
+}
+
+function parseParts(json: string): LbTableParts {
   const parsed = listing.parse(JSON.parse(json));
-  const state: LbTableState = { conntrackMatch: false, dispatch: new Set(), chains: new Map() };
-  const chains = new Map<string, string[]>();
+  const parts: LbTableParts = { conntrackMatch: false, dispatch: [], chains: new Map() };
   for (const item of parsed.nftables) {
     if ('chain' in item) {
       const name = z.object({ name: z.string() }).parse(item.chain).name;
-      if (name !== 'output') chains.set(name, []);
+      if (name !== 'output') parts.chains.set(name, []);
     }
     if (!('rule' in item)) continue;
     const rule = ruleSchema.parse(item.rule);
     for (const expr of rule.expr) {
-      if ('match' in expr && JSON.stringify(expr.match) === JSON.stringify({ op: 'in', left: { ct: { key: 'state' } }, right: 'new' })) state.conntrackMatch = true;
+      if ('match' in expr && JSON.stringify(expr.match) === JSON.stringify({ op: 'in', left: { ct: { key: 'state' } }, right: 'new' })) parts.conntrackMatch = true;
       if ('vmap' in expr) {
         const set = z.object({ data: z.object({ set: z.array(vmapElement) }) }).parse(expr.vmap).data.set;
-        for (const [key, verdict] of set) state.dispatch.add(dispatchKey(key.concat[0], key.concat[1], key.concat[2], verdict.jump.target));
+        for (const [key, verdict] of set) parts.dispatch.push({ vip: key.concat[0], protocol: key.concat[1], port: key.concat[2], chain: verdict.jump.target });
       }
       if ('dnat' in expr) {
         const addr = dnatSchema.parse(expr.dnat).addr;
         const ips = typeof addr === 'string' ? [addr] : addr.map.data.set.map(([, ip]) => ip);
-        chains.get(rule.chain)?.push(...ips);
+        parts.chains.get(rule.chain)?.push(...ips);
       }
-      if ('reject' in expr) chains.get(rule.chain)?.push('reject');
+      if ('reject' in expr) parts.chains.get(rule.chain)?.push('reject');
     }
   }
-  for (const [name, entries] of chains) state.chains.set(name, describeBackends(entries.filter((e) => e !== 'reject'), entries.includes('reject')));
+  return parts;
+}
+
+export function parseLbListing(json: string): LbTableState {
+  const parts = parseParts(json);
+  const state: LbTableState = { conntrackMatch: parts.conntrackMatch, dispatch: new Set(), chains: new Map() };
+  for (const d of parts.dispatch) state.dispatch.add(dispatchKey(d.vip, d.protocol, d.port, d.chain));
+  for (const [name, entries] of parts.chains) state.chains.set(name, describeBackends(entries.filter((e) => e !== 'reject'), entries.includes('reject')));
   return state;
+}
+
+/**
+ * The services a table balances, read back from its listing: each service
+ * chain a dispatch entry jumps to, with that entry's VIP and ports and the
+ * chain's DNAT targets. What a table held before this process wrote it (after
+ * an agent restart) is known only to the kernel; the flows mapped by it are
+ * judged against it. Entries of protocols weft does not write are skipped.
+ */
+export function heldServices(json: string): LbService[] {
+  const parts = parseParts(json);
+  const services = new Map<string, LbService & { ports: LbPort[] }>();
+  for (const d of parts.dispatch) {
+    if (d.protocol !== 'tcp' && d.protocol !== 'udp') continue;
+    const key = `${d.chain} ${d.vip}`;
+    const service = services.get(key) ?? { name: d.chain.replace(/^svc_/, ''), vip: d.vip, ports: [], backends: [...new Set((parts.chains.get(d.chain) ?? []).filter((e) => e !== 'reject'))] };
+    service.ports.push({ port: d.port, protocol: d.protocol });
+    services.set(key, service);
+  }
+  return [...services.values()];
 }
 
 export function desiredLbState(services: readonly LbService[]): LbTableState {

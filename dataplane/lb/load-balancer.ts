@@ -9,7 +9,7 @@
 import { netnsPath, describeNetns, type NetnsRef } from '../netns.ts';
 import type { WorkerChange, WorkerItem } from './nft-worker.ts';
 import { NftWorkerPool } from './nft-worker-pool.ts';
-import { compareLb, desiredLbState, parseLbListing } from './inspect.ts';
+import { compareLb, desiredLbState, heldServices, parseLbListing } from './inspect.ts';
 import { backendChanges, fullScript, incrementalScript, LB_TABLE, removeScript, renderLb, type LbService, type RenderedLb } from './ruleset.ts';
 
 export interface SandboxLb {
@@ -124,6 +124,27 @@ export class LoadBalancer {
       if (problems.length > 0) found.push({ sandbox: describeNetns(sandbox), problems });
     });
     return found;
+  }
+
+  /**
+   * What each sandbox's table balances now, read from the kernel (no table:
+   * none), by sandbox as describeNetns names it. A sandbox whose table cannot
+   * be read or parsed is left out: nothing is known of it. Read-only.
+   */
+  async held(sandboxes: readonly NetnsRef[]): Promise<Map<string, LbService[]>> {
+    const held = new Map<string, LbService[]>();
+    if (sandboxes.length === 0) return held;
+    const replies = await this.#worker.run(sandboxes.map((sandbox) => ({ netns: netnsPath(sandbox), list: LB_TABLE })));
+    sandboxes.forEach((sandbox, i) => {
+      const reply = replies[i];
+      if (!reply?.ok) return;
+      try {
+        held.set(describeNetns(sandbox), reply.output ? heldServices(reply.output) : []);
+      } catch {
+        // not in a form weft writes: unknown, as if unreadable
+      }
+    });
+    return held;
   }
 
   /** Forget what every sandbox holds: the next apply rewrites each table whole (repairs drift). */

@@ -10,6 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import { LoadBalancer, NftWorker, type LbService } from '../../dataplane/lb/index.ts';
 import { netnsByName } from '../../dataplane/netns.ts';
 import { randomPrefix } from '../../dataplane/testing/emulated-hosts.ts';
+import { staleFlows } from '../../agent/services/stale-flows.ts';
 
 const prefix = randomPrefix('wlb');
 const CLIENT = `${prefix}-c`;
@@ -286,6 +287,22 @@ test.serial('the same on kernels without filtered conntrack deletes (dump and de
     await dumping.close();
   }
   t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+});
+
+test.serial('a load balancer that did not write a table reads what it balances from the kernel (an agent after a restart)', async (t) => {
+  lb.resync(); // the test before changed the table with another LoadBalancer
+  t.deepEqual((await lb.apply([{ sandbox: client, services: [web(BACKENDS)] }])).errors, []);
+  const restarted = new LoadBalancer({ workers: 1 });
+  try {
+    const held = await restarted.held([client, netnsByName(SERVER)]);
+    const sorted = (list: readonly LbService[] | undefined) => list?.map((s) => ({ ...s, ports: [...s.ports].sort((a, b) => a.port - b.port), backends: [...s.backends].sort() }));
+    t.deepEqual(sorted(held.get(CLIENT)), sorted([web(BACKENDS)]));
+    t.deepEqual(held.get(SERVER), [], 'a namespace without a table balances nothing');
+    // What the service plane then asks of the first apply: the flows of the backend that left while it was down.
+    t.deepEqual(staleFlows(held.get(CLIENT)!, [web(BACKENDS.slice(1))]), [[VIP, 'udp', BACKENDS[0]]]);
+  } finally {
+    await restarted.close();
+  }
 });
 
 test.serial('with no live backend, connections are refused at once instead of timing out', async (t) => {

@@ -175,6 +175,24 @@ test.serial('a host declared dead has its entries hidden; when it comes back the
   t.is(p.exitCode, 0);
 });
 
+test.serial('an endpoint removed while a peer was down is gone there once it is back, also the last its host had on the network', async (t) => {
+  const [h2, h3] = [host('h2'), host('h3')];
+  await ok(host('h1'), ['network', 'create', 'lone']);
+  // Only h2 and h3 are on lone: nobody else holds the delete to relay it to h3.
+  const onH2 = await startSandbox(h2, 'lone-2', 'lone');
+  await startSandbox(h3, 'lone-3', 'lone');
+  const names = async (h: LabHost) => (JSON.parse(await ok(h, ['endpoints', '--network', 'lone', '--json'])) as Endpoint[]).map((e) => e.name).sort();
+  await eventually('h3 to list lone-2', async () => (await names(h3)).join() === 'lone-2,lone-3', 60_000);
+  process.kill(h3.pid, 'SIGKILL');
+  await ok(h2, ['detach', '--netns', onH2.netns]); // h2's last endpoint on lone: it leaves the network
+  const restarted = restartAgent(prefix, 'h3');
+  lab.hosts = lab.hosts.map((h) => (h.name === 'h3' ? restarted : h));
+  await waitForAgent(restarted);
+  // Periodic anti-entropy runs every 30 s; twice that is ample for any sync to have happened.
+  const listed = await eventually('h3 to drop lone-2', async () => ((await names(restarted)).join() === 'lone-3' ? true : undefined), 70_000).catch(async () => (await names(restarted)).join());
+  t.is(listed, true, `h3 still lists: ${String(listed)}`);
+});
+
 test.serial('a host killed for good: the others remove its entries within failure detection', async (t) => {
   const vni = await vniOf('blue');
   process.kill(host('h3').pid, 'SIGKILL');

@@ -7,7 +7,8 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labUp, labDown, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { labUp, labDown, callAgent, restartAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 
 const prefix = uniquePrefix('r');
@@ -157,6 +158,42 @@ test.serial('a UDP client on one source port moves to a live backend when its ba
   }
 });
 
+test.serial('a UDP client on one source port moves off a backend removed while its host\'s agent was down', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const vip = await createService(h1, ['udprestart', '--network', 'app', '--port', '5300/udp', '--health', 'tcp:80']);
+  const local = await udpBackend(h1, 'a-1', 'udprestart');
+  const remote = await udpBackend(h2, 'a-2', 'udprestart');
+  const client = await sandbox(h1, 'app', 'restart-client', ['sleep', '3600']);
+  const tasks = async () => (await dig(client.netns, 'tasks.udprestart')).sort();
+  // Only h2's backend is live while the client starts, so the flow is mapped to the one removed later.
+  const block = await execa('ip', ['netns', 'exec', local.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
+  t.is(block.exitCode, 0, String(block.stderr));
+  await eventually('only a-2 to be live', async () => (await tasks()).join() === remote.endpoints[0]!.ip, 60_000);
+  const udp = fixedPortClient(client.netns, vip, 5300);
+  const settledOn = (name: string) => async () => {
+    const last = udp.answers.slice(-5);
+    return last.length === 5 && last.every((a) => a === name);
+  };
+  try {
+    await eventually('the client to be answered by a-2', settledOn('a-2'), 30_000);
+    await inSandbox(local.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
+    await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
+
+    // h1's agent dies; its sandboxes, their tables and conntrack stay. Meanwhile a-2 goes.
+    process.kill(h1.pid, 'SIGKILL');
+    await eventually('h1\'s agent to exit', async () => !isProcessAlive(h1.pid), 15_000);
+    await callAgent(h2, 'SandboxDetach', { netns: remote.netns, network: '' });
+    const restarted = restartAgent(prefix, h1.name);
+    lab.hosts[0] = restarted;
+    await waitForAgent(restarted);
+    await eventually('tasks.udprestart to be a-1 alone', async () => (await tasks()).join() === local.endpoints[0]!.ip, 60_000);
+    // Without the old table read back from the kernel, the restarted agent never learns the flow was a-2's.
+    t.true(await eventually('the flow to move to a-1', settledOn('a-1'), 20_000).catch(() => false), `last answers: ${udp.answers.slice(-5).join(',')}`);
+  } finally {
+    await udp.stop();
+  }
+});
+
 test.serial('a UDP client on one source port moves to a live backend when its backend\'s host dies', async (t) => {
   const [h1, h2] = lab.hosts as [LabHost, LabHost];
   const vip = await createService(h1, ['udpkill', '--network', 'app', '--port', '5300/udp', '--health', 'tcp:80']);
@@ -177,7 +214,7 @@ test.serial('a UDP client on one source port moves to a live backend when its ba
     await eventually('the client to be answered by k-2', settledOn('k-2'), 30_000);
     await inSandbox(local.netns, ['/usr/sbin/nft', 'delete table ip wtest']);
     await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
-    t.true(await settledOn('k-2')(), 'the flow stays on its backend while that one lives');
+    t.true(await settledOn('k-2')(), `the flow stays on its backend while that one lives (last answers: ${udp.answers.slice(-5).join(',')})`);
 
     process.kill(h2.pid, 'SIGKILL');
     await execa('ip', ['-n', h2.netns, 'link', 'set', 'eth0', 'down']);

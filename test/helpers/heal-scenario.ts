@@ -43,7 +43,8 @@ export async function setUpHealScenario(lab: LabState, timeoutMs = 60_000): Prom
     previous = views;
     await sleep(1_000);
   }
-  throw new Error(`the lab did not converge on ${lab.hosts.length} backends within ${timeoutMs / 1000} s`);
+  const seen = (previous ?? []).map((v, i) => `${lab.hosts[i]!.name}: dns ${v.dns.length} lb ${v.lb.length} neighbours ${v.neighbours.length} fdb ${v.fdb.length}`);
+  throw new Error(`the lab did not converge on ${lab.hosts.length} backends within ${timeoutMs / 1000} s (last seen ${seen.join('; ')})`);
 }
 
 export interface HealTrial {

@@ -4,12 +4,14 @@
 // period in which every host must come to match the truth this file keeps
 // itself: endpoints, FDB and neighbour entries, DNS answers, every probe
 // sandbox's load-balancing table, no duplicate IP, and `weft doctor` clean.
+// The kernel and resolver reads are test/helpers/lab-truth.ts's, shared with
+// the partition heal scenario.
 // bench/soak.ts runs it for minutes; test/e2e/soak.test.ts for a minute.
-import { execa } from 'execa';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { labUp, labDown, restartAgent, callAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { labUp, labDown, restartAgent, callAgent, waitForAgent, setUnderlayLink, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { FLOOD_MAC, readNetworkState, readSandboxState, sameSet, setDiff, type SandboxState } from './lab-truth.ts';
 
 export interface SoakOptions {
   prefix: string;
@@ -40,7 +42,6 @@ interface HostState { host: LabHost; down: boolean; cut: boolean }
 interface SandboxReply { netns: string; endpoints: Array<{ ip: string; mac: string }> }
 
 const NETWORK = 'soak';
-const NFT = '/usr/sbin/nft';
 const MAX_SERVICES = 4;
 const MAX_SANDBOXES_PER_HOST = 6;
 
@@ -57,7 +58,6 @@ function rng(seed: number): () => number {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const soak = new Soak(options);
@@ -218,13 +218,12 @@ class Soak {
   async #cutLink(): Promise<void> {
     const state = this.#pick(this.#hosts.filter((h) => !h.cut && !h.down));
     if (!state) throw new Error('no host to cut off');
-    const link = ['-n', `${this.#o.prefix}-sw`, 'link', 'set', state.host.name];
     state.cut = true;
-    await execa('ip', [...link, 'down']);
+    await setUnderlayLink(this.#o.prefix, state.host.name, false);
     const cutForMs = 1_000 + Math.floor(this.#random() * 9_000);
     this.#restores.push((async () => {
       await sleep(cutForMs);
-      await execa('ip', [...link, 'up']);
+      await setUnderlayLink(this.#o.prefix, state.host.name, true);
       state.cut = false;
     })());
   }
@@ -276,20 +275,20 @@ class Soak {
 
     const { endpoints } = await callAgent<{ endpoints: Array<{ name: string; ip: string; network: string }> }>(host, 'Endpoints', { network: NETWORK });
     const seen = endpoints.map((e) => `${e.name}@${e.ip}`);
-    if (!sameSet(seen, all.map((s) => `${s.name}@${s.ip}`))) problems.push(`${host.name}: endpoints ${diff(seen, all.map((s) => `${s.name}@${s.ip}`))}`);
+    if (!sameSet(seen, all.map((s) => `${s.name}@${s.ip}`))) problems.push(`${host.name}: endpoints ${setDiff(seen, all.map((s) => `${s.name}@${s.ip}`))}`);
     const ips = endpoints.map((e) => e.ip);
     if (new Set(ips).size !== ips.length) problems.push(`${host.name}: duplicate IP among ${ips.join(',')}`);
 
-    const netns = `${host.netns}-n${this.#vni}`;
-    const fdb = JSON.parse((await execa('ip', ['netns', 'exec', netns, 'bridge', '-j', 'fdb', 'show', 'dev', 'vxlan0'])).stdout) as Array<{ mac: string; dst?: string }>;
-    const fdbMacs = fdb.filter((e) => e.dst !== undefined && e.mac !== '00:00:00:00:00:00').map((e) => e.mac);
-    if (!sameSet(fdbMacs, remote.map((s) => s.mac))) problems.push(`${host.name}: FDB ${diff(fdbMacs, remote.map((s) => s.mac))}`);
-    const neigh = JSON.parse((await execa('ip', ['netns', 'exec', netns, 'ip', '-4', '-j', 'neigh', 'show', 'dev', 'vxlan0'])).stdout) as Array<{ dst: string }>;
-    const neighIps = neigh.map((n) => n.dst);
-    if (!sameSet(neighIps, remote.map((s) => s.ip))) problems.push(`${host.name}: neighbours ${diff(neighIps, remote.map((s) => s.ip))}`);
+    const network = await readNetworkState(`${host.netns}-n${this.#vni}`);
+    const fdbMacs = network.fdb.filter((e) => e.mac !== FLOOD_MAC).map((e) => e.mac);
+    if (!sameSet(fdbMacs, remote.map((s) => s.mac))) problems.push(`${host.name}: FDB ${setDiff(fdbMacs, remote.map((s) => s.mac))}`);
+    const neighIps = network.neighbours.map((n) => n.ip);
+    if (!sameSet(neighIps, remote.map((s) => s.ip))) problems.push(`${host.name}: neighbours ${setDiff(neighIps, remote.map((s) => s.ip))}`);
 
     const probe = this.#sandboxes.get(`probe-${host.name}`)!;
-    problems.push(...(await this.#checkDns(host, probe)), ...(await this.#checkLb(host, probe)));
+    const expectedDns = this.#expectedDns();
+    const sandbox = await readSandboxState(probe.netns, [...expectedDns.keys()], { timeS: 2, tries: 2 });
+    problems.push(...this.#checkDns(host, expectedDns, sandbox), ...this.#checkLb(host, sandbox));
 
     const doctor = await callAgent<{ findings: Array<{ subject: string; problem: string }> }>(host, 'Doctor', {});
     for (const f of doctor.findings) problems.push(`${host.name}: doctor: ${f.subject}: ${f.problem}`);
@@ -300,52 +299,36 @@ class Soak {
     return [...this.#sandboxes.values()].filter((s) => s.services.includes(service)).map((s) => s.ip);
   }
 
-  /** One dig process per check: service names, tasks. names and the newest endpoint names. */
-  async #checkDns(host: LabHost, probe: SandboxTruth): Promise<string[]> {
+  /** Service names, tasks. names and the newest endpoint names, with what each must resolve to. */
+  #expectedDns(): Map<string, string[]> {
     const expected = new Map<string, string[]>();
     for (const s of this.#services.values()) {
       expected.set(`${s.name}.`, [s.vip]);
       expected.set(`tasks.${s.name}.`, this.#backendsOf(s.name));
     }
     for (const s of [...this.#sandboxes.values()].slice(-3)) expected.set(`${s.name}.`, [s.ip]);
-    if (expected.size === 0) return [];
-    // dig takes several queries on one command line; global options come first and apply to all.
-    const queries = [...expected.keys()].flatMap((name) => [name, 'A']);
-    const out = await execa('ip', ['netns', 'exec', probe.netns, 'dig', '+noall', '+answer', '+time=2', '+tries=2', ...queries], { reject: false });
-    const answers = new Map<string, string[]>();
-    for (const line of String(out.stdout).split('\n')) {
-      const [owner, , , type, data] = line.trim().split(/\s+/);
-      if (owner && type === 'A' && data) answers.set(owner.toLowerCase(), [...(answers.get(owner.toLowerCase()) ?? []), data]);
-    }
+    return expected;
+  }
+
+  #checkDns(host: LabHost, expected: Map<string, string[]>, sandbox: SandboxState): string[] {
     const problems: string[] = [];
     for (const [name, want] of expected) {
-      const got = answers.get(name) ?? [];
-      if (!sameSet(got, want)) problems.push(`${host.name}: DNS ${name} ${diff(got, want)}`);
+      const got = sandbox.answers.get(name) ?? [];
+      if (!sameSet(got, want)) problems.push(`${host.name}: DNS ${name} ${setDiff(got, want)}`);
     }
     return problems;
   }
 
   /** The probe's table: one chain per service holding exactly its live backends. */
-  async #checkLb(host: LabHost, probe: SandboxTruth): Promise<string[]> {
-    const listed = await execa('ip', ['netns', 'exec', probe.netns, NFT, 'list', 'table', 'ip', 'weft_lb'], { reject: false });
-    const text = listed.exitCode === 0 ? String(listed.stdout) : '';
+  #checkLb(host: LabHost, sandbox: SandboxState): string[] {
     const chains = new Map<string, string[]>();
-    for (const block of text.split(/\n\s*chain /).slice(1)) {
-      const name = block.split(/\s/)[0] ?? '';
-      if (name.startsWith('svc_')) chains.set(name.slice(4), block.match(/\d+\.\d+\.\d+\.\d+/g) ?? []);
-    }
+    for (const [name, addresses] of sandbox.lbChains) if (name.startsWith('svc_')) chains.set(name.slice(4), addresses);
     const problems: string[] = [];
-    if (!sameSet([...chains.keys()], [...this.#services.keys()])) problems.push(`${host.name}: LB chains ${diff([...chains.keys()], [...this.#services.keys()])}`);
+    if (!sameSet([...chains.keys()], [...this.#services.keys()])) problems.push(`${host.name}: LB chains ${setDiff([...chains.keys()], [...this.#services.keys()])}`);
     for (const service of this.#services.keys()) {
       const got = chains.get(service);
-      if (got && !sameSet(got, this.#backendsOf(service))) problems.push(`${host.name}: LB ${service} ${diff(got, this.#backendsOf(service))}`);
+      if (got && !sameSet(got, this.#backendsOf(service))) problems.push(`${host.name}: LB ${service} ${setDiff(got, this.#backendsOf(service))}`);
     }
     return problems;
   }
-}
-
-function diff(got: readonly string[], want: readonly string[]): string {
-  const missing = want.filter((w) => !got.includes(w));
-  const extra = got.filter((g) => !want.includes(g));
-  return `missing [${missing.join(', ')}] extra [${extra.join(', ')}]`;
 }

@@ -1,7 +1,7 @@
 // weft doctor's view of a load-balancing table: nft's JSON listing read into
 // sets and compared with the desired services, whatever order nft lists in.
 import test from 'ava';
-import { compareLb, desiredLbState, parseLbListing } from '../../dataplane/lb/inspect.ts';
+import { compareLb, desiredLbState, heldServices, parseLbListing } from '../../dataplane/lb/inspect.ts';
 import type { LbService } from '../../dataplane/lb/index.ts';
 
 // `nft -j list table ip weft_lb` (nft 1.0.6) of the table renderLb writes for `services` below.
@@ -68,4 +68,23 @@ test('a missing table, a table that should not exist, a missing conntrack match'
 test('a listing in another shape is an error, not a crash', (t) => {
   t.throws(() => parseLbListing('{"nftables": [{"rule": {"chain": "output", "expr": [{"vmap": {"data": {"set": [["x"]]}}}]}}]}'));
   t.throws(() => parseLbListing('not json'));
+  t.throws(() => heldServices('{"nftables": [{"rule": {"chain": "output", "expr": [{"vmap": {"data": {"set": [["x"]]}}}]}}]}'));
+  t.throws(() => heldServices('not json'));
+});
+
+/** Services compared whatever order nft lists ports and backends in. */
+const canonical = (list: readonly { name: string; vip: string; ports: readonly { port: number; protocol: string }[]; backends: readonly string[] }[]) =>
+  list.map((s) => ({ ...s, ports: [...s.ports].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)), backends: [...s.backends].sort() })).sort((a, b) => a.name.localeCompare(b.name));
+
+test('the services a table balances read back from its listing (what a restarted agent judges old flows by)', (t) => {
+  t.deepEqual(canonical(heldServices(LISTING)), canonical(services));
+});
+
+test('held services: a chain reached from two VIPs is two services; protocols weft does not write are skipped', (t) => {
+  const odd = JSON.parse(LISTING) as { nftables: { rule?: { chain: string; expr: { vmap?: { data: { set: unknown[] } } }[] } }[] };
+  const dispatch = odd.nftables[6]!.rule!.expr[1]!.vmap!.data.set;
+  dispatch.push([{ concat: ['100.64.1.200', 'udp', 53] }, { jump: { target: 'svc_web' } }], [{ concat: ['100.64.1.201', 'sctp', 53] }, { jump: { target: 'svc_one' } }]);
+  const held = heldServices(JSON.stringify(odd));
+  t.deepEqual(held.filter((s) => s.name === 'web').map((s) => [s.vip, s.ports.length]).sort(), [['100.64.1.100', 2], ['100.64.1.200', 1]]);
+  t.deepEqual(held.filter((s) => s.name === 'one').map((s) => s.vip), ['100.64.1.101']);
 });
