@@ -12,7 +12,7 @@ import type { WireEntry } from '../../controlplane/tables/index.ts';
 import type { Snapshot } from '../../agent/wire/cluster-codec.ts';
 
 const OWNER = 'ab'.repeat(16);
-const entry = (key: string, lamport: number): WireEntry => ({ table: 'networks', key, owner: OWNER, lamport, deleted: false, reapInMs: 0, value: new Uint8Array([1, 2, 3, 4]) });
+const entry = (key: string, lamport: number): WireEntry => ({ table: 'networks', key, owner: OWNER, lamport, deleted: false, reapInMs: 0, value: new Uint8Array([1, 2, 3, 4]), signature: new Uint8Array(64).fill(7) });
 const ENTRIES = [entry('a', 3), entry('b', 9)];
 
 function fresh(): { dir: DataDir; cluster: string } {
