@@ -15,6 +15,8 @@ export interface MemberUpdate {
   state: MemberState;
   /** Node that asserted it: the suspecter for suspect/dead, the node itself for alive/left. */
   from: string;
+  /** `node`'s own signature of (node, incarnation) (claim-signing.ts); required to raise its incarnation. */
+  signature?: Uint8Array;
 }
 
 export interface Ping {
@@ -65,6 +67,7 @@ export interface SnapshotEntry {
   address: string;
   incarnation: number;
   state: MemberState;
+  signature?: Uint8Array;
 }
 
 /** Full state for push-pull anti-entropy (join, heal, periodic sync). */
