@@ -81,8 +81,9 @@ export class LocalView {
 
   selfUpdate(): MemberUpdate {
     const self = this.self();
+    const update: MemberUpdate = { node: self.id, address: self.address, incarnation: self.incarnation, state: self.state, from: self.id };
     const { signature } = this.signed.signOwn(self.id, self.incarnation);
-    return { node: self.id, address: self.address, incarnation: self.incarnation, state: self.state, from: self.id, signature };
+    return signature.length === 0 ? update : { ...update, signature };
   }
 
   /**

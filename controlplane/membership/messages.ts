@@ -1,5 +1,5 @@
 // Wire messages of /weft/swim/1 and the push-pull snapshot. Plain data only
-// (strings, numbers, booleans, arrays) so every type maps field for field
+// (strings, numbers, booleans, arrays, and signatures as bytes) so every type maps field for field
 // onto proto/swim.proto: `kind` is the name of the field set in the
 // SwimPacket oneof, everything else keeps its name (snake_case in .proto).
 // The sender's node ID is not in the messages: the transport authenticates
