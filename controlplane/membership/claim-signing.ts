@@ -1,5 +1,5 @@
 // Who may raise a member's incarnation. Only the member itself does, when it
-// refutes or leaves, so it signs (node, incarnation) with its node key each
+// refutes or leaves, so it signs (node, incarnation, address) with its node key each
 // time; every claim that names a new incarnation must carry that signature,
 // whoever relays it. Without it a member could push another's incarnation to
 // the ceiling in ~4,000 bounded claims, after which that member can never
@@ -14,8 +14,14 @@ export interface ClaimSigning {
   verify: (node: string, payload: Uint8Array, signature: Uint8Array) => boolean;
 }
 
-export function incarnationPayload(node: string, incarnation: number): Uint8Array {
-  return canonicalBytes('weft/swim-incarnation/1', [node, incarnation]);
+/**
+ * The address is signed too: the transport reaches a member at the address
+ * its alive claim gives (with its peer ID), so a relay that could swap it
+ * would send the member's probes to a peer of its choosing, which could ack
+ * for a crashed member.
+ */
+export function incarnationPayload(node: string, incarnation: number, address: string): Uint8Array {
+  return canonicalBytes('weft/swim-incarnation/1', [node, incarnation, address]);
 }
 
 /**
@@ -29,10 +35,11 @@ export const UNSIGNED_CLAIMS: ClaimSigning = Object.freeze({
 
 const EMPTY = new Uint8Array(0);
 
-/** The highest incarnation we hold on good authority for one member. */
+/** The highest incarnation we hold on good authority for one member, and its address then. */
 export interface Vouched {
   incarnation: number;
-  /** The member's signature of it; empty when the host seeded it (addMember). */
+  address: string;
+  /** The member's signature of both; empty when the host seeded them (addMember). */
   signature: Uint8Array;
 }
 
@@ -59,41 +66,43 @@ export class SignedIncarnations {
     return this.#vouched.get(node);
   }
 
-  /** Our own incarnation: sign it once, when it changes. */
-  signOwn(node: string, incarnation: number): Vouched {
+  /** Our own incarnation and address: signed once, when they change. */
+  signOwn(node: string, incarnation: number, address: string): Vouched {
     const held = this.#vouched.get(node);
-    if (held !== undefined && held.incarnation === incarnation) return held;
-    const vouched = { incarnation, signature: this.#claims.sign(incarnationPayload(node, incarnation)) };
+    if (held !== undefined && held.incarnation === incarnation && held.address === address) return held;
+    const vouched = { incarnation, address, signature: this.#claims.sign(incarnationPayload(node, incarnation, address)) };
     this.#vouched.set(node, vouched);
     return vouched;
   }
 
   /** The host learned the member out of band (certificate-checked roster): trust that incarnation. */
-  seed(node: string, incarnation: number): void {
+  seed(node: string, incarnation: number, address: string): void {
     const held = this.#vouched.get(node);
-    if (held === undefined || held.incarnation < incarnation) this.#vouched.set(node, { incarnation, signature: EMPTY });
+    if (held === undefined || held.incarnation < incarnation) this.#vouched.set(node, { incarnation, address, signature: EMPTY });
   }
 
   /**
-   * True when `node` has signed `incarnation` (or higher): either we hold
-   * that already, or `signature` proves it, which we then remember.
+   * An accusation: true when `node` has signed `incarnation` (or higher):
+   * either we hold that already, or `signature` proves it (over the claim's
+   * address), which we then remember.
    */
-  admits(node: string, incarnation: number, signature: Uint8Array | undefined): boolean {
+  admits(node: string, incarnation: number, address: string, signature: Uint8Array | undefined): boolean {
     const held = this.#vouched.get(node);
     if (held !== undefined && incarnation <= held.incarnation) return true;
-    return this.#verifyNew(node, incarnation, signature);
+    return this.#verifyNew(node, incarnation, address, signature);
   }
 
   /** An alive claim speaks for the member: it must be signed by it, at least once per incarnation. */
-  admitsAlive(node: string, incarnation: number, signature: Uint8Array | undefined): boolean {
+  admitsAlive(node: string, incarnation: number, address: string, signature: Uint8Array | undefined): boolean {
     const held = this.#vouched.get(node);
     if (held !== undefined && incarnation < held.incarnation) return true; // stale: the rules ignore it
     if (held !== undefined && incarnation === held.incarnation && held.signature.length > 0) {
       // The copy we verified before (the common case), or a forgery: ed25519
       // signatures are deterministic, so other bytes cannot be the member's.
-      return this.#claims === UNSIGNED_CLAIMS || (signature !== undefined && sameBytes(signature, held.signature));
+      if (this.#claims === UNSIGNED_CLAIMS) return true;
+      return address === held.address && signature !== undefined && sameBytes(signature, held.signature);
     }
-    return this.#verifyNew(node, incarnation, signature);
+    return this.#verifyNew(node, incarnation, address, signature);
   }
 
   /** A new message or snapshot starts. */
@@ -105,17 +114,17 @@ export class SignedIncarnations {
     this.#vouched.delete(node);
   }
 
-  #verifyNew(node: string, incarnation: number, signature: Uint8Array | undefined): boolean {
-    if (!this.#verify(node, incarnation, signature)) return false;
-    this.#vouched.set(node, { incarnation, signature: signature ?? EMPTY });
+  #verifyNew(node: string, incarnation: number, address: string, signature: Uint8Array | undefined): boolean {
+    if (!this.#verify(node, incarnation, address, signature)) return false;
+    this.#vouched.set(node, { incarnation, address, signature: signature ?? EMPTY });
     return true;
   }
 
-  #verify(node: string, incarnation: number, signature: Uint8Array | undefined): boolean {
+  #verify(node: string, incarnation: number, address: string, signature: Uint8Array | undefined): boolean {
     if (this.#claims === UNSIGNED_CLAIMS) return true;
     if (signature === undefined || signature.length === 0 || this.#failedInBatch) return false;
     this.verifications++;
-    const valid = this.#claims.verify(node, incarnationPayload(node, incarnation), signature);
+    const valid = this.#claims.verify(node, incarnationPayload(node, incarnation, address), signature);
     if (!valid) this.#failedInBatch = true;
     return valid;
   }

@@ -82,7 +82,7 @@ export class LocalView {
   selfUpdate(): MemberUpdate {
     const self = this.self();
     const update: MemberUpdate = { node: self.id, address: self.address, incarnation: self.incarnation, state: self.state, from: self.id };
-    const { signature } = this.signed.signOwn(self.id, self.incarnation);
+    const { signature } = this.signed.signOwn(self.id, self.incarnation, self.address);
     return signature.length === 0 ? update : { ...update, signature };
   }
 
@@ -197,8 +197,10 @@ export class LocalView {
 
   #apply(now: number, current: MemberView | undefined, update: MemberUpdate, gossip: boolean): void {
     // Only the member itself (alive) states its address; accusations may
-    // carry a stale one.
-    const address = update.state === 'alive' || current === undefined ? update.address : current.address;
+    // carry a stale one, unless they carry the member's signature of it.
+    const vouched = this.signed.get(update.node);
+    const signedAddress = vouched !== undefined && vouched.incarnation === update.incarnation && vouched.signature.length > 0 ? vouched.address : undefined;
+    const address = update.state === 'alive' || current === undefined ? update.address : (signedAddress ?? current.address);
     const record: MemberView = {
       id: update.node,
       address,
@@ -267,17 +269,18 @@ export class LocalView {
    */
   #signedByMember(update: MemberUpdate, provenance: Provenance): boolean {
     if (provenance.vouched) {
-      if (update.node !== this.selfId) this.signed.seed(update.node, update.incarnation);
+      if (update.node !== this.selfId) this.signed.seed(update.node, update.incarnation, update.address);
       return true;
     }
-    if (update.state === 'alive') return this.signed.admitsAlive(update.node, update.incarnation, update.signature);
-    return this.signed.admits(update.node, update.incarnation, update.signature);
+    const { node, incarnation, address, signature } = update;
+    return update.state === 'alive' ? this.signed.admitsAlive(node, incarnation, address, signature) : this.signed.admits(node, incarnation, address, signature);
   }
 
   #withSignature(update: MemberUpdate): MemberUpdate {
     const vouched = this.signed.get(update.node);
     if (vouched === undefined || vouched.incarnation !== update.incarnation || vouched.signature.length === 0) return update;
-    return { ...update, signature: vouched.signature };
+    // The address the member signed, which an accusation may not otherwise carry.
+    return { ...update, address: vouched.address, signature: vouched.signature };
   }
 
   #changed(member: MemberView, previous: MemberState | null): void {

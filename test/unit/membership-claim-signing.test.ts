@@ -27,7 +27,8 @@ function signingFor(self: string): ClaimSigning {
   };
 }
 
-const signedBy = (signer: string, node: string, incarnation: number): Uint8Array => new Uint8Array(sign(null, incarnationPayload(node, incarnation), keys.get(signer)!.privateKey));
+const signedBy = (signer: string, node: string, incarnation: number, address = `addr-${node}`): Uint8Array =>
+  new Uint8Array(sign(null, incarnationPayload(node, incarnation, address), keys.get(signer)!.privateKey));
 
 function member(id: string): Membership {
   const m = new Membership({ self: { id, address: `addr-${id}` }, rng: mulberry32(1), now: 0, claims: signingFor(id) });
@@ -83,6 +84,17 @@ test('a refutation signed by the member is accepted, over the wire, and verified
   t.true(relayed.length > 0);
   c.handle(101, A, { kind: 'gossip', updates: relayed });
   t.like(c.member(B), { state: 'alive', incarnation: 1 });
+});
+
+test('a member\'s signed alive replayed with another address is ignored', (t) => {
+  const m = member(A);
+  const forged = { ...claim(B, 'alive', 3, C, signedBy(B, B, 3)), address: 'addr-rogue' };
+  m.handle(1, C, { kind: 'gossip', updates: [forged] });
+  t.like(m.member(B), { incarnation: 0, address: `addr-${B}` });
+  m.handle(2, B, { kind: 'gossip', updates: [claim(B, 'alive', 3, B, signedBy(B, B, 3))] });
+  t.like(m.member(B), { incarnation: 3, address: `addr-${B}` });
+  m.handle(3, C, { kind: 'gossip', updates: [forged] });
+  t.like(m.member(B), { incarnation: 3, address: `addr-${B}` });
 });
 
 test('a suspect claim above the incarnation the member signed is ignored; at or below it counts', (t) => {
