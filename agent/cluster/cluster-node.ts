@@ -203,6 +203,14 @@ export class ClusterNode {
       selfAddress: swimAddress(self.address, self.gossipPort, self.peerId),
       logger: this.#log,
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
+      claims: {
+        sign: (payload) => this.#ownerKeys.sign(payload),
+        // As for table entries: the member's key is the one behind the peer ID of its certificate-checked roster record.
+        verify: (nodeId, payload, signature) => {
+          const peerId = this.roster.get(nodeId)?.peerId;
+          return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
+        },
+      },
     });
     // Liveness drives visibility: a dead or departed node's entries are hidden at once.
     this.#liveness.onChange((member, previous) => {

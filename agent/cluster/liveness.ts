@@ -3,7 +3,7 @@
 // its sends and reports member changes (alive/suspect/dead/left) to listeners.
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Membership, mulberry32, type Effect, type MemberView, type Snapshot as SwimSnapshot } from '../../controlplane/membership/index.ts';
+import { Membership, mulberry32, type ClaimSigning, type Effect, type MemberView, type Snapshot as SwimSnapshot } from '../../controlplane/membership/index.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import { registerSwim, sendSwim } from './swim-transport.ts';
 
@@ -19,6 +19,8 @@ export interface LivenessOptions {
   selfAddress: string;
   logger: Logger;
   nodeIdOfPeer: (peerId: string) => string | undefined;
+  /** Signs our incarnations with the node key and verifies members' (owner-keys.ts). */
+  claims: ClaimSigning;
 }
 
 export class Liveness {
@@ -34,7 +36,7 @@ export class Liveness {
     this.#node = options.node;
     this.#log = options.logger.child({ component: 'membership' });
     // Seeded from the OS: production needs unpredictability, the simulator seeds its own.
-    this.membership = new Membership({ self: { id: options.selfId, address: options.selfAddress }, rng: mulberry32(randomInt(2 ** 31)), now: Date.now() });
+    this.membership = new Membership({ self: { id: options.selfId, address: options.selfAddress }, rng: mulberry32(randomInt(2 ** 31)), now: Date.now(), claims: options.claims });
   }
 
   static async start(options: LivenessOptions): Promise<Liveness> {

@@ -16,7 +16,8 @@ import { encodeEndpoint, type EndpointObject, type NetworkObject, type ServiceOb
 import { Networks, type CreateNetwork } from './networks.ts';
 import { LocalState, type LocalAttachment, type LocalSandbox } from './local-state.ts';
 import { Programmer } from './programmer.ts';
-import { visibleEndpoints, type VtepOf } from './endpoints.ts';
+import { sievedEndpoints, type VtepOf } from './endpoints.ts';
+import type { SievedEndpoints } from '../../controlplane/overlay/endpoint-sieve.ts';
 import { valuesInUse } from './allocation-in-use.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 import type { GuardPin } from '../../dataplane/host-guard.ts';
@@ -250,7 +251,26 @@ export class Overlay {
 
   /** The programmable endpoints of a network (endpoints.ts). */
   visibleEndpoints(networkId: string): EndpointObject[] {
-    return visibleEndpoints(this.#o.tables, networkId, this.#o.vtepOf);
+    return this.#sievedEndpoints(networkId).endpoints;
+  }
+
+  #sievedEndpoints(networkId: string): SievedEndpoints<EndpointObject> {
+    // Without its network an endpoint has no subnet to be checked against, nor a bridge to be programmed on.
+    const network = this.networks.list().find((n) => n.id === networkId);
+    if (network === undefined) return { endpoints: [], refused: [] };
+    const serviceVips = new Set(this.services.list().filter((s) => s.mode === 'vip' && s.networkId === networkId).map((s) => s.vip));
+    return sievedEndpoints(this.#o.tables, { network, vtepOf: this.#o.vtepOf, serviceVips });
+  }
+
+  /** Endpoints in the tables that are left out, and why (`weft doctor`). */
+  refusedEndpoints(): Finding[] {
+    return this.networks.list().flatMap((network) =>
+      this.#sievedEndpoints(network.id).refused.map((r) => ({
+        subject: `endpoint ${r.id} of ${r.owner} on network ${network.name}`,
+        problem: `not programmed nor resolved: ${r.problem}`,
+        hint: 'a member published an endpoint address no host programs (the other endpoints are not affected); weft never allocates one, so look at the member that did (docs/security/signed-records.md)',
+      })),
+    );
   }
 
   endpoints(networkName?: string): EndpointObject[] {
@@ -281,7 +301,7 @@ export class Overlay {
       s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 && !this.#gateway.reachesOutside(s) } })),
     );
     const findings = await this.#o.dataplane.doctor({ networks: networks.map((n) => this.#hostNetworks.spec(n)), endpoints: this.#programmer.desired(), attachments });
-    return [...findings, ...((await this.#o.moreFindings?.()) ?? [])];
+    return [...findings, ...this.refusedEndpoints(), ...((await this.#o.moreFindings?.()) ?? [])];
   }
 
   /** Waits until the kernel reflects the tables as they are now (tests, benchmarks). */

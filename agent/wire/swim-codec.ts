@@ -12,7 +12,12 @@ const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'node IDs are 32 lower-case he
 const address = z.string().max(200);
 const seq = z.number().int().nonnegative().max(2 ** 32 - 1);
 const state = z.enum(['alive', 'suspect', 'dead', 'left']);
-const update = z.object({ node: nodeId, address, incarnation: seq, state, from: nodeId });
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
+// Empty means unsigned: such a claim cannot raise an incarnation (claim-signing.ts).
+const signature = bytes.refine((b) => b.length <= 128, 'signatures are at most 128 bytes').optional();
+const dropEmpty = <T extends { signature?: Uint8Array | undefined }>({ signature, ...rest }: T): Omit<T, 'signature'> & { signature?: Uint8Array } =>
+  signature !== undefined && signature.length > 0 ? { ...rest, signature } : rest;
+const update = z.object({ node: nodeId, address, incarnation: seq, state, from: nodeId, signature }).transform(dropEmpty);
 const updates = z.array(update).max(512);
 
 const packetSchema = z.discriminatedUnion('kind', [
@@ -25,7 +30,7 @@ const packetSchema = z.discriminatedUnion('kind', [
 
 const snapshotSchema = z.object({
   from: nodeId,
-  members: z.array(z.object({ node: nodeId, address, incarnation: seq, state })).max(100_000),
+  members: z.array(z.object({ node: nodeId, address, incarnation: seq, state, signature }).transform(dropEmpty)).max(100_000),
 });
 
 export function encodeSwim(message: SwimMessage): Uint8Array {

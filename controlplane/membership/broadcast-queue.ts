@@ -17,7 +17,7 @@ export function retransmitLimit(retransmitMult: number, clusterSize: number): nu
  * tag/length/varint overhead. Used only to respect the per-message budget.
  */
 export function estimateUpdateBytes(update: MemberUpdate): number {
-  return update.node.length + update.address.length + update.from.length + update.state.length + 16;
+  return update.node.length + update.address.length + update.from.length + update.state.length + 16 + (update.signature === undefined ? 0 : update.signature.length + 2);
 }
 
 interface Queued {

@@ -5,6 +5,8 @@
 
 import type { Awareness } from './awareness.ts';
 import type { BroadcastQueue } from './broadcast-queue.ts';
+import type { ClaimSigning } from './claim-signing.ts';
+import { SignedIncarnations } from './claim-signing.ts';
 import type { MembershipConfig } from './config.ts';
 import type { Effect } from './effects.ts';
 import type { MemberView } from './member-table.ts';
@@ -16,18 +18,25 @@ import type { Rng } from './rng.ts';
 import { Suspicion, expectedConfirmations, suspicionBounds } from './suspicion.ts';
 import { MAX_INCARNATION, implausibleIncarnation, judgeOther, judgeSelf } from './update-rules.ts';
 
-/** gossip: re-broadcast what we adopt. confirm: count suspect claims as confirmations. */
+/**
+ * gossip: re-broadcast what we adopt. confirm: count suspect claims as
+ * confirmations. vouched: the host vouches for the incarnation, so it needs
+ * no signature of the member's.
+ */
 export interface Provenance {
   gossip: boolean;
   confirm: boolean;
+  vouched: boolean;
 }
 
-export const GOSSIPED: Provenance = { gossip: true, confirm: true };
+export const GOSSIPED: Provenance = { gossip: true, confirm: true, vouched: false };
 /** Peers the host learned out of band (join response): everyone knows them already. */
-export const SEEDED: Provenance = { gossip: false, confirm: false };
+export const SEEDED: Provenance = { gossip: false, confirm: false, vouched: true };
 // Snapshots repeat beliefs, not fresh observations: spread what changed,
 // but a stale belief held by many peers must not count as many witnesses.
-export const SNAPSHOT: Provenance = { gossip: true, confirm: false };
+export const SNAPSHOT: Provenance = { gossip: true, confirm: false, vouched: false };
+/** Our own observation (a failed probe) about a member at the incarnation we hold. */
+export const OBSERVED: Provenance = { gossip: true, confirm: true, vouched: true };
 
 export interface LocalViewOptions {
   config: MembershipConfig;
@@ -36,6 +45,7 @@ export interface LocalViewOptions {
   queue: BroadcastQueue;
   awareness: Awareness;
   emit: (effect: Effect) => void;
+  claims: ClaimSigning;
 }
 
 export class LocalView {
@@ -48,6 +58,7 @@ export class LocalView {
   readonly #awareness: Awareness;
   readonly #emit: (effect: Effect) => void;
   readonly #suspicions = new Map<string, Suspicion>();
+  readonly signed: SignedIncarnations;
   // Lower bounds on the next suspicion expiry / reap, so ticks scan only
   // when something may be due; exact minima would need a heap.
   #suspicionCheckAt = Infinity;
@@ -60,6 +71,7 @@ export class LocalView {
     this.#awareness = options.awareness;
     this.#emit = options.emit;
     this.selfId = options.self.id;
+    this.signed = new SignedIncarnations(options.claims);
     this.table.set(options.self);
   }
 
@@ -69,7 +81,24 @@ export class LocalView {
 
   selfUpdate(): MemberUpdate {
     const self = this.self();
-    return { node: self.id, address: self.address, incarnation: self.incarnation, state: self.state, from: self.id };
+    const update: MemberUpdate = { node: self.id, address: self.address, incarnation: self.incarnation, state: self.state, from: self.id };
+    const { signature } = this.signed.signOwn(self.id, self.incarnation, self.address);
+    return signature.length === 0 ? update : { ...update, signature };
+  }
+
+  /**
+   * A claim about `record` at the incarnation we hold, carrying the
+   * member's signature of it when we have one, so that receivers who have
+   * not yet seen that incarnation accept it.
+   */
+  claimAbout(record: MemberView, state: MemberState, from: string): MemberUpdate {
+    const update: MemberUpdate = { node: record.id, address: record.address, incarnation: record.incarnation, state, from };
+    return this.#withSignature(update);
+  }
+
+  /** A new message or snapshot starts (see SignedIncarnations.beginBatch). */
+  beginBatch(): void {
+    this.signed.beginBatch();
   }
 
   /** Replaces our own record and announces it. */
@@ -94,6 +123,7 @@ export class LocalView {
   consider(now: number, update: MemberUpdate, provenance: Provenance, sender?: string): void {
     if (!isValidUpdate(update)) return;
     if (implausibleIncarnation(update.incarnation, this.table.get(update.node)?.incarnation) !== undefined) return;
+    if (!this.#signedByMember(update, provenance)) return;
     if (update.node === this.selfId) {
       const verdict = judgeSelf(this.self(), update);
       if (verdict === 'refute') this.#refute(update);
@@ -116,12 +146,10 @@ export class LocalView {
   }
 
   snapshot(): Snapshot {
-    const members = [...this.table.values()].map((r) => ({
-      node: r.id,
-      address: r.address,
-      incarnation: r.incarnation,
-      state: r.state,
-    }));
+    const members = [...this.table.values()].map((r) => {
+      const { node, address, incarnation, state, signature } = r.id === this.selfId ? this.selfUpdate() : this.claimAbout(r, r.state, this.selfId);
+      return signature === undefined || signature.length === 0 ? { node, address, incarnation, state } : { node, address, incarnation, state, signature };
+    });
     return { from: this.selfId, members };
   }
 
@@ -137,7 +165,7 @@ export class LocalView {
       this.#suspicions.delete(id);
       const record = this.table.get(id);
       if (record?.state !== 'suspect' || record.incarnation !== suspicion.incarnation) continue;
-      const dead: MemberUpdate = { node: id, address: record.address, incarnation: record.incarnation, state: 'dead', from: this.selfId };
+      const dead = this.claimAbout(record, 'dead', this.selfId);
       this.#apply(now, record, dead, true);
     }
     this.#suspicionCheckAt = next;
@@ -161,6 +189,7 @@ export class LocalView {
       }
       this.table.delete(record.id);
       this.order.remove(record.id);
+      this.signed.forget(record.id);
       this.#emit({ kind: 'member-reaped', id: record.id });
     }
     this.#reapCheckAt = next;
@@ -168,8 +197,10 @@ export class LocalView {
 
   #apply(now: number, current: MemberView | undefined, update: MemberUpdate, gossip: boolean): void {
     // Only the member itself (alive) states its address; accusations may
-    // carry a stale one.
-    const address = update.state === 'alive' || current === undefined ? update.address : current.address;
+    // carry a stale one, unless they carry the member's signature of it.
+    const vouched = this.signed.get(update.node);
+    const signedAddress = vouched !== undefined && vouched.incarnation === update.incarnation && vouched.signature.length > 0 ? vouched.address : undefined;
+    const address = update.state === 'alive' || current === undefined ? update.address : (signedAddress ?? current.address);
     const record: MemberView = {
       id: update.node,
       address,
@@ -182,7 +213,7 @@ export class LocalView {
     this.#suspicions.delete(record.id);
     if (record.state === 'suspect') this.#startSuspicion(now, record, update.from);
     if (!isActive(record.state)) this.#reapCheckAt = Math.min(this.#reapCheckAt, now + this.#config.reapMs);
-    if (gossip) this.#queue.enqueue({ ...update, address });
+    if (gossip) this.#queue.enqueue(this.#withSignature({ ...update, address }));
     this.#changed(record, current?.state ?? null);
   }
 
@@ -228,6 +259,28 @@ export class LocalView {
       this.#emit({ kind: 'send', to: sender, address, message: { kind: 'gossip', updates: [this.selfUpdate()] } });
     }
     if (this.#queue.pending(this.selfId) === undefined) this.#queue.enqueue(this.selfUpdate());
+  }
+
+  /**
+   * Only the member raises its own incarnation: an alive claim must carry its
+   * signature of (node, incarnation), and an accusation may name no
+   * incarnation above the highest the member has signed, unless it carries
+   * that signature too. Each new (node, incarnation) is verified once.
+   */
+  #signedByMember(update: MemberUpdate, provenance: Provenance): boolean {
+    if (provenance.vouched) {
+      if (update.node !== this.selfId) this.signed.seed(update.node, update.incarnation, update.address);
+      return true;
+    }
+    const { node, incarnation, address, signature } = update;
+    return update.state === 'alive' ? this.signed.admitsAlive(node, incarnation, address, signature) : this.signed.admits(node, incarnation, address, signature);
+  }
+
+  #withSignature(update: MemberUpdate): MemberUpdate {
+    const vouched = this.signed.get(update.node);
+    if (vouched === undefined || vouched.incarnation !== update.incarnation || vouched.signature.length === 0) return update;
+    // The address the member signed, which an accusation may not otherwise carry.
+    return { ...update, address: vouched.address, signature: vouched.signature };
   }
 
   #changed(member: MemberView, previous: MemberState | null): void {

@@ -9,7 +9,8 @@ import { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
 import type { MembershipConfig } from './config.ts';
 import { resolveConfig } from './config.ts';
 import type { Effect, KnownMember, SelfInfo } from './effects.ts';
-import { GOSSIPED, LocalView, SEEDED } from './local-view.ts';
+import type { ClaimSigning } from './claim-signing.ts';
+import { GOSSIPED, LocalView, OBSERVED, SEEDED } from './local-view.ts';
 import type { MemberView } from './member-table.ts';
 import { isActive } from './member-table.ts';
 import type { Ack, MemberUpdate, Ping, PingReq, Snapshot, SwimMessage } from './messages.ts';
@@ -25,6 +26,8 @@ export interface MembershipOptions {
   config?: Partial<MembershipConfig>;
   rng: Rng;
   now: number;
+  /** Signs our incarnations and verifies others' (UNSIGNED_CLAIMS where there are no node keys). */
+  claims: ClaimSigning;
 }
 
 export class Membership {
@@ -56,6 +59,7 @@ export class Membership {
       queue: this.#queue,
       awareness: this.#awareness,
       emit: (effect) => this.#out.push(effect),
+      claims: options.claims,
     });
     // Announce ourselves on the first messages we send.
     this.#queue.enqueue(this.#view.selfUpdate());
@@ -82,6 +86,11 @@ export class Membership {
     return this.#queue.size;
   }
 
+  /** Signature verifications performed so far (each new node and incarnation costs one). */
+  get claimVerifications(): number {
+    return this.#view.signed.verifications;
+  }
+
   member(id: string): MemberView | undefined {
     const record = this.#view.table.get(id);
     return record === undefined ? undefined : { ...record };
@@ -105,6 +114,7 @@ export class Membership {
 
   handle(now: number, from: string, message: SwimMessage): Effect[] {
     this.#lastCallAt = now;
+    this.#view.beginBatch();
     for (const update of message.updates) this.#view.consider(now, update, GOSSIPED, from);
     switch (message.kind) {
       case 'ping':
@@ -173,6 +183,7 @@ export class Membership {
   /** Merges a peer's snapshot (join, reconnect after a partition, periodic sync). */
   mergeSnapshot(now: number, snapshot: Snapshot): Effect[] {
     this.#lastCallAt = now;
+    this.#view.beginBatch();
     this.#view.mergeSnapshot(now, snapshot);
     return this.#flush();
   }
@@ -244,8 +255,7 @@ export class Membership {
     this.#awareness.apply(awarenessDelta);
     const record = this.#view.table.get(probe.target);
     if (record === undefined || !isActive(record.state)) return;
-    const suspect: MemberUpdate = { node: record.id, address: record.address, incarnation: record.incarnation, state: 'suspect', from: this.id };
-    this.#view.consider(now, suspect, GOSSIPED);
+    this.#view.consider(now, this.#view.claimAbout(record, 'suspect', this.id), OBSERVED);
   }
 
   #onPing(from: string, ping: Ping): void {
@@ -325,7 +335,7 @@ export class Membership {
     const record = this.#view.table.get(to);
     if (record === undefined || (record.state !== 'suspect' && record.state !== 'dead')) return;
     if (updates.some((u) => u.node === to)) return;
-    updates.push({ node: to, address: record.address, incarnation: record.incarnation, state: record.state, from: this.id });
+    updates.push(this.#view.claimAbout(record, record.state, this.id));
   }
 
   // ---- plumbing ----

@@ -1,5 +1,5 @@
 // Wire messages of /weft/swim/1 and the push-pull snapshot. Plain data only
-// (strings, numbers, booleans, arrays) so every type maps field for field
+// (strings, numbers, booleans, arrays, and signatures as bytes) so every type maps field for field
 // onto proto/swim.proto: `kind` is the name of the field set in the
 // SwimPacket oneof, everything else keeps its name (snake_case in .proto).
 // The sender's node ID is not in the messages: the transport authenticates
@@ -15,6 +15,8 @@ export interface MemberUpdate {
   state: MemberState;
   /** Node that asserted it: the suspecter for suspect/dead, the node itself for alive/left. */
   from: string;
+  /** `node`'s own signature of (node, incarnation) (claim-signing.ts); required to raise its incarnation. */
+  signature?: Uint8Array;
 }
 
 export interface Ping {
@@ -65,6 +67,7 @@ export interface SnapshotEntry {
   address: string;
   incarnation: number;
   state: MemberState;
+  signature?: Uint8Array;
 }
 
 /** Full state for push-pull anti-entropy (join, heal, periodic sync). */

@@ -71,13 +71,17 @@ function badService(service: ServiceClaim, networks: ReadonlyMap<string, Network
   const network = networks.get(service.networkId);
   if (network === undefined) return `its network ${service.networkId} is not known here`;
   // A VIP outside its network would capture sandboxes' traffic to that address (another host, a resolver).
-  const problem = `its VIP ${service.vip} is not a host address of its network ${network.subnet}`;
+  return isHostAddressOf(service.vip, network) ? undefined : `its VIP ${service.vip} is not a host address of its network ${network.subnet}`;
+}
+
+/** True when `ip` is in the network's host range (no network or broadcast address) and is not its gateway. */
+export function isHostAddressOf(ip: string, network: NetworkRange): boolean {
   try {
-    const vip = parseIPv4(service.vip);
+    const address = parseIPv4(ip);
     const range = hostRange(parseCidr(network.subnet));
-    return vip < range.start || vip >= range.end || service.vip === network.gateway ? problem : undefined;
+    return address >= range.start && address < range.end && ip !== network.gateway;
   } catch {
-    return problem;
+    return false;
   }
 }
 

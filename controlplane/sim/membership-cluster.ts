@@ -5,6 +5,7 @@ import type { MembershipConfig } from '../membership/config.ts';
 import type { Effect } from '../membership/effects.ts';
 import type { MemberView } from '../membership/member-table.ts';
 import { Membership } from '../membership/membership.ts';
+import { UNSIGNED_CLAIMS } from '../membership/claim-signing.ts';
 import type { MemberState, SwimMessage } from '../membership/messages.ts';
 import { deriveSeed, mulberry32 } from '../membership/rng.ts';
 import { MembershipNode } from './membership-node.ts';
@@ -151,6 +152,8 @@ export class MembershipCluster {
       config: this.#options.config ?? {},
       rng,
       now,
+      // Simulated nodes have no keys: the protocol as it ran before claims were signed.
+      claims: UNSIGNED_CLAIMS,
     });
     return new MembershipNode(membership, (observer, at, effect) => this.#emit(observer, at, effect));
   }

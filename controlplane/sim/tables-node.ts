@@ -22,6 +22,7 @@ import type { MembershipConfig } from '../membership/config.ts';
 import type { Effect } from '../membership/effects.ts';
 import type { MemberView } from '../membership/member-table.ts';
 import { Membership } from '../membership/membership.ts';
+import { UNSIGNED_CLAIMS } from '../membership/claim-signing.ts';
 import type { MemberState } from '../membership/messages.ts';
 import type { Rng } from '../membership/rng.ts';
 import { deriveSeed, mulberry32, randomInt } from '../membership/rng.ts';
@@ -141,7 +142,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
     this.networks = new Set(options.networks);
     this.#sizer = options.sizer;
     this.#onMemberChanged = options.onMemberChanged;
-    this.membership = new Membership({ self: { id, address: options.address }, config: options.membership ?? {}, rng: stream(0), now });
+    this.membership = new Membership({ self: { id, address: options.address }, config: options.membership ?? {}, rng: stream(0), now, claims: UNSIGNED_CLAIMS });
     this.tables = new ReplicatedTables({ self: id, initialLamport: options.restored?.lamport ?? 0, clusterScoped: isClusterScoped });
     // As TableService does on start-up: the saved entries go back in as a sync from ourselves.
     if (options.restored !== undefined) this.tables.applySynced(now, id, options.restored.entries);

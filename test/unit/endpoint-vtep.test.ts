@@ -13,6 +13,8 @@ const SELF = 'a'.repeat(32);
 const B = 'b'.repeat(32);
 const ROGUE = 'c'.repeat(32);
 const NET = '0123456789ab';
+const network = { id: NET, subnet: '10.9.0.0/24', gateway: '10.9.0.1' };
+const context = (vtepOf: (id: string) => string | undefined) => ({ network, vtepOf, serviceVips: new Set<string>() });
 const roster = new Map([[SELF, '198.18.0.1'], [B, '198.18.0.2'], [ROGUE, '198.18.0.3']]);
 
 const endpoint = (id: string, nodeId: string, vtep: string, ip: string): EndpointObject => ({
@@ -33,8 +35,8 @@ test('endpoints naming a VTEP other than their owner\'s roster address are not p
   ];
   for (const entry of entries) self.applySynced(2, entry.owner, [entry]);
   const tables = { tables: self } as unknown as TableService;
-  const seen = visibleEndpoints(tables, NET, (id) => roster.get(id)).map((e) => e.id);
+  const seen = visibleEndpoints(tables, context((id) => roster.get(id))).map((e) => e.id);
   t.deepEqual(seen.sort(), ['000000000001', '000000000005']);
   // A member the roster does not know has no VTEP at all.
-  t.deepEqual(visibleEndpoints(tables, NET, () => undefined), []);
+  t.deepEqual(visibleEndpoints(tables, context(() => undefined)), []);
 });

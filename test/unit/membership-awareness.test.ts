@@ -3,6 +3,7 @@ import { Awareness } from '../../controlplane/membership/awareness.ts';
 import { DEFAULT_MEMBERSHIP_CONFIG, resolveConfig } from '../../controlplane/membership/config.ts';
 import type { Effect } from '../../controlplane/membership/effects.ts';
 import { Membership } from '../../controlplane/membership/membership.ts';
+import { UNSIGNED_CLAIMS } from '../../controlplane/membership/claim-signing.ts';
 import type { SwimMessage } from '../../controlplane/membership/messages.ts';
 import { mulberry32 } from '../../controlplane/membership/rng.ts';
 
@@ -32,7 +33,7 @@ test('config validation rejects an interval too short for the indirect round', (
  */
 function isolatedNode() {
   const peers = Array.from({ length: 12 }, (_, i) => `p${i}`);
-  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(3), now: 0 });
+  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(3), now: 0, claims: UNSIGNED_CLAIMS });
   for (const id of peers) m.addMember(0, { id, address: `addr-${id}`, incarnation: 0 });
   const state = { now: 0, healthy: false, probeStarts: [] as { at: number; score: number }[] };
   const seen = new Set<number>();
@@ -88,7 +89,7 @@ test('missed acks raise the score and stretch the probe interval; successful pro
 });
 
 test('a failed probe answered by nacks does not raise the score: the target is down, not us', (t) => {
-  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(5), now: 0 });
+  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(5), now: 0, claims: UNSIGNED_CLAIMS });
   for (const id of ['b', 'c', 'd', 'e']) m.addMember(0, { id, address: `addr-${id}`, incarnation: 0 });
   let now = 0;
   const process = (effects: Effect[]): void => {
@@ -111,7 +112,7 @@ test('a failed probe answered by nacks does not raise the score: the target is d
 
 /** A node with peers b..e; returns helpers to drive it by hand. */
 function smallCluster(seed: number) {
-  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(seed), now: 0 });
+  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(seed), now: 0, claims: UNSIGNED_CLAIMS });
   for (const id of ['b', 'c', 'd', 'e']) m.addMember(0, { id, address: `addr-${id}`, incarnation: 0 });
   return m;
 }

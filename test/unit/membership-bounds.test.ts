@@ -2,6 +2,7 @@
 // past what the wire (uint32) carries, nor move it by an absurd amount.
 import test from 'ava';
 import { Membership } from '../../controlplane/membership/membership.ts';
+import { UNSIGNED_CLAIMS } from '../../controlplane/membership/claim-signing.ts';
 import type { MemberState, MemberUpdate } from '../../controlplane/membership/messages.ts';
 import { isValidUpdate } from '../../controlplane/membership/messages.ts';
 import { MAX_INCARNATION, MAX_INCARNATION_JUMP } from '../../controlplane/membership/update-rules.ts';
@@ -13,7 +14,7 @@ const B = 'b'.repeat(32);
 const C = 'c'.repeat(32);
 
 function member(): Membership {
-  const m = new Membership({ self: { id: A, address: 'addr-a' }, rng: mulberry32(1), now: 0 });
+  const m = new Membership({ self: { id: A, address: 'addr-a' }, rng: mulberry32(1), now: 0, claims: UNSIGNED_CLAIMS });
   m.addMember(0, { id: B, address: 'addr-b', incarnation: 0 });
   m.addMember(0, { id: C, address: 'addr-c', incarnation: 0 });
   return m;
@@ -53,7 +54,7 @@ test('strangers enter with a bounded incarnation, and snapshots follow the same 
 });
 
 test('leave() at the ceiling still announces a valid incarnation', (t) => {
-  const m = new Membership({ self: { id: A, address: 'addr-a', incarnation: MAX_INCARNATION }, rng: mulberry32(1), now: 0 });
+  const m = new Membership({ self: { id: A, address: 'addr-a', incarnation: MAX_INCARNATION }, rng: mulberry32(1), now: 0, claims: UNSIGNED_CLAIMS });
   m.leave(1);
   t.like(m.member(A), { state: 'left' });
   t.true(m.member(A)!.incarnation <= MAX_INCARNATION);

@@ -6,6 +6,7 @@ import { DEFAULT_MEMBERSHIP_CONFIG } from '../../controlplane/membership/config.
 import type { Effect } from '../../controlplane/membership/effects.ts';
 import type { MemberView } from '../../controlplane/membership/member-table.ts';
 import { Membership } from '../../controlplane/membership/membership.ts';
+import { UNSIGNED_CLAIMS } from '../../controlplane/membership/claim-signing.ts';
 import type { MemberState, MemberUpdate, PingReq, SwimMessage } from '../../controlplane/membership/messages.ts';
 import { mulberry32 } from '../../controlplane/membership/rng.ts';
 
@@ -36,7 +37,7 @@ class Harness {
   isolated = false;
 
   constructor(peers: string[], config: Partial<MembershipConfig> = {}, seed = 1) {
-    this.m = new Membership({ self: { id: 'a', address: 'addr-a' }, config, rng: mulberry32(seed), now: 0 });
+    this.m = new Membership({ self: { id: 'a', address: 'addr-a' }, config, rng: mulberry32(seed), now: 0, claims: UNSIGNED_CLAIMS });
     for (const id of peers) this.m.addMember(0, { id, address: `addr-${id}`, incarnation: 0 });
   }
 
