@@ -4,7 +4,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
-import { labUp, labDown, labDir, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { labUp, labDown, labDir, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 import { join } from 'node:path';
 import { FileAllocationStore } from '../../agent/allocation/store.ts';
@@ -158,4 +158,29 @@ test.serial('a bad configuration is error 7, an unknown network too, and no agen
   const down = await cni('ADD', 'ctr3', nsPath('c2'), config({ socket }));
   t.is(down.json['code'], 11);
   t.is(down.json['msg'], `cannot reach the weft agent at ${socket}`);
+});
+
+test.serial('the agent refuses hostile container keys and a key reused for another network', async (t) => {
+  const h1 = lab.hosts[0]!;
+  const base = { networks: ['blue'], name: '', aliases: [], netns: nsPath('c2'), command: [], services: [] };
+  const bad: Array<[object, RegExp]> = [
+    [{ containerId: '../x', ifname: 'eth0' }, /container ID/],
+    [{ containerId: 'x'.repeat(256), ifname: 'eth0' }, /container ID/],
+    [{ containerId: 'ok1', ifname: 'eth0/../x' }, /interface name/],
+    [{ containerId: 'ok1', ifname: '..' }, /interface name/],
+    [{ containerId: 'ok1', ifname: '' }, /needs its interface name/],
+    [{ containerId: 'ok1', ifname: 'eth0', networks: ['blue', 'red'] }, /exactly one network/],
+    [{ containerId: 'ok1', ifname: 'eth0', netns: '' }, /needs the container's namespace/],
+    [{ containerId: 'ok1', ifname: 'eth0', command: ['sleep', '1'] }, /cannot run a command/],
+  ];
+  for (const [over, reason] of bad) {
+    const error = await t.throwsAsync(callAgent(h1, 'SandboxCreate', { ...base, ...over }));
+    t.regex(error?.message ?? '', reason, JSON.stringify(over));
+  }
+  await ok(h1, ['network', 'create', 'green']);
+  t.is((await cni('ADD', 'ctr4', nsPath('c2'), config())).exitCode, 0);
+  const other = await cni('ADD', 'ctr4', nsPath('c2'), config({ network: 'green' }));
+  t.is(other.json['code'], 100);
+  t.regex(String(other.json['msg']), /already attached to network "blue"/);
+  t.is((await cni('DEL', 'ctr4', nsPath('c2'), config())).exitCode, 0);
 });
