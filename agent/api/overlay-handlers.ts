@@ -5,7 +5,7 @@ import type { Overlay } from '../overlay/overlay.ts';
 import type { EndpointObject, HealthCheck, NetworkObject, ServiceObject } from '../wire/objects-codec.ts';
 import { liveBackends } from '../../controlplane/services/backends.ts';
 import { badRequest } from './errors.ts';
-import { endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest, serviceCreateRequest, serviceRef } from './schemas.ts';
+import { containerRef, endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest, serviceCreateRequest, serviceRef } from './schemas.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
 
@@ -54,6 +54,16 @@ export function overlayHandlers(overlay: () => Overlay, nodeName: (nodeId: strin
       const { netns, network } = parse(sandboxDetachRequest, req);
       const info = await overlay().detach(netns, network);
       return { ...info, endpoints: info.endpoints.map(endpointInfo) };
+    },
+    ContainerDetach: async (req) => {
+      const { containerId, ifname } = parse(containerRef, req);
+      const info = await overlay().detachContainer(containerId, ifname);
+      return info ? { ...info, endpoints: info.endpoints.map(endpointInfo) } : {};
+    },
+    ContainerCheck: async (req) => {
+      const { containerId, ifname } = parse(containerRef, req);
+      const { info, problems } = await overlay().checkContainer(containerId, ifname);
+      return { sandbox: { ...info, endpoints: info.endpoints.map(endpointInfo) }, problems };
     },
     Endpoints: (req) => ({ endpoints: overlay().endpoints(parse(endpointsRequest, req).network).map(endpointInfo) }),
     Doctor: async () => ({ findings: await overlay().doctor() }),

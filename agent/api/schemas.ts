@@ -39,6 +39,15 @@ export const networkCreateRequest = z.object({
   internal: z.boolean(),
 });
 export const networkRef = z.object({ name: z.string().min(1, 'name the network') });
+/** CNI 1.0: a container ID is letters, digits, '_', '.', '-', starting with a letter or digit. */
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+const optionalContainerId = z.string().default('').refine((v) => v === '' || CONTAINER_ID.test(v), 'a container ID is 1-255 letters, digits, "_", ".", "-", starting with a letter or digit')
+  .transform((v) => (v === '' ? undefined : v));
+/** As the kernel takes it: 1-15 characters, no "/", ":" nor whitespace; "." and ".." are not names. */
+const optionalIfname = z.string().default('').refine((v) => v === '' || (/^[A-Za-z0-9_.-]{1,15}$/.test(v) && v !== '.' && v !== '..'), 'an interface name is 1-15 letters, digits, "_", ".", "-"')
+  .transform((v) => (v === '' ? undefined : v));
+const containerKey = { containerId: z.string().min(1, 'name the container (containerId)').refine((v) => CONTAINER_ID.test(v), 'a container ID is 1-255 letters, digits, "_", ".", "-", starting with a letter or digit'), ifname: z.string().min(1, 'name the interface (ifname)').max(15) };
+export const containerRef = z.object(containerKey);
 export const sandboxCreateRequest = z.object({
   networks: z.array(z.string().min(1)).min(1, 'give at least one --network').max(16),
   name,
@@ -46,6 +55,8 @@ export const sandboxCreateRequest = z.object({
   netns: z.string().max(4096).transform((v) => (v === '' ? undefined : v)),
   command: z.array(z.string()).max(4096).transform((v) => (v.length === 0 ? undefined : v)),
   services: z.array(z.string().min(1).max(63)).max(32).default([]),
+  containerId: optionalContainerId,
+  ifname: optionalIfname,
 });
 export const servicePortRequest = z.object({
   port: z.number().int().min(1, 'a port is 1-65535').max(65_535, 'a port is 1-65535'),
@@ -71,7 +82,7 @@ export const serviceCreateRequest = z.object({
 });
 export const serviceRef = z.object({ name: z.string().min(1, 'name the service') });
 export const sandboxDetachRequest = z.object({
-  netns: z.string().min(1, 'name the sandbox (--netns)'),
+  netns: z.string().min(1, 'name the sandbox (--netns)').max(4096),
   network: z.string().transform((v) => (v === '' ? undefined : v)),
 });
 export const endpointsRequest = z.object({ network: z.string().transform((v) => (v === '' ? undefined : v)) });

@@ -43,6 +43,11 @@ export class Gateway {
     return record.attachments.some((a) => this.#o.networks.byId(a.networkId)?.internal === false);
   }
 
+  /** The address sandboxes reach the embedded resolver at (the gateway bridge's). */
+  nameserver(): string {
+    return egressGateway(this.#o.egress.spec);
+  }
+
   /** Plugs the sandbox in (once) and sets its default route for its current networks. */
   async plug(sandbox: Sandbox, record: LocalSandbox): Promise<void> {
     const outside = this.reachesOutside(record);

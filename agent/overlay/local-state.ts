@@ -17,6 +17,8 @@ const attachmentSchema = z.object({
   aliases: z.array(z.string()),
   /** Services this endpoint backs (weft run/attach --service). */
   services: z.array(z.string()).default([]),
+  /** The container runtime's ID (CNI_CONTAINERID) that, with ifname, keys this attachment; '' for weft's own. */
+  containerId: z.string().default(''),
 });
 
 const sandboxSchema = z.object({
@@ -51,6 +53,15 @@ export class LocalState {
 
   byNetns(netns: string): LocalSandbox | undefined {
     return [...this.sandboxes.values()].find((s) => s.netns === netns || s.id === netns);
+  }
+
+  /** The sandbox and attachment a container runtime made for (containerId, ifname). */
+  byContainer(containerId: string, ifname: string): { sandbox: LocalSandbox; attachment: LocalAttachment } | undefined {
+    for (const sandbox of this.sandboxes.values()) {
+      const attachment = sandbox.attachments.find((a) => a.containerId === containerId && a.ifname === ifname);
+      if (attachment) return { sandbox, attachment };
+    }
+    return undefined;
   }
 
   attachmentsOn(networkId: string): LocalAttachment[] {

@@ -194,6 +194,11 @@ export class Overlay {
       const networks = request.networks.map((n) => this.networks.require(n));
       if (new Set(networks.map((n) => n.id)).size !== networks.length) throw badRequest('each --network may be given once');
       const services = this.#checkServices(request.services ?? [], networks);
+      if (request.containerId !== undefined) {
+        const existing = this.#local.byContainer(request.containerId, request.ifname ?? '');
+        // A runtime retries ADD: the same key gets the same attachment, not a second address.
+        if (existing) return this.#sameContainer(existing.sandbox, existing.attachment, request, networks[0]!);
+      }
       const adopted = request.netns !== undefined ? this.#local.byNetns(request.netns) : undefined;
       const id = adopted?.id ?? randomBytes(4).toString('hex');
       const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#openSandbox(id, request.netns);
@@ -247,6 +252,38 @@ export class Overlay {
       void this.#o.onLocalChange?.();
       return info;
     });
+  }
+
+  /** Detaches what a container runtime attached for (containerId, ifname); undefined when there is nothing (DEL must then succeed). */
+  detachContainer(containerId: string, ifname: string): Promise<SandboxInfo | undefined> {
+    return this.#exclusive(async () => {
+      const found = this.#local.byContainer(containerId, ifname);
+      if (!found) return undefined;
+      const info = this.#info(found.sandbox);
+      // The namespace may be gone already (the runtime deleted it first): the host-side veth,
+      // the address and the entries are weft's and are released all the same.
+      await this.#rollback(this.#o.dataplane.sandbox(found.sandbox.netns), found.sandbox, [found.attachment.networkId]);
+      await this.#gateway.sync();
+      void this.#o.onLocalChange?.();
+      return info;
+    });
+  }
+
+  /** What differs in the kernel from a container's attachment (interface, address, route): CNI CHECK. */
+  async checkContainer(containerId: string, ifname: string): Promise<{ info: SandboxInfo; problems: string[] }> {
+    const found = this.#local.byContainer(containerId, ifname);
+    if (!found) throw notFound(`no attachment for container ${containerId} interface ${ifname} on this host`);
+    const { sandbox, attachment } = found;
+    const network = this.networks.byId(attachment.networkId);
+    if (!network) return { info: this.#info(sandbox), problems: [`network ${attachment.networkId} no longer exists`] };
+    const index = sandbox.attachments.indexOf(attachment);
+    const findings = await this.#o.dataplane.doctor({
+      networks: [this.#hostNetworks.spec(network)],
+      attachments: [{ sandbox: sandbox.netns, vni: attachment.vni, spec: { ip: attachment.ip, mac: attachment.mac, ifname: attachment.ifname, defaultRoute: index === 0 && !this.#gateway.reachesOutside(sandbox) } }],
+    });
+    // Only the attachment's own findings: the network's are `weft doctor`'s business.
+    const problems = findings.filter((f) => f.subject.startsWith('sandbox ')).map((f) => `${f.subject}: ${f.problem}`);
+    return { info: this.#info(sandbox), problems };
   }
 
   /** The programmable endpoints of a network (endpoints.ts). */
@@ -324,6 +361,15 @@ export class Overlay {
     return sandbox.key.replace(/^(name|path):/, '');
   }
 
+  /** A repeated container request: the same answer if it asks for the same thing, else a clear refusal. */
+  #sameContainer(record: LocalSandbox, attachment: LocalAttachment, request: SandboxRequest, network: NetworkObject): SandboxInfo {
+    const what = `container ${request.containerId} interface ${attachment.ifname}`;
+    if (attachment.networkId !== network.id) throw precondition(`${what} is already attached to network "${this.networks.byId(attachment.networkId)?.name ?? attachment.networkId}"`);
+    const netns = this.#netnsOf(this.#o.dataplane.sandbox(request.netns ?? ''));
+    if (netns !== record.netns) throw precondition(`${what} is already attached in namespace ${record.netns}, not ${netns}`);
+    return this.#info(record);
+  }
+
   #checkServices(names: string[], networks: NetworkObject[]): ServiceObject[] {
     return [...new Set(names)].map((name) => {
       const service = this.services.require(name);
@@ -347,7 +393,8 @@ export class Overlay {
     }
     const ip = formatIPv4(ipValue);
     try {
-      const attached = await this.#o.dataplane.attach(sandbox, realised, { ip, defaultRoute: record.attachments.length === 0 });
+      const spec = { ip, defaultRoute: record.attachments.length === 0 };
+      const attached = await this.#o.dataplane.attach(sandbox, realised, request.ifname === undefined ? spec : { ...spec, ifname: request.ifname });
       const attachment: LocalAttachment = {
         networkId: network.id,
         vni: network.vni,
@@ -358,6 +405,7 @@ export class Overlay {
         name: request.name,
         aliases: request.aliases,
         services,
+        containerId: request.containerId ?? '',
       };
       // A backend of a checked service gets traffic only once a check has passed.
       const checked = services.filter((name) => this.services.byName(name)?.health.kind !== '');
@@ -431,7 +479,14 @@ export class Overlay {
 
   #info(record: LocalSandbox): SandboxInfo {
     const endpoints = record.attachments.map((a) => this.#endpointOf(record, a));
-    return { id: record.id, netns: record.netns, pid: record.pid, endpoints };
+    const interfaces = record.attachments.map((a) => {
+      const network = this.networks.byId(a.networkId);
+      return { network: network?.name ?? '', ifname: a.ifname, mac: a.mac || macFromIp(a.ip), ip: a.ip, prefixLength: network ? Number(network.subnet.split('/')[1]) : 0, gateway: network?.gateway ?? '' };
+    });
+    const nameserver = record.egressIp === '' ? '' : this.#gateway.nameserver();
+    // As the data plane sets it: through the gateway bridge when a network may leave the host, else the first network's gateway.
+    const defaultGateway = this.#gateway.reachesOutside(record) ? nameserver : (interfaces[0]?.gateway ?? '');
+    return { id: record.id, netns: record.netns, pid: record.pid, endpoints, interfaces, nameserver, defaultGateway };
   }
 
   stop(): void {

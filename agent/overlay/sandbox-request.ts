@@ -13,6 +13,23 @@ export interface SandboxRequest {
   command?: string[] | undefined;
   /** Services the sandbox backs; each must be on one of `networks`. */
   services?: string[] | undefined;
+  /**
+   * A container runtime's ID for the attachment (CNI_CONTAINERID): with
+   * `ifname` it keys the attachment, so a repeated request gets the same one.
+   */
+  containerId?: string | undefined;
+  /** Interface name inside the namespace (CNI_IFNAME); default the first free ethN. */
+  ifname?: string | undefined;
+}
+
+/** The interfaces a sandbox has on its networks, as a container runtime reports them. */
+export interface SandboxInterface {
+  network: string;
+  ifname: string;
+  mac: string;
+  ip: string;
+  prefixLength: number;
+  gateway: string;
 }
 
 export interface SandboxInfo {
@@ -20,6 +37,11 @@ export interface SandboxInfo {
   netns: string;
   pid: number;
   endpoints: EndpointObject[];
+  interfaces: SandboxInterface[];
+  /** weft's resolver as the sandbox reaches it (its gateway leg); '' while it has none. */
+  nameserver: string;
+  /** Where the sandbox's default route goes; '' on internal networks only. */
+  defaultGateway: string;
 }
 
 /** Checks what does not need cluster state: names and that at least one network is given. */
@@ -28,4 +50,11 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if (!OBJECT_NAME.test(name)) throw badRequest(`name "${name}" must be ${OBJECT_NAME_RULE}`);
   }
   if (request.networks.length === 0) throw badRequest('give at least one --network');
+  if (request.containerId !== undefined) {
+    // One runtime request attaches one interface: the key must name one attachment.
+    if (request.networks.length !== 1) throw badRequest('a container attachment (containerId) names exactly one network');
+    if (request.netns === undefined) throw badRequest('a container attachment (containerId) needs the container\'s namespace (netns)');
+    if (request.ifname === undefined) throw badRequest('a container attachment (containerId) needs its interface name (ifname)');
+    if (request.command !== undefined) throw badRequest('a container attachment (containerId) cannot run a command');
+  }
 }

@@ -9,6 +9,7 @@ import type { Connection, PeerId } from '@libp2p/interface';
 import { reactionToMemberChange } from '../../controlplane/cluster/member-reactions.ts';
 import { Membership, mulberry32, type Effect, type MemberState, type SwimMessage } from '../../controlplane/membership/index.ts';
 import { SUPERSEDED_AFTER_MS, abortConnections, abortSuperseded, newestOpenConnection, type ConnectionSource } from '../../agent/cluster/stale-connections.ts';
+import { UNSIGNED_CLAIMS } from '../../controlplane/membership/claim-signing.ts';
 
 test('dead → alive starts a sync; no other transition does', (t) => {
   const states: Array<MemberState | null> = [null, 'alive', 'suspect', 'dead', 'left'];
@@ -29,7 +30,7 @@ test('a dead member loses its connections and its entries; a suspect one keeps b
 
 /** Drives one Membership whose peer b stops answering, is declared dead, then comes back. */
 function deadAndBack(): Array<{ state: MemberState; previous: MemberState | null }> {
-  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(7), now: 0 });
+  const m = new Membership({ self: { id: 'a', address: 'addr-a' }, rng: mulberry32(7), now: 0, claims: UNSIGNED_CLAIMS });
   const changes: Array<{ state: MemberState; previous: MemberState | null }> = [];
   let bDown = false;
   let now = 0;

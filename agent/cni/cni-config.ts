@@ -1,0 +1,128 @@
+// What a runtime hands the plugin: the network configuration on stdin and the
+// CNI_* environment. Both are outside input: each problem gets the spec's
+// error code and a message naming the field.
+import { z } from 'zod';
+import { DEFAULT_API_SOCKET } from '../config.ts';
+import { CNI_CODE, CniError } from './cni-error.ts';
+
+/** Result formats this plugin writes (0.4.0 adds `version` to each IP; CHECK exists from 0.4.0). */
+export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0'] as const;
+export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
+
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
+
+const WEFT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const nameList = z.array(z.string().regex(WEFT_NAME, 'names are 1-63 letters, digits, "_", ".", "-"')).max(32);
+
+const configSchema = z.object({
+  cniVersion: z.string().min(1, 'cniVersion is required'),
+  name: z.string().min(1, 'name (the CNI network name) is required'),
+  type: z.string(),
+  network: z.string().regex(WEFT_NAME, 'network must name a weft network (1-63 letters, digits, "_", ".", "-")'),
+  socket: z.string().startsWith('/', 'socket must be an absolute path').max(107, 'socket must be a unix socket path under 108 characters').default(DEFAULT_API_SOCKET),
+  /** Conventions' `args.cni`: static per-network values. */
+  args: z.object({ cni: z.object({ name: z.string().regex(WEFT_NAME).optional(), aliases: nameList.optional(), services: nameList.optional() }).loose().optional() }).loose().optional(),
+  /** Capability args: `aliases` as podman sends them, keyed by CNI network name. */
+  runtimeConfig: z.object({ aliases: z.record(z.string(), nameList).optional() }).loose().optional(),
+}).loose();
+
+export interface CniConfig {
+  cniVersion: CniVersion;
+  name: string;
+  network: string;
+  socket: string;
+  /** Endpoint name, aliases and services from args.cni and runtimeConfig (CNI_ARGS may override). */
+  endpointName: string;
+  aliases: string[];
+  services: string[];
+}
+
+export function parseConfig(text: string): CniConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new CniError(CNI_CODE.decode, 'cannot decode the network configuration on stdin', (error as Error).message);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CniError(CNI_CODE.decode, 'the network configuration on stdin must be a JSON object');
+  const version = (raw as { cniVersion?: unknown }).cniVersion;
+  if (typeof version === 'string' && version !== '' && !(SUPPORTED_VERSIONS as readonly string[]).includes(version)) {
+    throw new CniError(CNI_CODE.incompatibleVersion, `CNI version ${version} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration', z.prettifyError(parsed.error));
+  const c = parsed.data;
+  if (c.type !== 'weft') throw new CniError(CNI_CODE.invalidConfig, `invalid network configuration: type is "${c.type}", this plugin is "weft"`);
+  return {
+    cniVersion: c.cniVersion as CniVersion,
+    name: c.name,
+    network: c.network,
+    socket: c.socket,
+    endpointName: c.args?.cni?.name ?? '',
+    aliases: [...(c.args?.cni?.aliases ?? []), ...(c.runtimeConfig?.aliases?.[c.name] ?? [])],
+    services: c.args?.cni?.services ?? [],
+  };
+}
+
+export interface CniEnv {
+  command: CniCommand;
+  containerId: string;
+  netns: string;
+  ifname: string;
+  /** From CNI_ARGS: K8S_POD_NAME or name; aliases and services as comma lists. */
+  name: string | undefined;
+  aliases: string[];
+  services: string[];
+}
+
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+/** CNI_ARGS keys runtimes send that mean nothing to weft: accepted without IgnoreUnknown. */
+const KNOWN_IGNORED = new Set(['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
+
+export function parseCommand(env: NodeJS.ProcessEnv): CniCommand {
+  const command = env['CNI_COMMAND'];
+  if (command === 'ADD' || command === 'DEL' || command === 'CHECK' || command === 'VERSION') return command;
+  throw new CniError(CNI_CODE.invalidEnv, command === undefined || command === '' ? 'CNI_COMMAND is not set' : `CNI_COMMAND "${command}" is not one of ADD, DEL, CHECK, VERSION`);
+}
+
+export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
+  const command = parseCommand(env);
+  const need = (key: string): string => {
+    const value = env[key];
+    if (value === undefined || value === '') throw new CniError(CNI_CODE.invalidEnv, `${key} is required for ${command}`);
+    return value;
+  };
+  const containerId = need('CNI_CONTAINERID');
+  if (!CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODE.invalidEnv, 'CNI_CONTAINERID must be 1-255 letters, digits, "_", ".", "-", starting with a letter or digit');
+  const ifname = need('CNI_IFNAME');
+  if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') throw new CniError(CNI_CODE.invalidEnv, `CNI_IFNAME "${ifname}" is not an interface name (1-15 letters, digits, "_", ".", "-")`);
+  need('CNI_PATH');
+  // DEL may come after the namespace is gone: the spec lets the runtime leave CNI_NETNS empty then.
+  const netns = command === 'DEL' ? (env['CNI_NETNS'] ?? '') : need('CNI_NETNS');
+  if (netns !== '' && !netns.startsWith('/')) throw new CniError(CNI_CODE.invalidEnv, 'CNI_NETNS must be an absolute path');
+  return { command, containerId, netns, ifname, ...parseCniArgs(env['CNI_ARGS'] ?? '') };
+}
+
+/** CNI_ARGS: "K=V;K=V". Unknown keys are an error unless IgnoreUnknown=1 (libcni's convention). */
+export function parseCniArgs(text: string): { name: string | undefined; aliases: string[]; services: string[] } {
+  const pairs = new Map<string, string>();
+  for (const item of text.split(';').filter((p) => p !== '')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS item "${item}" is not KEY=VALUE`);
+    pairs.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  const ignoreUnknown = /^(1|true)$/i.test(pairs.get('IgnoreUnknown') ?? '');
+  const used = new Set(['K8S_POD_NAME', 'name', 'aliases', 'services']);
+  for (const key of pairs.keys()) {
+    if (!used.has(key) && !KNOWN_IGNORED.has(key) && !ignoreUnknown) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS key "${key}" is not supported (set IgnoreUnknown=1 to pass it)`);
+  }
+  const list = (key: string): string[] => {
+    const items = (pairs.get(key) ?? '').split(',').filter((v) => v !== '');
+    for (const v of items) if (!WEFT_NAME.test(v)) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS ${key}: "${v}" is not a name (1-63 letters, digits, "_", ".", "-")`);
+    return items;
+  };
+  const name = pairs.get('name') ?? pairs.get('K8S_POD_NAME');
+  if (name !== undefined && !WEFT_NAME.test(name)) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS name "${name}" is not a name (1-63 letters, digits, "_", ".", "-")`);
+  return { name, aliases: list('aliases'), services: list('services') };
+}

@@ -1,0 +1,96 @@
+// The `weft` CNI plugin (bin/weft-cni): runs once per container network
+// operation, so it loads only the API client, never the agent's code. It turns
+// the CNI command into one agent API call and the reply into a CNI result.
+import { readFileSync } from 'node:fs';
+import { status } from '@grpc/grpc-js';
+import { AgentClient, ApiCallError } from '../api/client.ts';
+import { parseCommand, parseConfig, parseEnv, SUPPORTED_VERSIONS, type CniConfig, type CniEnv } from './cni-config.ts';
+import { CNI_CODE, CniError } from './cni-error.ts';
+import { buildResult, type SandboxReply } from './cni-result.ts';
+
+async function call<T>(config: CniConfig, method: string, request: object): Promise<T> {
+  const client = new AgentClient(config.socket);
+  try {
+    return await client.call<T>(method, request);
+  } catch (error) {
+    throw asCniError(error, config.socket);
+  } finally {
+    client.close();
+  }
+}
+
+function asCniError(error: unknown, socket: string): CniError {
+  if (!(error instanceof ApiCallError)) return new CniError(CNI_CODE.io, `talking to the weft agent at ${socket} failed`, (error as Error).message);
+  if (error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED) {
+    return new CniError(CNI_CODE.tryLater, `cannot reach the weft agent at ${socket}`, 'start it with `weft agent` (as root), or set "socket" in the network configuration');
+  }
+  if (error.code === status.INVALID_ARGUMENT || error.code === status.NOT_FOUND) return new CniError(CNI_CODE.invalidConfig, error.message);
+  return new CniError(CNI_CODE.agentFailed, error.message);
+}
+
+async function add(config: CniConfig, env: CniEnv): Promise<object> {
+  const reply = await call<SandboxReply>(config, 'SandboxCreate', {
+    networks: [config.network],
+    name: env.name ?? config.endpointName,
+    aliases: [...new Set([...config.aliases, ...env.aliases])],
+    netns: env.netns,
+    command: [],
+    services: [...new Set([...config.services, ...env.services])],
+    containerId: env.containerId,
+    ifname: env.ifname,
+  });
+  return buildResult(config.cniVersion, reply, config.network, env.ifname, env.netns);
+}
+
+async function del(config: CniConfig, env: CniEnv): Promise<void> {
+  // Nothing attached for this key (never added, half-created and rolled back, deleted twice) is success.
+  await call(config, 'ContainerDetach', { containerId: env.containerId, ifname: env.ifname });
+}
+
+async function check(config: CniConfig, env: CniEnv): Promise<void> {
+  let reply: { sandbox?: SandboxReply; problems?: string[] };
+  try {
+    reply = await call(config, 'ContainerCheck', { containerId: env.containerId, ifname: env.ifname });
+  } catch (error) {
+    if (error instanceof CniError && error.code === CNI_CODE.invalidConfig) throw new CniError(CNI_CODE.containerUnknown, error.message);
+    throw error;
+  }
+  const iface = reply.sandbox?.interfaces?.find((i) => i.ifname === env.ifname);
+  if (iface && iface.network !== config.network) throw new CniError(CNI_CODE.drift, `interface ${env.ifname} is on weft network ${iface.network}, not ${config.network}`);
+  const problems = reply.problems ?? [];
+  if (problems.length > 0) throw new CniError(CNI_CODE.drift, `container ${env.containerId} interface ${env.ifname} is not as weft attached it`, problems.join('; '));
+}
+
+function readStdin(): string {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (error) {
+    throw new CniError(CNI_CODE.io, 'cannot read the network configuration from stdin', (error as Error).message);
+  }
+}
+
+/** Runs one CNI command; returns the exit code after writing the result or error JSON to stdout. */
+export async function runCni(env: NodeJS.ProcessEnv, stdin: () => string, out: (text: string) => void): Promise<number> {
+  let version = '1.0.0';
+  try {
+    if (parseCommand(env) === 'VERSION') {
+      out(JSON.stringify({ cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS }));
+      return 0;
+    }
+    const config = parseConfig(stdin());
+    version = config.cniVersion;
+    const request = parseEnv(env);
+    if (request.command === 'ADD') out(JSON.stringify(await add(config, request)));
+    else if (request.command === 'DEL') await del(config, request);
+    else await check(config, request);
+    return 0;
+  } catch (error) {
+    const cni = error instanceof CniError ? error : new CniError(CNI_CODE.agentFailed, (error as Error).message);
+    out(JSON.stringify(cni.toJSON(version)));
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await runCni(process.env, readStdin, (text) => process.stdout.write(`${text}\n`));
+}

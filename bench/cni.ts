@@ -1,0 +1,86 @@
+// CNI ADD and DEL wall time: weft's plugin (bin/weft-cni, through a lab host's
+// agent) against containernetworking-plugins' `bridge` with host-local IPAM,
+// in the same run on the same machine, alternating per iteration. The bridge
+// plugin runs inside the lab host's namespace (its bridge is made there, never
+// in the machine's own), with no masquerade nor gateway, so no iptables.
+// Each iteration makes a fresh container namespace, ADDs, DELs, deletes it.
+// Prints a table and writes bench/results/cni.json.
+// Usage: node_modules/.bin/node bench/cni.ts [iterations]
+import { execa } from 'execa';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { labUp, labDown, labDir } from '../deploy/lab/lab.ts';
+import { weftOn, uniquePrefix } from '../test/helpers/weft-cli.ts';
+
+const BRIDGE_PLUGIN = '/usr/lib/cni/bridge';
+if (!existsSync(BRIDGE_PLUGIN)) {
+  console.error(`bench/cni.ts needs ${BRIDGE_PLUGIN}: apt-get install containernetworking-plugins`);
+  process.exit(2);
+}
+const ITERATIONS = Number(process.argv[2] ?? 20);
+const WEFT_PLUGIN = fileURLToPath(new URL('../bin/weft-cni', import.meta.url));
+const prefix = uniquePrefix('b');
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+async function timed(argv: string[], command: string, containerId: string, netns: string, config: object): Promise<number> {
+  const started = process.hrtime.bigint();
+  const r = await execa(argv[0]!, argv.slice(1), {
+    reject: false,
+    input: JSON.stringify(config),
+    env: { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+  });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} ${command}: ${String(r.stdout)} ${String(r.stderr)}`);
+  return ms;
+}
+
+const times: Record<'weft' | 'bridge', { add: number[]; del: number[] }> = { weft: { add: [], del: [] }, bridge: { add: [], del: [] } };
+try {
+  const lab = await labUp({ hosts: 1, prefix });
+  const h1 = lab.hosts[0]!;
+  const created = await weftOn(h1, ['network', 'create', 'bench']);
+  if (created.exitCode !== 0) throw new Error(created.stderr);
+  const weftConfig = { cniVersion: '1.0.0', name: 'weftbench', type: 'weft', network: 'bench', socket: h1.socket };
+  const bridgeConfig = {
+    cniVersion: '1.0.0', name: 'bridgebench', type: 'bridge', bridge: 'cnibench0', isGateway: false, ipMasq: false,
+    ipam: { type: 'host-local', subnet: '198.51.100.0/24', dataDir: join(labDir(prefix), 'host-local') },
+  };
+  const plugins = {
+    weft: { argv: [WEFT_PLUGIN], config: weftConfig },
+    bridge: { argv: ['ip', 'netns', 'exec', h1.netns, BRIDGE_PLUGIN], config: bridgeConfig },
+  };
+  for (let i = 0; i < ITERATIONS + 1; i++) {
+    const order = i % 2 === 0 ? (['weft', 'bridge'] as const) : (['bridge', 'weft'] as const);
+    for (const kind of order) {
+      const ns = `${prefix}-c${kind[0]}${i}`;
+      await execa('ip', ['netns', 'add', ns]);
+      const add = await timed(plugins[kind].argv, 'ADD', `bench${i}`, `/run/netns/${ns}`, plugins[kind].config);
+      const del = await timed(plugins[kind].argv, 'DEL', `bench${i}`, `/run/netns/${ns}`, plugins[kind].config);
+      await execa('ip', ['netns', 'delete', ns]);
+      if (i === 0) continue; // warm-up: the first call of each pays for cold caches
+      times[kind].add.push(add);
+      times[kind].del.push(del);
+    }
+  }
+} finally {
+  await labDown(prefix);
+}
+
+const rows = (['weft', 'bridge'] as const).map((kind) => ({
+  plugin: kind,
+  iterations: times[kind].add.length,
+  addP50Ms: Math.round(quantile(times[kind].add, 0.5)),
+  addP90Ms: Math.round(quantile(times[kind].add, 0.9)),
+  delP50Ms: Math.round(quantile(times[kind].del, 0.5)),
+  delP90Ms: Math.round(quantile(times[kind].del, 0.9)),
+}));
+console.log('plugin  iterations  ADD p50  ADD p90  DEL p50  DEL p90 (ms)');
+for (const r of rows) console.log(`${r.plugin.padEnd(8)}${String(r.iterations).padStart(10)}${String(r.addP50Ms).padStart(9)}${String(r.addP90Ms).padStart(9)}${String(r.delP50Ms).padStart(9)}${String(r.delP90Ms).padStart(9)}`);
+const out = fileURLToPath(new URL('./results/', import.meta.url));
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'cni.json'), JSON.stringify({ date: new Date().toISOString(), goalAddP50Ms: 150, rows, raw: times }, null, 1));
