@@ -42,6 +42,10 @@ export const agentConfigSchema = z.strictObject({
   // Seconds a client may cache an answer: short, so a cached answer never
   // outlives a dead backend for long (docs/dns.md).
   dnsTtl: z.number().int().min(0).max(3600, 'must be 0-3600 seconds'),
+  // Seconds a delete is remembered (tombstones). A peer away for longer
+  // still learns of it from the entry's owner (docs/tables.md), so this
+  // bounds only how long other hosts can relay it. Config file only.
+  tableReapSeconds: z.number().int().min(5, 'must be at least 5 seconds').max(604_800, 'must be at most 604800 seconds (7 days)'),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -63,6 +67,7 @@ export function defaultConfig(): AgentConfig {
     egressSubnet: '172.31.255.0/24',
     dnsUpstreams: [],
     dnsTtl: 5,
+    tableReapSeconds: 1800,
   };
 }
 

@@ -9,7 +9,7 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the weft agent (the daemon) in the foreground')
-    .option('--config <file>', 'JSON config file (fields: dataDir, apiSocket, advertiseAddr, listenAddr, gossipPort, name, logLevel, nsPrefix, egressSubnet, dnsUpstreams, dnsTtl)')
+    .option('--config <file>', 'JSON config file (fields: dataDir, apiSocket, advertiseAddr, listenAddr, gossipPort, name, logLevel, nsPrefix, egressSubnet, dnsUpstreams, dnsTtl, tableReapSeconds)')
     .option('--data-dir <dir>', 'where the node identity and cluster state live (default /var/lib/weft)')
     .option('--advertise-addr <ip>', 'underlay IPv4 other hosts reach this one on')
     .option('--listen-addr <ip:port>', 'where to accept joins (default 0.0.0.0:2377)')

@@ -49,6 +49,8 @@ export interface ClusterNodeOptions {
   logger: Logger;
   listenIp: string;
   gossipPort: number;
+  /** How long deletes are remembered (tombstone reap time). */
+  tableReapMs?: number;
   /** Called when this node learns it was revoked; the agent then forgets the cluster. */
   onRevoked: () => void;
 }
@@ -151,6 +153,7 @@ export class ClusterNode {
       selfId: this.nodeId,
       logger: this.#log,
       store: this.#options.dataDir.tableStore(),
+      reapMs: this.#options.tableReapMs,
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
       isAdmittedOwner: (nodeId) => {
         const status = this.roster.get(nodeId)?.status;

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import {
   ReplicatedTables, Coalescer, makeDigest, diffAgainstDigest, completeSync, toWire,
   signedFields,
-  type Change, type ChangeListener, type Digest, type SyncReply, type WireEntry, type TableFilter, type EntrySigner, type EntryVerifier,
+  DEFAULT_REAP_MS,
+  type BatchResult, type Change, type ChangeListener, type Digest, type Entry, type SyncReply, type WireEntry, type TableFilter, type EntrySigner, type EntryVerifier,
 } from '../../controlplane/tables/index.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
@@ -38,7 +39,12 @@ export interface TableServiceOptions {
   sign: EntrySigner;
   /** Checks an owner's signature on every received version, on every path (reload included). */
   verify: EntryVerifier;
+  /** How long a delete is remembered (tombstone reap time); default 30 min. */
+  reapMs?: number;
 }
+
+/** This node's own entries that a peer held in a version this node did not (see ownEntriesAdopted). */
+export type OwnEntriesListener = (entries: Entry[]) => void;
 
 export class TableService {
   readonly tables: ReplicatedTables;
@@ -50,6 +56,7 @@ export class TableService {
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #reapTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  readonly #ownEntriesListeners = new Set<OwnEntriesListener>();
 
   constructor(options: TableServiceOptions) {
     this.#options = options;
@@ -58,6 +65,7 @@ export class TableService {
     this.tables = new ReplicatedTables({
       self: options.selfId,
       initialLamport: saved?.lamport ?? 0,
+      reapMs: options.reapMs ?? DEFAULT_REAP_MS,
       isAdmitted: options.isAdmittedOwner,
       // Networks and services belong to the cluster, not to the host that created them.
       clusterScoped: (table) => table === 'networks' || table === 'services',
@@ -69,7 +77,7 @@ export class TableService {
     const pubsub = options.node.services.pubsub;
     pubsub.addEventListener('message', (event) => this.#onMessage(event.detail));
     this.#subscribe(CLUSTER_TABLE_TOPIC);
-    this.#reapTimer = setInterval(() => this.tables.reap(Date.now()), REAP_INTERVAL_MS);
+    this.#reapTimer = setInterval(() => this.tables.reap(Date.now()), Math.min(REAP_INTERVAL_MS, this.tables.reapMs));
   }
 
   /**
@@ -89,6 +97,24 @@ export class TableService {
 
   subscribe(listener: ChangeListener, filter?: TableFilter): () => void {
     return this.tables.subscribe(listener, filter);
+  }
+
+  /**
+   * Called with this node's own entries that a peer handed back in a version
+   * this node did not hold: typically an entry this node deleted while that
+   * peer was away for longer than the reap time, so the tombstone is gone.
+   * The tables adopt them (only the owner could have signed them); the
+   * consumer that knows the truth for the table (the overlay for endpoints)
+   * writes the current value again or deletes the key anew.
+   */
+  ownEntriesAdopted(listener: OwnEntriesListener): () => void {
+    this.#ownEntriesListeners.add(listener);
+    return () => this.#ownEntriesListeners.delete(listener);
+  }
+
+  #afterApply(result: BatchResult): void {
+    if (result.selfConflicts.length === 0) return;
+    for (const listener of this.#ownEntriesListeners) listener(result.selfConflicts);
   }
 
   set(table: string, key: string, value: Uint8Array): Change[] {
@@ -178,13 +204,16 @@ export class TableService {
   complete(peerNodeId: string, digest: Digest, reply: SyncReply & { dropped?: number }): WireEntry[] {
     const { result, entries } = completeSync(Date.now(), this.tables, peerNodeId, digest, reply);
     this.#reportRefusals(peerNodeId, result.refused + (reply.dropped ?? 0), 'sync');
+    this.#afterApply(result);
     return entries;
   }
 
   finish(peerNodeId: string, entries: WireEntry[], dropped = 0): void {
-    const inScope = entries.filter((e) => this.#inScope(e.table));
+    // Our own entries come back from any table: answer() lists our bucket even outside our scope.
+    const inScope = entries.filter((e) => this.#inScope(e.table) || e.owner === this.#options.selfId);
     const result = this.tables.applySynced(Date.now(), peerNodeId, inScope);
     this.#reportRefusals(peerNodeId, result.refused + dropped + entries.length - inScope.length, 'sync');
+    this.#afterApply(result);
   }
 
   // ---- gossip ----
@@ -229,6 +258,7 @@ export class TableService {
     const fits = entries.filter((e) => (network === undefined ? isClusterTable(e.table) : networkOfTable(e.table) === network));
     const result = this.tables.applyRemoteBatch(Date.now(), from, fits);
     this.#reportRefusals(from, result.refused + dropped + entries.length - fits.length, 'gossip');
+    this.#afterApply(result);
   }
 
   #reportRefusals(from: string, refused: number, path: string): void {

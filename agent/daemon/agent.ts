@@ -115,6 +115,7 @@ export class Agent {
       logger: this.#log,
       listenIp: listenIpOf(this.config),
       gossipPort: this.config.gossipPort,
+      tableReapMs: this.config.tableReapSeconds * 1000,
       onRevoked: () => void this.#exclusive(() => this.#forgetCluster()),
     });
     try {

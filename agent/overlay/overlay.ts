@@ -28,6 +28,8 @@ import { DetachedProcesses } from './detached.ts';
 import { Gateway } from './gateway.ts';
 import { HostNetworks } from './host-networks.ts';
 import { checkSandboxRequest, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
+import { settleOwnEndpoints } from './own-endpoints.ts';
+import type { Entry } from '../../controlplane/tables/index.ts';
 
 export type { SandboxInfo, SandboxRequest };
 
@@ -102,6 +104,7 @@ export class Overlay {
       localNetworks: () => this.#localNetworks(),
       endpoints: (networkId) => this.visibleEndpoints(networkId),
     });
+    options.tables.ownEntriesAdopted((entries) => this.#settleOwnEndpoints(entries));
   }
 
   /** Restores this host's networks and endpoints after a restart without touching the sandboxes. */
@@ -121,6 +124,8 @@ export class Overlay {
         this.#publishEndpoint(network, sandbox, attachment);
       }
     }
+    // Own entries the saved tables hold that no local sandbox backs any more (a crash between the two saves).
+    this.#settleOwnEndpoints(this.#o.tables.tables.tableNames().flatMap((t) => this.#o.tables.tables.bucketEntries(t, this.#o.selfId)), false);
     await this.#gateway.guardOldPorts();
     await this.#hostNetworks.removeUnused(new Set(this.#localNetworks().map((n) => n.vni)));
     this.#programmer.start();
@@ -422,6 +427,26 @@ export class Overlay {
     const endpoint = this.#endpointOf(sandbox, attachment);
     this.#hostNetworks.announce(network.id);
     this.#o.tables.set(endpointsTable(network.id), endpoint.id, encodeEndpoint(endpoint));
+  }
+
+  /** Own endpoint entries that a peer handed back or the saved tables held: the local sandboxes decide (own-endpoints.ts). */
+  #settleOwnEndpoints(entries: Entry[], republishLocal = true): void {
+    const { stale, republish } = settleOwnEndpoints(entries, (networkId, endpointId) => this.#localAttachment(networkId, endpointId) !== undefined);
+    for (const { table, key } of stale) this.#o.tables.delete(table, key);
+    for (const { networkId, endpointId } of republishLocal ? republish : []) {
+      const found = this.#localAttachment(networkId, endpointId);
+      const network = this.networks.byId(networkId);
+      if (found && network) this.#publishEndpoint(network, found.sandbox, found.attachment);
+    }
+    if (stale.length > 0) this.#log.info({ endpoints: stale.map((s) => s.key) }, 'deleted own endpoint entries that no local sandbox backs');
+  }
+
+  #localAttachment(networkId: string, endpointId: string): { sandbox: LocalSandbox; attachment: LocalAttachment } | undefined {
+    for (const sandbox of this.#local.sandboxes.values()) {
+      const attachment = sandbox.attachments.find((a) => a.networkId === networkId && a.endpointId === endpointId);
+      if (attachment) return { sandbox, attachment };
+    }
+    return undefined;
   }
 
   /** A local attachment as the cluster sees it in the endpoint tables. */

@@ -51,14 +51,22 @@ export interface SyncCompletion {
  * Responder side (message 2). `accept` limits the exchange to tables this
  * node shares with the initiator (e.g. networks both are on); the reply is a
  * pure function of the digest and this node's state.
+ *
+ * Outside `accept`, the responder still answers for its own bucket when the
+ * initiator holds one: the owner is the authority on what it wrote. That is
+ * how a peer that was away longer than the reap time, and so missed a delete
+ * whose tombstone is gone, hands the forgotten entry to its owner (who is no
+ * longer on that table, or no longer has the key) and learns that it is
+ * stale: the owner sees it among `selfConflicts` and deletes it anew.
  */
 export function diffAgainstDigest(now: number, store: ReplicatedTables, digest: Digest, accept: TableFilter = () => true): SyncReply {
   const reply: SyncReply = { entries: [], buckets: [] };
   const remote = indexDigest(digest);
   for (const table of new Set(digest.tables)) {
-    if (!accept(table)) continue;
     const theirs = remote.get(table) ?? new Map<string, BucketDigest>();
-    const owners = new Set([...theirs.keys(), ...[...store.buckets(table)].map((b) => b.owner)]);
+    const owners = accept(table)
+      ? new Set([...theirs.keys(), ...[...store.buckets(table)].map((b) => b.owner)])
+      : new Set(theirs.has(store.self) ? [store.self] : []);
     for (const owner of owners) {
       if (sameBucket(theirs.get(owner), localBucketDigest(store, table, owner))) continue;
       reply.buckets.push({ table, owner });

@@ -130,3 +130,35 @@ test('an exchange stays inside the tables both sides agreed on', (t) => {
   t.deepEqual(done.entries, [], 'endpoints/n2 was not accepted by the responder, so nothing is sent for it');
   t.truthy(a.get('endpoints/n1', 'x'));
 });
+
+test('a peer away longer than the reap time hands a deleted entry to its owner, who deletes it anew', (t) => {
+  // X wrote e1 on n1, P got it and went away; X deleted it and left n1, Q got the tombstone; both reaped it.
+  const [x, p, q] = ['X', 'P', 'Q'].map((self) => new ReplicatedTables({ self, reapMs: 1000 })) as [ReplicatedTables, ReplicatedTables, ReplicatedTables];
+  x.set(0, 'endpoints/n1', 'e1', bytes('ep'));
+  exchange(1, p, x, ['endpoints/n1']);
+  exchange(1, q, x, ['endpoints/n1']);
+  x.delete(2, 'endpoints/n1', 'e1');
+  exchange(3, q, x, ['endpoints/n1']);
+  t.is(q.get('endpoints/n1', 'e1'), undefined);
+  t.is(x.reap(5000) + q.reap(5000), 2, 'both tombstones reaped');
+  // X is no longer on n1: its table filter leaves n1 out.
+  const xAccepts = (table: string): boolean => table !== 'endpoints/n1';
+  const back = exchange(6000, p, x, ['endpoints/n1'], xAccepts);
+  t.deepEqual(back.reply.buckets, [{ table: 'endpoints/n1', owner: 'X' }], 'the owner answers for its own bucket outside its scope');
+  t.deepEqual(back.responder.selfConflicts.map((e) => e.key), ['e1'], 'the owner sees its forgotten entry as a self conflict');
+  // The owner's answer (the overlay's, in the agent): delete it again; the new tombstone reaches everyone.
+  x.delete(6001, 'endpoints/n1', 'e1');
+  exchange(6002, p, x, ['endpoints/n1'], xAccepts);
+  exchange(6002, q, p, ['endpoints/n1']);
+  t.is(p.get('endpoints/n1', 'e1'), undefined, 'the returning peer dropped it');
+  t.is(q.get('endpoints/n1', 'e1'), undefined, 'and so did the peer it could have resurrected it on');
+});
+
+test('outside its scope, a responder answers only for its own bucket', (t) => {
+  const p = new ReplicatedTables({ self: 'P', reapMs: 1000 });
+  const x = new ReplicatedTables({ self: 'X', reapMs: 1000 });
+  p.applyRemote(0, 'Y', { table: 'endpoints/n1', key: 'y', owner: 'Y', lamport: 1, deleted: false, reapInMs: 0, value: bytes('y') });
+  p.set(0, 'endpoints/n1', 'p', bytes('p'));
+  const reply = diffAgainstDigest(1, x, makeDigest(p, ['endpoints/n1']), () => false);
+  t.deepEqual(reply, { entries: [], buckets: [] }, 'no bucket of X there, so nothing is listed and nothing is pulled');
+});
