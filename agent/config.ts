@@ -42,6 +42,9 @@ export const agentConfigSchema = z.strictObject({
   // Seconds a client may cache an answer: short, so a cached answer never
   // outlives a dead backend for long (docs/dns.md).
   dnsTtl: z.number().int().min(0).max(3600, 'must be 0-3600 seconds'),
+  // Where the Docker remote plugin socket `weft.sock` goes; '' turns the plugin off.
+  // Several dockerds on one machine read /run/docker/plugins: each needs its own (the lab).
+  dockerPluginDir: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path or \'\' (off)').max(90, 'must be under 90 characters (unix socket paths are short)')]),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -63,6 +66,7 @@ export function defaultConfig(): AgentConfig {
     egressSubnet: '172.31.255.0/24',
     dnsUpstreams: [],
     dnsTtl: 5,
+    dockerPluginDir: '/run/docker/plugins',
   };
 }
 
@@ -78,6 +82,7 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_EGRESS_SUBNET: 'egressSubnet',
   WEFT_DNS_UPSTREAMS: 'dnsUpstreams',
   WEFT_DNS_TTL: 'dnsTtl',
+  WEFT_DOCKER_PLUGIN_DIR: 'dockerPluginDir',
 };
 
 const ENV_VARIABLES = new Map(Object.entries(ENV_FIELDS).map(([variable, field]) => [field as string, variable]));
