@@ -1,7 +1,8 @@
 // The Docker remote-plugin endpoint: node:http on a unix socket. Docker POSTs
 // a JSON body (often without a Content-Type) to /<Interface>.<Method> and
-// reads a JSON answer; a failure is answered {"Err": "..."} with status 200-
-// class semantics left to Docker (it shows Err to the user). Bodies are
+// reads a JSON answer; a failure is answered {"Err": "..."} with status 500,
+// the only form Docker's plugin client reads as an error for both the driver
+// and the IPAM calls (a 200 is decoded as a result). Bodies are
 // bounded and every handler's failure becomes an Err: a hostile or broken
 // caller can never take the agent down.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -64,7 +65,7 @@ async function serve(request: IncomingMessage, response: ServerResponse, handler
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.info({ method, err: message }, 'docker plugin call refused');
-    reply(response, 200, { Err: message });
+    reply(response, 500, { Err: message });
   }
 }
 
