@@ -8,6 +8,7 @@ import { UsageError } from './usage.ts';
 import { join } from 'node:path';
 import { startPluginServer, type PluginServer } from '../docker/plugin-server.ts';
 import { handshakeHandlers } from '../docker/plugin-handlers.ts';
+import { networkHandlers } from '../docker/network-handlers.ts';
 
 /** The flags of `weft agent` (agent-command.ts defines them). */
 export interface AgentFlags {
@@ -90,7 +91,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   let plugin: PluginServer | undefined;
   try {
     api = await startApiServer(agent, config.apiSocket, log);
-    if (config.dockerPluginDir !== '') plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), handshakeHandlers(), log);
+    if (config.dockerPluginDir !== '') plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay()) }, log);
   } catch (error) {
     api?.forceShutdown();
     await agent.stop();
