@@ -46,6 +46,9 @@ export const agentConfigSchema = z.strictObject({
   // still learns of it from the entry's owner (docs/tables.md), so this
   // bounds only how long other hosts can relay it. Config file only.
   tableReapSeconds: z.number().int().min(5, 'must be at least 5 seconds').max(604_800, 'must be at most 604800 seconds (7 days)'),
+  // Where the Docker remote plugin socket `weft.sock` goes; '' turns the plugin off.
+  // Several dockerds on one machine read /run/docker/plugins: each needs its own (the lab).
+  dockerPluginDir: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path or \'\' (off)').max(90, 'must be under 90 characters (unix socket paths are short)')]),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -68,6 +71,7 @@ export function defaultConfig(): AgentConfig {
     dnsUpstreams: [],
     dnsTtl: 5,
     tableReapSeconds: 1800,
+    dockerPluginDir: '/run/docker/plugins',
   };
 }
 
@@ -83,6 +87,7 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_EGRESS_SUBNET: 'egressSubnet',
   WEFT_DNS_UPSTREAMS: 'dnsUpstreams',
   WEFT_DNS_TTL: 'dnsTtl',
+  WEFT_DOCKER_PLUGIN_DIR: 'dockerPluginDir',
 };
 
 const ENV_VARIABLES = new Map(Object.entries(ENV_FIELDS).map(([variable, field]) => [field as string, variable]));

@@ -70,7 +70,7 @@ function summarize(samples: Sample[]): Summary {
 
 async function startAgent(): Promise<void> {
   const nsPrefix = `wcb${randomBytes(3).toString('hex')}`;
-  agent = execa(WEFT, ['--api-socket', socket, 'agent', '--data-dir', join(dir, 'data'), '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1),
+  agent = execa(WEFT, ['--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', join(dir, 'data'), '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1),
     '--advertise-addr', '127.0.0.1', '--name', 'clibench', '--ns-prefix', nsPrefix, '--log-level', 'warn'], { reject: false, env: { XDG_CACHE_HOME: join(dir, 'agent-cache') } });
   let exited = false;
   void agent.then(() => {

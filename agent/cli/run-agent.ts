@@ -5,6 +5,10 @@ import { createLogger } from '../logger.ts';
 import { Agent } from '../daemon/agent.ts';
 import { refuseIfSocketLive, startApiServer } from '../api/api-server.ts';
 import { UsageError } from './usage.ts';
+import { join } from 'node:path';
+import { startPluginServer, type PluginServer } from '../docker/plugin-server.ts';
+import { handshakeHandlers } from '../docker/plugin-handlers.ts';
+import { networkHandlers } from '../docker/network-handlers.ts';
 
 /** The flags of `weft agent` (agent-command.ts defines them). */
 export interface AgentFlags {
@@ -20,6 +24,7 @@ export interface AgentFlags {
   egressSubnet?: string;
   dnsUpstream?: string[];
   dnsTtl?: string;
+  dockerPluginDir?: string;
 }
 
 // Config field → the flag that sets it, for errors that name the flag.
@@ -35,6 +40,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   egressSubnet: '--egress-subnet',
   dnsUpstreams: '--dns-upstream',
   dnsTtl: '--dns-ttl',
+  dockerPluginDir: '--docker-plugin-dir',
 };
 
 function configFromFlags(flags: AgentFlags): AgentConfigInput {
@@ -50,6 +56,7 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     egressSubnet: flags.egressSubnet,
     dnsUpstreams: flags.dnsUpstream,
     dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
+    dockerPluginDir: flags.dockerPluginDir,
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags', (field) => FLAG_OF_FIELD[field] ?? field);
@@ -81,12 +88,16 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const log = createLogger(config.logLevel);
   const agent = await Agent.start(config, log);
   let api;
+  let plugin: PluginServer | undefined;
   try {
     api = await startApiServer(agent, config.apiSocket, log);
+    if (config.dockerPluginDir !== '') plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay()) }, log);
   } catch (error) {
+    api?.forceShutdown();
     await agent.stop();
     throw error;
   }
+  if (plugin) log.info({ socket: plugin.socketPath }, 'docker plugin "weft" listening');
   log.info({ socket: config.apiSocket, peerId: agent.peerId, advertise: agent.advertiseAddr }, 'weft agent ready');
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -95,7 +106,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       api.forceShutdown();
-      agent.stop().finally(resolve);
+      Promise.all([plugin?.close(), agent.stop()]).finally(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

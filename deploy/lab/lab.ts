@@ -121,6 +121,8 @@ function startAgent(host: LabHost, logLevel: string, dnsUpstreams: readonly stri
     '--ns-prefix', host.netns,
     // Lab addresses stay inside 198.18.0.0/15; each host's egress bridge is local to its namespace.
     '--egress-subnet', '198.19.255.0/24',
+    // Every dockerd reads /run/docker/plugins: each lab host's agent serves its plugin in its own dir.
+    '--docker-plugin-dir', dockerPluginDir(host),
     ...dnsUpstreams.flatMap((u) => ['--dns-upstream', u])];
   // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
@@ -128,6 +130,11 @@ function startAgent(host: LabHost, logLevel: string, dnsUpstreams: readonly stri
   closeSync(log);
   if (!child.pid) throw new Error(`could not start the agent of ${host.name}`);
   return child.pid;
+}
+
+/** Where a lab host's agent serves the Docker plugin (bind it over /run/docker/plugins for that host's dockerd). */
+export function dockerPluginDir(host: Pick<LabHost, 'dataDir'>): string {
+  return join(host.dataDir, 'docker-plugins');
 }
 
 async function withClient<T>(host: LabHost, use: (c: AgentClient) => Promise<T>): Promise<T> {

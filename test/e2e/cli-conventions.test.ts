@@ -16,7 +16,7 @@ const env = { WEFT_SOCKET: socket };
 let agent: ResultPromise | undefined;
 
 test.before(async () => {
-  agent = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--data-dir', join(base, 'data'),
+  agent = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', join(base, 'data'),
     '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1), '--advertise-addr', '127.0.0.1', '--name', 'conv1', '--ns-prefix', uniquePrefix('cc'), '--log-level', 'warn'], { reject: false });
   await eventually('the agent to answer', async () => (await weft(['status'], env)).exitCode === 0, 60_000);
 });

@@ -12,7 +12,7 @@ const port = 20_000 + Math.floor(Math.random() * 20_000);
 const running: ResultPromise[] = [];
 
 function startAgent(name: string, dataDir: string, socket: string, offset: number): ResultPromise {
-  const child = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--data-dir', dataDir,
+  const child = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', dataDir,
     '--listen-addr', `127.0.0.1:${port + offset}`, '--gossip-port', String(port + offset + 1), '--advertise-addr', '127.0.0.1', '--name', name], { reject: false });
   running.push(child);
   return child;
