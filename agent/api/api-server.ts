@@ -1,8 +1,7 @@
 // The agent API on a unix socket (0660, root). Refuses to start when another
 // agent already answers on the socket; removes a stale socket left by a crash.
 import * as grpc from '@grpc/grpc-js';
-import { connect } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { AgentApiService } from '../wire/agent-api-service.ts';
@@ -11,6 +10,7 @@ import { initRequest, joinRequest, removeNodeRequest, tokenRequest } from './sch
 import { overlayHandlers, parse } from './overlay-handlers.ts';
 import type { Agent } from '../daemon/agent.ts';
 import { WEFT_VERSION } from '../version.ts';
+import { claimSocketPath } from '../../lib/unix-socket.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
 
@@ -90,16 +90,6 @@ function memberReply(view: ReturnType<Agent['members']>[number]): object {
   };
 }
 
-export async function refuseIfSocketLive(socketPath: string): Promise<void> {
-  if (!existsSync(socketPath)) return;
-  const live = await new Promise<boolean>((resolve) => {
-    const socket = connect(socketPath);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`another weft agent is already listening on ${socketPath}; stop it first or start this one with a different --api-socket`);
-  unlinkSync(socketPath); // stale, left by an agent that did not shut down cleanly
+export function refuseIfSocketLive(socketPath: string): Promise<void> {
+  return claimSocketPath(socketPath, () => new Error(`another weft agent is already listening on ${socketPath}; stop it first or start this one with a different --api-socket`));
 }

@@ -6,8 +6,8 @@
 // bounded and every handler's failure becomes an Err: a hostile or broken
 // caller can never take the agent down.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { claimSocketPath } from '../../lib/unix-socket.ts';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -104,18 +104,8 @@ function reply(response: ServerResponse, status: number, answer: object): void {
   response.end(text);
 }
 
-async function refuseIfLive(socketPath: string): Promise<void> {
-  if (!existsSync(socketPath)) return;
-  const live = await new Promise<boolean>((resolve) => {
-    const socket = connect(socketPath);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`something already serves the Docker plugin socket ${socketPath}; stop it or give this agent another --docker-plugin-dir ('' turns the plugin off)`);
-  unlinkSync(socketPath); // left by an agent that was killed
+function refuseIfLive(socketPath: string): Promise<void> {
+  return claimSocketPath(socketPath, () => new Error(`something already serves the Docker plugin socket ${socketPath}; stop it or give this agent another --docker-plugin-dir ('' turns the plugin off)`));
 }
 
 function closeServer(server: Server, socketPath: string): Promise<void> {
