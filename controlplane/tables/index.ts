@@ -6,7 +6,7 @@ export { visibleChange } from './change.ts';
 export type { Change, ChangeOp } from './change.ts';
 export { ChangeFeed, tablePrefix } from './feed.ts';
 export type { ChangeListener, TableFilter } from './feed.ts';
-export { ReplicatedTables, DEFAULT_REAP_MS } from './table.ts';
+export { ReplicatedTables, DEFAULT_REAP_MS, DEFAULT_CLUSTER_REAP_MS } from './table.ts';
 export type { TablesConfig } from './table.ts';
 export type { ApplyStatus, ApplyResult, BatchResult, LocalWrite, TableCounters } from './results.ts';
 export { Coalescer } from './coalescer.ts';

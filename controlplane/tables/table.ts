@@ -34,9 +34,22 @@ import type { ApplyResult, BatchResult, LocalWrite, Refusal, TableCounters } fro
  */
 export const DEFAULT_REAP_MS = 30 * 60 * 1000;
 
+/**
+ * 7 days for tombstones of cluster-scoped tables (networks, services). Their
+ * entries have no owner with local truth to settle a resurrected key (an
+ * endpoint's owner checks its sandboxes; nobody can check whether a service
+ * should exist), so the delete itself must outlive the absence of any peer
+ * that may still hold the live version. These tables change rarely and a
+ * tombstone is a few hundred bytes, so a week of deletes costs little.
+ */
+export const DEFAULT_CLUSTER_REAP_MS = 7 * 24 * 60 * 60 * 1000;
+
 export interface TablesConfig {
   self: string;
+  /** Tombstone lifetime of owner-bound tables (endpoints, allocations, nodes). */
   reapMs?: number;
+  /** Tombstone lifetime of cluster-scoped tables; never shorter than reapMs. */
+  clusterReapMs?: number;
   /** Restored Lamport time after a restart (see LamportClock). */
   initialLamport?: number;
   /**
@@ -73,6 +86,7 @@ type MergeOutcome = { status: 'applied' | 'stale'; change: Change | undefined };
 export class ReplicatedTables {
   readonly self: string;
   readonly reapMs: number;
+  readonly clusterReapMs: number;
   readonly #clock: LamportClock;
   readonly #isAdmitted: (node: string) => boolean;
   readonly #clusterScoped: TableFilter;
@@ -87,15 +101,20 @@ export class ReplicatedTables {
 
   constructor(config: TablesConfig) {
     if (config.self === '') throw new Error('tables need the node ID of this node');
-    const reapMs = config.reapMs ?? DEFAULT_REAP_MS;
-    if (!Number.isFinite(reapMs) || reapMs <= 0) throw new RangeError(`reapMs must be a positive number of ms, got ${reapMs}`);
+    const reapMs = positiveMs('reapMs', config.reapMs ?? DEFAULT_REAP_MS);
     this.self = config.self;
     this.reapMs = reapMs;
+    this.clusterReapMs = Math.max(reapMs, positiveMs('clusterReapMs', config.clusterReapMs ?? DEFAULT_CLUSTER_REAP_MS));
     this.#clock = new LamportClock(config.initialLamport ?? 0);
     this.#isAdmitted = config.isAdmitted ?? (() => true);
     this.#clusterScoped = config.clusterScoped ?? (() => false);
     this.#sign = config.sign;
     this.#verify = config.verify;
+  }
+
+  /** How long a tombstone of `table` is kept before reap() drops it. */
+  reapMsOf(table: string): number {
+    return this.#clusterScoped(table) ? this.clusterReapMs : this.reapMs;
   }
 
   get lamport(): number {
@@ -117,7 +136,7 @@ export class ReplicatedTables {
   delete(now: number, table: string, key: string): LocalWrite | undefined {
     const current = this.#tables.get(table)?.get(key);
     if (current === undefined || current.entry.deleted) return undefined;
-    const entry: Entry = { table, key, owner: this.self, lamport: this.#clock.tick(), deleted: true, reapAt: now + this.reapMs, value: new Uint8Array(0) };
+    const entry: Entry = { table, key, owner: this.self, lamport: this.#clock.tick(), deleted: true, reapAt: now + this.reapMsOf(table), value: new Uint8Array(0) };
     return this.#localWrite(now, entry);
   }
 
@@ -182,7 +201,7 @@ export class ReplicatedTables {
     // Witness only admitted entries: a refused one must not drag our clock.
     this.#clock.witness(wire.lamport);
     if (path === 'sync' && wire.owner !== from) this.#counters.relayed += 1;
-    const outcome = this.#merge(fromWire(wire, now, this.reapMs));
+    const outcome = this.#merge(fromWire(wire, now, this.reapMsOf(wire.table)));
     this.#counters[outcome.status] += 1;
     if (outcome.status === 'applied' && wire.owner === this.self && from !== this.self) this.#counters.selfConflicts += 1;
     return { status: outcome.status, changes: outcome.change === undefined ? [] : [outcome.change] };
@@ -414,4 +433,9 @@ export class ReplicatedTables {
 function sameSignature(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (a === undefined || a.length === 0 || b === undefined || b.length === 0) return (a?.length ?? 0) === (b?.length ?? 0);
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+function positiveMs(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of ms, got ${value}`);
+  return value;
 }

@@ -154,6 +154,31 @@ test('a peer away longer than the reap time hands a deleted entry to its owner, 
   t.is(q.get('endpoints/n1', 'e1'), undefined, 'and so did the peer it could have resurrected it on');
 });
 
+test('a service deleted while a peer was away longer than the endpoint reap time stays deleted', (t) => {
+  // X created service s, P got it and went away; Q deleted s; everyone reaped endpoint-length tombstones.
+  const clusterScoped = (table: string): boolean => table === 'services';
+  const [x, p, q] = ['X', 'P', 'Q'].map((self) => new ReplicatedTables({ self, reapMs: 1000, clusterReapMs: 100_000, clusterScoped })) as [ReplicatedTables, ReplicatedTables, ReplicatedTables];
+  x.set(0, 'services', 's', bytes('web'));
+  exchange(1, p, x, ['services']);
+  exchange(1, q, x, ['services']);
+  q.delete(2, 'services', 's');
+  exchange(3, x, q, ['services']);
+  t.is(x.get('services', 's'), undefined);
+  t.is(x.reap(5000) + q.reap(5000), 0, 'a cluster-scoped tombstone outlives the endpoint reap time');
+  // P comes back with its live copy: the kept tombstone wins on both sides of every exchange.
+  exchange(6000, p, x, ['services']);
+  exchange(6000, q, p, ['services']);
+  for (const node of [x, p, q]) t.is(node.get('services', 's'), undefined, `${node.self} does not see the deleted service`);
+  t.is(x.reap(200_000), 1, 'and it is reaped after the cluster reap time');
+});
+
+test('cluster-scoped tombstones are never kept shorter than owner-bound ones', (t) => {
+  const tables = new ReplicatedTables({ self: 'X', reapMs: 5000, clusterReapMs: 10, clusterScoped: (table) => table === 'services' });
+  t.is(tables.reapMsOf('services'), 5000);
+  t.is(tables.reapMsOf('endpoints/n1'), 5000);
+  t.throws(() => new ReplicatedTables({ self: 'X', clusterReapMs: -1 }), { message: /clusterReapMs must be a positive number/ });
+});
+
 test('outside its scope, a responder answers only for its own bucket', (t) => {
   const p = new ReplicatedTables({ self: 'P', reapMs: 1000 });
   const x = new ReplicatedTables({ self: 'X', reapMs: 1000 });
