@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable } from '../../dataplane/testing/underlay.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
@@ -35,6 +35,8 @@ export interface LabState {
   token: string;
   /** The agents' --dns-upstream list (empty: the agents read /etc/resolv.conf). */
   dnsUpstreams?: string[];
+  /** Config-file fields every agent starts with (agent/config.ts), kept for restarts. */
+  agentConfig?: Record<string, unknown>;
 }
 
 export interface LabUpOptions {
@@ -47,6 +49,8 @@ export interface LabUpOptions {
   logLevel?: string;
   /** Resolvers the agents forward outside names to (tests start one on the switch). */
   dnsUpstreams?: string[];
+  /** Config-file fields for every agent, e.g. a short `tableReapSeconds` in a test. */
+  agentConfig?: Record<string, unknown>;
 }
 
 export function labDir(prefix: string): string {
@@ -72,14 +76,14 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   await labDown(prefix); // a previous run may have crashed: start clean
   const dir = labDir(prefix);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const state: LabState = { prefix, mtu, hosts: [], token: '', dnsUpstreams: options.dnsUpstreams ?? [] };
+  const state: LabState = { prefix, mtu, hosts: [], token: '', dnsUpstreams: options.dnsUpstreams ?? [], agentConfig: options.agentConfig ?? {} };
   try {
     say(`creating underlay switch ${prefix}-sw (198.18.0.0/15, MTU ${mtu})`);
     await createUnderlaySwitch(prefix, mtu);
     for (let i = 0; i < options.hosts; i++) {
       const host = await createHost(prefix, i, mtu);
       say(`host ${host.name}: namespace ${host.netns}, ${host.ip}; starting agent`);
-      host.pid = startAgent(host, options.logLevel ?? 'info', options.dnsUpstreams ?? []);
+      host.pid = startAgent(host, options.logLevel ?? 'info', state);
       state.hosts.push(host);
       saveState(state);
     }
@@ -110,20 +114,22 @@ async function createHost(prefix: string, index: number, mtu: number): Promise<L
   return { name, netns, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0 };
 }
 
-function startAgent(host: LabHost, logLevel: string, dnsUpstreams: readonly string[]): number {
+function startAgent(host: LabHost, logLevel: string, lab: Pick<LabState, 'dnsUpstreams' | 'agentConfig'>): number {
   const log = openSync(host.logFile, 'a');
+  const configFile = join(dirname(host.logFile), `${host.name}.config.json`);
+  writeFileSync(configFile, JSON.stringify(lab.agentConfig ?? {}));
   // nsenter enters only the network namespace. `ip netns exec` would also give
   // the agent a private mount namespace, hiding the namespaces it creates
   // under /run/netns from every other process.
   const args = [`--net=/run/netns/${host.netns}`, process.execPath, '--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', host.socket, 'agent',
-    '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel,
+    '--config', configFile, '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel,
     // Namespace names are machine-wide: each host's agent names its own under the lab's prefix, so `lab down` finds them.
     '--ns-prefix', host.netns,
     // Lab addresses stay inside 198.18.0.0/15; each host's egress bridge is local to its namespace.
     '--egress-subnet', '198.19.255.0/24',
     // Every dockerd reads /run/docker/plugins: each lab host's agent serves its plugin in its own dir.
     '--docker-plugin-dir', dockerPluginDir(host),
-    ...dnsUpstreams.flatMap((u) => ['--dns-upstream', u])];
+    ...(lab.dnsUpstreams ?? []).flatMap((u) => ['--dns-upstream', u])];
   // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
@@ -214,7 +220,7 @@ export function labHost(prefix: string, name: string): LabHost {
 export function restartAgent(prefix: string, name: string, logLevel = 'info'): LabHost {
   const state = readLabState(prefix)!;
   const host = labHost(prefix, name);
-  host.pid = startAgent(host, logLevel, state.dnsUpstreams ?? []);
+  host.pid = startAgent(host, logLevel, state);
   state.hosts = state.hosts.map((h) => (h.name === name ? host : h));
   saveState(state);
   return host;
