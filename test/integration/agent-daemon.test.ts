@@ -10,6 +10,9 @@ import { CLI_MAIN, weft, eventually } from '../helpers/weft-cli.ts';
 const base = mkdtempSync(join(tmpdir(), 'weft-daemon-'));
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const running: ResultPromise[] = [];
+// An agent answers in about a second on an idle machine; a loaded one (other
+// test runs, busy loops on both cores) has been seen to need over 30 s.
+const AGENT_START_MS = 120_000;
 
 function startAgent(name: string, dataDir: string, socket: string, offset: number): ResultPromise {
   const child = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', dataDir,
@@ -27,7 +30,7 @@ const dataA = join(base, 'a');
 
 test.serial('the agent starts, answers on its socket (0660), and keeps secrets in 0600 files', async (t) => {
   startAgent('a', dataA, socketA, 0);
-  await eventually('agent a to answer', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0);
+  await eventually('agent a to answer', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0, AGENT_START_MS);
   t.is(statSync(socketA).mode & 0o777, 0o660);
   const init = await weft(['init'], { WEFT_SOCKET: socketA });
   t.is(init.exitCode, 0, init.stderr);
@@ -69,7 +72,7 @@ test.serial('SIGTERM shuts the agent down cleanly and a restart resumes the same
   const after = await eventually('agent a to come back', async () => {
     const r = await weft(['status', '--json'], { WEFT_SOCKET: socketA });
     return r.exitCode === 0 ? (JSON.parse(r.stdout) as { nodeId: string; clusterId: string }) : undefined;
-  });
+  }, AGENT_START_MS);
   t.is(after.nodeId, before.nodeId);
   t.is(after.clusterId, before.clusterId);
 });
@@ -79,7 +82,7 @@ test.serial('after kill -9 the stale lock and socket do not block a restart', as
   child.kill('SIGKILL');
   await child;
   startAgent('a', dataA, socketA, 0);
-  await eventually('agent a to restart after kill -9', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0);
+  await eventually('agent a to restart after kill -9', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0, AGENT_START_MS);
   t.pass();
 });
 
