@@ -182,11 +182,26 @@ export async function hostListeners(ctx: DataplaneContext): Promise<HostListener
   return parseListeners(result.stdout);
 }
 
+const addressListing = z.array(z.object({ addr_info: z.array(z.object({ family: z.string().optional(), local: z.string() })).default([]) }));
+
+/** The host's own IPv4 addresses (pure parser of `ip -j -4 addr show`, for tests). */
+export function parseAddresses(json: string): string[] {
+  return addressListing.parse(JSON.parse(json)).flatMap((link) => link.addr_info.filter((a) => a.family === undefined || a.family === 'inet').map((a) => a.local));
+}
+
+/** The host's own IPv4 addresses, in the agent's namespace: a publication on another address would never match. */
+export async function hostAddresses(ctx: DataplaneContext): Promise<string[]> {
+  const result = await ctx.runner('ip', ['-j', '-4', 'addr', 'show']);
+  if (result.exitCode !== 0) throw new Error(`ip -j -4 addr show failed: ${result.stderr.trim()}`);
+  return parseAddresses(result.stdout || '[]');
+}
+
 /** The publish table calls, bound to one data plane context. */
 export interface PublishPlane {
   apply(rules: readonly PublishRule[], subnet: string): Promise<void>;
   inspect(rules: readonly PublishRule[]): Promise<string[]>;
   listeners(): Promise<HostListener[]>;
+  addresses(): Promise<string[]>;
 }
 
 export function publishPlane(ctx: DataplaneContext): PublishPlane {
@@ -194,5 +209,6 @@ export function publishPlane(ctx: DataplaneContext): PublishPlane {
     apply: (rules, subnet) => applyPublish(ctx, rules, subnet),
     inspect: (rules) => inspectPublish(ctx, rules),
     listeners: () => hostListeners(ctx),
+    addresses: () => hostAddresses(ctx),
   };
 }

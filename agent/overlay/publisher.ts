@@ -43,6 +43,11 @@ export class Publisher {
     const listeners = await this.#o.plane.listeners().catch((error: Error) => {
       throw precondition(`cannot list the host's listening sockets to check the published ports: ${error.message}`);
     });
+    const addresses = await this.#o.plane.addresses().catch((error: Error) => {
+      throw precondition(`cannot list the host's addresses to check the published ports: ${error.message}`);
+    });
+    const foreign = requested.find((p) => p.hostIp !== ANY_ADDRESS && !addresses.includes(p.hostIp));
+    if (foreign) throw precondition(`cannot publish on ${foreign.hostIp}: it is not an address of this host (${addresses.join(', ')}); leave the address out to publish on all of them`);
     const taken: PortPublication[] = this.#published();
     const claimed: PortPublication[] = [];
     for (const want of requested.filter((p) => p.hostPort !== 0)) {

@@ -76,7 +76,7 @@ test.serial('a published TCP port answers outside clients with their own address
   t.is(doctor.exitCode, 0, doctor.stdout);
 });
 
-test.serial('conflicts are refused: a published port, a port a host process listens on, the VXLAN port; internal-only sandboxes cannot publish', async (t) => {
+test.serial('conflicts are refused: a published port, a port a host process listens on, the VXLAN port, an address the host lacks; internal-only sandboxes cannot publish', async (t) => {
   const [h1] = lab.hosts as [LabHost];
   const again = await weftOn(h1, ['run', '--detach', '--network', 'pub', '-p', '8080:81', '--', 'sleep', '600']);
   t.is(again.exitCode, 1);
@@ -90,6 +90,8 @@ test.serial('conflicts are refused: a published port, a port a host process list
   t.regex(held.stderr, /choose another host port/);
   const vxlan = await weftOn(h1, ['run', '--detach', '--network', 'pub', '-p', '4789:80/udp', '--', 'sleep', '600']);
   t.regex(vxlan.stderr, /VXLAN/);
+  const foreign = await weftOn(h1, ['run', '--detach', '--network', 'pub', '-p', '192.0.2.1:8181:80', '--', 'sleep', '600']);
+  t.regex(foreign.stderr, /192\.0\.2\.1: it is not an address of this host/);
   const internal = await weftOn(h1, ['run', '--detach', '--network', 'priv', '-p', '8181:80', '--', 'sleep', '600']);
   t.regex(internal.stderr, /not --internal/);
   const bad = await weftOn(h1, ['run', '--detach', '--network', 'pub', '-p', '80:8080:1', '--', 'sleep', '600']);

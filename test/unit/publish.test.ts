@@ -5,7 +5,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { parsePublishSpec, parsePublishSpecs, formatPublication, PublishSpecError } from '../../lib/publish-spec.ts';
-import { parseListeners, parsePublishListing, renderPublishTable, type HostListener, type PublishPlane, type PublishRule } from '../../dataplane/publish.ts';
+import { parseAddresses, parseListeners, parsePublishListing, renderPublishTable, type HostListener, type PublishPlane, type PublishRule } from '../../dataplane/publish.ts';
 import { Publisher, RANDOM_PORT_FIRST, RANDOM_PORT_LAST } from '../../agent/overlay/publisher.ts';
 import type { LocalSandbox } from '../../agent/overlay/local-state.ts';
 import { AgentError } from '../../agent/api/errors.ts';
@@ -63,6 +63,15 @@ test('the listing read back from nft holds exactly the rendered elements', (t) =
   t.deepEqual([...maps.get('one_address')!], ['127.0.0.1 . tcp . 9090 : 198.19.255.2 . 90']);
 });
 
+test('ip -j addr: the host\'s IPv4 addresses', (t) => {
+  const json = JSON.stringify([
+    { ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] },
+    { ifname: 'eth0', addr_info: [{ family: 'inet', local: '198.18.0.1', prefixlen: 15 }] },
+    { ifname: 'dummy0' },
+  ]);
+  t.deepEqual(parseAddresses(json), ['127.0.0.1', '198.18.0.1']);
+});
+
 test('ss listing: wildcards (v4, v6, *), IPv4-mapped and scoped addresses count; IPv6-only ones do not', (t) => {
   const out = [
     'tcp   LISTEN 0      4096         0.0.0.0:22        0.0.0.0:*',
@@ -94,6 +103,7 @@ function publisher(sandboxes: LocalSandbox[], listeners: HostListener[], random 
     },
     inspect: async () => [],
     listeners: async () => listeners,
+    addresses: async () => ['127.0.0.1', '198.18.0.1'],
   };
   const p = new Publisher({ plane, subnet: '198.19.255.0/24', sandboxes: () => sandboxes, reserved: [{ protocol: 'udp', port: 4789 }], logger: pino({ level: 'silent' }), random: () => random });
   return { p, applied };
@@ -112,6 +122,7 @@ test('claim: a port already published, one a host process listens on, the VXLAN 
   await refused('5353:53/udp', /listens on \*:5353\/udp/);
   await refused('4789:80/udp', /VXLAN/);
   t.deepEqual(await p.claim(parsePublishSpec('127.0.0.1:2377:80')), parsePublishSpec('127.0.0.1:2377:80'), 'another address of the same port is free');
+  await t.throwsAsync(p.claim(parsePublishSpec('192.0.2.1:8181:80')), { message: /192\.0\.2\.1: it is not an address of this host \(127\.0\.0\.1, 198\.18\.0\.1\)/ });
   t.deepEqual(await p.claim(parsePublishSpec('8080:80/udp')), parsePublishSpec('8080:80/udp'), 'the same port over another protocol is free');
 });
 
