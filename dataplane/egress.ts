@@ -5,7 +5,8 @@
 // non-internal network reach the outside, masqueraded to the host's address
 // (their default route). A sandbox only on internal networks has no default
 // route here and its address is in `no_egress`: the host forwards nothing from
-// it. Bridge ports are isolated, so sandboxes never talk to each other here.
+// it. Bridge ports are isolated, so sandboxes never talk to each other here
+// (but for a hairpin to a published port: see setEgressPublishing).
 import { createHash } from 'node:crypto';
 import type { DataplaneContext } from './context.ts';
 import { run, runBatch } from './exec.ts';
@@ -114,6 +115,8 @@ export function renderEgressTable(spec: EgressSpec, state: EgressState): string[
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     `    iifname "${EGRESS_BRIDGE}" ip saddr @no_egress drop`,
+    // Sandboxes meet here only through a port one of them published (hairpin, dataplane/publish.ts).
+    `    iifname "${EGRESS_BRIDGE}" oifname "${EGRESS_BRIDGE}" ct status dnat accept`,
     `    iifname "${EGRESS_BRIDGE}" oifname "${EGRESS_BRIDGE}" drop`,
     ...spec.blocked.map((cidr) => `    ip saddr ${spec.subnet} ip daddr ${cidr} drop`),
     `  }`,
@@ -174,6 +177,25 @@ export async function setEgressRoute(ctx: DataplaneContext, sandbox: Sandbox, sp
   if (!outside && viaEgress) await runBatch(ctx.runner, file, args, [`route del default dev ${EGRESS_IFNAME}`]);
 }
 
+/**
+ * Hairpin to a published port (dataplane/publish.ts) where br_netfilter is
+ * loaded (Docker loads it): the bridge then runs the IP hooks itself, and a
+ * same-host client's DNATed packet is bridged from its port straight to the
+ * publisher's, which isolation between two isolated ports drops. So, there
+ * only, a publisher's port is not isolated, and the bridge is told to run the
+ * IP hooks whatever the host's sysctl says: the gateway table's forward chain
+ * then drops every bridged frame between sandboxes but a DNATed flow's.
+ * Without br_netfilter the hairpin is routed through the host and every port
+ * stays isolated. Returns whether the port is isolated.
+ */
+export async function setEgressPublishing(ctx: DataplaneContext, sandbox: Sandbox, publishes: boolean): Promise<boolean> {
+  const bridged = publishes && (await ctx.runner('sysctl', ['-n', 'net.bridge.bridge-nf-call-iptables'])).exitCode === 0;
+  if (bridged) await run(ctx.runner, 'ip', ['link', 'set', 'dev', EGRESS_BRIDGE, 'type', 'bridge', 'nf_call_iptables', '1']);
+  // hairpin: a publisher reaching its own published port is bridged back out of the port it came in on.
+  await run(ctx.runner, 'ip', ['link', 'set', 'dev', egressVethFor(sandbox.key), 'type', 'bridge_slave', 'isolated', bridged ? 'off' : 'on', 'hairpin', bridged ? 'on' : 'off']);
+  return !bridged;
+}
+
 /** Removes the sandbox's egress link (both ends go with the host end); false if there was none. */
 export async function detachEgress(ctx: DataplaneContext, sandbox: Sandbox): Promise<boolean> {
   const veth = egressVethFor(sandbox.key);
@@ -192,6 +214,7 @@ export interface EgressPlane {
   ensure(state: EgressState): Promise<string[]>;
   attach(sandbox: Sandbox, ip: string, mtu: number, outside: boolean): Promise<void>;
   setRoute(sandbox: Sandbox, outside: boolean): Promise<void>;
+  setPublishing(sandbox: Sandbox, publishes: boolean): Promise<boolean>;
   detach(sandbox: Sandbox): Promise<boolean>;
   unguardedPorts(sandboxKeys: readonly string[]): Promise<string[]>;
 }
@@ -202,6 +225,7 @@ export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlan
     ensure: (state) => ensureEgress(ctx, spec, state),
     attach: (sandbox, ip, mtu, outside) => attachEgress(ctx, sandbox, spec, ip, mtu, outside),
     setRoute: (sandbox, outside) => setEgressRoute(ctx, sandbox, spec, outside),
+    setPublishing: (sandbox, publishes) => setEgressPublishing(ctx, sandbox, publishes),
     detach: (sandbox) => detachEgress(ctx, sandbox),
     unguardedPorts: (keys) => unguardedEgressPorts(ctx, keys),
   };

@@ -66,7 +66,7 @@ export function desiredGuardIp(members: GuardMembers): GuardTableState {
     chains: new Map([
       ['input', 'input/accept, drop, drop, drop'],
       ['forward', 'forward/accept, drop, accept, jump published, drop'],
-      ['published', ''],
+      ['published', ', accept'],
     ]),
   };
 }

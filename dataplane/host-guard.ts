@@ -3,8 +3,8 @@
 // addresses (docs/security/host-guard.md).
 //   table ip weft_guard      VXLAN only from member VTEPs; sandboxes never reach
 //                            a member's cluster ports; nothing is forwarded into
-//                            the egress bridge but replies (and, later, what is
-//                            published).
+//                            the egress bridge but replies and what this host
+//                            DNATs there (published ports).
 //   table bridge weft_guard  every sandbox's port on the egress bridge carries
 //                            only its own MAC and IPv4 address (IPv4 and ARP).
 // The agent decides the members and the pins; this module renders and applies.
@@ -79,8 +79,10 @@ export function renderGuardIpTable(members: GuardMembers, gateway: string): stri
     `    oifname "${bridge}" jump published`,
     `    oifname "${bridge}" drop`,
     `  }`,
-    // Port publishing (a later feature) accepts its DNATed flows here; empty: nothing is published.
+    // Port publishing (dataplane/publish.ts) DNATs a host port to a sandbox: only
+    // flows this host's own NAT rules sent in get past, never one addressed to a sandbox.
     `  chain published {`,
+    `    ct status dnat accept`,
     `  }`,
     `}`,
   ];
@@ -100,6 +102,7 @@ export function renderGuardBridgeTable(pins: readonly GuardPin[]): string[] {
     // Anything else from a sandbox port (another address, IPv6, VLAN tags) goes nowhere.
     `    drop`,
     `  }`,
+
     `}`,
   ];
 }

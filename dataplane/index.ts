@@ -18,6 +18,7 @@ import { writeResolvConf, type ResolvConfResult } from './resolv-conf.ts';
 import { KeyedSerializer } from '../lib/serial.ts';
 import { egressPlane, type EgressPlane, type EgressSpec } from './egress.ts';
 import { startDetachedIn } from './detached-process.ts';
+import { publishPlane, type PublishPlane } from './publish.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
 export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';
@@ -27,6 +28,7 @@ export type { NetworkReconcileResult, ReconcileOptions, ReconcileResult } from '
 export type { DoctorAttachment, DoctorInput, Finding } from './doctor.ts';
 export type { NamespaceHomeProblem } from './namespace-home.ts';
 export type { EgressPlane, EgressSpec } from './egress.ts';
+export type { HostListener, PublishPlane, PublishRule } from './publish.ts';
 export type { Runner, RunResult } from './exec.ts';
 export { BatchError, CommandError, processRunner } from './exec.ts';
 export { DesiredStateError } from './diff.ts';
@@ -53,6 +55,8 @@ export interface Dataplane {
   checkNamespaceHome(): NamespaceHomeProblem | undefined;
   /** The host's gateway bridge (resolver, health checks, egress) for this egress spec. */
   egress(spec: EgressSpec): EgressPlane;
+  /** The host's published ports (DNAT to sandboxes on the gateway bridge) and its listening sockets. */
+  publish(): PublishPlane;
   /** Starts `command` in a named sandbox namespace, detached; returns its process ID. */
   startDetached(netnsName: string, command: readonly string[], logPath: string, onError: (error: Error) => void): number;
 }
@@ -79,6 +83,7 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     doctor: (input) => doctor(ctx, input),
     checkNamespaceHome: () => checkNamespaceHome(),
     egress: (spec) => egressPlane(ctx, spec),
+    publish: () => publishPlane(ctx),
     startDetached: startDetachedIn,
   };
 }

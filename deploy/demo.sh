@@ -3,8 +3,8 @@
 # creates an overlay network, starts a sandbox on each host and shows them
 # talking across hosts over VXLAN; then a service with a backend on each host:
 # resolved by name from a client sandbox, requests spread over the three
-# backends, and traffic going on after one host is killed. The lab keeps
-# running afterwards.
+# backends, a port published on every host answering another machine, and
+# traffic going on after one host is killed. The lab keeps running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -53,6 +53,17 @@ spread() {
 }
 echo "== 90 requests to hello:80 (the VIP), counted by backend"
 spread 90
+echo
+echo "== published ports: a sandbox on each host publishes its port 80 on host port 8080 (weft run -p 8080:80)"
+for h in h1 h2 h3; do
+  $W lab exec "$h" -- weft run --detach --network demo --name "pub-$h" -p 8080:80 -- socat TCP-LISTEN:80,fork,reuseaddr "SYSTEM:echo published on $h" >/dev/null
+done
+$W lab exec h1 -- weft endpoints --network demo | grep -E "^NAME|^pub-"
+for pair in h2:198.18.0.1 h3:198.18.0.2 h1:198.18.0.3; do
+  from=${pair%%:*}; addr=${pair#*:}
+  echo "\$ socat - TCP:$addr:8080   (on $from, another machine on the underlay)"
+  for _ in $(seq 20); do $W lab exec "$from" -- socat -T 2 - "TCP:$addr:8080,connect-timeout=2" </dev/null 2>/dev/null && break; sleep 1; done
+done
 echo
 echo "== killing host h3 (its agent, and its underlay link)"
 H3_PID=$(python3 -c "import json; s=json.load(open('/run/weft-lab/weftlab/state.json')); print([h['pid'] for h in s['hosts'] if h['name']=='h3'][0])")

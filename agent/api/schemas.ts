@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { isIPv4 } from 'node:net';
 
 import { DEFAULT_ADDR_POOL } from './defaults.ts';
+import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
 
 export { DEFAULT_ADDR_POOL };
 
@@ -57,6 +58,15 @@ export const sandboxCreateRequest = z.object({
   services: z.array(z.string().min(1).max(63)).max(32).default([]),
   containerId: optionalContainerId,
   ifname: optionalIfname,
+  publish: z.array(z.string().max(64)).max(64).default([]).transform((specs, ctx) => {
+    try {
+      return parsePublishSpecs(specs);
+    } catch (error) {
+      if (!(error instanceof PublishSpecError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  }),
 });
 export const servicePortRequest = z.object({
   port: z.number().int().min(1, 'a port is 1-65535').max(65_535, 'a port is 1-65535'),

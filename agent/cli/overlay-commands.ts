@@ -11,8 +11,9 @@ import { collect, withClient } from './client-helpers.ts';
 import type { AgentClient } from '../api/client.ts';
 import { checkServiceName } from './service-commands.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
+import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
 
-interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthyServices: string[] }
+interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthyServices: string[]; published: string[] }
 interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }
 interface SandboxInfo { id: string; netns: string; pid: number; endpoints: EndpointInfo[] }
 interface Finding { subject: string; problem: string; hint: string }
@@ -30,7 +31,7 @@ function vniOption(value: string | undefined): number {
 }
 
 const EXAMPLES = {
-  run: examples(['weft run --network app --name web -- python3 -m http.server 80', 'weft run --network app --name web --service web --detach -- python3 -m http.server 80', 'weft run --network app -- ping -c 3 web']),
+  run: examples(['weft run --network app --name web -- python3 -m http.server 80', 'weft run --network app --name web -p 8080:80 --detach -- python3 -m http.server 80', 'weft run --network app --name web --service web --detach -- python3 -m http.server 80', 'weft run --network app -- ping -c 3 web']),
   attach: examples(['ip netns add c1 && weft attach --netns c1 --network app --name c1', 'weft attach --netns /proc/4242/ns/net --network app --alias db']),
   networkCreate: examples(['weft network create app', 'weft network create backend --subnet 100.64.10.0/24 --internal']),
 };
@@ -45,12 +46,13 @@ export function registerOverlayCommands(program: Command): void {
     .option('--name <name>', 'endpoint name (resolvable by DNS on its networks)', '')
     .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
     .option('--service <service>', 'back this service (repeatable; it must be on one of the networks)', collect, [])
+    .option(PUBLISH_FLAG, PUBLISH_HELP, collect, [])
     .option('--detach', 'let the agent run and watch the command; the sandbox goes when it exits')
     .argument('<command...>', 'command and arguments (after --)')
     .addHelpText('after', EXAMPLES.run)
-    .action(async (command: string[], opts: { network: string[]; name: string; alias: string[]; service: string[]; detach?: boolean }, cmd: Command) => {
-      checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service);
-      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: '', command: opts.detach ? command : [], services: opts.service };
+    .action(async (command: string[], opts: { network: string[]; name: string; alias: string[]; service: string[]; publish: string[]; detach?: boolean }, cmd: Command) => {
+      checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service, opts.publish);
+      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: '', command: opts.detach ? command : [], services: opts.service, publish: opts.publish };
       await withClient(cmd, async (client) => {
         const sandbox = await client.call<SandboxInfo>('SandboxCreate', request);
         if (opts.detach) return printSandbox(sandbox);
@@ -66,10 +68,11 @@ export function registerOverlayCommands(program: Command): void {
     .option('--name <name>', 'endpoint name', '')
     .option('--alias <alias>', 'extra DNS name (repeatable)', collect, [])
     .option('--service <service>', 'back this service (repeatable; it must be on one of the networks)', collect, [])
+    .option(PUBLISH_FLAG, PUBLISH_HELP, collect, [])
     .addHelpText('after', EXAMPLES.attach)
-    .action(async (opts: { netns: string; network: string[]; name: string; alias: string[]; service: string[] }, cmd: Command) => {
-      checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service);
-      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: opts.netns, command: [], services: opts.service };
+    .action(async (opts: { netns: string; network: string[]; name: string; alias: string[]; service: string[]; publish: string[] }, cmd: Command) => {
+      checkSandboxOptions(opts.network, opts.name, opts.alias, opts.service, opts.publish);
+      const request = { networks: opts.network, name: opts.name, aliases: opts.alias, netns: opts.netns, command: [], services: opts.service, publish: opts.publish };
       const sandbox = await withClient(cmd, (c) => c.call<SandboxInfo>('SandboxCreate', request));
       printSandbox(sandbox);
     });
@@ -150,8 +153,17 @@ function registerNetworkCommands(program: Command): void {
     });
 }
 
-function checkSandboxOptions(networks: string[], name: string, aliases: string[], services: string[]): void {
+const PUBLISH_FLAG = '-p, --publish <[ip:][hostport:]port[/proto]>';
+const PUBLISH_HELP = 'publish a sandbox port on this host (repeatable; ranges 8000-8001:80-81; no host port: a free one)';
+
+function checkSandboxOptions(networks: string[], name: string, aliases: string[], services: string[], publish: string[]): void {
   if (networks.length === 0) throw new UsageError('give at least one --network');
+  try {
+    parsePublishSpecs(publish);
+  } catch (error) {
+    if (error instanceof PublishSpecError) throw new UsageError(error.message);
+    throw error;
+  }
   for (const n of networks) checkName(n, 'network');
   if (name !== '') checkName(name, '--name');
   for (const a of aliases) checkName(a, '--alias');
@@ -160,11 +172,13 @@ function checkSandboxOptions(networks: string[], name: string, aliases: string[]
 
 /** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
 function endpointJson(e: EndpointInfo): Record<string, unknown> {
-  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: e.unhealthyServices.length === 0, unhealthyServices: e.unhealthyServices };
+  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: e.unhealthyServices.length === 0, unhealthyServices: e.unhealthyServices, published: e.published };
 }
 
-const ENDPOINT_HEADERS = ['NAME', 'NETWORK', 'IP', 'MAC', 'NODE', 'NETNS'];
-const endpointRow = (e: EndpointInfo): string[] => [e.name || '-', e.network, e.ip, e.mac, e.node, e.sandbox];
+const ENDPOINT_HEADERS = ['NAME', 'NETWORK', 'IP', 'MAC', 'NODE', 'NETNS', 'PORTS'];
+/** Docker shows ranges compactly; a sandbox may publish hundreds of ports, so the table shows a count past a few. */
+const portsCell = (published: string[]): string => (published.length === 0 ? '-' : published.length <= 4 ? published.join(', ') : `${published.slice(0, 3).join(', ')} and ${published.length - 3} more`);
+const endpointRow = (e: EndpointInfo): string[] => [e.name || '-', e.network, e.ip, e.mac, e.node, e.sandbox, portsCell(e.published)];
 
 function printEndpoints(endpoints: EndpointInfo[]): void {
   printTable(ENDPOINT_HEADERS, endpoints.map(endpointRow));

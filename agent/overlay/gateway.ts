@@ -26,6 +26,8 @@ export interface GatewayOptions {
   mtuOf: (networkId: string) => number | undefined;
   /** The embedded resolver's port on the gateway address, once it listens. */
   dnsPort?: (() => number | undefined) | undefined;
+  /** The published ports: their table follows the sandboxes plugged in here. */
+  publisher?: { sync(): Promise<void> } | undefined;
   /** After the table was rewritten: resolves once the host guard has re-pinned. */
   onChange?: (() => Promise<void>) | undefined;
   logger: Logger;
@@ -64,6 +66,13 @@ export class Gateway {
     }
   }
 
+  /** Opens a publisher's port to hairpin flows where the bridge needs it (dataplane/egress.ts, setEgressPublishing). Never throws. */
+  async isolate(sandbox: Sandbox, record: LocalSandbox): Promise<void> {
+    if (record.egressIp === '') return;
+    await this.#o.egress.setPublishing(sandbox, record.published.length > 0).then(() => undefined)
+      .catch((e: Error) => this.#o.logger.warn({ sandbox: record.netns, err: e.message }, 'cannot set the gateway port\'s isolation'));
+  }
+
   /** After detaching networks: unplug a sandbox left with none, else fix its default route. Never throws. */
   async afterDetach(sandbox: Sandbox, record: LocalSandbox): Promise<void> {
     if (record.egressIp === '') return;
@@ -75,7 +84,7 @@ export class Gateway {
     }
   }
 
-  /** Rewrites the bridge's table whole, in one transaction, then lets the host guard re-pin. */
+  /** Rewrites the bridge's table and the published ports whole, each in one transaction, then lets the host guard re-pin. */
   async sync(): Promise<void> {
     const noEgress = this.#plugged().filter((s) => !this.reachesOutside(s)).map((s) => s.egressIp);
     try {
@@ -83,6 +92,7 @@ export class Gateway {
     } catch (error) {
       this.#o.logger.error({ err: (error as Error).message }, 'cannot program the gateway bridge table');
     }
+    await this.#o.publisher?.sync();
     await this.#o.onChange?.();
   }
 

@@ -31,6 +31,13 @@ const sandboxSchema = z.object({
   /** Address on the host's egress bridge; '' while the sandbox has no egress. */
   egressIp: z.string().default(''),
   attachments: z.array(attachmentSchema),
+  /** Host ports published to the sandbox's gateway address (weft run -p); hostPort is the one chosen. */
+  published: z.array(z.object({
+    hostIp: z.string(),
+    hostPort: z.number().int().min(1).max(65_535),
+    port: z.number().int().min(1).max(65_535),
+    protocol: z.enum(['tcp', 'udp']),
+  })).default([]),
 });
 
 const stateSchema = z.object({ sandboxes: z.array(sandboxSchema) });

@@ -21,6 +21,7 @@ import type { SievedEndpoints } from '../../controlplane/overlay/endpoint-sieve.
 import { valuesInUse } from './allocation-in-use.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 import type { GuardPin } from '../../dataplane/host-guard.ts';
+import type { PortPublication } from '../../lib/publish-spec.ts';
 import { Services, type CreateService } from './services.ts';
 import { Serializer } from '../../lib/serial.ts';
 import { EndpointHealth } from './endpoint-health.ts';
@@ -30,6 +31,8 @@ import { HostNetworks } from './host-networks.ts';
 import { checkSandboxRequest, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
 import { settleOwnEndpoints } from './own-endpoints.ts';
 import type { Entry } from '../../controlplane/tables/index.ts';
+import { Publisher } from './publisher.ts';
+import { DEFAULT_DSTPORT } from '../../dataplane/index.ts';
 
 export type { SandboxInfo, SandboxRequest };
 
@@ -75,6 +78,7 @@ export class Overlay {
   readonly #hostNetworks: HostNetworks;
   readonly #gateway: Gateway;
   readonly #detached: DetachedProcesses;
+  readonly #publisher: Publisher;
   readonly #health = new EndpointHealth();
   readonly #serial = new Serializer();
 
@@ -85,6 +89,13 @@ export class Overlay {
     this.services = new Services(options.tables, options.allocations, options.selfId, () => this.networks.list());
     this.#local = new LocalState(options.dataDir);
     this.#hostNetworks = new HostNetworks({ ...options, logger: this.#log });
+    this.#publisher = new Publisher({
+      plane: options.dataplane.publish(),
+      subnet: options.egress.subnet,
+      sandboxes: () => this.localSandboxes(),
+      reserved: [{ protocol: 'udp', port: DEFAULT_DSTPORT }],
+      logger: this.#log,
+    });
     this.#gateway = new Gateway({
       egress: options.dataplane.egress(options.egress),
       dataplane: options.dataplane,
@@ -92,6 +103,7 @@ export class Overlay {
       sandboxes: () => this.localSandboxes(),
       mtuOf: (networkId) => this.#hostNetworks.mtu(networkId),
       dnsPort: options.dnsPort,
+      publisher: this.#publisher,
       onChange: options.onGatewayChange,
       logger: this.#log,
     });
@@ -127,6 +139,7 @@ export class Overlay {
     // Own entries the saved tables hold that no local sandbox backs any more (a crash between the two saves).
     this.#settleOwnEndpoints(this.#o.tables.tables.tableNames().flatMap((t) => this.#o.tables.tables.bucketEntries(t, this.#o.selfId)), false);
     await this.#gateway.guardOldPorts();
+    for (const s of this.localSandboxes().filter((l) => l.published.length > 0)) await this.#gateway.isolate(this.#o.dataplane.sandbox(s.netns), s);
     await this.#hostNetworks.removeUnused(new Set(this.#localNetworks().map((n) => n.vni)));
     this.#programmer.start();
     this.#detached.watch(() => this.localSandboxes(), (record) => this.detach(record.netns).then(() => undefined));
@@ -205,9 +218,12 @@ export class Overlay {
         if (existing) return this.#sameContainer(existing.sandbox, existing.attachment, request, networks[0]!);
       }
       const adopted = request.netns !== undefined ? this.#local.byNetns(request.netns) : undefined;
+      const published = await this.#claimPorts(request, networks, adopted);
       const id = adopted?.id ?? randomBytes(4).toString('hex');
       const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#openSandbox(id, request.netns);
-      const record: LocalSandbox = adopted ?? { id, netns: this.#netnsOf(sandbox), owned: sandbox.owned, pid: 0, egressIp: '', attachments: [] };
+      const record: LocalSandbox = adopted ?? { id, netns: this.#netnsOf(sandbox), owned: sandbox.owned, pid: 0, egressIp: '', attachments: [], published: [] };
+      // Before the endpoints are published: each entry names the sandbox's ports (`weft endpoints`).
+      record.published.push(...published);
       try {
         for (const network of networks) {
           if (record.attachments.some((a) => a.networkId === network.id)) throw precondition(`the sandbox is already attached to network "${network.name}"`);
@@ -217,7 +233,10 @@ export class Overlay {
           this.#local.save();
         }
         await this.#gateway.plug(sandbox, record);
+        if (published.length > 0) await this.#gateway.isolate(sandbox, record);
+        if (adopted && published.length > 0) this.#republish(record); // its older endpoints name the new ports too
       } catch (error) {
+        record.published = record.published.filter((p) => !published.includes(p));
         await this.#rollback(sandbox, record, networks.map((n) => n.id));
         throw error;
       }
@@ -343,7 +362,7 @@ export class Overlay {
       s.attachments.map((a, index) => ({ sandbox: s.netns, vni: a.vni, spec: { ip: a.ip, mac: a.mac, ifname: a.ifname, defaultRoute: index === 0 && !this.#gateway.reachesOutside(s) } })),
     );
     const findings = await this.#o.dataplane.doctor({ networks: networks.map((n) => this.#hostNetworks.spec(n)), endpoints: this.#programmer.desired(), attachments });
-    return [...findings, ...this.refusedEndpoints(), ...((await this.#o.moreFindings?.()) ?? [])];
+    return [...findings, ...this.refusedEndpoints(), ...(await this.#publisher.doctor()), ...((await this.#o.moreFindings?.()) ?? [])];
   }
 
   /** Waits until the kernel reflects the tables as they are now (tests, benchmarks). */
@@ -373,6 +392,15 @@ export class Overlay {
     const netns = this.#netnsOf(this.#o.dataplane.sandbox(request.netns ?? ''));
     if (netns !== record.netns) throw precondition(`${what} is already attached in namespace ${record.netns}, not ${netns}`);
     return this.#info(record);
+  }
+
+  /** Host ports for the request (publisher.ts), checked before anything is made: a refusal leaves nothing behind. */
+  #claimPorts(request: SandboxRequest, networks: NetworkObject[], adopted: LocalSandbox | undefined): Promise<PortPublication[]> {
+    const wanted = request.publish ?? [];
+    if (wanted.length > 0 && networks.every((n) => n.internal) && !(adopted && this.#gateway.reachesOutside(adopted))) {
+      throw badRequest('published ports need a network that is not --internal: answers to outside clients leave through the host\'s gateway bridge, which internal networks do not use');
+    }
+    return this.#publisher.claim(wanted);
   }
 
   #checkServices(names: string[], networks: NetworkObject[]): ServiceObject[] {
@@ -429,6 +457,13 @@ export class Overlay {
     this.#o.tables.set(endpointsTable(network.id), endpoint.id, encodeEndpoint(endpoint));
   }
 
+  #republish(record: LocalSandbox): void {
+    for (const attachment of record.attachments) {
+      const network = this.networks.byId(attachment.networkId);
+      if (network) this.#publishEndpoint(network, record, attachment);
+    }
+  }
+
   /** Own endpoint entries that a peer handed back or the saved tables held: the local sandboxes decide (own-endpoints.ts). */
   #settleOwnEndpoints(entries: Entry[], republishLocal = true): void {
     const { stale, republish } = settleOwnEndpoints(entries, (networkId, endpointId) => this.#localAttachment(networkId, endpointId) !== undefined);
@@ -463,6 +498,7 @@ export class Overlay {
       aliases: attachment.aliases,
       services: attachment.services,
       unhealthyServices: this.#health.failing(attachment.endpointId),
+      published: Publisher.describe(sandbox),
     };
   }
 
@@ -476,6 +512,13 @@ export class Overlay {
       if (network) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
     }
     record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
+    if (record.published.length > 0 && record.attachments.length > 0 && !this.#gateway.reachesOutside(record)) {
+      // Left on internal networks only, the sandbox has no route back to a client: its ports go.
+      this.#log.info({ sandbox: record.netns, ports: Publisher.describe(record) }, 'unpublished the ports of a sandbox left on internal networks only');
+      record.published = [];
+      this.#republish(record);
+      await this.#gateway.isolate(sandbox, record);
+    }
     await this.#gateway.afterDetach(sandbox, record);
     if (record.attachments.length === 0) {
       if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => this.#log.warn({ err: e.message }, 'destroy failed'));

@@ -2,6 +2,7 @@
 import { badRequest } from '../api/errors.ts';
 import type { EndpointObject } from '../wire/objects-codec.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
+import type { PortPublication } from '../../lib/publish-spec.ts';
 
 export interface SandboxRequest {
   networks: string[];
@@ -20,6 +21,8 @@ export interface SandboxRequest {
   containerId?: string | undefined;
   /** Interface name inside the namespace (CNI_IFNAME); default the first free ethN. */
   ifname?: string | undefined;
+  /** Host ports to publish to the sandbox (weft run -p); hostPort 0: a free one. */
+  publish?: PortPublication[] | undefined;
 }
 
 /** The interfaces a sandbox has on its networks, as a container runtime reports them. */
@@ -56,5 +59,6 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if (request.netns === undefined) throw badRequest('a container attachment (containerId) needs the container\'s namespace (netns)');
     if (request.ifname === undefined) throw badRequest('a container attachment (containerId) needs its interface name (ifname)');
     if (request.command !== undefined) throw badRequest('a container attachment (containerId) cannot run a command');
+    if ((request.publish ?? []).length > 0) throw badRequest('a container attachment (containerId) cannot publish ports; publish them with `weft attach --netns`');
   }
 }

@@ -6,6 +6,7 @@ import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import { isIPv4 } from 'node:net';
 import { encodePlain, objectTypes } from './protos.ts';
 import { checkedDecode } from './checked-decode.ts';
+import { MAX_PUBLISHED_PORTS } from '../../lib/publish-spec.ts';
 
 /** Table values are capped at 64 KiB by the tables codec already. */
 const MAX_VALUE_BYTES = 64 * 1024;
@@ -39,6 +40,8 @@ export const endpointSchema = z.object({
   aliases: z.array(name).max(32),
   services: z.array(name).max(32),
   unhealthyServices: z.array(name).max(32),
+  /** Host ports published to the sandbox on its host (weft run -p), as `weft endpoints` shows them. */
+  published: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}->\d{1,5}\/(tcp|udp)$/, 'a publication is IP:HOSTPORT->PORT/tcp|udp')).max(MAX_PUBLISHED_PORTS).optional(),
 });
 
 export const servicePortSchema = z.object({

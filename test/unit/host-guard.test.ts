@@ -43,7 +43,7 @@ test('the forward chain: sandboxes never reach cluster ports; into the bridge on
     'oifname "weft_gw" jump published',
     'oifname "weft_gw" drop',
   ]);
-  t.regex(renderHostGuard(state), /chain published \{\n {2}\}/, 'nothing is published yet');
+  t.regex(renderHostGuard(state), /chain published \{\n {4}ct status dnat accept\n {2}\}/, 'only flows this host DNATed (published ports)');
 });
 
 test('empty sets render without elements (nft refuses an empty elements list)', (t) => {
