@@ -11,6 +11,7 @@ import { labUp, labDown, labDir, type LabState, type LabHost } from '../../deplo
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 import { makeCniView, cachedResults } from '../helpers/cni-view.ts';
 import { startLabContainerd, stopLabContainerd, ctrRunCni, ctrOn, type LabContainerd } from '../helpers/lab-containerd.ts';
+import { startLabPodman, stopLabPodman, podmanOn, podmanRun, PODMAN_IMAGE, type LabPodman } from '../helpers/lab-podman.ts';
 
 const prefix = uniquePrefix('r');
 let lab: LabState;
@@ -58,7 +59,11 @@ test.serial('containerd: ctr run --cni on two hosts, ping and DNS through weft, 
   const ctrA = await Promise.race([endpointNamed(h1, 'ctr-a'), a.then((r) => {
     throw new Error(`ctr run a exited ${String(r.exitCode)} before ctr-a was listed:\n${String(r.stdout)}\n${String(r.stderr)}`);
   })]);
-  const cached = Object.values(cachedResults(view1)) as CachedResult[];
+  // The agent lists the endpoint before the plugin has handed its result to ctr, which then caches it.
+  const cached = await eventually('ctr to cache the ADD result', async () => {
+    const results = Object.values(cachedResults(view1)) as CachedResult[];
+    return results.length > 0 ? results : undefined;
+  });
   t.deepEqual(cached.map((c) => c.result?.ips?.[0]?.address.split('/')[0]), [ctrA.ip], 'ctr cached the ADD result weft returned');
   const nameserver = cached[0]?.result?.dns?.nameservers?.[0] ?? '';
   t.regex(nameserver, /^\d+\.\d+\.\d+\.\d+$/, 'the result names weft\'s resolver');
@@ -79,5 +84,40 @@ test.serial('containerd: ctr run --cni on two hosts, ping and DNS through weft, 
   const aDone = await a;
   t.not(aDone.exitCode, 0, 'a was killed');
   await eventually('ctr-a to leave the endpoint table', async () => !(await endpoints(h1)).some((e) => e.name === 'ctr-a'), 60_000);
+  for (const h of [h1, h2]) await eventually(`doctor to be clean on ${h.name}`, async () => (await weftOn(h, ['doctor'])).exitCode === 0, 60_000);
+});
+
+test.serial('podman: containers on two hosts reach and resolve each other (name, --network-alias) and a service; DEL leaves nothing', async (t) => {
+  const [h1, h2] = [lab.hosts[0]!, lab.hosts[1]!];
+  // podman names the endpoint (K8S_POD_NAME in CNI_ARGS) and sends --network-alias through the aliases capability.
+  const podmanConflist = (h: LabHost): object => ({ cniVersion: '1.0.0', name: 'weftpod', plugins: [{ type: 'weft', network: 'blue', socket: h.socket, capabilities: { aliases: true } }] });
+  const started: LabPodman[] = [];
+  stops.push(async () => { for (const p of started) await stopLabPodman(p); });
+  started.push(await startLabPodman(h1, makeCniView(join(labDir(prefix), 'view-pod-1'), h1, podmanConflist(h1))));
+  started.push(await startLabPodman(h2, makeCniView(join(labDir(prefix), 'view-pod-2'), h2, podmanConflist(h2))));
+  const [p1, p2] = started as [LabPodman, LabPodman];
+
+  const a = await podmanRun(p1, 'weftpod', ['-d', '--name', 'pod-a', '--network-alias', 'pod-a-alias', PODMAN_IMAGE, 'sleep', '600']);
+  t.is(a.exitCode, 0, String(a.stderr));
+  const podA = await endpointNamed(h1, 'pod-a');
+  const vip = (JSON.parse(await ok(h1, ['service', 'inspect', 'api'])) as { vip: string }).vip;
+
+  // No nameserver given: podman wrote resolv.conf from the result's dns.nameservers.
+  const b = await podmanRun(p2, 'weftpod', ['--name', 'pod-b', PODMAN_IMAGE, 'sh', '-c', [
+    'head -1 /etc/resolv.conf',
+    retry(`ping -c 1 -W 1 ${podA.ip} >/dev/null`),
+    retry(`nslookup pod-a | grep -q 'Address.*${podA.ip}'`),
+    retry(`nslookup pod-a-alias | grep -q 'Address.*${podA.ip}'`),
+    retry(`nslookup api | grep -q 'Address.*${vip}'`),
+    'echo reached',
+  ].join(' && ')]);
+  t.is(b.exitCode, 0, `${String(b.stdout)}\n${String(b.stderr)}`);
+  t.regex(String(b.stdout), /reached/);
+  const resolver = String(b.stdout).split('\n')[0] ?? '';
+  t.regex(resolver, /^nameserver \d+\.\d+\.\d+\.\d+$/, 'weft\'s resolver comes first in the resolv.conf podman wrote');
+  t.false((await endpoints(h2)).some((e) => e.name === 'pod-b'), 'podman run --rm ran DEL on exit');
+
+  t.is((await podmanOn(p1, ['rm', '--force', '--time', '0', 'pod-a'])).exitCode, 0);
+  t.false((await endpoints(h1)).some((e) => e.name === 'pod-a'), 'podman rm ran DEL');
   for (const h of [h1, h2]) await eventually(`doctor to be clean on ${h.name}`, async () => (await weftOn(h, ['doctor'])).exitCode === 0, 60_000);
 });

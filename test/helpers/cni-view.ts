@@ -3,9 +3,13 @@
 // next to containernetworking-plugins in /usr/lib/cni (where Debian's ctr and
 // podman look), and libcni's result cache (/var/lib/cni) is written to the
 // view. Everything happens in a mount namespace of the command's own
-// (`unshare -m`, private propagation), with overlays over /etc, /var/lib and
+// (`unshare -m`), with overlays over /etc, /var/lib and
 // /usr/lib/cni whose upper layers live in the view's directory, so the
-// machine's /etc/cni and /var/lib/cni are never touched. The command runs in
+// machine's /etc/cni and /var/lib/cni are never touched. The mount namespace
+// keeps the machine's propagation (`--propagation unchanged`) except on the
+// root mount, made a slave first so the overlays on it stay inside: the
+// /run/netns mount stays shared, so a network namespace the runtime mounts
+// there (podman) is seen by the weft agent. The command runs in
 // the lab host's network namespace, so plugins chained after weft (portmap)
 // program that host, not the machine.
 import { mkdirSync, readFileSync, existsSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
@@ -18,6 +22,7 @@ export const CNI_BIN_DIR = '/usr/lib/cni';
 
 const ENTER = `set -e
 view=$1; shift
+mount --make-slave /
 overlay() { mount -t overlay overlay -o "lowerdir=$1,upperdir=$view/$2/upper,workdir=$view/$2/work" "$1"; }
 overlay /etc etc
 overlay /var/lib varlib
@@ -41,7 +46,7 @@ export function makeCniView(dir: string, host: LabHost, conflist: object): CniVi
   if (!existsSync(join(dir, 'cnibin', 'upper', 'weft'))) symlinkSync(WEFT_CNI, join(dir, 'cnibin', 'upper', 'weft'));
   writeFileSync(join(dir, 'net.d', '10-weft.conflist'), JSON.stringify(conflist, null, 1));
   writeFileSync(join(dir, 'enter.sh'), ENTER);
-  return { dir, enter: ['unshare', '-m', 'sh', join(dir, 'enter.sh'), dir, 'nsenter', `--net=/run/netns/${host.netns}`] };
+  return { dir, enter: ['unshare', '-m', '--propagation', 'unchanged', 'sh', join(dir, 'enter.sh'), dir, 'nsenter', `--net=/run/netns/${host.netns}`] };
 }
 
 /** The results libcni cached in the view (the runtime's ADD results, by file name). */
