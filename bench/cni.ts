@@ -4,13 +4,18 @@
 // plugin runs inside the lab host's namespace (its bridge is made there, never
 // in the machine's own), with no masquerade nor gateway, so no iptables.
 // Each iteration makes a fresh container namespace, ADDs, DELs, deletes it.
+// Where weft's time goes, per iteration: `weft VERSION` (the plugin starting
+// and loading its modules, no call) and `agent ADD/DEL` (the same
+// SandboxCreate / ContainerDetach calls made from this already-running
+// process: the agent's own work, kernel included). The load average at the
+// start and end is printed and saved: the machine may be shared.
 // Prints a table and writes bench/results/cni.json.
 // Usage: node_modules/.bin/node bench/cni.ts [iterations]
 import { execa } from 'execa';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { labUp, labDown, labDir } from '../deploy/lab/lab.ts';
+import { labUp, labDown, labDir, callAgent } from '../deploy/lab/lab.ts';
 import { weftOn, uniquePrefix } from '../test/helpers/weft-cli.ts';
 
 const BRIDGE_PLUGIN = '/usr/lib/cni/bridge';
@@ -39,7 +44,10 @@ async function timed(argv: string[], command: string, containerId: string, netns
   return ms;
 }
 
-const times: Record<'weft' | 'bridge', { add: number[]; del: number[] }> = { weft: { add: [], del: [] }, bridge: { add: [], del: [] } };
+const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const loadAtStart = loadAverage();
+const times: Record<'weft' | 'bridge' | 'agent', { add: number[]; del: number[] }> = { weft: { add: [], del: [] }, bridge: { add: [], del: [] }, agent: { add: [], del: [] } };
+const versionMs: number[] = [];
 try {
   const lab = await labUp({ hosts: 1, prefix });
   const h1 = lab.hosts[0]!;
@@ -55,6 +63,21 @@ try {
     bridge: { argv: ['ip', 'netns', 'exec', h1.netns, BRIDGE_PLUGIN], config: bridgeConfig },
   };
   for (let i = 0; i < ITERATIONS + 1; i++) {
+    const version = await timed(plugins.weft.argv, 'VERSION', '', '', {});
+    const agentNs = `${prefix}-ca${i}`;
+    await execa('ip', ['netns', 'add', agentNs]);
+    let started = process.hrtime.bigint();
+    await callAgent(h1, 'SandboxCreate', { networks: ['bench'], name: '', aliases: [], netns: `/run/netns/${agentNs}`, command: [], services: [], containerId: `agent${i}`, ifname: 'eth0' });
+    const agentAdd = Number(process.hrtime.bigint() - started) / 1e6;
+    started = process.hrtime.bigint();
+    await callAgent(h1, 'ContainerDetach', { containerId: `agent${i}`, ifname: 'eth0' });
+    const agentDel = Number(process.hrtime.bigint() - started) / 1e6;
+    await execa('ip', ['netns', 'delete', agentNs]);
+    if (i > 0) {
+      versionMs.push(version);
+      times.agent.add.push(agentAdd);
+      times.agent.del.push(agentDel);
+    }
     const order = i % 2 === 0 ? (['weft', 'bridge'] as const) : (['bridge', 'weft'] as const);
     for (const kind of order) {
       const ns = `${prefix}-c${kind[0]}${i}`;
@@ -71,7 +94,8 @@ try {
   await labDown(prefix);
 }
 
-const rows = (['weft', 'bridge'] as const).map((kind) => ({
+const loadAtEnd = loadAverage();
+const rows = (['weft', 'bridge', 'agent'] as const).map((kind) => ({
   plugin: kind,
   iterations: times[kind].add.length,
   addP50Ms: Math.round(quantile(times[kind].add, 0.5)),
@@ -81,6 +105,9 @@ const rows = (['weft', 'bridge'] as const).map((kind) => ({
 }));
 console.log('plugin  iterations  ADD p50  ADD p90  DEL p50  DEL p90 (ms)');
 for (const r of rows) console.log(`${r.plugin.padEnd(8)}${String(r.iterations).padStart(10)}${String(r.addP50Ms).padStart(9)}${String(r.addP90Ms).padStart(9)}${String(r.delP50Ms).padStart(9)}${String(r.delP90Ms).padStart(9)}`);
+const versionP50Ms = Math.round(quantile(versionMs, 0.5));
+console.log(`weft VERSION (start-up, no call) p50 ${versionP50Ms} ms; agent = the same calls from a running process`);
+console.log(`load average at start ${loadAtStart}, at end ${loadAtEnd} (2 cores)`);
 const out = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'cni.json'), JSON.stringify({ date: new Date().toISOString(), goalAddP50Ms: 150, rows, raw: times }, null, 1));
+writeFileSync(join(out, 'cni.json'), JSON.stringify({ date: new Date().toISOString(), goalAddP50Ms: 150, loadAtStart, loadAtEnd, versionP50Ms, rows, raw: { ...times, version: versionMs } }, null, 1));

@@ -1,29 +1,8 @@
 // bin/weft's entry point, plain JavaScript so that it runs before any
-// TypeScript is loaded. It turns on Node's compile cache: Node strips the
-// types of every .ts file with a WebAssembly compiler that costs ~60 ms and
-// ~17 MB to start; with the cache, an unchanged file is neither stripped nor
-// reparsed, which is most of what makes `weft members` answer at once.
-// The cache is per user (it holds code that runs as that user; a shared
-// directory such as /tmp would let another user plant some), and is keyed
-// on each file's contents, so an edited file is compiled afresh.
-// NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-import { enableCompileCache } from 'node:module';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+// TypeScript is loaded: it turns on Node's compile cache
+// (agent/util/compile-cache.mjs), which is most of what makes `weft members`
+// answer at once, then loads the CLI.
+import { enableWeftCompileCache } from '../util/compile-cache.mjs';
 
-function cacheDir() {
-  const xdg = process.env.XDG_CACHE_HOME;
-  if (xdg && xdg.startsWith('/')) return join(xdg, 'weft', 'node-compile-cache');
-  let home = process.env.HOME;
-  try {
-    home ||= homedir();
-  } catch {
-    return undefined;
-  }
-  return home && home !== '/' ? join(home, '.cache', 'weft', 'node-compile-cache') : undefined;
-}
-
-const dir = cacheDir();
-// A cache that cannot be created or written only costs speed, never a failure.
-if (dir) enableCompileCache(dir);
+enableWeftCompileCache();
 await import('./main.ts');

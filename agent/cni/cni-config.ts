@@ -2,7 +2,7 @@
 // CNI_* environment. Both are outside input: each problem gets the spec's
 // error code and a message naming the field.
 import { z } from 'zod';
-import { DEFAULT_API_SOCKET } from '../config.ts';
+import { DEFAULT_API_SOCKET } from '../api/defaults.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
 
 /** Result formats this plugin writes (0.4.0 adds `version` to each IP; CHECK exists from 0.4.0). */

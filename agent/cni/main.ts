@@ -1,30 +1,31 @@
-// The `weft` CNI plugin (bin/weft-cni): runs once per container network
-// operation, so it loads only the API client, never the agent's code. It turns
-// the CNI command into one agent API call and the reply into a CNI result.
+// The `weft` CNI plugin (bin/weft-cni, through entry.mjs): runs once per
+// container network operation, so it loads neither the agent's code nor the
+// gRPC library: one call over node:http2 (api/http2-call.ts). It turns the
+// CNI command into that call and the reply into a CNI result.
 import { readFileSync } from 'node:fs';
-import { status } from '@grpc/grpc-js';
-import { AgentClient, ApiCallError } from '../api/client.ts';
+import { ApiCallError } from '../api/call-error.ts';
+import { callAgentOnce, GRPC_STATUS } from '../api/http2-call.ts';
 import { parseCommand, parseConfig, parseEnv, SUPPORTED_VERSIONS, type CniConfig, type CniEnv } from './cni-config.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
 import { buildResult, type SandboxReply } from './cni-result.ts';
 
+/** The agent's own kernel work for an ADD takes a fraction of this; a runtime gives up sooner anyway. */
+const CALL_TIMEOUT_MS = 60_000;
+
 async function call<T>(config: CniConfig, method: string, request: object): Promise<T> {
-  const client = new AgentClient(config.socket);
   try {
-    return await client.call<T>(method, request);
+    return await callAgentOnce<T>(config.socket, method, request, CALL_TIMEOUT_MS);
   } catch (error) {
     throw asCniError(error, config.socket);
-  } finally {
-    client.close();
   }
 }
 
 function asCniError(error: unknown, socket: string): CniError {
   if (!(error instanceof ApiCallError)) return new CniError(CNI_CODE.io, `talking to the weft agent at ${socket} failed`, (error as Error).message);
-  if (error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED) {
+  if (error.code === GRPC_STATUS.unavailable || error.code === GRPC_STATUS.deadlineExceeded) {
     return new CniError(CNI_CODE.tryLater, `cannot reach the weft agent at ${socket}`, 'start it with `weft agent` (as root), or set "socket" in the network configuration');
   }
-  if (error.code === status.INVALID_ARGUMENT || error.code === status.NOT_FOUND) return new CniError(CNI_CODE.invalidConfig, error.message);
+  if (error.code === GRPC_STATUS.invalidArgument || error.code === GRPC_STATUS.notFound) return new CniError(CNI_CODE.invalidConfig, error.message);
   return new CniError(CNI_CODE.agentFailed, error.message);
 }
 
@@ -61,7 +62,7 @@ async function check(config: CniConfig, env: CniEnv): Promise<void> {
   if (problems.length > 0) throw new CniError(CNI_CODE.drift, `container ${env.containerId} interface ${env.ifname} is not as weft attached it`, problems.join('; '));
 }
 
-function readStdin(): string {
+export function readStdin(): string {
   try {
     return readFileSync(0, 'utf8');
   } catch (error) {
@@ -89,8 +90,4 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: () => string, out: (
     out(JSON.stringify(cni.toJSON(version)));
     return 1;
   }
-}
-
-if (import.meta.main) {
-  process.exitCode = await runCni(process.env, readStdin, (text) => process.stdout.write(`${text}\n`));
 }

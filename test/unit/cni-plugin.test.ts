@@ -102,13 +102,13 @@ test('errors are CNI error JSON on stdout with a non-zero exit; VERSION needs no
   t.regex(error.msg, /type is "x"/);
 });
 
-test('the plugin loads no agent, libp2p nor dataplane code', async (t) => {
+test('the plugin loads no agent, libp2p, dataplane nor gRPC library code', async (t) => {
   // Which modules a VERSION run loads: a hook prints every resolved URL to stderr.
-  const main = fileURLToPath(new URL('../../agent/cni/main.ts', import.meta.url));
+  const main = fileURLToPath(new URL('../../agent/cni/entry.mjs', import.meta.url));
   const hook = `data:text/javascript,${encodeURIComponent("import{registerHooks}from'node:module';registerHooks({resolve(s,c,n){const r=n(s,c);process.stderr.write(r.url+'\\n');return r}})")}`;
   const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', hook, main], { env: { CNI_COMMAND: 'VERSION' }, reject: false });
   t.is(r.exitCode, 0, String(r.stderr));
   const loaded = String(r.stderr).split('\n');
-  t.true(loaded.some((u) => u.includes('/agent/api/client.ts')), 'control: the hook sees the client');
-  t.deepEqual(loaded.filter((u) => /\/(agent\/(daemon|cluster|overlay|services)|dataplane)\/|libp2p/.test(u)), []);
+  t.true(loaded.some((u) => u.includes('/agent/api/http2-call.ts')), 'control: the hook sees the client');
+  t.deepEqual(loaded.filter((u) => /\/(agent\/(daemon|cluster|overlay|services)|dataplane)\/|libp2p|@grpc\//.test(u)), []);
 });

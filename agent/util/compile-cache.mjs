@@ -1,0 +1,30 @@
+// Turns on Node's compile cache for the processes that start often and
+// briefly (bin/weft, bin/weft-cni). Node strips the types of every .ts file
+// with a WebAssembly compiler that costs ~60 ms and ~17 MB to start; with the
+// cache, an unchanged file is neither stripped nor reparsed.
+// The cache is per user (it holds code that runs as that user; a shared
+// directory such as /tmp would let another user plant some), and is keyed
+// on each file's contents, so an edited file is compiled afresh.
+// NODE_DISABLE_COMPILE_CACHE=1 turns it off. Plain JavaScript: it runs
+// before any TypeScript is loaded.
+import { enableCompileCache } from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+function cacheDir() {
+  const xdg = process.env.XDG_CACHE_HOME;
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'weft', 'node-compile-cache');
+  let home = process.env.HOME;
+  try {
+    home ||= homedir();
+  } catch {
+    return undefined;
+  }
+  return home && home !== '/' ? join(home, '.cache', 'weft', 'node-compile-cache') : undefined;
+}
+
+export function enableWeftCompileCache() {
+  const dir = cacheDir();
+  // A cache that cannot be created or written only costs speed, never a failure.
+  if (dir) enableCompileCache(dir);
+}
