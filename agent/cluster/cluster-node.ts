@@ -3,7 +3,7 @@
 // connection to every admitted member. The agent API and admission server call
 // into it; it never touches the data plane.
 import type { Logger } from 'pino';
-import type { PeerId, Connection } from '@libp2p/interface';
+import type { PeerId } from '@libp2p/interface';
 import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { gossipWriterProblem, judgeRecord, selfRecordStale } from '../../controlplane/cluster/member-record-rules.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
@@ -20,10 +20,9 @@ import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
 import { NodeRunner } from './node-runner.ts';
 import { swimAddress } from './swim-transport.ts';
-import { abortSuperseded } from './stale-connections.ts';
 import { CONNECT_TIMEOUT_MS, MemberDialer } from './member-dialer.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
-import type { MemberState } from '../../controlplane/membership/index.ts';
+import { memberViews, reachableMembers, type MemberView } from '../../controlplane/cluster/member-views.ts';
 
 const PERSIST_DELAY_MS = 50;
 // Gossip reaches every connected member in milliseconds; a second is ample.
@@ -43,13 +42,7 @@ export interface ClusterNodeOptions {
   onRevoked: () => void;
 }
 
-export interface MemberView {
-  record: MemberRecord;
-  state: MemberState;
-  incarnation: number;
-  connected: boolean;
-  self: boolean;
-}
+export type { MemberView } from '../../controlplane/cluster/member-views.ts';
 
 export class ClusterNode {
   readonly material: ClusterMaterial;
@@ -150,17 +143,7 @@ export class ClusterNode {
       onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
     });
     await this.#sync.register();
-    this.#libp2p.addEventListener('connection:open', (event) => {
-      const connection: Connection = event.detail;
-      const node = this.#activeNodeIdOf(connection.remotePeer.toString());
-      const superseded = abortSuperseded(this.#libp2p, connection);
-      this.#log.info({ node, direction: connection.direction, superseded }, 'connection opened');
-      this.#sync.connectionOpened(connection);
-    });
-    this.#libp2p.addEventListener('connection:close', (event) => {
-      const connection: Connection = event.detail;
-      this.#log.info({ node: this.#activeNodeIdOf(connection.remotePeer.toString()), direction: connection.direction }, 'connection closed');
-    });
+    this.#dialer.watch((connection) => this.#sync.connectionOpened(connection), (peerId) => this.#activeNodeIdOf(peerId));
     await this.#libp2p.start();
     await this.#startLiveness();
     this.#sync.start();
@@ -228,10 +211,7 @@ export class ClusterNode {
 
   /** Node IDs that failure detection currently holds alive (or suspect), self included. */
   reachable(): string[] {
-    return this.#runner.membership
-      .members()
-      .filter((m) => (m.state === 'alive' || m.state === 'suspect') && this.roster.get(m.id)?.status === 'active')
-      .map((m) => m.id);
+    return reachableMembers(this.#runner.membership.members(), (nodeId) => this.roster.get(nodeId)?.status);
   }
 
   /** The libp2p address of an active member (peer ID included), for direct protocols. */
@@ -419,16 +399,9 @@ export class ClusterNode {
 
   members(): MemberView[] {
     const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
-    return this.roster
-      .all()
-      .filter((r) => r.status !== 'revoked')
-      .map((record) => {
-        const live = this.#runner.view(record.nodeId);
-        // A graceful leave recorded in the roster outranks whatever liveness last saw.
-        const state: MemberState = record.status === 'left' ? 'left' : (live?.state ?? 'alive');
-        return { record, state, incarnation: live?.incarnation ?? 0, connected: connected.has(record.peerId), self: record.nodeId === this.nodeId };
-      });
+    return memberViews(this.roster.all(), (nodeId) => this.#runner.view(nodeId), connected, this.nodeId);
   }
+
 
   #schedulePersist(): void {
     this.#deferredSave.schedule();

@@ -1,12 +1,14 @@
 // Keeps a connection to every active member: dials those without one every
-// second, drops a dead member's (likely stalled) connections so fresh ones
-// are made, and hangs up on members that left or were removed.
+// second, watches connections open and close (aborting superseded ones),
+// drops a dead member's (likely stalled) connections so fresh ones are made,
+// and hangs up on members that left or were removed.
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
-import { abortConnections } from './stale-connections.ts';
+import type { Connection } from '@libp2p/interface';
+import { abortConnections, abortSuperseded } from './stale-connections.ts';
 
 // A member with no connection is re-dialled every second, and a TCP connect
 // is given up after a second: the kernel would retransmit an unanswered SYN
@@ -59,6 +61,25 @@ export class MemberDialer {
           if (Date.now() - startedAt >= CONNECT_TIMEOUT_MS) this.dialMembers();
         });
     }
+  }
+
+  /**
+   * Logs connections as they open and close, aborts the ones a new
+   * connection supersedes (stale-connections.ts) and hands each new one on.
+   */
+  watch(opened: (connection: Connection) => void, nodeIdOfPeer: (peerId: string) => string | undefined): void {
+    const libp2p = this.#options.libp2p();
+    libp2p.addEventListener('connection:open', (event) => {
+      const connection: Connection = event.detail;
+      const node = nodeIdOfPeer(connection.remotePeer.toString());
+      const superseded = abortSuperseded(libp2p, connection);
+      this.#options.logger.info({ node, direction: connection.direction, superseded }, 'connection opened');
+      opened(connection);
+    });
+    libp2p.addEventListener('connection:close', (event) => {
+      const connection: Connection = event.detail;
+      this.#options.logger.info({ node: nodeIdOfPeer(connection.remotePeer.toString()), direction: connection.direction }, 'connection closed');
+    });
   }
 
   /** A dead member's connections are likely stalled (see stale-connections.ts): drop them so the dialer makes fresh ones. */

@@ -57,6 +57,8 @@ export class NodeRunner {
   readonly #options: NodeRunnerOptions;
   readonly #node: WeftLibp2p;
   readonly #log: Logger;
+  /** Same components as before the core existed, so log filters keep working. */
+  readonly #membershipLog: Logger;
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   readonly #memberListeners: MemberChangeListener[] = [];
   readonly #reapedListeners: MemberReapedListener[] = [];
@@ -67,7 +69,8 @@ export class NodeRunner {
   constructor(options: NodeRunnerOptions) {
     this.#options = options;
     this.#node = options.node;
-    this.#log = options.logger.child({ component: 'node' });
+    this.#log = options.logger.child({ component: 'tables' });
+    this.#membershipLog = options.logger.child({ component: 'membership' });
     const saved = options.store.load();
     this.core = new NodeCore({
       self: { id: options.selfId, address: options.selfAddress },
@@ -89,7 +92,7 @@ export class NodeRunner {
     await registerSwim(this.#node, {
       nodeIdOfPeer: this.#options.nodeIdOfPeer,
       receive: (from, message) => this.step({ kind: 'swim', from, message }),
-      onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'dropped a SWIM packet'),
+      onError: (error, peer) => this.#membershipLog.debug({ peer, err: error.message }, 'dropped a SWIM packet'),
     });
   }
 
@@ -150,11 +153,11 @@ export class NodeRunner {
           .catch((error: Error) => this.#log.debug({ topic, err: error.message }, 'publish failed; anti-entropy will deliver'));
       },
       send: ({ to, address, message }) => {
-        sendSwim(this.#node, address, message).catch((error: Error) => this.#log.trace({ to, err: error.message }, 'SWIM send failed (counts as a lost packet)'));
+        sendSwim(this.#node, address, message).catch((error: Error) => this.#membershipLog.trace({ to, err: error.message }, 'SWIM send failed (counts as a lost packet)'));
       },
       memberChanged: (change) => {
         const { member, previous } = change;
-        if (member.state !== previous) this.#log.info({ node: member.id, state: member.state, incarnation: member.incarnation, previous }, 'member state changed');
+        if (member.state !== previous) this.#membershipLog.info({ node: member.id, state: member.state, incarnation: member.incarnation, previous }, 'member state changed');
         for (const listener of this.#memberListeners) listener(change);
       },
       reaped: (nodeId) => {
