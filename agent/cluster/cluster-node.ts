@@ -2,42 +2,29 @@
 // cluster gossip topic, state sync on connect, and the dialer that keeps a
 // connection to every admitted member. The agent API and admission server call
 // into it; it never touches the data plane.
-import { multiaddr } from '@multiformats/multiaddr';
-import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
-import type { PeerId, Connection } from '@libp2p/interface';
-import { Roster, implausibleVersion, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import type { PeerId } from '@libp2p/interface';
+import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { gossipWriterProblem, judgeRecord, selfRecordStale } from '../../controlplane/cluster/member-record-rules.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
 import type { Snapshot, ClusterSettings, Envelope } from '../wire/cluster-codec.ts';
 import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
-import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
+import { SyncScheduler } from './sync-scheduler.ts';
 import { RecordVerifier } from './record-verifier.ts';
 import { OwnerKeys } from './owner-keys.ts';
-import { recordSignatureProblem, signedRecordFields } from '../../controlplane/cluster/record-signing.ts';
-import { Liveness } from './liveness.ts';
+import { signedRecordFields } from '../../controlplane/cluster/record-signing.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
-import { networkTopic } from './table-topics.ts';
+import { NodeRunner } from './node-runner.ts';
 import { swimAddress } from './swim-transport.ts';
-import { abortConnections, abortSuperseded, newestOpenConnection } from './stale-connections.ts';
-import { reactionToMemberChange } from '../../controlplane/cluster/member-reactions.ts';
+import { CONNECT_TIMEOUT_MS, MemberDialer } from './member-dialer.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
-import type { MemberState } from '../../controlplane/membership/index.ts';
+import { memberViews, reachableMembers, type MemberView } from '../../controlplane/cluster/member-views.ts';
 
-// A member with no connection is re-dialled every second, and a TCP connect
-// is given up after a second: the kernel would retransmit an unanswered SYN
-// only after 1, 3, 7 s, so waiting longer means a healed link goes unnoticed
-// for seconds. The rest of the dial (PSK, Noise, yamux) gets DIAL_TIMEOUT_MS.
-const DIAL_INTERVAL_MS = 1_000;
-export const CONNECT_TIMEOUT_MS = 1_000;
-const DIAL_TIMEOUT_MS = 5_000;
 const PERSIST_DELAY_MS = 50;
-// Anti-entropy beyond the sync on every new connection: one random peer per
-// period, so state that gossip missed converges even on a quiet cluster.
-const PERIODIC_SYNC_MS = 30_000;
 // Gossip reaches every connected member in milliseconds; a second is ample.
 const REVOCATION_SETTLE_MS = 1_000;
 
@@ -55,13 +42,7 @@ export interface ClusterNodeOptions {
   onRevoked: () => void;
 }
 
-export interface MemberView {
-  record: MemberRecord;
-  state: MemberState;
-  incarnation: number;
-  connected: boolean;
-  self: boolean;
-}
+export type { MemberView } from '../../controlplane/cluster/member-views.ts';
 
 export class ClusterNode {
   readonly material: ClusterMaterial;
@@ -74,13 +55,11 @@ export class ClusterNode {
   #settings: ClusterSettings;
   #libp2p!: WeftLibp2p;
   #gossip!: ClusterGossip;
-  #liveness!: Liveness;
+  #runner!: NodeRunner;
   #tables!: TableService;
-  #sync!: SyncHandlers;
-  #syncTimer: NodeJS.Timeout | undefined;
-  #dialTimer: NodeJS.Timeout | undefined;
+  #sync!: SyncScheduler;
+  readonly #dialer: MemberDialer;
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
-  #dialing = new Set<string>();
   #stopped = false;
 
   private constructor(options: ClusterNodeOptions) {
@@ -93,6 +72,7 @@ export class ClusterNode {
     this.#token = options.state.token;
     this.#settings = options.state.settings ?? { defaultAddrPool: '' };
     for (const record of options.state.members) this.roster.merge(record);
+    this.#dialer = new MemberDialer({ libp2p: () => this.#libp2p, selfId: this.nodeId, members: () => this.roster.all(), logger: this.#log });
   }
 
   static async start(options: ClusterNodeOptions): Promise<ClusterNode> {
@@ -148,25 +128,9 @@ export class ClusterNode {
       ingest: (envelope, from) => this.ingest(envelope, { kind: 'gossip', peerId: from }),
       onError,
     });
-    this.#tables = new TableService({
-      node: this.#libp2p,
-      selfId: this.nodeId,
-      logger: this.#log,
-      store: this.#options.dataDir.tableStore(),
-      reapMs: this.#options.tableReapMs,
-      nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
-      isAdmittedOwner: (nodeId) => {
-        const status = this.roster.get(nodeId)?.status;
-        return status === 'active' || status === 'left';
-      },
-      sign: (payload) => this.#ownerKeys.sign(payload),
-      // The owner's key is the one behind the peer ID its certificate-checked roster record names.
-      verify: (owner, payload, signature) => {
-        const peerId = this.roster.get(owner)?.peerId;
-        return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
-      },
-    });
-    const sync: SyncHandlers = {
+    this.#runner = this.#createRunner();
+    this.#tables = new TableService(this.#runner);
+    this.#sync = new SyncScheduler(this.#libp2p, {
       opening: () => ({ ...this.snapshot(), members: [], summary: this.roster.all().map(summaryOf) }),
       answerTo: (remote) => ({ ...this.snapshot(), members: recordsNewerThan(this.roster.all(), remote.summary ?? []), summary: this.roster.all().map(summaryOf) }),
       recordsFor: (remote) => recordsNewerThan(this.roster.all(), remote.summary ?? []),
@@ -177,52 +141,53 @@ export class ClusterNode {
       complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
       finish: (peer, entries, dropped) => this.#tables.finish(peer, entries, dropped),
       onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
-    };
-    this.#sync = sync;
-    await registerSync(this.#libp2p, sync);
-    this.#libp2p.addEventListener('connection:open', (event) => {
-      const connection: Connection = event.detail;
-      const node = this.#activeNodeIdOf(connection.remotePeer.toString());
-      const superseded = abortSuperseded(this.#libp2p, connection);
-      this.#log.info({ node, direction: connection.direction, superseded }, 'connection opened');
-      if (connection.direction === 'outbound') void syncWith(connection, sync);
     });
-    this.#libp2p.addEventListener('connection:close', (event) => {
-      const connection: Connection = event.detail;
-      this.#log.info({ node: this.#activeNodeIdOf(connection.remotePeer.toString()), direction: connection.direction }, 'connection closed');
-    });
+    await this.#sync.register();
+    this.#dialer.watch((connection) => this.#sync.connectionOpened(connection), (peerId) => this.#activeNodeIdOf(peerId));
     await this.#libp2p.start();
     await this.#startLiveness();
-    this.#dialTimer = setInterval(() => this.#dialMembers(), DIAL_INTERVAL_MS);
-    this.#syncTimer = setInterval(() => this.#syncWithRandomPeer(), PERIODIC_SYNC_MS);
-    this.#dialMembers();
+    this.#sync.start();
+    this.#dialer.start();
   }
 
-  async #startLiveness(): Promise<void> {
+  /** The node core on libp2p: failure detection and the tables, signed with the node key. */
+  #createRunner(): NodeRunner {
     const self = this.self;
-    this.#liveness = await Liveness.start({
+    // The key of a member (or entry owner) is the one behind the peer ID its certificate-checked roster record names.
+    const verify = (nodeId: string, payload: Uint8Array, signature: Uint8Array): boolean => {
+      const peerId = this.roster.get(nodeId)?.peerId;
+      return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
+    };
+    const sign = (payload: Uint8Array): Uint8Array => this.#ownerKeys.sign(payload);
+    return new NodeRunner({
       node: this.#libp2p,
       selfId: this.nodeId,
       selfAddress: swimAddress(self.address, self.gossipPort, self.peerId),
       logger: this.#log,
+      store: this.#options.dataDir.tableStore(),
+      ...(this.#options.tableReapMs === undefined ? {} : { reapMs: this.#options.tableReapMs }),
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
-      claims: {
-        sign: (payload) => this.#ownerKeys.sign(payload),
-        // As for table entries: the member's key is the one behind the peer ID of its certificate-checked roster record.
-        verify: (nodeId, payload, signature) => {
-          const peerId = this.roster.get(nodeId)?.peerId;
-          return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
-        },
+      isAdmittedOwner: (nodeId) => {
+        const status = this.roster.get(nodeId)?.status;
+        return status === 'active' || status === 'left';
       },
+      sign,
+      verify,
+      claims: { sign, verify },
     });
-    // Liveness drives visibility: a dead or departed node's entries are hidden at once.
-    this.#liveness.onChange((member, previous) => {
-      const reaction = reactionToMemberChange(member.state, previous);
-      this.#tables.setNodeLive(member.id, reaction.visible);
-      if (reaction.dropConnections) this.#dropConnectionsTo(member.id);
-      if (reaction.sync) this.#syncWithMember(member.id);
+  }
+
+  async #startLiveness(): Promise<void> {
+    await this.#runner.startSwim();
+    // Visibility is the core's business; connections and syncs are ours.
+    this.#runner.onMemberChange(({ member, reaction }) => {
+      if (reaction.dropConnections) {
+        const record = this.roster.get(member.id);
+        if (record && !this.#stopped) this.#dialer.dropConnectionsTo(record);
+      }
+      const peerId = this.roster.get(member.id)?.peerId;
+      if (reaction.sync && peerId && !this.#stopped) this.#sync.withPeer(peerId);
     });
-    this.#liveness.onReaped((nodeId) => this.#tables.forgetNode(nodeId));
     for (const record of this.roster.all()) this.#track(record);
   }
 
@@ -239,16 +204,14 @@ export class ClusterNode {
     return this.#libp2p;
   }
 
-  get liveness(): Liveness {
-    return this.#liveness;
+  /** Failure detection and the tables as one running node core. */
+  get liveness(): NodeRunner {
+    return this.#runner;
   }
 
   /** Node IDs that failure detection currently holds alive (or suspect), self included. */
   reachable(): string[] {
-    return this.#liveness.membership
-      .members()
-      .filter((m) => (m.state === 'alive' || m.state === 'suspect') && this.roster.get(m.id)?.status === 'active')
-      .map((m) => m.id);
+    return reachableMembers(this.#runner.membership.members(), (nodeId) => this.roster.get(nodeId)?.status);
   }
 
   /** The libp2p address of an active member (peer ID included), for direct protocols. */
@@ -265,40 +228,17 @@ export class ClusterNode {
   #track(record: MemberRecord): void {
     if (record.status !== 'active' || record.nodeId === this.nodeId) return;
     const address = swimAddress(record.address, record.gossipPort, record.peerId);
-    const known = this.#liveness.view(record.nodeId);
-    if (known?.address !== address) this.#liveness.addMember(record.nodeId, address);
+    const known = this.#runner.view(record.nodeId);
+    if (known?.address !== address) this.#runner.step({ kind: 'add-member', member: { id: record.nodeId, address, incarnation: 0 } });
   }
 
   /** Anti-entropy with a host already on the network (a subscriber of its topic), after joining it. */
   syncNetwork(networkId: string): void {
-    const subscribers = new Set(this.#libp2p.services.pubsub.getSubscribers(networkTopic(networkId)).map((p) => p.toString()));
-    const candidates = this.#libp2p.getConnections().filter((c) => c.status === 'open' && subscribers.has(c.remotePeer.toString()));
-    const pick = candidates[Math.floor(Math.random() * candidates.length)];
-    if (pick) void syncWith(pick, this.#sync);
-  }
-
-  /**
-   * A member back from dead may have written entries we never got (its
-   * gossip went nowhere while we held it dead, or reached us over a path
-   * that has since broken): sync with it now rather than at the next
-   * periodic round. Without an open connection there is nothing to do: the
-   * dialer makes one, and every new connection starts with a sync.
-   */
-  #syncWithMember(nodeId: string): void {
-    const record = this.roster.get(nodeId);
-    if (!record || this.#stopped) return;
-    const newest = newestOpenConnection(this.#libp2p, record.peerId);
-    if (newest) void syncWith(newest, this.#sync);
-  }
-
-  #syncWithRandomPeer(): void {
-    const connections = this.#libp2p.getConnections().filter((c) => c.status === 'open');
-    const pick = connections[Math.floor(Math.random() * connections.length)];
-    if (pick) void syncWith(pick, this.#sync);
+    this.#sync.withNetwork(networkId);
   }
 
   snapshot(): Snapshot {
-    return { members: this.roster.all(), token: this.#token, settings: this.#settings, membership: encodeSwimSnapshot(this.#liveness.snapshot()) };
+    return { members: this.roster.all(), token: this.#token, settings: this.#settings, membership: encodeSwimSnapshot(this.#runner.membership.snapshot()) };
   }
 
   /** What is persisted: liveness is rebuilt from the network after a restart. */
@@ -317,8 +257,9 @@ export class ClusterNode {
     if (!sender || sender.status !== 'active') return;
     let changed = false;
     for (const record of incoming.members) {
-      if (origin.kind === 'gossip' && record.changedBy !== sender.nodeId) {
-        this.#log.warn({ peer: origin.peerId, node: record.nodeId }, 'refused a member record written by another node');
+      const problem = origin.kind === 'gossip' ? gossipWriterProblem(record, sender.nodeId) : undefined;
+      if (problem) {
+        this.#log.warn({ peer: origin.peerId, node: record.nodeId, problem }, 'refused a member record written by another node');
         continue;
       }
       if (await this.#accept(record)) changed = true;
@@ -335,42 +276,55 @@ export class ClusterNode {
     if (changed) this.#schedulePersist();
     if ('membership' in incoming && incoming.membership) {
       try {
-        this.#liveness.mergeSnapshot(decodeSwimSnapshot(incoming.membership));
+        this.#runner.step({ kind: 'merge-snapshot', snapshot: decodeSwimSnapshot(incoming.membership) });
       } catch (error) {
         this.#log.warn({ peer: origin.peerId, err: (error as Error).message }, 'refused a membership snapshot');
       }
     }
   }
 
+  /** The certificate check (asynchronous), then the record rules (member-record-rules.ts). */
   async #accept(record: MemberRecord): Promise<boolean> {
     const problem = await this.#verifier.verify(record);
-    if (problem) {
-      this.#log.warn({ node: record.nodeId, problem }, 'refused a member record');
-      return false;
+    const verdict = problem ? { kind: 'refuse' as const, problem } : judgeRecord(record, {
+      selfId: this.nodeId,
+      self: this.self,
+      held: this.roster.get(record.nodeId)?.version,
+      activePeerOf: (nodeId) => {
+        const writer = this.roster.get(nodeId);
+        return writer?.status === 'active' ? writer.peerId : undefined;
+      },
+      verify: (peerId, payload, signature) => this.#ownerKeys.verifyByPeer(peerId, payload, signature),
+    });
+    switch (verdict.kind) {
+      case 'refuse':
+        this.#log.warn({ node: record.nodeId, problem: verdict.problem }, 'refused a member record');
+        return false;
+      case 'ignore':
+        return false;
+      case 'outvote':
+        this.#updateSelf({ version: verdict.version });
+        return true;
+      case 'revoked':
+        this.roster.merge(record);
+        this.#log.error('this node was removed from the cluster (weft node rm); leaving');
+        this.#options.onRevoked();
+        return true;
+      case 'merge':
+        return this.#mergeOther(record);
     }
-    const implausible = implausibleVersion(record.version, this.roster.get(record.nodeId)?.version) ?? this.#signatureProblem(record);
-    if (implausible) {
-      this.#log.warn({ node: record.nodeId, problem: implausible }, 'refused a member record');
-      return false;
-    }
-    if (record.nodeId === this.nodeId) return this.#acceptAboutSelf(record);
+  }
+
+  #mergeOther(record: MemberRecord): boolean {
     const outcome = this.roster.merge(record);
     if (outcome === 'ignored') return false;
     this.#log.info({ node: record.nodeId, name: record.name, status: record.status }, `member ${outcome}`);
-    if (record.status !== 'active') void this.#disconnect(record.peerId);
+    if (record.status !== 'active') void this.#dialer.disconnect(record.peerId);
     else {
       this.#track(record);
-      this.#dialMembers();
+      this.#dialer.dialMembers();
     }
     return true;
-  }
-
-  #signatureProblem(record: MemberRecord): string | undefined {
-    const activePeerOf = (nodeId: string): string | undefined => {
-      const writer = this.roster.get(nodeId);
-      return writer?.status === 'active' ? writer.peerId : undefined;
-    };
-    return recordSignatureProblem(record, activePeerOf, (peerId, payload, signature) => this.#ownerKeys.verifyByPeer(peerId, payload, signature));
   }
 
   /** This node is the writer of `record`: signs it (record-signing.ts). */
@@ -378,23 +332,6 @@ export class ClusterNode {
     const unsigned: MemberRecord = { ...record };
     delete unsigned.signature;
     return { ...unsigned, signature: this.#ownerKeys.sign(signedRecordFields(unsigned)) };
-  }
-
-  /** Nobody else may change our record, except to revoke us. */
-  #acceptAboutSelf(record: MemberRecord): boolean {
-    const current = this.self;
-    if (record.status === 'revoked') {
-      this.roster.merge(record);
-      this.#log.error('this node was removed from the cluster (weft node rm); leaving');
-      this.#options.onRevoked();
-      return true;
-    }
-    if (record.version >= current.version && (record.status !== current.status || record.changedBy !== current.changedBy)) {
-      // A stale or foreign version of our record: outvote it with our own.
-      this.#updateSelf({ version: record.version + 1 });
-      return true;
-    }
-    return false;
   }
 
   #updateSelf(change: Partial<MemberRecord>): MemberRecord {
@@ -411,11 +348,7 @@ export class ClusterNode {
    * with a new advertise address, say) and be written by us, not our sponsor.
    */
   ensureSelf(fields: Pick<MemberRecord, 'name' | 'address' | 'gossipPort' | 'admissionPort'>): void {
-    const current = this.self;
-    const stale = (Object.keys(fields) as Array<keyof typeof fields>).some((k) => current[k] !== fields[k]);
-    // An agent before record signatures left its record unsigned: sign a new version of it.
-    const unsigned = current.signature === undefined || current.signature.length === 0;
-    if (stale || unsigned || current.changedBy !== this.nodeId) this.#updateSelf(fields);
+    if (selfRecordStale(this.self, this.nodeId, fields)) this.#updateSelf(fields);
   }
 
   /** Adds a freshly admitted member (called by the admission server). */
@@ -425,7 +358,7 @@ export class ClusterNode {
     this.#track(record);
     this.#gossip.publishMember(record);
     this.#schedulePersist();
-    this.#dialMembers();
+    this.#dialer.dialMembers();
   }
 
   rotateToken(): string {
@@ -450,7 +383,7 @@ export class ClusterNode {
     this.#gossip.publishMember(revoked);
     await this.#gossip.flush();
     this.#schedulePersist();
-    await this.#disconnect(revoked.peerId);
+    await this.#dialer.disconnect(revoked.peerId);
     await new Promise((resolve) => setTimeout(resolve, REVOCATION_SETTLE_MS));
     return { record: revoked, token: this.rotateToken() };
   }
@@ -459,61 +392,16 @@ export class ClusterNode {
   async announceLeave(): Promise<void> {
     this.#updateSelf({ status: 'left' });
     await this.#gossip.flush();
-    await this.#liveness.leave();
+    await this.#runner.leave();
     // gossipsub sends asynchronously; give the frames a moment to leave the socket.
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
 
   members(): MemberView[] {
     const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
-    return this.roster
-      .all()
-      .filter((r) => r.status !== 'revoked')
-      .map((record) => {
-        const live = this.#liveness.view(record.nodeId);
-        // A graceful leave recorded in the roster outranks whatever liveness last saw.
-        const state: MemberState = record.status === 'left' ? 'left' : (live?.state ?? 'alive');
-        return { record, state, incarnation: live?.incarnation ?? 0, connected: connected.has(record.peerId), self: record.nodeId === this.nodeId };
-      });
+    return memberViews(this.roster.all(), (nodeId) => this.#runner.view(nodeId), connected, this.nodeId);
   }
 
-  /** A dead member's connections are likely stalled (see stale-connections.ts): drop them so the dialer makes fresh ones. */
-  #dropConnectionsTo(nodeId: string): void {
-    const record = this.roster.get(nodeId);
-    if (!record || this.#stopped) return;
-    const aborted = abortConnections(this.#libp2p, record.peerId, 'member declared dead by failure detection');
-    if (aborted > 0) this.#log.info({ node: nodeId, aborted }, 'dropped the connections of a dead member; redialling');
-  }
-
-  #dialMembers(): void {
-    if (this.#stopped) return;
-    const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
-    for (const member of this.roster.all()) {
-      if (member.status !== 'active' || member.nodeId === this.nodeId) continue;
-      if (connected.has(member.peerId) || this.#dialing.has(member.peerId)) continue;
-      this.#dialing.add(member.peerId);
-      const address = multiaddr(`/ip4/${member.address}/tcp/${member.gossipPort}/p2p/${member.peerId}`);
-      const startedAt = Date.now();
-      this.#libp2p
-        .dial(address, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-        .catch((error: Error) => this.#log.debug({ node: member.nodeId, err: error.message }, 'dial failed; will retry'))
-        .finally(() => {
-          this.#dialing.delete(member.peerId);
-          // A dial that waited out its connect timeout is retried at once, so
-          // a SYN goes out every second while the member is unreachable;
-          // quick failures (connection refused) wait for the interval.
-          if (Date.now() - startedAt >= CONNECT_TIMEOUT_MS) this.#dialMembers();
-        });
-    }
-  }
-
-  async #disconnect(peerId: string): Promise<void> {
-    try {
-      await this.#libp2p.hangUp(peerIdFromString(peerId));
-    } catch {
-      // not connected: nothing to close
-    }
-  }
 
   #schedulePersist(): void {
     this.#deferredSave.schedule();
@@ -531,10 +419,9 @@ export class ClusterNode {
   async stop(): Promise<void> {
     this.#deferredSave.flush();
     this.#stopped = true;
-    if (this.#dialTimer) clearInterval(this.#dialTimer);
-    if (this.#syncTimer) clearInterval(this.#syncTimer);
-    this.#liveness.stop();
-    this.#tables.stop();
+    this.#dialer.stop();
+    this.#sync.stop();
+    this.#runner.stop();
     this.#gossip.stop();
     await this.#libp2p.stop();
   }

@@ -11,7 +11,7 @@ import { TablesCluster } from './tables-cluster.ts';
 import type { ConnectionParams } from './tables-connections.ts';
 import type { Sizer, TrafficTotals } from './tables-messages.ts';
 import type { HostTiming } from './tables-node.ts';
-import { CLUSTER_TABLES, endpointsTable } from './tables-topics.ts';
+import { CLUSTER_TABLES, endpointsTable } from '../node/topics.ts';
 
 export interface ConvergenceRunOptions {
   n: number;

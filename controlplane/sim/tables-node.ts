@@ -1,51 +1,46 @@
-// One simulated weft node: the REAL control-plane state machines
-// (Membership, ReplicatedTables, Coalescer, the anti-entropy functions)
-// wired the way the agent wires them (agent/cluster/table-service.ts,
-// liveness.ts, state-sync.ts, cluster-node.ts), with the gossipsub MODEL of
-// dissemination-gossipsub.ts standing in for libp2p gossipsub.
-//
-// What the host does here, as the agent does:
-// - local writes go through the Coalescer and are published after
-//   coalesceMs, one message per topic (cluster topic, one per network);
-// - a received message is validated (validateMs: signature check and
-//   decoding), applied with applyRemoteBatch(publisher) after dropping
-//   entries that do not belong on its topic, then forwarded;
-// - member-changed: alive or suspect -> setNodeLive(true), dead or left ->
-//   setNodeLive(false); member-reaped -> forgetNode;
+// One simulated weft node: the agent's node core (controlplane/node/
+// node-core.ts: Membership, ReplicatedTables, topic and scope rules,
+// liveness-to-visibility, coalescing) run over the simulator, with the
+// gossipsub MODEL of dissemination-gossipsub.ts standing in for libp2p
+// gossipsub. This file only carries the core's Ready over the virtual
+// network, as agent/cluster/node-runner.ts carries it over libp2p:
+// - publications are signed (signMs) and handed to the router;
+// - a received first copy is validated (validateMs: signature check and
+//   decoding), stepped into the core as gossip from its publisher (the core
+//   drops entries that do not belong on the topic), then forwarded;
 // - /weft/sync/1 on every outbound connection and every periodicSyncMs
 //   with a random connected peer: open (membership snapshot + digest),
 //   answer (snapshot after merging + SyncReply), finish (entries).
 // The connections themselves are the cluster's (tables-cluster.ts), which
-// calls connect()/disconnect().
+// calls connect()/disconnect(). Not modelled: the agent's reactions to a
+// member's death (dropping its connections) and return (an immediate sync);
+// the cluster closes and re-dials connections itself.
 
 import type { MembershipConfig } from '../membership/config.ts';
-import type { Effect } from '../membership/effects.ts';
 import type { MemberView } from '../membership/member-table.ts';
-import { Membership } from '../membership/membership.ts';
+import type { Membership } from '../membership/membership.ts';
 import { UNSIGNED_CLAIMS } from '../membership/claim-signing.ts';
 import type { MemberState } from '../membership/messages.ts';
 import type { Rng } from '../membership/rng.ts';
 import { deriveSeed, mulberry32, randomInt } from '../membership/rng.ts';
-import { completeSync, diffAgainstDigest } from '../tables/antientropy.ts';
-import { Coalescer } from '../tables/coalescer.ts';
 import type { Digest } from '../tables/digest.ts';
-import { makeDigest } from '../tables/digest.ts';
 import { toWire } from '../tables/entry.ts';
 import type { WireEntry } from '../tables/entry.ts';
-import { ReplicatedTables } from '../tables/table.ts';
+import type { ReplicatedTables } from '../tables/table.ts';
+import { DEFAULT_NODE_TIMING, NodeCore } from '../node/node-core.ts';
+import { deliverReady, type Ready } from '../node/ready.ts';
 import type { GossipMessage, GossipsubParams, RouterSend } from './dissemination-gossipsub.ts';
 import { GossipRouter } from './dissemination-gossipsub.ts';
 import { EventQueue } from './event-queue.ts';
 import type { Envelope, SimNode } from './simulator.ts';
 import type { EntryBatchData, Sizer, TablesWire } from './tables-messages.ts';
 import { TrafficCounter } from './tables-messages.ts';
-import { CLUSTER_TABLES, CLUSTER_TOPIC, endpointsTable, isClusterScoped, networkOfTable, networkTopic, topicOfTable } from './tables-topics.ts';
 
 /** The agent's timings, plus the modelled CPU costs of a gossipsub hop. */
 export interface HostTiming {
-  /** table-service.ts COALESCE_MS. */
+  /** NodeTiming.coalesceMs (node-core.ts), the agent's value by default. */
   coalesceMs: number;
-  /** table-service.ts MAX_ENTRIES_PER_MESSAGE. */
+  /** NodeTiming.maxEntriesPerMessage. */
   maxEntriesPerMessage: number;
   /** Signing a message before it leaves (TOOLCHAIN.md: ~0.5 ms). */
   signMs: number;
@@ -60,8 +55,8 @@ export interface HostTiming {
 }
 
 export const DEFAULT_HOST_TIMING: Readonly<HostTiming> = Object.freeze({
-  coalesceMs: 5,
-  maxEntriesPerMessage: 2_000,
+  coalesceMs: DEFAULT_NODE_TIMING.coalesceMs,
+  maxEntriesPerMessage: DEFAULT_NODE_TIMING.maxEntriesPerMessage,
   signMs: 0.5,
   validateMs: 1,
   periodicSyncMs: 30_000,
@@ -113,16 +108,13 @@ interface PendingSync {
 
 export class TablesSimNode implements SimNode<TablesWire> {
   readonly id: string;
-  readonly membership: Membership;
-  readonly tables: ReplicatedTables;
+  readonly core: NodeCore;
   readonly router: GossipRouter<EntryBatchData>;
-  readonly networks: ReadonlySet<string>;
   readonly timing: HostTiming;
   readonly traffic = new TrafficCounter();
   readonly syncCounters: SyncCounters = { started: 0, answered: 0, completed: 0, finished: 0, timedOut: 0 };
   /** Scenario switch: periodic anti-entropy on or off (the timer keeps running). */
   periodicSync = true;
-  readonly #coalescer = new Coalescer();
   readonly #deferred = new EventQueue<Deferred>();
   readonly #connections = new Map<string, boolean>();
   readonly #pending = new Map<string, PendingSync>();
@@ -139,30 +131,46 @@ export class TablesSimNode implements SimNode<TablesWire> {
     const stream = (n: number) => mulberry32(deriveSeed(options.seed, n));
     this.id = id;
     this.timing = options.timing;
-    this.networks = new Set(options.networks);
     this.#sizer = options.sizer;
     this.#onMemberChanged = options.onMemberChanged;
-    this.membership = new Membership({ self: { id, address: options.address }, config: options.membership ?? {}, rng: stream(0), now, claims: UNSIGNED_CLAIMS });
-    this.tables = new ReplicatedTables({ self: id, initialLamport: options.restored?.lamport ?? 0, clusterScoped: isClusterScoped });
-    // As TableService does on start-up: the saved entries go back in as a sync from ourselves.
-    if (options.restored !== undefined) this.tables.applySynced(now, id, options.restored.entries);
+    this.core = new NodeCore({
+      self: { id, address: options.address },
+      now,
+      rng: stream(0),
+      ...(options.membership === undefined ? {} : { membership: options.membership }),
+      claims: UNSIGNED_CLAIMS,
+      tables: { initialLamport: options.restored?.lamport ?? 0 },
+      // The simulator has never reaped tombstones; its scenarios are shorter than the reap time.
+      timing: { coalesceMs: this.timing.coalesceMs, maxEntriesPerMessage: this.timing.maxEntriesPerMessage, reapEveryMs: Infinity },
+      networks: options.networks,
+    });
+    // As the agent does on start-up: the saved entries go back in as a sync from ourselves.
+    if (options.restored !== undefined) this.core.restore(now, options.restored.entries);
     this.router = new GossipRouter(id, stream(1), options.gossipsub, now);
-    this.router.subscribe(CLUSTER_TOPIC);
-    for (const network of this.networks) this.router.subscribe(networkTopic(network));
+    for (const topic of this.core.topics()) this.router.subscribe(topic);
     this.#rng = stream(2);
     const period = this.timing.periodicSyncMs;
     this.#nextSyncAt = Number.isFinite(period) ? now + randomInt(this.#rng, period) + 1 : Infinity;
   }
 
-  /** Tables this node replicates: the cluster tables and the endpoints of its networks. */
+  get membership(): Membership {
+    return this.core.membership;
+  }
+
+  get tables(): ReplicatedTables {
+    return this.core.tables;
+  }
+
+  get networks(): ReadonlySet<string> {
+    return new Set(this.core.networks());
+  }
+
   scope(): string[] {
-    return [...CLUSTER_TABLES, ...[...this.networks].map(endpointsTable)];
+    return this.core.scope();
   }
 
   inScope(table: string): boolean {
-    if (CLUSTER_TABLES.includes(table)) return true;
-    const network = networkOfTable(table);
-    return network !== undefined && this.networks.has(network);
+    return this.core.inScope(table);
   }
 
   connections(): string[] {
@@ -178,7 +186,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
   handle(now: number, from: string, message: TablesWire): Envelope<TablesWire>[] {
     switch (message.kind) {
       case 'swim':
-        this.#route(now, this.membership.handle(now, from, message.message));
+        this.#run(now, this.core.step(now, { kind: 'swim', from, message: message.message }));
         break;
       case 'gossipsub': {
         if (!this.#connections.has(from)) break;
@@ -189,8 +197,8 @@ export class TablesSimNode implements SimNode<TablesWire> {
       }
       case 'sync-open': {
         // The responder merges the initiator's snapshot before answering (state-sync.ts).
-        this.#route(now, this.membership.mergeSnapshot(now, message.snapshot));
-        const reply = diffAgainstDigest(now, this.tables, message.digest, (table) => this.inScope(table));
+        this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
+        const reply = this.core.answer(now, message.digest);
         this.syncCounters.answered += 1;
         this.#send(from, { kind: 'sync-answer', exchange: message.exchange, snapshot: this.membership.snapshot(), reply });
         break;
@@ -199,14 +207,15 @@ export class TablesSimNode implements SimNode<TablesWire> {
         const pending = this.#pending.get(message.exchange);
         if (pending === undefined || pending.peer !== from) break;
         this.#pending.delete(message.exchange);
-        this.#route(now, this.membership.mergeSnapshot(now, message.snapshot));
-        const { entries } = completeSync(now, this.tables, from, pending.digest, message.reply);
+        this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
+        const ready = this.core.step(now, { kind: 'sync-reply', from, digest: pending.digest, reply: message.reply });
+        this.#run(now, ready);
         this.syncCounters.completed += 1;
-        this.#send(from, { kind: 'sync-finish', exchange: message.exchange, entries });
+        this.#send(from, { kind: 'sync-finish', exchange: message.exchange, entries: ready.syncClose });
         break;
       }
       case 'sync-finish':
-        this.tables.applySynced(now, from, message.entries.filter((e) => this.inScope(e.table)));
+        this.#run(now, this.core.step(now, { kind: 'sync-finish', from, entries: message.entries }));
         this.syncCounters.finished += 1;
         break;
     }
@@ -218,18 +227,14 @@ export class TablesSimNode implements SimNode<TablesWire> {
       this.#deferred.pop();
       next.run(now);
     }
-    if (this.membership.nextDeadline() <= now) this.#route(now, this.membership.tick(now));
-    const first = this.#coalescer.firstPendingAt;
-    if (first !== undefined && now >= first + this.timing.coalesceMs) this.#flushGossip(now);
+    if (this.core.nextDeadline() <= now) this.#run(now, this.core.tick(now));
     if (now >= this.router.nextHeartbeatAt) this.#sendRpcs(this.router.heartbeat(now));
     if (now >= this.#nextSyncAt) this.#periodic(now);
     return this.#flush();
   }
 
   nextWakeAt(): number {
-    let at = Math.min(this.membership.nextDeadline(), this.router.nextHeartbeatAt, this.#nextSyncAt);
-    const first = this.#coalescer.firstPendingAt;
-    if (first !== undefined) at = Math.min(at, first + this.timing.coalesceMs);
+    let at = Math.min(this.core.nextDeadline(), this.router.nextHeartbeatAt, this.#nextSyncAt);
     const deferred = this.#deferred.peek();
     if (deferred !== undefined) at = Math.min(at, deferred.at);
     return at;
@@ -238,13 +243,12 @@ export class TablesSimNode implements SimNode<TablesWire> {
   // ---- the host's calls (through Simulator.invoke) ------------------------
 
   write(now: number, table: string, key: string, value: Uint8Array): Envelope<TablesWire>[] {
-    this.#coalescer.add(now, this.tables.set(now, table, key, value).entry);
+    this.#run(now, this.core.step(now, { kind: 'write', table, key, value }));
     return this.#flush();
   }
 
   remove(now: number, table: string, key: string): Envelope<TablesWire>[] {
-    const write = this.tables.delete(now, table, key);
-    if (write !== undefined) this.#coalescer.add(now, write.entry);
+    this.#run(now, this.core.step(now, { kind: 'delete', table, key }));
     return this.#flush();
   }
 
@@ -276,10 +280,20 @@ export class TablesSimNode implements SimNode<TablesWire> {
 
   // ---- internals ----------------------------------------------------------
 
+  /** The core's Ready over the virtual network (persistence is modelled by crash() taking persisted()). */
+  #run(now: number, ready: Ready): void {
+    deliverReady(ready, {
+      subscribe: (topic) => this.router.subscribe(topic),
+      publish: ({ topic, entries }) => this.#later(now, this.timing.signMs, (t) => this.#sendRpcs(this.router.publish(t, topic, entries).sends)),
+      send: ({ to, message }) => this.#send(to, { kind: 'swim', message }),
+      memberChanged: ({ member, previous }) => this.#onMemberChanged?.(now, this.id, member, previous),
+    });
+  }
+
   #startSync(now: number, peer: string): void {
     this.#exchangeSeq += 1;
     const exchange = `${this.id}/${this.#exchangeSeq}`;
-    const digest = makeDigest(this.tables, this.scope());
+    const digest = this.core.digest();
     this.#pending.set(exchange, { peer, digest, expiresAt: now + this.timing.syncTimeoutMs });
     this.syncCounters.started += 1;
     this.#send(peer, { kind: 'sync-open', exchange, snapshot: this.membership.snapshot(), digest });
@@ -297,41 +311,10 @@ export class TablesSimNode implements SimNode<TablesWire> {
     this.#startSync(now, peers[randomInt(this.#rng, peers.length)] as string);
   }
 
-  #flushGossip(now: number): void {
-    while (this.#coalescer.size > 0) {
-      const byTopic = new Map<string, WireEntry[]>();
-      for (const entry of this.#coalescer.take(this.timing.maxEntriesPerMessage)) {
-        const topic = topicOfTable(entry.table);
-        const list = byTopic.get(topic);
-        if (list === undefined) byTopic.set(topic, [entry]);
-        else list.push(entry);
-      }
-      for (const [topic, entries] of byTopic) {
-        this.#later(now, this.timing.signMs, (t) => this.#sendRpcs(this.router.publish(t, topic, entries).sends));
-      }
-    }
-  }
-
-  /** A validated first copy: apply what belongs on its topic, then forward. */
+  /** A validated first copy: the core applies what belongs on its topic, then it is forwarded. */
   #deliver(now: number, message: GossipMessage<EntryBatchData>, source: string): void {
-    const fits = message.data.filter((e) => topicOfTable(e.table) === message.topic);
-    this.tables.applyRemoteBatch(now, message.from, fits);
+    this.#run(now, this.core.step(now, { kind: 'gossip', from: message.from, topic: message.topic, entries: message.data }));
     this.#sendRpcs(this.router.accept(message, source));
-  }
-
-  #route(now: number, effects: readonly Effect[]): void {
-    for (const effect of effects) {
-      if (effect.kind === 'send') {
-        this.#send(effect.to, { kind: 'swim', message: effect.message });
-      } else if (effect.kind === 'member-changed') {
-        const { member, previous } = effect;
-        // Exactly the agent's rule (cluster-node.ts): alive or suspect is live.
-        if (member.id !== this.id) this.tables.setNodeLive(now, member.id, member.state === 'alive' || member.state === 'suspect');
-        this.#onMemberChanged?.(now, this.id, member, previous);
-      } else {
-        this.tables.forgetNode(effect.id);
-      }
-    }
   }
 
   #later(now: number, delayMs: number, run: (now: number) => void): void {

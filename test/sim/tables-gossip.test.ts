@@ -5,7 +5,7 @@ import test from 'ava';
 import { TablesCluster } from '../../controlplane/sim/tables-cluster.ts';
 import { runConvergence } from '../../controlplane/sim/tables-convergence.ts';
 import { GOSSIPSUB_DEFAULTS } from '../../controlplane/sim/dissemination-gossipsub.ts';
-import { networkTopic } from '../../controlplane/sim/tables-topics.ts';
+import { networkTopic } from '../../controlplane/node/topics.ts';
 
 const TOPIC = networkTopic('net1');
 const text = (s: string) => new TextEncoder().encode(s);

@@ -6,7 +6,7 @@ import { randomInt } from '../../controlplane/membership/rng.ts';
 import { TablesCluster } from '../../controlplane/sim/tables-cluster.ts';
 import type { EntryState } from '../../controlplane/sim/tables-cluster.ts';
 import { pollUntil, writeDuringPartition } from '../../controlplane/sim/tables-convergence.ts';
-import { CLUSTER_TABLES, endpointsTable } from '../../controlplane/sim/tables-topics.ts';
+import { CLUSTER_TABLES, endpointsTable } from '../../controlplane/node/topics.ts';
 
 const NET1 = endpointsTable('net1');
 const TABLES = [...CLUSTER_TABLES, NET1];
@@ -204,4 +204,15 @@ test('a crashed node is declared dead and its entries are hidden everywhere; aft
     const visible = cluster.visible(id, NET1).map((e) => e.key);
     t.true(visible.includes(`${victim}-c`) && !visible.includes(`${victim}-a`), `${id} got the restarted node's news within 1 s`);
   }
+});
+
+test('the simulator runs the agent\'s node core: same scope (network-hosts included) and topic rules', (t) => {
+  const cluster = new TablesCluster({ n: 2, seed: 3 });
+  const node = cluster.node('n0');
+  t.true(node.scope().includes('network-hosts'));
+  cluster.write('n0', 'network-hosts', 'net1|n0', new Uint8Array([1]));
+  cluster.sim.runUntil(cluster.sim.now + 2_000);
+  t.truthy(cluster.node('n1').tables.get('network-hosts', 'net1|n0'), 'network-hosts travels on the cluster topic');
+  const refused = node.core.step(cluster.sim.now, { kind: 'gossip', from: 'n1', topic: 'weft/tables/1', entries: [{ table: 'made-up', key: 'k', owner: 'n1', lamport: 1, deleted: false, reapInMs: 0, value: new Uint8Array() }] });
+  t.is(refused.refused, 1, 'a table that is not a cluster table is refused on the cluster topic');
 });

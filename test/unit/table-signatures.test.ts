@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { ReplicatedTables, exchange, signedFields } from '../../controlplane/tables/index.ts';
 import type { WireEntry } from '../../controlplane/tables/index.ts';
 import { OwnerKeys } from '../../agent/cluster/owner-keys.ts';
-import { TableService, type TableStore } from '../../agent/cluster/table-service.ts';
+import { NodeRunner, type TableStore } from '../../agent/cluster/node-runner.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../../agent/wire/tables-codec.ts';
 import type { WeftLibp2p } from '../../agent/cluster/libp2p-node.ts';
 
@@ -106,12 +106,14 @@ test('reload: our own unsigned entries (an older agent\'s file) are signed, anyo
   const unsigned = (owner: string, key: string): WireEntry => ({ table: 'networks', key, owner, lamport: 3, deleted: false, reapInMs: 0, value: bytes(key) });
   const signedByB = m.get(B)!.tables.set(1, 'networks', 'b-signed', bytes('x')).entry;
   const store: TableStore = { load: () => ({ lamport: 5, entries: [unsigned(A, 'mine'), unsigned(B, 'theirs'), signedByB] }), save: () => undefined };
-  const service = new TableService({
-    node: fakeNode(), selfId: A, logger: pino({ level: 'silent' }), store, nodeIdOfPeer: () => undefined, isAdmittedOwner: () => true,
-    sign: (payload) => a.keys.sign(payload), verify: a.verify,
+  const sign = (payload: Uint8Array): Uint8Array => a.keys.sign(payload);
+  const runner = new NodeRunner({
+    node: fakeNode(), selfId: A, selfAddress: 'sim://a', logger: pino({ level: 'silent' }), store, nodeIdOfPeer: () => undefined, isAdmittedOwner: () => true,
+    sign, verify: a.verify, claims: { sign, verify: a.verify },
   });
-  t.teardown(() => service.stop());
-  t.deepEqual(service.tables.list('networks').map((e) => e.key).sort(), ['b-signed', 'mine']);
-  const mine = service.tables.lookup('networks', 'mine')!;
+  t.teardown(() => runner.stop());
+  const tables = runner.core.tables;
+  t.deepEqual(tables.list('networks').map((e) => e.key).sort(), ['b-signed', 'mine']);
+  const mine = tables.lookup('networks', 'mine')!;
   t.true(a.verify(A, signedFields(mine), mine.signature!));
 });

@@ -1,0 +1,173 @@
+// The node core (controlplane/node) on its own: pure, deterministic, driven
+// by hand. The agent and the simulator both run this object, so what is
+// checked here holds for both.
+import test from 'ava';
+import { NodeCore } from '../../controlplane/node/node-core.ts';
+import { deliverReady, emptyReady, type Ready } from '../../controlplane/node/ready.ts';
+import { CLUSTER_TABLE_TOPIC, endpointsTable, networkTopic, topicAccepts } from '../../controlplane/node/topics.ts';
+import { UNSIGNED_CLAIMS, mulberry32 } from '../../controlplane/membership/index.ts';
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const NET = endpointsTable('n1');
+
+function core(id: string, seed = 1, networks: string[] = ['n1']): NodeCore {
+  return new NodeCore({ self: { id, address: `sim://${id}` }, now: 0, rng: mulberry32(seed), claims: UNSIGNED_CLAIMS, networks });
+}
+
+/** Delivers SWIM sends at once among `cores` (none to `down`), replies included, until nothing is left. */
+function pump(cores: Map<string, NodeCore>, now: number, first: Ready, from: string, down: ReadonlySet<string> = new Set()): Ready[] {
+  const seen: Ready[] = [first];
+  let pending = first.send.map((send) => ({ send, from }));
+  while (pending.length > 0) {
+    const next: typeof pending = [];
+    for (const { send, from: sender } of pending) {
+      const target = cores.get(send.to);
+      if (target === undefined || down.has(send.to)) continue;
+      const out = target.step(now, { kind: 'swim', from: sender, message: send.message });
+      seen.push(out);
+      next.push(...out.send.map((s) => ({ send: s, from: send.to })));
+    }
+    pending = next;
+  }
+  return seen;
+}
+
+test('a topic accepts only its own tables, and network-hosts is a cluster table', (t) => {
+  t.true(topicAccepts(CLUSTER_TABLE_TOPIC, 'networks'));
+  t.true(topicAccepts(CLUSTER_TABLE_TOPIC, 'network-hosts'));
+  t.false(topicAccepts(CLUSTER_TABLE_TOPIC, NET), 'an endpoint entry on the cluster topic');
+  t.false(topicAccepts(CLUSTER_TABLE_TOPIC, 'made-up'), 'a table nobody replicates');
+  t.true(topicAccepts(networkTopic('n1'), NET));
+  t.false(topicAccepts(networkTopic('n2'), NET), 'another network\'s endpoints');
+  t.false(topicAccepts(networkTopic('n1'), 'networks'));
+  t.false(topicAccepts('weft/other/1', 'networks'));
+});
+
+test('gossip on the wrong topic is refused and counted; the rest is applied', (t) => {
+  const a = core('a');
+  const b = core('b');
+  const good = a.step(0, { kind: 'write', table: 'network-hosts', key: 'n1|a', value: bytes('1') });
+  const stray = a.step(0, { kind: 'write', table: NET, key: 'ep', value: bytes('x') });
+  t.is(good.changes.length, 1);
+  const published = a.tick(5).publish;
+  const entries = published.flatMap((p) => p.entries);
+  const ready = b.step(6, { kind: 'gossip', from: 'a', topic: CLUSTER_TABLE_TOPIC, entries });
+  t.is(ready.refused, 1, 'the endpoint entry does not belong on the cluster topic');
+  t.truthy(b.tables.get('network-hosts', 'n1|a'));
+  t.is(b.tables.get(NET, 'ep'), undefined);
+  t.is(stray.changes.length, 1);
+});
+
+test('local writes are coalesced: nothing is published before coalesceMs, then one batch per topic', (t) => {
+  const a = core('a');
+  a.step(0, { kind: 'write', table: 'networks', key: 'k1', value: bytes('1') });
+  a.step(2, { kind: 'write', table: 'networks', key: 'k1', value: bytes('2') });
+  a.step(3, { kind: 'write', table: NET, key: 'ep', value: bytes('e') });
+  t.is(a.nextDeadline() <= 5, true);
+  t.deepEqual(a.tick(4.9).publish, []);
+  const publish = a.tick(5).publish;
+  t.deepEqual(publish.map((p) => p.topic).sort(), [CLUSTER_TABLE_TOPIC, networkTopic('n1')].sort());
+  const cluster = publish.find((p) => p.topic === CLUSTER_TABLE_TOPIC)!;
+  t.is(cluster.entries.length, 1, 'only the newest version of k1 goes out');
+  t.deepEqual(cluster.entries[0]!.value, bytes('2'));
+  t.deepEqual(a.tick(10).publish, []);
+});
+
+test('a Ready is performed in order: persist, topics, publish, send, member reactions, handed-back entries', (t) => {
+  const a = core('a');
+  a.step(0, { kind: 'add-member', member: { id: 'b', address: 'sim://b', incarnation: 0 } });
+  const send = a.tick(a.nextDeadline()).send[0];
+  t.truthy(send, 'a probe to b');
+  const member = a.membership.member('b')!;
+  const ready: Ready = {
+    ...emptyReady(),
+    persist: true,
+    subscribe: ['t1'],
+    unsubscribe: ['t0'],
+    publish: [{ topic: 't1', entries: [] }],
+    send: [send!],
+    memberChanges: [{ member, previous: null, reaction: { visible: true, dropConnections: false, sync: false } }],
+    reaped: ['c'],
+    selfConflicts: [a.tables.set(0, 'networks', 'k', bytes('v')).entry as never],
+  };
+  const order: string[] = [];
+  deliverReady(ready, {
+    selfConflicts: () => order.push('selfConflicts'),
+    reaped: () => order.push('reaped'),
+    memberChanged: () => order.push('memberChanged'),
+    send: () => order.push('send'),
+    publish: () => order.push('publish'),
+    unsubscribe: () => order.push('unsubscribe'),
+    subscribe: () => order.push('subscribe'),
+    persist: () => order.push('persist'),
+  });
+  t.deepEqual(order, ['persist', 'subscribe', 'unsubscribe', 'publish', 'send', 'memberChanged', 'reaped', 'selfConflicts']);
+});
+
+test('a table write asks for a save; a step that changes nothing does not', (t) => {
+  const a = core('a');
+  t.true(a.step(0, { kind: 'write', table: 'networks', key: 'k', value: bytes('v') }).persist);
+  t.false(a.step(1, { kind: 'delete', table: 'networks', key: 'absent' }).persist);
+});
+
+test('liveness decides visibility inside the core: a dead member\'s entries are hidden, cluster-scoped ones stay', (t) => {
+  const cores = new Map([['a', core('a', 1)], ['b', core('b', 2)]]);
+  const a = cores.get('a')!;
+  const b = cores.get('b')!;
+  a.step(0, { kind: 'add-member', member: { id: 'b', address: 'sim://b', incarnation: 0 } });
+  b.step(0, { kind: 'add-member', member: { id: 'a', address: 'sim://a', incarnation: 0 } });
+  b.step(0, { kind: 'write', table: NET, key: 'ep', value: bytes('e') });
+  b.step(0, { kind: 'write', table: 'networks', key: 'n1', value: bytes('n') });
+  for (const p of b.tick(5).publish) a.step(6, { kind: 'gossip', from: 'b', topic: p.topic, entries: p.entries });
+  t.truthy(a.tables.get(NET, 'ep'));
+  // b stops answering: a's probes go unanswered until failure detection declares it dead.
+  const down = new Set(['b']);
+  const changes: Ready['memberChanges'] = [];
+  for (let now = 10; now < 60_000 && a.membership.member('b')?.state !== 'dead'; ) {
+    now = Math.max(now, a.nextDeadline());
+    for (const ready of pump(cores, now, a.tick(now), 'a', down)) changes.push(...ready.memberChanges);
+    now += 1;
+  }
+  t.is(a.membership.member('b')?.state, 'dead');
+  const dead = changes.find((c) => c.member.id === 'b' && c.member.state === 'dead');
+  t.deepEqual(dead?.reaction, { visible: false, dropConnections: true, sync: false });
+  t.is(a.tables.get(NET, 'ep'), undefined, 'hidden from consumers');
+  t.is(a.tables.stored(NET).length, 1, 'kept for when it comes back');
+  t.truthy(a.tables.get('networks', 'n1'), 'networks outlive their writer');
+});
+
+test('sync: the scope includes network-hosts, and one exchange brings both sides level', (t) => {
+  const a = core('a');
+  const b = core('b');
+  t.true(a.scope().includes('network-hosts'));
+  a.step(0, { kind: 'write', table: 'network-hosts', key: 'n1|a', value: bytes('1') });
+  b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') });
+  const digest = a.digest();
+  const reply = b.answer(1, digest);
+  const close = a.step(2, { kind: 'sync-reply', from: 'b', digest, reply }).syncClose;
+  b.step(3, { kind: 'sync-finish', from: 'a', entries: close });
+  t.truthy(a.tables.get(NET, 'ep-b'));
+  t.truthy(b.tables.get('network-hosts', 'n1|a'));
+});
+
+test('sync-finish outside our scope is refused, except our own entries', (t) => {
+  const a = core('a', 1, []);
+  const b = core('b', 2, ['n1']);
+  b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') });
+  const entries = b.tick(5).publish.flatMap((p) => p.entries);
+  const ready = a.step(6, { kind: 'sync-finish', from: 'b', entries });
+  t.is(ready.refused, 1);
+  t.is(a.tables.get(NET, 'ep-b'), undefined);
+});
+
+test('same seed, same inputs: the same Ready sequence', (t) => {
+  const run = (): string => {
+    const a = core('a', 7);
+    const out: unknown[] = [];
+    out.push(a.step(0, { kind: 'add-member', member: { id: 'b', address: 'sim://b', incarnation: 0 } }));
+    out.push(a.step(0, { kind: 'add-member', member: { id: 'c', address: 'sim://c', incarnation: 0 } }));
+    for (let i = 0; i < 20; i++) out.push(a.tick(a.nextDeadline()));
+    return JSON.stringify(out.map((r) => (r as Ready).send.map((s) => [s.to, s.message.kind])));
+  };
+  t.is(run(), run());
+});
