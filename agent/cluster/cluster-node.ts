@@ -82,6 +82,8 @@ export class ClusterNode {
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #dialing = new Set<string>();
   #stopped = false;
+  /** Anti-entropy rounds since start, by outcome (metrics; readiness needs one completed). */
+  readonly syncRounds = { ok: 0, failed: 0 };
 
   private constructor(options: ClusterNodeOptions) {
     this.#options = options;
@@ -176,7 +178,11 @@ export class ClusterNode {
       answer: (digest) => this.#tables.answer(digest),
       complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
       finish: (peer, entries, dropped) => this.#tables.finish(peer, entries, dropped),
-      onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
+      onError: (error, peer) => {
+        this.syncRounds.failed += 1;
+        this.#log.debug({ peer, err: error.message }, 'state sync failed');
+      },
+      onComplete: () => void (this.syncRounds.ok += 1),
     };
     this.#sync = sync;
     await registerSync(this.#libp2p, sync);

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { Membership, mulberry32, type ClaimSigning, type Effect, type MemberView, type Snapshot as SwimSnapshot } from '../../controlplane/membership/index.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import { registerSwim, sendSwim } from './swim-transport.ts';
+import { SwimCounters } from './swim-counters.ts';
 
 const MAX_TICK_DELAY_MS = 1_000;
 const LEAVE_DRAIN_MS = 1_500;
@@ -25,6 +26,7 @@ export interface LivenessOptions {
 
 export class Liveness {
   readonly membership: Membership;
+  readonly counters: SwimCounters;
   readonly #node: WeftLibp2p;
   readonly #log: Logger;
   readonly #listeners: MemberChangeListener[] = [];
@@ -37,13 +39,17 @@ export class Liveness {
     this.#log = options.logger.child({ component: 'membership' });
     // Seeded from the OS: production needs unpredictability, the simulator seeds its own.
     this.membership = new Membership({ self: { id: options.selfId, address: options.selfAddress }, rng: mulberry32(randomInt(2 ** 31)), now: Date.now(), claims: options.claims });
+    this.counters = new SwimCounters(options.selfId, this.membership.member(options.selfId)?.incarnation ?? 0);
   }
 
   static async start(options: LivenessOptions): Promise<Liveness> {
     const liveness = new Liveness(options);
     await registerSwim(options.node, {
       nodeIdOfPeer: options.nodeIdOfPeer,
-      receive: (from, message) => liveness.#apply(liveness.membership.handle(Date.now(), from, message)),
+      receive: (from, message) => {
+        liveness.counters.receivedMessage(message);
+        liveness.#apply(liveness.membership.handle(Date.now(), from, message));
+      },
       onError: (error, peer) => liveness.#log.debug({ peer, err: error.message }, 'dropped a SWIM packet'),
     });
     liveness.#schedule();
@@ -87,6 +93,7 @@ export class Liveness {
   #apply(effects: Effect[]): void {
     if (this.#stopped) return;
     for (const effect of effects) {
+      this.counters.effect(effect);
       if (effect.kind === 'send') {
         sendSwim(this.#node, effect.address, effect.message).catch((error: Error) =>
           this.#log.trace({ to: effect.to, err: error.message }, 'SWIM send failed (counts as a lost packet)'),
