@@ -26,6 +26,7 @@ import { abortConnections, abortSuperseded, newestOpenConnection } from './stale
 import { reactionToMemberChange } from '../../controlplane/cluster/member-reactions.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
 import type { MemberState } from '../../controlplane/membership/index.ts';
+import { SampledLog } from '../util/sampled-log.ts';
 
 // A member with no connection is re-dialled every second, and a TCP connect
 // is given up after a second: the kernel would retransmit an unanswered SYN
@@ -40,6 +41,9 @@ const PERSIST_DELAY_MS = 50;
 const PERIODIC_SYNC_MS = 30_000;
 // Gossip reaches every connected member in milliseconds; a second is ample.
 const REVOCATION_SETTLE_MS = 1_000;
+// An unreachable member is redialled every second: the first few failures
+// per minute are logged in full (warn), the rest summed up once a minute.
+const DIAL_FAILURE_LOG = { burst: 3, intervalMs: 60_000 };
 
 export interface ClusterNodeOptions {
   keys: NodeKeys;
@@ -70,6 +74,7 @@ export class ClusterNode {
   readonly #log: Logger;
   readonly #verifier: RecordVerifier;
   readonly #ownerKeys: OwnerKeys;
+  readonly #dialFailures: SampledLog;
   #token: TokenRecord;
   #settings: ClusterSettings;
   #libp2p!: WeftLibp2p;
@@ -91,6 +96,7 @@ export class ClusterNode {
     this.#log = options.logger.child({ component: 'cluster' });
     this.#verifier = new RecordVerifier(options.material.caCertificate);
     this.#ownerKeys = new OwnerKeys(options.keys.libp2pKey);
+    this.#dialFailures = new SampledLog(this.#log, DIAL_FAILURE_LOG, { message: 'could not reach a member; retrying every second', summary: 'failed dials', subjectField: 'node' });
     if (!options.state.token) throw new Error('cluster state has no join token record');
     this.#token = options.state.token;
     this.#settings = options.state.settings ?? { defaultAddrPool: '' };
@@ -502,7 +508,9 @@ export class ClusterNode {
       const startedAt = Date.now();
       this.#libp2p
         .dial(address, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-        .catch((error: Error) => this.#log.debug({ node: member.nodeId, err: error.message }, 'dial failed; will retry'))
+        .catch((error: Error) => {
+          if (!this.#stopped) this.#dialFailures.event(member.nodeId, error.message);
+        })
         .finally(() => {
           this.#dialing.delete(member.peerId);
           // A dial that waited out its connect timeout is retried at once, so
@@ -536,6 +544,7 @@ export class ClusterNode {
 
   async stop(): Promise<void> {
     this.#deferredSave.flush();
+    this.#dialFailures.flush();
     this.#stopped = true;
     if (this.#dialTimer) clearInterval(this.#dialTimer);
     if (this.#syncTimer) clearInterval(this.#syncTimer);
