@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labUp, labDown, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
-import { eventually, uniquePrefix } from '../helpers/weft-cli.ts';
+import { eventually, httpGetIn as getIn, uniquePrefix } from '../helpers/weft-cli.ts';
 
 const prefix = uniquePrefix('m');
 const METRICS_PORT = 9470;
@@ -35,16 +35,6 @@ test.after.always(async () => {
 });
 
 const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
-
-/** An HTTP GET made from inside a lab host's namespace (the lab's addresses are reachable only there). */
-async function getIn(netns: string, url: string): Promise<{ status: number; body: string }> {
-  const script = 'const r = await fetch(process.argv[1], { signal: AbortSignal.timeout(10000) }); process.stdout.write(r.status + "\\n" + await r.text());';
-  const r = await execa('ip', ['netns', 'exec', netns, process.execPath, '--input-type=module', '-e', script, url], { reject: false, timeout: 30_000, stripFinalNewline: false });
-  if (r.exitCode !== 0) throw new Error(`GET ${url} in ${netns} failed: ${String(r.stderr)}`);
-  const out = String(r.stdout);
-  const at = out.indexOf('\n');
-  return { status: Number(out.slice(0, at)), body: out.slice(at + 1) };
-}
 
 const agentUrl = (h: LabHost, path: string): string => `http://${h.ip}:${METRICS_PORT}${path}`;
 
