@@ -8,6 +8,7 @@ import { UsageError } from './usage.ts';
 import { join } from 'node:path';
 import { startPluginServer, type PluginServer } from '../docker/plugin-server.ts';
 import { handshakeHandlers } from '../docker/plugin-handlers.ts';
+import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
 import { networkHandlers } from '../docker/network-handlers.ts';
 
 /** The flags of `weft agent` (agent-command.ts defines them). */
@@ -25,6 +26,7 @@ export interface AgentFlags {
   dnsUpstream?: string[];
   dnsTtl?: string;
   dockerPluginDir?: string;
+  metricsAddr?: string;
 }
 
 // Config field → the flag that sets it, for errors that name the flag.
@@ -41,6 +43,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   dnsUpstreams: '--dns-upstream',
   dnsTtl: '--dns-ttl',
   dockerPluginDir: '--docker-plugin-dir',
+  metricsAddr: '--metrics-addr',
 };
 
 function configFromFlags(flags: AgentFlags): AgentConfigInput {
@@ -57,6 +60,7 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     dnsUpstreams: flags.dnsUpstream,
     dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
     dockerPluginDir: flags.dockerPluginDir,
+    metricsAddr: flags.metricsAddr,
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags', (field) => FLAG_OF_FIELD[field] ?? field);
@@ -89,11 +93,14 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const agent = await Agent.start(config, log);
   let api;
   let plugin: PluginServer | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     api = await startApiServer(agent, config.apiSocket, log);
     if (config.dockerPluginDir !== '') plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay()) }, log);
+    if (config.metricsAddr !== '') metrics = await startMetricsServer(config.metricsAddr, () => agent.reading(), log);
   } catch (error) {
     api?.forceShutdown();
+    await plugin?.close();
     await agent.stop();
     throw error;
   }
@@ -106,7 +113,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       api.forceShutdown();
-      Promise.all([plugin?.close(), agent.stop()]).finally(resolve);
+      Promise.all([plugin?.close(), metrics?.close(), agent.stop()]).finally(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

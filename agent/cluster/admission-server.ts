@@ -17,7 +17,7 @@ import { KeyedRateLimiter, type BucketRule } from '../../controlplane/security/r
 import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { encodeSnapshot } from '../wire/cluster-codec.ts';
 import { verifyProof } from './admission-proof.ts';
-import { RefusalLog } from './refusal-log.ts';
+import { SampledLog } from '../util/sampled-log.ts';
 import { addressOnly, DEFAULT_GUARD_LIMITS, startAdmissionGuard, type GuardLimits } from './admission-guard.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { NodeKeys } from '../daemon/data-dir.ts';
@@ -71,7 +71,7 @@ export async function startAdmissionServer(
   logger: Logger,
   limits: AdmissionServerLimits = DEFAULT_ADMISSION_LIMITS,
 ): Promise<AdmissionServer> {
-  const refusals = new RefusalLog(logger.child({ component: 'admission' }), limits.refusalLog);
+  const refusals = new SampledLog(logger.child({ component: 'admission' }), limits.refusalLog, { message: 'refused a join', summary: 'joins refused', subjectField: 'peer' });
   const joinRate = new KeyedRateLimiter(limits.joinRate);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_JOIN_MESSAGE_BYTES,
@@ -84,11 +84,11 @@ export async function startAdmissionServer(
     Join: (call: JoinStream) => {
       const peer = call.getPeer();
       if (!joinRate.take(addressOnly(peer.replace(/:\d+$/, '')), Date.now())) {
-        refusals.refused(peer, 'too many join attempts from this address');
+        refusals.event(peer, 'too many join attempts from this address');
         return fail(call, new AdmissionError(grpc.status.RESOURCE_EXHAUSTED, 'too many join attempts from this address; wait a minute and try again'));
       }
       runJoin(cluster, call).catch((error: AdmissionError) => {
-        refusals.refused(peer, error.message);
+        refusals.event(peer, error.message);
         fail(call, error);
       });
     },
@@ -102,7 +102,7 @@ export async function startAdmissionServer(
     false,
   );
   const injector = server.createConnectionInjector(credentials);
-  const guard = await startAdmissionGuard(listenAddr, injector, limits.guard, (peer, reason) => refusals.refused(peer, reason));
+  const guard = await startAdmissionGuard(listenAddr, injector, limits.guard, (peer, reason) => refusals.event(peer, reason));
   return {
     close: async () => {
       await guard.close();

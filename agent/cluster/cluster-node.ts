@@ -61,6 +61,8 @@ export class ClusterNode {
   readonly #dialer: MemberDialer;
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #stopped = false;
+  /** Anti-entropy rounds since start, by outcome (metrics; readiness needs one completed). */
+  readonly syncRounds = { ok: 0, failed: 0 };
 
   private constructor(options: ClusterNodeOptions) {
     this.#options = options;
@@ -140,7 +142,11 @@ export class ClusterNode {
       answer: (digest) => this.#tables.answer(digest),
       complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
       finish: (peer, entries, dropped) => this.#tables.finish(peer, entries, dropped),
-      onError: (error, peer) => this.#log.debug({ peer, err: error.message }, 'state sync failed'),
+      onError: (error, peer) => {
+        this.syncRounds.failed += 1;
+        this.#log.debug({ peer, err: error.message }, 'state sync failed');
+      },
+      onComplete: () => void (this.syncRounds.ok += 1),
     });
     await this.#sync.register();
     this.#dialer.watch((connection) => this.#sync.connectionOpened(connection), (peerId) => this.#activeNodeIdOf(peerId));

@@ -9,6 +9,7 @@ import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import type { Connection } from '@libp2p/interface';
 import { abortConnections, abortSuperseded } from './stale-connections.ts';
+import { SampledLog } from '../util/sampled-log.ts';
 
 // A member with no connection is re-dialled every second, and a TCP connect
 // is given up after a second: the kernel would retransmit an unanswered SYN
@@ -17,6 +18,9 @@ import { abortConnections, abortSuperseded } from './stale-connections.ts';
 const DIAL_INTERVAL_MS = 1_000;
 export const CONNECT_TIMEOUT_MS = 1_000;
 const DIAL_TIMEOUT_MS = 5_000;
+// An unreachable member is redialled every second: the first few failures
+// per minute are logged in full (warn), the rest summed up once a minute.
+const DIAL_FAILURE_LOG = { burst: 3, intervalMs: 60_000 };
 
 export interface MemberDialerOptions {
   libp2p: () => WeftLibp2p;
@@ -28,11 +32,13 @@ export interface MemberDialerOptions {
 export class MemberDialer {
   readonly #options: MemberDialerOptions;
   readonly #dialing = new Set<string>();
+  readonly #dialFailures: SampledLog;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(options: MemberDialerOptions) {
     this.#options = options;
+    this.#dialFailures = new SampledLog(options.logger, DIAL_FAILURE_LOG, { message: 'could not reach a member; retrying every second', summary: 'failed dials', subjectField: 'node' });
   }
 
   start(): void {
@@ -52,7 +58,9 @@ export class MemberDialer {
       const startedAt = Date.now();
       libp2p
         .dial(address, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-        .catch((error: Error) => this.#options.logger.debug({ node: member.nodeId, err: error.message }, 'dial failed; will retry'))
+        .catch((error: Error) => {
+          if (!this.#stopped) this.#dialFailures.event(member.nodeId, error.message);
+        })
         .finally(() => {
           this.#dialing.delete(member.peerId);
           // A dial that waited out its connect timeout is retried at once, so
@@ -98,6 +106,7 @@ export class MemberDialer {
   }
 
   stop(): void {
+    this.#dialFailures.flush();
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
   }

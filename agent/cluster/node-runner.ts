@@ -15,6 +15,7 @@ import { isTableTopic } from '../../controlplane/node/topics.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../wire/tables-codec.ts';
+import { SwimCounters } from './swim-counters.ts';
 import { registerSwim, sendSwim } from './swim-transport.ts';
 
 // Membership's deadlines are exact; the cap is a safety net should one be missed.
@@ -54,6 +55,8 @@ export type OwnEntriesListener = (entries: Entry[]) => void;
 
 export class NodeRunner {
   readonly core: NodeCore;
+  /** What failure detection did, for metrics (read from the core's output, not kept inside it). */
+  readonly counters: SwimCounters;
   readonly #options: NodeRunnerOptions;
   readonly #node: WeftLibp2p;
   readonly #log: Logger;
@@ -80,6 +83,7 @@ export class NodeRunner {
       claims: options.claims,
       tables: { initialLamport: saved?.lamport ?? 0, isAdmitted: options.isAdmittedOwner, sign: options.sign, verify: options.verify, ...(options.reapMs === undefined ? {} : { reapMs: options.reapMs }) },
     });
+    this.counters = new SwimCounters(options.selfId, this.core.membership.member(options.selfId)?.incarnation ?? 0);
     if (saved) this.#restore(saved.entries);
     const pubsub = options.node.services.pubsub;
     pubsub.addEventListener('message', (event) => this.#onMessage(event.detail));
@@ -91,7 +95,10 @@ export class NodeRunner {
   async startSwim(): Promise<void> {
     await registerSwim(this.#node, {
       nodeIdOfPeer: this.#options.nodeIdOfPeer,
-      receive: (from, message) => this.step({ kind: 'swim', from, message }),
+      receive: (from, message) => {
+        this.counters.receivedMessage(message);
+        this.step({ kind: 'swim', from, message });
+      },
       onError: (error, peer) => this.#membershipLog.debug({ peer, err: error.message }, 'dropped a SWIM packet'),
     });
   }
@@ -153,10 +160,12 @@ export class NodeRunner {
           .catch((error: Error) => this.#log.debug({ topic, err: error.message }, 'publish failed; anti-entropy will deliver'));
       },
       send: ({ to, address, message }) => {
+        this.counters.effect({ kind: 'send', to, address, message });
         sendSwim(this.#node, address, message).catch((error: Error) => this.#membershipLog.trace({ to, err: error.message }, 'SWIM send failed (counts as a lost packet)'));
       },
       memberChanged: (change) => {
         const { member, previous } = change;
+        this.counters.effect({ kind: 'member-changed', member, previous });
         if (member.state !== previous) this.#membershipLog.info({ node: member.id, state: member.state, incarnation: member.incarnation, previous }, 'member state changed');
         for (const listener of this.#memberListeners) listener(change);
       },

@@ -36,6 +36,8 @@ export interface SyncHandlers {
   /** `dropped`: entries of the message that failed the entry schema (counted; the rest is applied). */
   finish(peerNodeId: string, entries: WireEntry[], dropped: number): void;
   onError(error: Error, fromPeer: string): void;
+  /** A round finished on both sides of this node (counted for metrics and readiness). */
+  onComplete?(role: 'initiator' | 'responder', peer: string): void;
 }
 
 export async function registerSync(node: WeftLibp2p, handlers: SyncHandlers): Promise<void> {
@@ -56,6 +58,7 @@ export async function registerSync(node: WeftLibp2p, handlers: SyncHandlers): Pr
       const finish = decodeSyncFinish(close.finish);
       handlers.finish(peerNodeId, finish.entries, finish.dropped);
       await stream.close({ signal });
+      handlers.onComplete?.('responder', peer);
     } catch (error) {
       stream.abort(error as Error);
       handlers.onError(error as Error, peer);
@@ -80,6 +83,7 @@ export async function syncWith(connection: Connection, handlers: SyncHandlers): 
     const missing = handlers.complete(peerNodeId, digest, decodeSyncReply(answer.body));
     await lp.write(encodeSyncClose({ finish: encodeSyncFinish(missing), members: handlers.recordsFor(remote) }), { signal });
     await stream.close({ signal });
+    handlers.onComplete?.('initiator', peer);
   } catch (error) {
     stream?.abort(error as Error);
     handlers.onError(error as Error, peer);

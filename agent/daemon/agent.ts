@@ -31,6 +31,9 @@ import type { DnsServer } from '../../dataplane/dns/server.ts';
 import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
 import { HostGuard } from '../overlay/host-guard.ts';
 import { Serializer } from '../../lib/serial.ts';
+import { countGossipTraffic, type GossipTraffic } from '../cluster/gossip-traffic.ts';
+import { readingOf } from '../metrics/reading.ts';
+import type { MetricsReading } from '../metrics/snapshot.ts';
 
 export { WEFT_VERSION } from '../version.ts';
 
@@ -48,6 +51,7 @@ export class Agent {
   #services: ServicePlane | undefined;
   #dns: DnsServer | undefined;
   #guard: HostGuard | undefined;
+  #traffic: GossipTraffic | undefined;
   readonly #serial = new Serializer();
 
   private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
@@ -78,6 +82,11 @@ export class Agent {
   /** The allocator service of the cluster this node is in (tests, benchmarks). */
   get allocations(): AllocationService | undefined {
     return this.#allocations;
+  }
+
+  /** What /metrics and /readyz report now (agent/metrics). */
+  reading(): MetricsReading {
+    return readingOf({ cluster: this.#cluster, traffic: this.#traffic, overlay: this.#overlay, services: this.#services, dns: this.#dns, allocations: this.#allocations });
   }
 
   get peerId(): string {
@@ -118,6 +127,7 @@ export class Agent {
       tableReapMs: this.config.tableReapSeconds * 1000,
       onRevoked: () => void this.#exclusive(() => this.#forgetCluster()),
     });
+    this.#traffic = countGossipTraffic(cluster.libp2p.services.pubsub);
     try {
       this.#admission = await startAdmissionServer(cluster, this.#keys, this.config.listenAddr, this.#log);
     } catch (error) {
@@ -306,6 +316,7 @@ export class Agent {
     if (admission) await admission.close();
     const cluster = this.#cluster;
     this.#cluster = undefined;
+    this.#traffic = undefined;
     if (cluster) await cluster.stop();
   }
 

@@ -145,6 +145,11 @@ export class Overlay {
     this.#detached.watch(() => this.localSandboxes(), (record) => this.detach(record.netns).then(() => undefined));
   }
 
+  /** The kernel programmer's counters and last outcome (metrics, readiness). */
+  get programmer(): Pick<Programmer, 'stats' | 'lastResult'> {
+    return this.#programmer;
+  }
+
   /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {
     return this.#serial.run(operation);

@@ -8,6 +8,16 @@ import type { TableService } from '../cluster/table-service.ts';
 import { networkOfTable } from '../cluster/table-topics.ts';
 import type { EndpointObject, NetworkObject } from '../wire/objects-codec.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
+import { DurationHistogram, PROGRAMMING_BOUNDS } from '../../lib/histogram.ts';
+
+/** What the programmer did since the agent started (read by agent/metrics). */
+export interface ProgrammerStats {
+  /** Runs where every network reconciled / where at least one failed. */
+  runs: { ok: number; failed: number };
+  /** Kernel entries changed by runs, summed. */
+  entries: { added: number; removed: number; replaced: number };
+  duration: DurationHistogram;
+}
 
 const PERIODIC_RECONCILE_MS = 30_000;
 
@@ -21,6 +31,7 @@ export class Programmer {
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   lastResult: ReconcileResult | undefined;
+  readonly stats: ProgrammerStats = { runs: { ok: 0, failed: 0 }, entries: { added: 0, removed: 0, replaced: 0 }, duration: new DurationHistogram(PROGRAMMING_BOUNDS) };
 
   readonly #endpoints: (networkId: string) => EndpointObject[];
 
@@ -67,16 +78,28 @@ export class Programmer {
   }
 
   async #run(): Promise<void> {
+    const started = performance.now();
     try {
       const result = await this.#dataplane.reconcile(this.desired());
       this.lastResult = result;
+      this.#count(result, started);
       if (result.added + result.removed + result.replaced > 0) {
         this.#log.info({ added: result.added, removed: result.removed, replaced: result.replaced }, 'programmed remote endpoints');
       }
       for (const error of result.errors) this.#log.error({ err: error }, 'reconcile failed for a network; will retry');
     } catch (error) {
+      this.stats.runs.failed += 1;
+      this.stats.duration.observe((performance.now() - started) / 1000);
       this.#log.error({ err: (error as Error).message }, 'reconcile failed; will retry');
     }
+  }
+
+  #count(result: ReconcileResult, started: number): void {
+    this.stats.duration.observe((performance.now() - started) / 1000);
+    this.stats.runs[result.errors.length === 0 ? 'ok' : 'failed'] += 1;
+    this.stats.entries.added += result.added;
+    this.stats.entries.removed += result.removed;
+    this.stats.entries.replaced += result.replaced;
   }
 
   stop(): void {

@@ -41,6 +41,8 @@ export class HealthChecker {
   readonly #o: Required<HealthOptions>;
   readonly #targets = new Map<string, TargetState>();
   #timer: NodeJS.Timeout | undefined;
+  /** Checks run since start, by outcome (agent/metrics). */
+  readonly results = { passed: 0, failed: 0 };
 
   constructor(options: HealthOptions) {
     this.#o = { ...HEALTH_DEFAULTS, ...options };
@@ -72,6 +74,13 @@ export class HealthChecker {
     return this.#targets.get(key)?.healthy;
   }
 
+  /** Checked backends by current verdict. */
+  verdicts(): { healthy: number; unhealthy: number } {
+    let healthy = 0;
+    for (const state of this.#targets.values()) if (state.healthy) healthy += 1;
+    return { healthy, unhealthy: this.#targets.size - healthy };
+  }
+
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -88,6 +97,7 @@ export class HealthChecker {
     const passed = await probe(state.target, this.#o.timeoutMs);
     state.running = false;
     if (this.#targets.get(state.target.key) !== state) return; // replaced or removed meanwhile
+    this.results[passed ? 'passed' : 'failed'] += 1;
     state.failures = passed ? 0 : state.failures + 1;
     const healthy = passed || (state.healthy && state.failures < this.#o.failuresToFail);
     if (healthy !== state.healthy) {

@@ -18,6 +18,7 @@ import { LoadBalancer, type LbService, type SandboxLb } from '../../dataplane/lb
 import { describeNetns, netnsRef } from '../../dataplane/netns.ts';
 import type { Finding } from '../../dataplane/doctor.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
+import { DurationHistogram, PROGRAMMING_BOUNDS } from '../../lib/histogram.ts';
 
 const PERIODIC_MS = 30_000;
 const RESYNC_EVERY_TICKS = 10;
@@ -56,6 +57,8 @@ export class ServicePlane {
   #applied = new Map<string, readonly LbService[]>();
   /** The last run's load-balancer failures, by sandbox (its netns as `weft endpoints` shows it). */
   #failed = new Map<string, string>();
+  /** Load-balancer updates since start (agent/metrics): runs by outcome, sandboxes rewritten, run time. */
+  readonly lbStats = { runs: { ok: 0, failed: 0 }, sandboxes: 0, duration: new DurationHistogram(PROGRAMMING_BOUNDS) };
 
   constructor(options: ServicePlaneOptions) {
     this.#o = options;
@@ -125,7 +128,13 @@ export class ServicePlane {
     })))];
   }
 
+  /** Health checks run and backends by verdict (agent/metrics). */
+  healthStats(): { results: { passed: number; failed: number }; verdicts: { healthy: number; unhealthy: number } } {
+    return { results: { ...this.#health.results }, verdicts: this.#health.verdicts() };
+  }
+
   async #run(): Promise<void> {
+    const started = performance.now();
     try {
       const overlay = this.#o.overlay;
       const endpoints = new Map<string, EndpointObject[]>();
@@ -166,6 +175,7 @@ export class ServicePlane {
       for (const s of sandboxes) this.#known.add(s.netns);
       this.#desired = desired;
       const result = await this.#lb.apply(desired);
+      this.#countRun(result.errors.length === 0, result.applied, started);
       this.#failed = new Map(result.errors.map((e) => [e.sandbox, e.error]));
       // A failed sandbox keeps its earlier services here: its flows are still due on the retry.
       for (const { sandbox, services } of desired) if (!this.#failed.has(describeNetns(sandbox))) this.#applied.set(describeNetns(sandbox), services);
@@ -175,8 +185,15 @@ export class ServicePlane {
     } catch (error) {
       const message = (error as Error).message;
       this.#failed = new Map(this.#o.overlay.localSandboxes().map((s) => [s.netns, message]));
+      this.#countRun(false, 0, started);
       this.#log.error({ err: message }, 'service plane update failed; will retry');
     }
+  }
+
+  #countRun(ok: boolean, sandboxes: number, started: number): void {
+    this.lbStats.runs[ok ? 'ok' : 'failed'] += 1;
+    this.lbStats.sandboxes += sandboxes;
+    this.lbStats.duration.observe((performance.now() - started) / 1000);
   }
 
   /**

@@ -9,7 +9,8 @@ import * as dnsPacket from 'dns-packet';
 import type { DnsOutcome, DnsQuestion } from '../../controlplane/services/dns-answers.ts';
 import { AnswerCache } from './answer-cache.ts';
 import type { Forwarder } from './forwarder.ts';
-import { encodeReply, errorReply, HEADER_BYTES, isResponse, opcode, questionBytes, RCODE, readId, truncatedCopy, type Edns } from './wire.ts';
+import { encodeReply, errorReply, HEADER_BYTES, isResponse, opcode, questionBytes, questionType, RCODE, readId, truncatedCopy, type Edns } from './wire.ts';
+import { DNS_BOUNDS, DurationHistogram } from '../../lib/histogram.ts';
 
 export interface DnsClient {
   address: string;
@@ -32,7 +33,12 @@ export interface DnsStats {
   notimp: number;
   refused: number;
   dropped: number;
+  /** Queries (not dropped) by question type; rarer types are `other`, so the set stays small. */
+  byType: Record<QueryTypeLabel, number>;
 }
+
+export type QueryTypeLabel = 'A' | 'AAAA' | 'SRV' | 'PTR' | 'other';
+const TYPE_LABELS: ReadonlyMap<number, QueryTypeLabel> = new Map([[1, 'A'], [28, 'AAAA'], [33, 'SRV'], [12, 'PTR']]);
 
 export const MIN_UDP_PAYLOAD = 512;
 /** Our advertised and honoured maximum: larger UDP answers fragment, and fragments get lost. */
@@ -42,24 +48,40 @@ const TCP_LIMIT = 65_535;
 export interface QueryHandler {
   handle(message: Buffer, client: DnsClient): Buffer | undefined | Promise<Buffer | undefined>;
   readonly stats: DnsStats;
+  /** Time from a query's arrival to its reply (or drop), in seconds. */
+  readonly latency: DurationHistogram;
   readonly cache: AnswerCache;
 }
 
 export function createQueryHandler(resolve: Resolve, forwarder: Forwarder, cacheLimit: number): QueryHandler {
-  const stats: DnsStats = { queries: 0, answered: 0, cached: 0, truncated: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, refused: 0, dropped: 0 };
+  const stats: DnsStats = {
+    queries: 0, answered: 0, cached: 0, truncated: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, refused: 0, dropped: 0,
+    byType: { A: 0, AAAA: 0, SRV: 0, PTR: 0, other: 0 },
+  };
+  const latency = new DurationHistogram(DNS_BOUNDS);
   const cache = new AnswerCache(cacheLimit);
+
+  // performance.now() costs tens of nanoseconds: cheap enough for the cached path.
+  function handle(message: Buffer, client: DnsClient): Buffer | undefined | Promise<Buffer | undefined> {
+    const started = performance.now();
+    const reply = answer(message, client);
+    if (reply instanceof Promise) return reply.finally(() => latency.observe((performance.now() - started) / 1000));
+    latency.observe((performance.now() - started) / 1000);
+    return reply;
+  }
 
   function formerr(message: Buffer, question?: Uint8Array): Buffer {
     stats.formerr++;
     return errorReply(message, RCODE.FORMERR, question);
   }
 
-  function handle(message: Buffer, client: DnsClient): Buffer | undefined | Promise<Buffer | undefined> {
+  function answer(message: Buffer, client: DnsClient): Buffer | undefined | Promise<Buffer | undefined> {
     stats.queries++;
     if (message.length < HEADER_BYTES || isResponse(message)) {
       stats.dropped++;
       return undefined;
     }
+    stats.byType[TYPE_LABELS.get(questionType(message) ?? -1) ?? 'other']++;
     const key = AnswerCache.key(message, client.transport, client.address);
     const hit = key === undefined ? undefined : cache.get(key, readId(message));
     if (hit) {
@@ -139,5 +161,5 @@ export function createQueryHandler(resolve: Resolve, forwarder: Forwarder, cache
     return truncatedCopy(result.reply) ?? errorReply(message, RCODE.SERVFAIL, question, edns);
   }
 
-  return { handle, stats, cache };
+  return { handle, stats, latency, cache };
 }

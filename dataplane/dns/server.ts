@@ -9,6 +9,7 @@ import { Forwarder } from './forwarder.ts';
 import { createQueryHandler, type DnsClient, type DnsStats, type Resolve } from './query.ts';
 import { listenTcp, type TcpListener } from './tcp-server.ts';
 import { udpSocket } from './udp-socket.ts';
+import type { DurationHistogram } from '../../lib/histogram.ts';
 
 export type { DnsClient, DnsStats } from './query.ts';
 
@@ -45,6 +46,9 @@ export interface DnsServerStats extends DnsStats {
   tcpConnections: number;
   tcpRejected: number;
   cacheEntries: number;
+  /** Query latency (arrival to reply) as histogram buckets (lib/histogram.ts). */
+  latency: ReturnType<DurationHistogram['snapshot']>;
+  latencyBounds: readonly number[];
 }
 
 export interface DnsServer {
@@ -114,6 +118,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     invalidate: () => handler.cache.clear(),
     stats: () => ({
       ...handler.stats,
+      byType: { ...handler.stats.byType },
+      latency: handler.latency.snapshot(),
+      latencyBounds: handler.latency.bounds,
       forwardFailures: forwarder.failed,
       forwardsInFlight: forwarder.inFlight,
       forwardSockets: forwarder.openSockets,

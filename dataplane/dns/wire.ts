@@ -111,6 +111,12 @@ export function questionBytes(message: Uint8Array): Uint8Array | undefined {
   return end < 0 ? undefined : message.subarray(HEADER_BYTES, end);
 }
 
+/** QTYPE of the first question, read from the bytes (no decode), or undefined when there is none. */
+export function questionType(message: Uint8Array): number | undefined {
+  const end = questionEnd(message);
+  return end < 0 ? undefined : (message[end - 4]! << 8) | message[end - 3]!;
+}
+
 // The question is echoed as the client's bytes, never re-encoded from the
 // decoded name: dns-packet decodes labels as UTF-8 and re-encodes names by
 // splitting on dots, so a label with a non-UTF-8 byte or a dot, or a class it

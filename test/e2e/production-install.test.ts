@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp } from '../../deploy/lab/lab.ts';
 import { addUnderlayHost } from '../../dataplane/testing/underlay.ts';
-import { eventually, uniquePrefix, weftOn } from '../helpers/weft-cli.ts';
+import { eventually, httpGetIn, uniquePrefix, weftOn } from '../helpers/weft-cli.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -123,7 +123,7 @@ test.serial('an agent started from the installed copy with the unit\'s command a
   // this test instead of /var/lib/weft and /run/weft, and lab namespace names.
   writeFileSync(join(root, 'etc/weft/config.json'), JSON.stringify({
     advertiseAddr: host.ip, listenAddr: `${host.ip}:2377`, name: 'h2', dataDir: join(base, 'h2-data'), apiSocket: host.socket,
-    nsPrefix: netns, egressSubnet: '198.19.255.0/24', logLevel: 'info',
+    nsPrefix: netns, egressSubnet: '198.19.255.0/24', logLevel: 'info', metricsAddr: `${host.ip}:9470`,
   }));
   const unit = readFileSync(join(root, 'etc/systemd/system/weft.service'), 'utf8');
   const exec = /^ExecStart=(.+)$/m.exec(unit)![1]!.split(' ').map((word) => (word.startsWith('/opt/') || word.startsWith('/etc/') ? root + word : word));
@@ -146,5 +146,10 @@ test.serial('an agent started from the installed copy with the unit\'s command a
       return members.filter((m) => m.state === 'alive').map((m) => m.name).sort().join(',') === 'h1,h2';
     }, 90_000);
   }
-  t.pass();
+  // Monitoring as the README's production section sets it up: metricsAddr in the config.
+  await eventually('the installed agent to be ready', async () => (await httpGetIn(netns, `http://${host.ip}:9470/readyz`)).status === 200, 60_000);
+  const metrics = await httpGetIn(netns, `http://${host.ip}:9470/metrics`);
+  const check = await execa('promtool', ['check', 'metrics'], { input: metrics.body, reject: false });
+  t.is(check.exitCode, 0, `${check.stdout}${check.stderr}`);
+  t.regex(metrics.body, /^weft_cluster_members\{state="alive"\} 2$/m);
 });

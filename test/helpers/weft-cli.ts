@@ -27,6 +27,16 @@ export async function weftOn(host: LabHost, args: string[]): Promise<CliResult> 
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** An HTTP GET made from inside a network namespace (a lab host's addresses are reachable only there). */
+export async function httpGetIn(netns: string, url: string): Promise<{ status: number; body: string }> {
+  const script = 'const r = await fetch(process.argv[1], { signal: AbortSignal.timeout(10000) }); process.stdout.write(r.status + "\\n" + await r.text());';
+  const r = await execa('ip', ['netns', 'exec', netns, process.execPath, '--input-type=module', '-e', script, url], { reject: false, timeout: 30_000, stripFinalNewline: false });
+  if (r.exitCode !== 0) throw new Error(`GET ${url} in ${netns} failed: ${String(r.stderr)}`);
+  const out = String(r.stdout);
+  const at = out.indexOf('\n');
+  return { status: Number(out.slice(0, at)), body: out.slice(at + 1) };
+}
+
 /** A lab prefix unique to this run, so parallel or crashed runs never collide. */
 export function uniquePrefix(tag: string): string {
   return `wt${tag}${randomBytes(3).toString('hex')}`.slice(0, 12);

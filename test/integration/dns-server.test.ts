@@ -416,6 +416,21 @@ test.serial('cached answers last until invalidate()', async (t) => {
   t.deepEqual((await digAt(mutable.port, '+short', '+nocookie', 'web')).lines, ['100.64.1.3']);
 });
 
+test.serial('queries are counted by question type, cache hits included, and every reply is timed', async (t) => {
+  const counted = await extraServer({});
+  for (const args of [['web'], ['web'], ['AAAA', 'web'], ['SRV', '_tcp.web'], ['-x', '100.64.1.5'], ['TXT', 'web'], ['web.outside.test']]) {
+    await digAt(counted.port, '+short', '+nocookie', ...args);
+  }
+  await udpExchange(counted.port, [Buffer.from([1, 2, 3])]); // dropped: no question, so no type
+  const stats = counted.stats();
+  t.deepEqual(stats.byType, { A: 3, AAAA: 1, SRV: 1, PTR: 1, other: 1 });
+  t.is(stats.cached, 1, 'the second `web` came from the cache and was still counted as A');
+  t.is(stats.latency.count, stats.queries, 'one latency observation per query, forwarded and dropped included');
+  t.is(stats.latency.cumulative.at(-1), stats.queries, 'the +Inf bucket holds them all');
+  t.is(stats.latency.cumulative.length, stats.latencyBounds.length + 1);
+  t.true(stats.latency.sum > 0);
+});
+
 test('upstreams from resolv.conf: only well-formed IPv4 nameserver lines, own addresses excluded, at most three', (t) => {
   const text = 'search example\nnameserver 10.0.0.2\nnameserver  10.0.0.3 # comment\r\nnameserver ::1\nnameserver 999.1.1.1\nnameserver 010.1.1.1\nnameserverx 1.1.1.1\n# nameserver 9.9.9.9\nnameserver 172.31.255.1\nnameserver 10.0.0.2\nnameserver 10.0.0.4 extra\n';
   t.deepEqual(readUpstreams(text, ['172.31.255.1']), ['10.0.0.2', '10.0.0.3']);
