@@ -49,6 +49,8 @@ export const agentConfigSchema = z.strictObject({
   // Where the Docker remote plugin socket `weft.sock` goes; '' turns the plugin off.
   // Several dockerds on one machine read /run/docker/plugins: each needs its own (the lab).
   dockerPluginDir: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path or \'\' (off)').max(90, 'must be under 90 characters (unix socket paths are short)')]),
+  // dockerd's API socket: the plugin reads a container's name there (Docker sends none to a plugin); '' = never asked.
+  dockerSocket: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path or \'\' (off)').max(107, 'must be under 108 characters (unix socket paths are short)')]),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -72,6 +74,7 @@ export function defaultConfig(): AgentConfig {
     dnsTtl: 5,
     tableReapSeconds: 1800,
     dockerPluginDir: '/run/docker/plugins',
+    dockerSocket: '/var/run/docker.sock',
   };
 }
 
@@ -88,6 +91,7 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_DNS_UPSTREAMS: 'dnsUpstreams',
   WEFT_DNS_TTL: 'dnsTtl',
   WEFT_DOCKER_PLUGIN_DIR: 'dockerPluginDir',
+  WEFT_DOCKER_SOCKET: 'dockerSocket',
 };
 
 const ENV_VARIABLES = new Map(Object.entries(ENV_FIELDS).map(([variable, field]) => [field as string, variable]));

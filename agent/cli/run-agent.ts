@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { startPluginServer, type PluginServer } from '../docker/plugin-server.ts';
 import { handshakeHandlers } from '../docker/plugin-handlers.ts';
 import { networkHandlers } from '../docker/network-handlers.ts';
+import { endpointHandlers } from '../docker/endpoint-handlers.ts';
+import { DockerState } from '../docker/docker-state.ts';
+import { ContainerEndpoints } from '../docker/container-endpoints.ts';
 
 /** The flags of `weft agent` (agent-command.ts defines them). */
 export interface AgentFlags {
@@ -25,6 +28,7 @@ export interface AgentFlags {
   dnsUpstream?: string[];
   dnsTtl?: string;
   dockerPluginDir?: string;
+  dockerSocket?: string;
 }
 
 // Config field → the flag that sets it, for errors that name the flag.
@@ -41,6 +45,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   dnsUpstreams: '--dns-upstream',
   dnsTtl: '--dns-ttl',
   dockerPluginDir: '--docker-plugin-dir',
+  dockerSocket: '--docker-socket',
 };
 
 function configFromFlags(flags: AgentFlags): AgentConfigInput {
@@ -57,6 +62,7 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     dnsUpstreams: flags.dnsUpstream,
     dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
     dockerPluginDir: flags.dockerPluginDir,
+    dockerSocket: flags.dockerSocket,
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags', (field) => FLAG_OF_FIELD[field] ?? field);
@@ -89,9 +95,16 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const agent = await Agent.start(config, log);
   let api;
   let plugin: PluginServer | undefined;
+  let containers: ContainerEndpoints | undefined;
   try {
     api = await startApiServer(agent, config.apiSocket, log);
-    if (config.dockerPluginDir !== '') plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay()) }, log);
+    if (config.dockerPluginDir !== '') {
+      const state = new DockerState(config.dataDir);
+      containers = new ContainerEndpoints(() => agent.overlay(), state, config.dockerSocket, log);
+      const handlers = { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay(), state), ...endpointHandlers(() => agent.overlay(), state, containers) };
+      plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), handlers, log);
+      containers.start();
+    }
   } catch (error) {
     api?.forceShutdown();
     await agent.stop();
@@ -106,6 +119,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       api.forceShutdown();
+      containers?.stop();
       Promise.all([plugin?.close(), agent.stop()]).finally(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

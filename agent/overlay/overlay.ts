@@ -27,6 +27,7 @@ import { EndpointHealth } from './endpoint-health.ts';
 import { DetachedProcesses } from './detached.ts';
 import { Gateway } from './gateway.ts';
 import { HostNetworks } from './host-networks.ts';
+import { ContainerLinks } from './container-links.ts';
 import { checkSandboxRequest, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
 import { settleOwnEndpoints } from './own-endpoints.ts';
 import type { Entry } from '../../controlplane/tables/index.ts';
@@ -68,6 +69,8 @@ export interface OverlayOptions {
 export class Overlay {
   readonly networks: Networks;
   readonly services: Services;
+  /** Addresses and links for runtimes that move the interface themselves (Docker). */
+  readonly containerLinks: ContainerLinks;
   readonly #o: OverlayOptions;
   readonly #log: Logger;
   readonly #local: LocalState;
@@ -85,6 +88,7 @@ export class Overlay {
     this.services = new Services(options.tables, options.allocations, options.selfId, () => this.networks.list());
     this.#local = new LocalState(options.dataDir);
     this.#hostNetworks = new HostNetworks({ ...options, logger: this.#log });
+    this.containerLinks = new ContainerLinks({ dataplane: options.dataplane, allocations: options.allocations, networks: this.networks, hostNetworks: this.#hostNetworks });
     this.#gateway = new Gateway({
       egress: options.dataplane.egress(options.egress),
       dataplane: options.dataplane,
@@ -392,7 +396,8 @@ export class Overlay {
     this.#o.allocations.define(space, false);
     let ipValue: number;
     try {
-      ipValue = await this.#o.allocations.allocate(space.name);
+      // An address the runtime's IPAM already holds stays the runtime's to free (addressHeld).
+      ipValue = request.address !== undefined ? parseIPv4(request.address) : await this.#o.allocations.allocate(space.name);
     } catch (error) {
       throw new AgentError(status.RESOURCE_EXHAUSTED, `no address for the sandbox on network "${network.name}": ${(error as Error).message}`);
     }
@@ -411,6 +416,7 @@ export class Overlay {
         aliases: request.aliases,
         services,
         containerId: request.containerId ?? '',
+        addressHeld: request.address !== undefined,
       };
       // A backend of a checked service gets traffic only once a check has passed.
       const checked = services.filter((name) => this.services.byName(name)?.health.kind !== '');
@@ -418,7 +424,7 @@ export class Overlay {
       this.#publishEndpoint(network, record, attachment);
       return attachment;
     } catch (error) {
-      await this.#o.allocations.free(space.name, ipValue).catch(() => undefined);
+      if (request.address === undefined) await this.#o.allocations.free(space.name, ipValue).catch(() => undefined);
       throw new AgentError(status.INTERNAL, `cannot attach the sandbox to network "${network.name}": ${(error as Error).message}`);
     }
   }
@@ -473,7 +479,7 @@ export class Overlay {
       this.#health.forget(attachment.endpointId);
       await this.#o.dataplane.detach(sandbox, attachment.vni).catch((e: Error) => this.#log.warn({ err: e.message }, 'detach failed'));
       const network = this.networks.byId(attachment.networkId);
-      if (network) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
+      if (network && !attachment.addressHeld) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
     }
     record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
     await this.#gateway.afterDetach(sandbox, record);

@@ -20,6 +20,8 @@ export interface SandboxRequest {
   containerId?: string | undefined;
   /** Interface name inside the namespace (CNI_IFNAME); default the first free ethN. */
   ifname?: string | undefined;
+  /** An address of the (single) network already allocated for this attachment (Docker's IPAM); its holder frees it. */
+  address?: string | undefined;
 }
 
 /** The interfaces a sandbox has on its networks, as a container runtime reports them. */
@@ -57,4 +59,5 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if (request.ifname === undefined) throw badRequest('a container attachment (containerId) needs its interface name (ifname)');
     if (request.command !== undefined) throw badRequest('a container attachment (containerId) cannot run a command');
   }
+  if (request.address !== undefined && request.networks.length !== 1) throw badRequest('an attachment with a given address names exactly one network');
 }

@@ -33,8 +33,8 @@ shift
 exec "$@"
 `;
 
-/** Starts the host's dockerd and waits for it; throws with its log when it cannot start. */
-export async function startLabDocker(host: LabHost): Promise<LabDocker> {
+/** Starts the host's dockerd (with `extraArgs`, e.g. --dns) and waits for it; throws with its log when it cannot start. */
+export async function startLabDocker(host: LabHost, extraArgs: readonly string[] = []): Promise<LabDocker> {
   for (const tool of ['dockerd', 'unshare', 'findmnt']) {
     if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) throw new Error(`${tool} is not installed (deploy/install-deps.sh installs docker.io)`);
   }
@@ -52,7 +52,7 @@ export async function startLabDocker(host: LabHost): Promise<LabDocker> {
   const child = spawn('unshare', ['-m', '--propagation', 'unchanged', 'sh', script, dockerPluginDir(host),
     'nsenter', `--net=/run/netns/${host.netns}`, 'dockerd', '-H', `unix://${docker.socket}`, '--pidfile', join(root, 'dockerd.pid'),
     '--exec-root', exec, '--data-root', join(root, 'data'), '--iptables=false', '--ip6tables=false', '--bridge=none',
-    '--ip-forward=false', '--ip-masq=false'], { detached: true, stdio: ['ignore', log, log] });
+    '--ip-forward=false', '--ip-masq=false', ...extraArgs], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   closeSync(log);
   docker.pid = child.pid ?? 0;
@@ -76,7 +76,7 @@ export async function importBusybox(docker: LabDocker, tag = 'weftbb:latest'): P
   const rootfs = join(docker.root, 'rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   await execa('cp', ['/bin/busybox', join(rootfs, 'bin', 'busybox')]);
-  for (const applet of ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup']) await execa('ln', ['-sf', 'busybox', join(rootfs, 'bin', applet)]);
+  for (const applet of ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup', 'timeout', 'echo']) await execa('ln', ['-sf', 'busybox', join(rootfs, 'bin', applet)]);
   await execa('tar', ['-C', rootfs, '-cf', join(docker.root, 'rootfs.tar'), '.']);
   const r = await dockerOn(docker, ['import', join(docker.root, 'rootfs.tar'), tag]);
   if (r.exitCode !== 0) throw new Error(`docker import: ${r.stderr}`);
