@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labUp, labDown, restartAgent, callAgent, waitForAgent, type LabHost, type LabState } from '../../deploy/lab/lab.ts';
 import { eventually, uniquePrefix, weftOn } from '../helpers/weft-cli.ts';
-import { startLabDocker, stopLabDocker, dockerOn, importBusybox, type LabDocker } from '../helpers/lab-docker.ts';
+import { startLabDocker, stopLabDocker, restartLabDocker, dockerOn, importBusybox, type LabDocker } from '../helpers/lab-docker.ts';
 
 /** The lab agents' --egress-subnet gateway: weft's resolver as containers reach it. */
 const WEFT_DNS = '198.19.255.1';
@@ -168,8 +168,26 @@ test.serial('rm -f and network rm release every address, link and entry', async 
   }
   for (const docker of dockers) t.is((await dockerOn(docker, ['network', 'rm', 'red'])).exitCode, 0);
   for (const host of lab.hosts) await assertReleased(t, host);
-  const left = (await Promise.all(lab.hosts.map((h) => endpoints(h)))).flat().filter((e) => /^c\d$/.test(e.name));
+  // Each host's own entries: a host that left a network keeps its last view of that
+  // network's table (it no longer hears of the network), which is not this plugin's.
+  const left = (await Promise.all(lab.hosts.map(async (h) => (await endpoints(h)).filter((e) => e.node === h.name)))).flat().filter((e) => /^c\d$/.test(e.name));
   t.deepEqual(left, []);
+});
+
+test.serial('a dockerd restart stops its containers and releases their addresses; a restarted container attaches again', async (t) => {
+  t.is((await dockerOn(h2(), ['run', '-d', '--name', 'c5', '--restart', 'always', '--network', 'blue', image, 'sleep', '3600'])).exitCode, 0);
+  const before = await endpointNamed('c5');
+  dockers[1] = await restartLabDocker(h2());
+  // --restart always: the new dockerd starts it again, with a new endpoint and address.
+  const after = await eventually('c5 attached again', async () => {
+    const found = (await endpoints(lab.hosts[1]!)).find((e) => e.name === 'c5');
+    return found && (await exec(h2(), 'c5', 'ip -4 addr show eth0')).exitCode === 0 ? found : undefined;
+  }, 90_000);
+  t.is(after.node, 'h2');
+  t.log(`c5 had ${before.ip}, has ${after.ip} after the restart`);
+  t.is(pluginState(lab.hosts[1]!).addresses.length, 1, 'only the running container holds an address');
+  t.is((await dockerOn(h2(), ['rm', '-f', 'c5'])).exitCode, 0);
+  await assertReleased(t, lab.hosts[1]!);
 });
 
 test.serial('with the agent down Docker gets a clear error; a container removed meanwhile is released when it is back', async (t) => {

@@ -22,6 +22,7 @@ export interface LabDocker {
   socket: string;
   pid: number;
   log: string;
+  extraArgs: readonly string[];
 }
 
 const START = `set -e
@@ -43,11 +44,14 @@ export async function startLabDocker(host: LabHost, extraArgs: readonly string[]
   mkdirSync(join(exec, 'netns'), { recursive: true });
   mkdirSync(dockerPluginDir(host), { recursive: true });
   mkdirSync('/run/docker/plugins', { recursive: true });
-  await execa('mount', ['--bind', join(exec, 'netns'), join(exec, 'netns')]);
-  await execa('mount', ['--make-shared', join(exec, 'netns')]);
+  // Bound once per root: a restart (restartLabDocker) finds it mounted already.
+  if ((await execa('mountpoint', ['-q', join(exec, 'netns')], { reject: false })).exitCode !== 0) {
+    await execa('mount', ['--bind', join(exec, 'netns'), join(exec, 'netns')]);
+    await execa('mount', ['--make-shared', join(exec, 'netns')]);
+  }
   const script = join(root, 'start.sh');
   writeFileSync(script, START);
-  const docker: LabDocker = { host, root, socket: join(root, 'docker.sock'), pid: 0, log: join(root, 'dockerd.log') };
+  const docker: LabDocker = { host, root, socket: join(root, 'docker.sock'), pid: 0, log: join(root, 'dockerd.log'), extraArgs };
   const log = openSync(docker.log, 'a');
   const child = spawn('unshare', ['-m', '--propagation', 'unchanged', 'sh', script, dockerPluginDir(host),
     'nsenter', `--net=/run/netns/${host.netns}`, 'dockerd', '-H', `unix://${docker.socket}`, '--pidfile', join(root, 'dockerd.pid'),
@@ -83,14 +87,24 @@ export async function importBusybox(docker: LabDocker, tag = 'weftbb:latest'): P
   return tag;
 }
 
+/** TERM and wait (it stops its containers), then start it again on the same roots: a dockerd restart. */
+export async function restartLabDocker(docker: LabDocker): Promise<LabDocker> {
+  await terminate(docker);
+  return startLabDocker(docker.host, docker.extraArgs);
+}
+
 /** TERM, wait (it stops its containers and containerd), unmount the shared netns dir, remove the roots. */
 export async function stopLabDocker(docker: LabDocker): Promise<void> {
+  await terminate(docker);
+  await execa('umount', ['-R', join(docker.root, 'exec', 'netns')], { reject: false });
+  rmSync(docker.root, { recursive: true, force: true });
+}
+
+async function terminate(docker: LabDocker): Promise<void> {
   const pidFile = join(docker.root, 'dockerd.pid');
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : docker.pid;
   if (pid > 0 && isProcessAlive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 30_000;
   while (pid > 0 && isProcessAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
   if (pid > 0 && isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-  await execa('umount', ['-R', join(docker.root, 'exec', 'netns')], { reject: false });
-  rmSync(docker.root, { recursive: true, force: true });
 }
