@@ -182,7 +182,7 @@ test.serial('a dockerd restart stops its containers and releases their addresses
   const after = await eventually('c5 attached again', async () => {
     const found = (await endpoints(lab.hosts[1]!)).find((e) => e.name === 'c5');
     return found && (await exec(h2(), 'c5', 'ip -4 addr show eth0')).exitCode === 0 ? found : undefined;
-  }, 90_000);
+  }, 180_000); // dockerd's restart, the container's and its adoption, on a shared machine
   t.is(after.node, 'h2');
   t.log(`c5 had ${before.ip}, has ${after.ip} after the restart`);
   t.is(pluginState(lab.hosts[1]!).addresses.length, 1, 'only the running container holds an address');
