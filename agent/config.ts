@@ -46,14 +46,16 @@ export const agentConfigSchema = z.strictObject({
   // still learns of it from the entry's owner (docs/tables.md), so this
   // bounds only how long other hosts can relay it. Config file only.
   tableReapSeconds: z.number().int().min(5, 'must be at least 5 seconds').max(604_800, 'must be at most 604800 seconds (7 days)'),
-  // Where the Docker remote plugin socket `weft.sock` goes; '' turns the plugin off.
-  // Several dockerds on one machine read /run/docker/plugins: each needs its own (the lab).
   // Where /metrics, /healthz and /readyz are served over plain HTTP; '' (the
   // default) serves nothing: the page tells anyone who reaches it the
   // cluster's size, names and traffic, so the operator picks an address a
   // firewall or the scraper's network keeps private (docs/metrics.md).
   metricsAddr: z.string().refine((v) => v === '' || listenAddr.safeParse(v).success, 'must be IP:PORT such as 127.0.0.1:9470 (an IPv4 address and a port in 1..65535), or \'\' (off)'),
+  // Where the Docker remote plugin socket `weft.sock` goes; '' turns the plugin off.
+  // Several dockerds on one machine read /run/docker/plugins: each needs its own (the lab).
   dockerPluginDir: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path or \'\' (off)').max(90, 'must be under 90 characters (unix socket paths are short)')]),
+  // dockerd's API socket: the plugin reads a container's name there (Docker sends none to a plugin); '' = never asked.
+  dockerSocket: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path or \'\' (off)').max(107, 'must be under 108 characters (unix socket paths are short)')]),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -78,6 +80,7 @@ export function defaultConfig(): AgentConfig {
     tableReapSeconds: 1800,
     dockerPluginDir: '/run/docker/plugins',
     metricsAddr: '',
+    dockerSocket: '/var/run/docker.sock',
   };
 }
 
@@ -95,6 +98,7 @@ const ENV_FIELDS: Record<string, keyof AgentConfig> = {
   WEFT_DNS_TTL: 'dnsTtl',
   WEFT_DOCKER_PLUGIN_DIR: 'dockerPluginDir',
   WEFT_METRICS_ADDR: 'metricsAddr',
+  WEFT_DOCKER_SOCKET: 'dockerSocket',
 };
 
 const ENV_VARIABLES = new Map(Object.entries(ENV_FIELDS).map(([variable, field]) => [field as string, variable]));

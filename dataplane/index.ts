@@ -19,6 +19,7 @@ import { KeyedSerializer } from '../lib/serial.ts';
 import { egressPlane, type EgressPlane, type EgressSpec } from './egress.ts';
 import { startDetachedIn } from './detached-process.ts';
 import { publishPlane, type PublishPlane } from './publish.ts';
+import { movedLinkName, prepareMovableLink } from './movable-link.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
 export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';
@@ -48,6 +49,10 @@ export interface Dataplane {
   attach(sandbox: Sandbox, network: Network, spec: AttachmentSpec): Promise<Attachment>;
   detach(sandbox: Sandbox, vni: number): Promise<boolean>;
   destroySandbox(sandbox: Sandbox, vnis: readonly number[]): Promise<string[]>;
+  /** A sandbox link whose sandbox end waits as `localName` in the agent's namespace for a runtime to move it (movable-link.ts). */
+  prepareMovableLink(sandbox: Sandbox, network: Network, localName: string, mac: string): Promise<void>;
+  /** The moved end's name inside the sandbox; undefined until it is there. */
+  movedLinkName(sandbox: Sandbox, network: Network): Promise<string | undefined>;
   /** Only for named sandboxes; `ip netns exec NAME` then uses it. A file weft did not write is left alone ('foreign'). */
   writeResolvConf(sandboxName: string, lines: readonly string[]): ResolvConfResult;
   reconcile(desired: readonly NetworkEndpoints[], options?: ReconcileOptions): Promise<ReconcileResult>;
@@ -78,6 +83,8 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     attach: (sandbox, network, spec) => serial.run(key(network.vni), () => attachSandbox(ctx, sandbox, network, spec)),
     detach: (sandbox, vni) => serial.run(key(vni), () => detachSandbox(ctx, sandbox, vni)),
     destroySandbox: (sandbox, vnis) => serial.runAll(vnis.map(key), () => destroySandbox(ctx, sandbox, vnis)),
+    prepareMovableLink: (sandbox, network, localName, mac) => serial.run(key(network.vni), () => prepareMovableLink(ctx, sandbox, network, localName, mac)),
+    movedLinkName: (sandbox, network) => movedLinkName(ctx, sandbox, network),
     writeResolvConf: (name, lines) => writeResolvConf(name, lines),
     reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, opts)),
     doctor: (input) => doctor(ctx, input),

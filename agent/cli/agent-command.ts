@@ -9,7 +9,7 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the weft agent (the daemon) in the foreground')
-    .option('--config <file>', 'JSON config file (fields: dataDir, apiSocket, advertiseAddr, listenAddr, gossipPort, name, logLevel, nsPrefix, egressSubnet, dnsUpstreams, dnsTtl, tableReapSeconds, dockerPluginDir, metricsAddr)')
+    .option('--config <file>', 'JSON config file (fields: dataDir, apiSocket, advertiseAddr, listenAddr, gossipPort, name, logLevel, nsPrefix, egressSubnet, dnsUpstreams, dnsTtl, tableReapSeconds, dockerPluginDir, dockerSocket, metricsAddr)')
     .option('--data-dir <dir>', 'where the node identity and cluster state live (default /var/lib/weft)')
     .option('--advertise-addr <ip>', 'underlay IPv4 other hosts reach this one on')
     .option('--listen-addr <ip:port>', 'where to accept joins (default 0.0.0.0:2377)')
@@ -22,6 +22,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--dns-ttl <seconds>', 'TTL of the embedded resolver\'s answers (default 5)')
     .option('--docker-plugin-dir <dir>', 'serve the Docker network/IPAM plugin "weft" at DIR/weft.sock (default /run/docker/plugins; \'\' turns it off)')
     .option('--metrics-addr <ip:port>', 'serve Prometheus /metrics, /healthz and /readyz over HTTP here (default off; keep it on a private address)')
+    .option('--docker-socket <path>', 'dockerd\'s API socket, where the plugin reads container names (default /var/run/docker.sock; \'\' never asks)')
     .addHelpText('after', examples(['weft agent', 'weft agent --advertise-addr 198.18.0.1 --data-dir /var/lib/weft', 'weft agent --config /etc/weft/agent.json --log-level debug']))
     .action(async (flags: AgentFlags, command: Command) => {
       const globals = command.optsWithGlobals<{ apiSocket?: string }>();

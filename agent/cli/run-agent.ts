@@ -10,6 +10,9 @@ import { startPluginServer, type PluginServer } from '../docker/plugin-server.ts
 import { handshakeHandlers } from '../docker/plugin-handlers.ts';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
 import { networkHandlers } from '../docker/network-handlers.ts';
+import { endpointHandlers } from '../docker/endpoint-handlers.ts';
+import { DockerState } from '../docker/docker-state.ts';
+import { ContainerEndpoints } from '../docker/container-endpoints.ts';
 
 /** The flags of `weft agent` (agent-command.ts defines them). */
 export interface AgentFlags {
@@ -27,6 +30,7 @@ export interface AgentFlags {
   dnsTtl?: string;
   dockerPluginDir?: string;
   metricsAddr?: string;
+  dockerSocket?: string;
 }
 
 // Config field → the flag that sets it, for errors that name the flag.
@@ -44,6 +48,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   dnsTtl: '--dns-ttl',
   dockerPluginDir: '--docker-plugin-dir',
   metricsAddr: '--metrics-addr',
+  dockerSocket: '--docker-socket',
 };
 
 function configFromFlags(flags: AgentFlags): AgentConfigInput {
@@ -61,6 +66,7 @@ function configFromFlags(flags: AgentFlags): AgentConfigInput {
     dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
     dockerPluginDir: flags.dockerPluginDir,
     metricsAddr: flags.metricsAddr,
+    dockerSocket: flags.dockerSocket,
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   return validatePartial(defined, 'command-line flags', (field) => FLAG_OF_FIELD[field] ?? field);
@@ -94,12 +100,20 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   let api;
   let plugin: PluginServer | undefined;
   let metrics: MetricsServer | undefined;
+  let containers: ContainerEndpoints | undefined;
   try {
     api = await startApiServer(agent, config.apiSocket, log);
-    if (config.dockerPluginDir !== '') plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay()) }, log);
+    if (config.dockerPluginDir !== '') {
+      const state = new DockerState(config.dataDir);
+      containers = new ContainerEndpoints(() => agent.overlay(), state, config.dockerSocket, log);
+      const handlers = { ...handshakeHandlers(), ...networkHandlers(() => agent.overlay(), state), ...endpointHandlers(() => agent.overlay(), state, containers) };
+      plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), handlers, log);
+      containers.start();
+    }
     if (config.metricsAddr !== '') metrics = await startMetricsServer(config.metricsAddr, () => agent.reading(), log);
   } catch (error) {
     api?.forceShutdown();
+    containers?.stop();
     await plugin?.close();
     await agent.stop();
     throw error;
@@ -113,6 +127,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       api.forceShutdown();
+      containers?.stop();
       Promise.all([plugin?.close(), metrics?.close(), agent.stop()]).finally(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

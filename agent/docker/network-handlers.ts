@@ -4,12 +4,14 @@
 // so the subnet is what names the weft network: `--subnet` must be the subnet
 // of an existing weft network, and the pool ID is that network's ID. The
 // gateway address is the weft network's (reserved by weft, never allocated).
-// Endpoint addresses are not handed out yet (docs/containers.md, "Docker").
+// Endpoint addresses come from weft's allocator and are recorded (DockerState)
+// before Docker hears of them, so each is freed exactly once.
 import { z } from 'zod';
 import type { Overlay } from '../overlay/overlay.ts';
 import type { NetworkObject } from '../wire/objects-codec.ts';
 import { PluginError, type PluginHandler } from './plugin-server.ts';
 import { ADDRESS_SPACE } from './plugin-handlers.ts';
+import { DockerState } from './docker-state.ts';
 
 const GATEWAY_REQUEST = 'com.docker.network.gateway';
 const GENERIC = 'com.docker.network.generic';
@@ -30,7 +32,7 @@ const createNetwork = z.object({
 const deleteNetwork = z.object({ NetworkID: z.string().max(128) });
 
 /** Parses a request body or says, naming the method and field, what is wrong with it. */
-function parse<T extends z.ZodType>(method: string, schema: T, body: unknown): z.infer<T> {
+export function parse<T extends z.ZodType>(method: string, schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
@@ -68,7 +70,7 @@ function checkOptions(network: NetworkObject, generic: unknown, internal: unknow
   }
 }
 
-export function networkHandlers(overlay: () => Overlay): Record<string, PluginHandler> {
+export function networkHandlers(overlay: () => Overlay, state: DockerState): Record<string, PluginHandler> {
   return {
     'IpamDriver.RequestPool': (body) => {
       const r = parse('RequestPool', requestPool, body);
@@ -82,18 +84,29 @@ export function networkHandlers(overlay: () => Overlay): Record<string, PluginHa
       if (!network) throw new PluginError(`no weft network has subnet ${r.Pool}; create it first (\`weft network create NAME --subnet ${r.Pool}\`)`);
       return { PoolID: network.id, Pool: network.subnet, Data: {} };
     },
-    'IpamDriver.RequestAddress': (body) => {
+    'IpamDriver.RequestAddress': async (body) => {
       const r = parse('RequestAddress', requestAddress, body);
       const network = byPoolId(overlay(), r.PoolID);
-      if (r.Options['RequestAddressType'] !== GATEWAY_REQUEST) throw new PluginError('endpoint addresses from weft are not supported yet: containers cannot join weft networks through Docker in this version');
+      if (r.Options['RequestAddressType'] !== GATEWAY_REQUEST) {
+        if (r.Address !== '') throw new PluginError(`--ip ${r.Address} is not supported: weft's allocator chooses container addresses (drop --ip)`);
+        const ip = await overlay().containerLinks.allocateAddress(network.id);
+        state.addresses.add(DockerState.addressKey(network.id, ip));
+        state.save();
+        return { Address: `${ip}/${prefixOf(network)}`, Data: {} };
+      }
       if (r.Address !== '' && r.Address !== network.gateway) throw new PluginError(`--gateway ${r.Address} conflicts with weft network "${network.name}", whose gateway is ${network.gateway}`);
       return { Address: `${network.gateway}/${prefixOf(network)}`, Data: {} };
     },
-    'IpamDriver.ReleaseAddress': (body) => {
+    'IpamDriver.ReleaseAddress': async (body) => {
       const r = parse('ReleaseAddress', releaseAddress, body);
-      const network = overlay().networks.byId(r.PoolID);
-      // Only the gateway is ever handed out, and it stays the network's: nothing to release.
-      if (network && r.Address !== network.gateway) throw new PluginError(`${r.Address} was not handed out by weft`);
+      const key = DockerState.addressKey(r.PoolID, r.Address);
+      // The gateway stays the network's; an address not recorded was released already
+      // (a repeated call, or the agent released it for a container that died while it was down).
+      if (!state.addresses.has(key)) return {};
+      // Forgotten before it is freed: a crash in between leaks one address, never frees one twice.
+      state.addresses.delete(key);
+      state.save();
+      await overlay().containerLinks.freeAddress(r.PoolID, r.Address);
       return {};
     },
     'IpamDriver.ReleasePool': (body) => {
@@ -108,10 +121,13 @@ export function networkHandlers(overlay: () => Overlay): Record<string, PluginHa
       const network = pool.AddressSpace === ADDRESS_SPACE ? bySubnet(overlay(), pool.Pool) : undefined;
       if (!network) throw new PluginError('use --ipam-driver weft with the weft network\'s --subnet: the driver needs weft\'s addresses');
       checkOptions(network, r.Options[GENERIC], r.Options[INTERNAL]);
+      state.networks.set(r.NetworkID, network.id);
+      state.save();
       return {};
     },
     'NetworkDriver.DeleteNetwork': (body) => {
-      parse('DeleteNetwork', deleteNetwork, body);
+      const r = parse('DeleteNetwork', deleteNetwork, body);
+      if (state.networks.delete(r.NetworkID)) state.save();
       return {}; // the weft network stays (remove it with `weft network rm`)
     },
   };

@@ -19,6 +19,8 @@ const attachmentSchema = z.object({
   services: z.array(z.string()).default([]),
   /** The container runtime's ID (CNI_CONTAINERID) that, with ifname, keys this attachment; '' for weft's own. */
   containerId: z.string().default(''),
+  /** The address was handed out to a runtime's IPAM (Docker), which frees it: detaching does not. */
+  addressHeld: z.boolean().default(false),
 });
 
 const sandboxSchema = z.object({

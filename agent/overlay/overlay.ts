@@ -28,6 +28,7 @@ import { EndpointHealth } from './endpoint-health.ts';
 import { DetachedProcesses } from './detached.ts';
 import { Gateway } from './gateway.ts';
 import { HostNetworks } from './host-networks.ts';
+import { ContainerLinks } from './container-links.ts';
 import { checkSandboxRequest, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
 import { settleOwnEndpoints } from './own-endpoints.ts';
 import type { Entry } from '../../controlplane/tables/index.ts';
@@ -71,6 +72,8 @@ export interface OverlayOptions {
 export class Overlay {
   readonly networks: Networks;
   readonly services: Services;
+  /** Addresses and links for runtimes that move the interface themselves (Docker). */
+  readonly containerLinks: ContainerLinks;
   readonly #o: OverlayOptions;
   readonly #log: Logger;
   readonly #local: LocalState;
@@ -96,6 +99,7 @@ export class Overlay {
       reserved: [{ protocol: 'udp', port: DEFAULT_DSTPORT }],
       logger: this.#log,
     });
+    this.containerLinks = new ContainerLinks({ dataplane: options.dataplane, allocations: options.allocations, networks: this.networks, hostNetworks: this.#hostNetworks });
     this.#gateway = new Gateway({
       egress: options.dataplane.egress(options.egress),
       dataplane: options.dataplane,
@@ -425,7 +429,8 @@ export class Overlay {
     this.#o.allocations.define(space, false);
     let ipValue: number;
     try {
-      ipValue = await this.#o.allocations.allocate(space.name);
+      // An address the runtime's IPAM already holds stays the runtime's to free (addressHeld).
+      ipValue = request.address !== undefined ? parseIPv4(request.address) : await this.#o.allocations.allocate(space.name);
     } catch (error) {
       throw new AgentError(status.RESOURCE_EXHAUSTED, `no address for the sandbox on network "${network.name}": ${(error as Error).message}`);
     }
@@ -444,6 +449,7 @@ export class Overlay {
         aliases: request.aliases,
         services,
         containerId: request.containerId ?? '',
+        addressHeld: request.address !== undefined,
       };
       // A backend of a checked service gets traffic only once a check has passed.
       const checked = services.filter((name) => this.services.byName(name)?.health.kind !== '');
@@ -451,7 +457,7 @@ export class Overlay {
       this.#publishEndpoint(network, record, attachment);
       return attachment;
     } catch (error) {
-      await this.#o.allocations.free(space.name, ipValue).catch(() => undefined);
+      if (request.address === undefined) await this.#o.allocations.free(space.name, ipValue).catch(() => undefined);
       throw new AgentError(status.INTERNAL, `cannot attach the sandbox to network "${network.name}": ${(error as Error).message}`);
     }
   }
@@ -514,7 +520,7 @@ export class Overlay {
       this.#health.forget(attachment.endpointId);
       await this.#o.dataplane.detach(sandbox, attachment.vni).catch((e: Error) => this.#log.warn({ err: e.message }, 'detach failed'));
       const network = this.networks.byId(attachment.networkId);
-      if (network) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
+      if (network && !attachment.addressHeld) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
     }
     record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
     if (record.published.length > 0 && record.attachments.length > 0 && !this.#gateway.reachesOutside(record)) {

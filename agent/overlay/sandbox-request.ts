@@ -23,6 +23,8 @@ export interface SandboxRequest {
   ifname?: string | undefined;
   /** Host ports to publish to the sandbox (weft run -p); hostPort 0: a free one. */
   publish?: PortPublication[] | undefined;
+  /** An address of the (single) network already allocated for this attachment (Docker's IPAM); its holder frees it. */
+  address?: string | undefined;
 }
 
 /** The interfaces a sandbox has on its networks, as a container runtime reports them. */
@@ -61,4 +63,5 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if (request.command !== undefined) throw badRequest('a container attachment (containerId) cannot run a command');
     if ((request.publish ?? []).length > 0) throw badRequest('a container attachment (containerId) cannot publish ports; publish them with `weft attach --netns`');
   }
+  if (request.address !== undefined && request.networks.length !== 1) throw badRequest('an attachment with a given address names exactly one network');
 }

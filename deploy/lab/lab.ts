@@ -129,6 +129,8 @@ function startAgent(host: LabHost, logLevel: string, lab: Pick<LabState, 'dnsUps
     '--egress-subnet', '198.19.255.0/24',
     // Every dockerd reads /run/docker/plugins: each lab host's agent serves its plugin in its own dir.
     '--docker-plugin-dir', dockerPluginDir(host),
+    // The host's dockerd (test/helpers/lab-docker.ts) listens here; container names are read from it.
+    '--docker-socket', join(host.dataDir, 'docker', 'docker.sock'),
     ...(lab.dnsUpstreams ?? []).flatMap((u) => ['--dns-upstream', u])];
   // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });

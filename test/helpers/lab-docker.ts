@@ -22,6 +22,7 @@ export interface LabDocker {
   socket: string;
   pid: number;
   log: string;
+  extraArgs: readonly string[];
 }
 
 const START = `set -e
@@ -33,8 +34,8 @@ shift
 exec "$@"
 `;
 
-/** Starts the host's dockerd and waits for it; throws with its log when it cannot start. */
-export async function startLabDocker(host: LabHost): Promise<LabDocker> {
+/** Starts the host's dockerd (with `extraArgs`, e.g. --dns) and waits for it; throws with its log when it cannot start. */
+export async function startLabDocker(host: LabHost, extraArgs: readonly string[] = []): Promise<LabDocker> {
   for (const tool of ['dockerd', 'unshare', 'findmnt']) {
     if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) throw new Error(`${tool} is not installed (deploy/install-deps.sh installs docker.io)`);
   }
@@ -43,16 +44,19 @@ export async function startLabDocker(host: LabHost): Promise<LabDocker> {
   mkdirSync(join(exec, 'netns'), { recursive: true });
   mkdirSync(dockerPluginDir(host), { recursive: true });
   mkdirSync('/run/docker/plugins', { recursive: true });
-  await execa('mount', ['--bind', join(exec, 'netns'), join(exec, 'netns')]);
-  await execa('mount', ['--make-shared', join(exec, 'netns')]);
+  // Bound once per root: a restart (restartLabDocker) finds it mounted already.
+  if ((await execa('mountpoint', ['-q', join(exec, 'netns')], { reject: false })).exitCode !== 0) {
+    await execa('mount', ['--bind', join(exec, 'netns'), join(exec, 'netns')]);
+    await execa('mount', ['--make-shared', join(exec, 'netns')]);
+  }
   const script = join(root, 'start.sh');
   writeFileSync(script, START);
-  const docker: LabDocker = { host, root, socket: join(root, 'docker.sock'), pid: 0, log: join(root, 'dockerd.log') };
+  const docker: LabDocker = { host, root, socket: join(root, 'docker.sock'), pid: 0, log: join(root, 'dockerd.log'), extraArgs };
   const log = openSync(docker.log, 'a');
   const child = spawn('unshare', ['-m', '--propagation', 'unchanged', 'sh', script, dockerPluginDir(host),
     'nsenter', `--net=/run/netns/${host.netns}`, 'dockerd', '-H', `unix://${docker.socket}`, '--pidfile', join(root, 'dockerd.pid'),
     '--exec-root', exec, '--data-root', join(root, 'data'), '--iptables=false', '--ip6tables=false', '--bridge=none',
-    '--ip-forward=false', '--ip-masq=false'], { detached: true, stdio: ['ignore', log, log] });
+    '--ip-forward=false', '--ip-masq=false', ...extraArgs], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   closeSync(log);
   docker.pid = child.pid ?? 0;
@@ -76,21 +80,31 @@ export async function importBusybox(docker: LabDocker, tag = 'weftbb:latest'): P
   const rootfs = join(docker.root, 'rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   await execa('cp', ['/bin/busybox', join(rootfs, 'bin', 'busybox')]);
-  for (const applet of ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup']) await execa('ln', ['-sf', 'busybox', join(rootfs, 'bin', applet)]);
+  for (const applet of ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup', 'timeout', 'echo']) await execa('ln', ['-sf', 'busybox', join(rootfs, 'bin', applet)]);
   await execa('tar', ['-C', rootfs, '-cf', join(docker.root, 'rootfs.tar'), '.']);
   const r = await dockerOn(docker, ['import', join(docker.root, 'rootfs.tar'), tag]);
   if (r.exitCode !== 0) throw new Error(`docker import: ${r.stderr}`);
   return tag;
 }
 
+/** TERM and wait (it stops its containers), then start it again on the same roots: a dockerd restart. */
+export async function restartLabDocker(docker: LabDocker): Promise<LabDocker> {
+  await terminate(docker);
+  return startLabDocker(docker.host, docker.extraArgs);
+}
+
 /** TERM, wait (it stops its containers and containerd), unmount the shared netns dir, remove the roots. */
 export async function stopLabDocker(docker: LabDocker): Promise<void> {
+  await terminate(docker);
+  await execa('umount', ['-R', join(docker.root, 'exec', 'netns')], { reject: false });
+  rmSync(docker.root, { recursive: true, force: true });
+}
+
+async function terminate(docker: LabDocker): Promise<void> {
   const pidFile = join(docker.root, 'dockerd.pid');
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : docker.pid;
   if (pid > 0 && isProcessAlive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 30_000;
   while (pid > 0 && isProcessAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
   if (pid > 0 && isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-  await execa('umount', ['-R', join(docker.root, 'exec', 'netns')], { reject: false });
-  rmSync(docker.root, { recursive: true, force: true });
 }

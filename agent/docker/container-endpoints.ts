@@ -1,0 +1,192 @@
+// Docker endpoints through their life: Join prepares the link (the container's
+// namespace does not exist yet), a watcher adopts the namespace once dockerd
+// has moved the interface into it (Docker calls nothing after that), Leave
+// undoes whichever of the two happened. Checked on dockerd 20.10: the move
+// happens in the container's prestart hook, after Join,
+// ProgramExternalConnectivity and EndpointOperInfo have all returned, so none of
+// them can finish the attachment. A namespace that vanished without a Leave (the
+// agent was down when the container went) is released by the sweep.
+import { existsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { KeyedSerializer } from '../../lib/serial.ts';
+import type { Overlay } from '../overlay/overlay.ts';
+import { DockerState, type DockerEndpoint } from './docker-state.ts';
+import { containerNameOf } from './container-name.ts';
+
+/** How often the watcher looks for the moved interface, and how long it waits for dockerd. */
+const MOVE_POLL_MS = 25;
+const MOVE_DEADLINE_MS = 120_000;
+/** How often namespaces of adopted containers are checked for having gone without a Leave. */
+const SWEEP_MS = 5_000;
+/** How long dockerd may take to list the container on its network (it does once the interface has moved). */
+const NAME_DEADLINE_MS = 3_000;
+
+export class ContainerEndpoints {
+  readonly #overlay: () => Overlay;
+  readonly #state: DockerState;
+  readonly #dockerSocket: string;
+  readonly #log: Logger;
+  readonly #serial = new KeyedSerializer();
+  /** Endpoints whose moved interface is being waited for; Leave clears the entry to stop the wait. */
+  readonly #waiting = new Set<string>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger) {
+    this.#overlay = overlay;
+    this.#state = state;
+    this.#dockerSocket = dockerSocket;
+    this.#log = logger.child({ component: 'docker-endpoints' });
+  }
+
+  /** Resumes waits a restart interrupted and starts the sweep. */
+  start(): void {
+    for (const [id, endpoint] of this.#state.endpoints) {
+      if (endpoint.sandboxKey !== '' && endpoint.ifname === '') this.#watch(id);
+    }
+    void this.sweep();
+    this.#sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweeper);
+    this.#waiting.clear();
+  }
+
+  /** Makes the link Docker moves into `sandboxKey` (named `localName` until then) and waits for the move. */
+  join(id: string, sandboxKey: string, localName: string): Promise<void> {
+    return this.#serial.run(id, async () => {
+      const endpoint = this.#require(id);
+      if (endpoint.ifname !== '') throw new Error(`endpoint ${id} is joined already (to ${endpoint.sandboxKey})`);
+      endpoint.sandboxKey = sandboxKey;
+      this.#state.save();
+      await this.#overlay().containerLinks.prepare(endpoint.networkId, sandboxKey, localName, endpoint.mac);
+      this.#watch(id);
+    });
+  }
+
+  /** Undoes Join: the attachment if it was adopted, else the prepared link. Unknown endpoints are fine (a repeated Leave). */
+  leave(id: string): Promise<void> {
+    this.#waiting.delete(id);
+    return this.#serial.run(id, async () => {
+      const endpoint = this.#state.endpoints.get(id);
+      if (!endpoint || endpoint.sandboxKey === '') return;
+      await this.#release(id, endpoint);
+    });
+  }
+
+  /** Forgets an endpoint (after Leave, or to undo a CreateEndpoint); its address stays Docker's until ReleaseAddress. */
+  delete(id: string): Promise<void> {
+    this.#waiting.delete(id);
+    return this.#serial.run(id, async () => {
+      const endpoint = this.#state.endpoints.get(id);
+      if (!endpoint) return;
+      if (endpoint.sandboxKey !== '') await this.#release(id, endpoint);
+      this.#state.endpoints.delete(id);
+      this.#state.save();
+    });
+  }
+
+  /**
+   * Adopted containers whose namespace is gone without a Leave (the agent was
+   * down when Docker sent it): their attachment and address are released here,
+   * once; a later Leave, DeleteEndpoint or ReleaseAddress for them is a no-op.
+   */
+  async sweep(): Promise<void> {
+    for (const [id, endpoint] of [...this.#state.endpoints]) {
+      if (endpoint.ifname === '' || existsSync(endpoint.sandboxKey)) continue;
+      await this.#serial.run(id, async () => {
+        const current = this.#state.endpoints.get(id);
+        if (!current || current.ifname === '' || existsSync(current.sandboxKey)) return;
+        this.#log.info({ endpoint: id, sandbox: current.sandboxKey }, 'container namespace gone without a Leave: releasing its attachment and address');
+        await this.#release(id, current);
+        this.#state.endpoints.delete(id);
+        const key = DockerState.addressKey(current.networkId, current.ip);
+        const held = this.#state.addresses.delete(key);
+        this.#state.save();
+        if (held) await this.#overlay().containerLinks.freeAddress(current.networkId, current.ip);
+      }).catch((e: Error) => this.#log.warn({ endpoint: id, err: e.message }, 'cannot release a gone container\'s endpoint'));
+    }
+  }
+
+  async #release(id: string, endpoint: DockerEndpoint): Promise<void> {
+    const overlay = this.#overlay();
+    if (endpoint.ifname !== '') await overlay.detachContainer(id, endpoint.ifname);
+    else await overlay.containerLinks.remove(endpoint.networkId, endpoint.sandboxKey);
+    endpoint.sandboxKey = '';
+    endpoint.ifname = '';
+    this.#state.save();
+  }
+
+  #require(id: string): DockerEndpoint {
+    const endpoint = this.#state.endpoints.get(id);
+    if (!endpoint) throw new Error(`endpoint ${id} was not created through weft (CreateEndpoint first)`);
+    return endpoint;
+  }
+
+  #watch(id: string): void {
+    this.#waiting.add(id);
+    const deadline = Date.now() + MOVE_DEADLINE_MS;
+    const step = async (): Promise<void> => {
+      if (!this.#waiting.has(id)) return;
+      const adopted = await this.#serial.run(id, () => this.#adoptIfMoved(id)).catch((e: Error) => {
+        this.#log.error({ endpoint: id, err: e.message }, 'cannot attach the container\'s namespace');
+        return true; // stop waiting: Leave will clean up what Join made
+      });
+      if (adopted || !this.#waiting.has(id)) {
+        this.#waiting.delete(id);
+        return;
+      }
+      if (Date.now() > deadline) {
+        this.#waiting.delete(id);
+        this.#log.warn({ endpoint: id }, `dockerd did not move the interface into the container within ${MOVE_DEADLINE_MS / 1000} s; the endpoint stays unattached until Leave`);
+        return;
+      }
+      setTimeout(() => void step(), MOVE_POLL_MS).unref();
+    };
+    void step();
+  }
+
+  /** The container's name from dockerd's API, '' when it cannot say (the endpoint is then published without one). */
+  async #containerName(id: string, endpoint: DockerEndpoint): Promise<string> {
+    if (this.#dockerSocket === '') return '';
+    const deadline = Date.now() + NAME_DEADLINE_MS;
+    for (;;) {
+      try {
+        const name = await containerNameOf(this.#dockerSocket, endpoint.dockerNetworkId, id);
+        if (name !== undefined) return name;
+      } catch (error) {
+        this.#log.warn({ endpoint: id, err: (error as Error).message }, 'cannot read the container\'s name from dockerd; publishing the endpoint without one');
+        return '';
+      }
+      if (Date.now() > deadline) return '';
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Adopts the container's namespace once the interface is in it; false while it is not. */
+  async #adoptIfMoved(id: string): Promise<boolean> {
+    const endpoint = this.#state.endpoints.get(id);
+    if (!endpoint || endpoint.sandboxKey === '' || !this.#waiting.has(id)) return true;
+    const overlay = this.#overlay();
+    const ifname = await overlay.containerLinks.moved(endpoint.networkId, endpoint.sandboxKey);
+    if (ifname === undefined) return false;
+    const network = overlay.networks.byId(endpoint.networkId);
+    if (!network) throw new Error(`weft network ${endpoint.networkId} no longer exists`);
+    if (endpoint.name === '') endpoint.name = await this.#containerName(id, endpoint);
+    await overlay.createSandbox({
+      networks: [network.name],
+      name: endpoint.name,
+      aliases: [],
+      services: endpoint.services,
+      netns: endpoint.sandboxKey,
+      containerId: id,
+      ifname,
+      address: endpoint.ip,
+    });
+    endpoint.ifname = ifname;
+    this.#state.save();
+    this.#log.info({ endpoint: id, sandbox: endpoint.sandboxKey, ifname }, 'container attached');
+    return true;
+  }
+}
