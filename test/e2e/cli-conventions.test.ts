@@ -8,22 +8,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_MAIN, weft, eventually, uniquePrefix } from '../helpers/weft-cli.ts';
+import { privateNetns, type PrivateNetns } from '../helpers/private-netns.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'weft-cli-conv-'));
 const socket = join(base, 'a.sock');
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const env = { WEFT_SOCKET: socket };
 let agent: ResultPromise | undefined;
+let netns: PrivateNetns | undefined;
 
 test.before(async () => {
-  agent = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', join(base, 'data'),
-    '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1), '--advertise-addr', '127.0.0.1', '--name', 'conv1', '--ns-prefix', uniquePrefix('cc'), '--log-level', 'warn'], { reject: false });
+  // Its own network namespace: init makes the agent's gateway bridge and nftables tables where it runs.
+  netns = await privateNetns('cv');
+  agent = execa(...netns.wrap(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', join(base, 'data'),
+    '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1), '--advertise-addr', '127.0.0.1', '--name', 'conv1', '--ns-prefix', uniquePrefix('cc'), '--log-level', 'warn']), { reject: false });
   await eventually('the agent to answer', async () => (await weft(['status'], env)).exitCode === 0, 60_000);
 });
 
 test.after.always(async () => {
   agent?.kill('SIGTERM');
   await agent;
+  await netns?.remove();
   rmSync(base, { recursive: true, force: true });
 });
 

@@ -1,11 +1,14 @@
-// The daemon on loopback (no namespaces needed): exclusive data dir and
-// socket, file permissions of secrets, clean shutdown on SIGTERM.
+// The daemon on loopback, in a network namespace of the test's own (an agent
+// that inits makes its gateway bridge and nftables tables where it runs):
+// exclusive data dir and socket, file permissions of secrets, clean shutdown
+// on SIGTERM.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, statSync, readdirSync, existsSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_MAIN, weft, eventually } from '../helpers/weft-cli.ts';
+import { privateNetns, type PrivateNetns } from '../helpers/private-netns.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'weft-daemon-'));
 const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -14,15 +17,22 @@ const running: ResultPromise[] = [];
 // test runs, busy loops on both cores) has been seen to need over 30 s.
 const AGENT_START_MS = 120_000;
 
+let netns: PrivateNetns;
+
+test.before(async () => {
+  netns = await privateNetns('dd');
+});
+
 function startAgent(name: string, dataDir: string, socket: string, offset: number): ResultPromise {
-  const child = execa(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', dataDir,
-    '--listen-addr', `127.0.0.1:${port + offset}`, '--gossip-port', String(port + offset + 1), '--advertise-addr', '127.0.0.1', '--name', name], { reject: false });
+  const child = execa(...netns.wrap(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', dataDir,
+    '--listen-addr', `127.0.0.1:${port + offset}`, '--gossip-port', String(port + offset + 1), '--advertise-addr', '127.0.0.1', '--name', name]), { reject: false });
   running.push(child);
   return child;
 }
 
-test.after.always(() => {
+test.after.always(async () => {
   for (const child of running) child.kill('SIGKILL');
+  await netns?.remove();
 });
 
 const socketA = join(base, 'a.sock');
