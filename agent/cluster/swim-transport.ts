@@ -1,11 +1,6 @@
-// Carries SWIM packets over libp2p: one long-lived stream per peer and
-// direction on the existing (PSK + Noise, certified) connection, opened on
-// the first packet and reopened after it breaks. A stream per packet cost a
-// stream open, a protocol negotiation and a close for every ping and ack:
-// ~8 encrypted frames instead of one, most of an idle agent's wire traffic.
-// SWIM wants datagram semantics, so a packet that cannot go out at once (no
-// stream yet and the dial fails, a stream under backpressure) is dropped: a
-// lost packet is what SWIM is built for, a queue of stale probes is not.
+// Carries SWIM packets over libp2p: one short stream per packet on the
+// existing (PSK + Noise, certified) connection to the peer, dialled on demand.
+// A lost or failed send is just a lost packet: SWIM is built for that.
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Connection, Stream } from '@libp2p/interface';
@@ -35,90 +30,31 @@ export async function registerSwim(node: WeftLibp2p, receiver: SwimReceiver): Pr
     async (stream: Stream, connection: Connection) => {
       const peer = connection.remotePeer.toString();
       try {
-        await receivePackets(stream, peer, receiver);
+        const from = receiver.nodeIdOfPeer(peer);
+        if (!from) throw new Error('SWIM packet from a peer that is not an admitted member');
+        const lp = lpStream(stream, { maxDataLength: MAX_PACKET_BYTES });
+        const frame = await lp.read({ signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+        await stream.close().catch(() => undefined);
+        receiver.receive(from, decodeSwim(frame.subarray()));
       } catch (error) {
         stream.abort(error as Error);
         receiver.onError(error as Error, peer);
       }
     },
-    // One stream per peer now; the headroom covers agents of the previous
-    // version, which open a stream per packet, in bursts from many peers.
+    // Probes come in bursts from many peers at once; the default (32) is fine
+    // per connection, but packets must never be refused for lack of slots.
     { maxInboundStreams: 256 },
   );
 }
 
-/** Reads packets until the peer closes the stream (an older agent closes after one). */
-async function receivePackets(stream: Stream, peer: string, receiver: SwimReceiver): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: MAX_PACKET_BYTES });
-  for (;;) {
-    let frame;
-    try {
-      frame = await lp.read();
-    } catch (error) {
-      if (stream.readStatus !== 'readable' && (error as Error).name === 'UnexpectedEOFError') return; // closed between packets
-      throw error;
-    }
-    // Checked per packet, not per stream: a member revoked meanwhile is refused at once.
-    const from = receiver.nodeIdOfPeer(peer);
-    if (!from) throw new Error('SWIM packet from a peer that is not an admitted member');
-    receiver.receive(from, decodeSwim(frame.subarray()));
-  }
-}
-
-interface Outbound {
-  stream: Stream;
-  lp: ReturnType<typeof lpStream>;
-}
-
-/** Each libp2p node's outbound SWIM streams, by peer address. */
-const outboundByNode = new WeakMap<WeftLibp2p, Map<string, Promise<Outbound>>>();
-
 export async function sendSwim(node: WeftLibp2p, address: string, message: SwimMessage): Promise<void> {
-  const out = await outboundStream(node, address);
-  if (out.stream.writableNeedsDrain) throw new Error('SWIM stream under backpressure: packet dropped');
+  const signal = AbortSignal.timeout(SEND_TIMEOUT_MS);
+  const stream = await node.dialProtocol(multiaddr(address), SWIM_PROTOCOL, { signal });
   try {
-    await out.lp.write(encodeSwim(message), { signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+    await lpStream(stream, { maxDataLength: MAX_PACKET_BYTES }).write(encodeSwim(message), { signal });
+    await stream.close({ signal });
   } catch (error) {
-    forget(node, address, out);
-    out.stream.abort(error as Error);
+    stream.abort(error as Error);
     throw error;
   }
-}
-
-async function outboundStream(node: WeftLibp2p, address: string): Promise<Outbound> {
-  let streams = outboundByNode.get(node);
-  if (streams === undefined) outboundByNode.set(node, (streams = new Map()));
-  const cached = streams.get(address);
-  if (cached !== undefined) {
-    const out = await cached;
-    if (out.stream.status === 'open' && out.stream.writeStatus === 'writable' && out.stream.remoteWriteStatus === 'writable') return out;
-    forget(node, address, out);
-  }
-  const opening = openOutbound(node, address);
-  streams.set(address, opening);
-  opening.catch(() => {
-    if (streams.get(address) === opening) streams.delete(address);
-  });
-  return opening;
-}
-
-async function openOutbound(node: WeftLibp2p, address: string): Promise<Outbound> {
-  const stream = await node.dialProtocol(multiaddr(address), SWIM_PROTOCOL, { signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
-  const out: Outbound = { stream, lp: lpStream(stream, { maxDataLength: MAX_PACKET_BYTES }) };
-  // The peer closing its end (an older agent after each packet, a restart, a
-  // closed connection) retires the stream; the next packet opens a new one.
-  const retire = (): void => forget(node, address, out);
-  stream.addEventListener('close', retire, { once: true });
-  stream.addEventListener('remoteCloseWrite', retire, { once: true });
-  return out;
-}
-
-function forget(node: WeftLibp2p, address: string, out: Outbound): void {
-  const streams = outboundByNode.get(node);
-  const current = streams?.get(address);
-  if (current === undefined) return;
-  // Only drop the entry if it still holds this stream, not a newer one.
-  void current.then((c) => {
-    if (c === out && streams?.get(address) === current) streams.delete(address);
-  }, () => undefined);
 }
