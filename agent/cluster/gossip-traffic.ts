@@ -6,7 +6,7 @@
 // network, which Prometheus pays for in series (low cardinality).
 import type { GossipSub } from '@libp2p/gossipsub';
 import { CLUSTER_TOPIC } from './cluster-gossip.ts';
-import { CLUSTER_TABLE_TOPIC, networkOfTopic } from './table-topics.ts';
+import { CLUSTER_TABLE_TOPIC, networkOfTopic } from '../../controlplane/node/topics.ts';
 
 export type TopicFamily = 'cluster' | 'tables' | 'network' | 'other';
 export type GossipDirection = 'in' | 'out';

@@ -8,7 +8,7 @@ import type { DnsServer } from '../../dataplane/dns/server.ts';
 import type { AllocationService } from '../allocation/allocation-service.ts';
 import type { DurationHistogram } from '../../lib/histogram.ts';
 import type { MemberState } from '../../controlplane/membership/index.ts';
-import { networkOfTable } from '../cluster/table-topics.ts';
+import { networkOfTable } from '../../controlplane/node/topics.ts';
 import type { ClusterReading, HistogramReading, MetricsReading, OverlayReading, Readiness } from './snapshot.ts';
 
 export interface AgentParts {

@@ -1,6 +1,6 @@
 // Read side of the per-network endpoint tables: decoded, validated endpoints.
 import type { TableService } from '../cluster/table-service.ts';
-import { endpointsTable } from '../cluster/table-topics.ts';
+import { endpointsTable } from '../../controlplane/node/topics.ts';
 import { decodeEndpoint, type EndpointObject, type NetworkObject } from '../wire/objects-codec.ts';
 import { sieveEndpoints, type EndpointCandidate, type SievedEndpoints } from '../../controlplane/overlay/endpoint-sieve.ts';
 

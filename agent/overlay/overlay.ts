@@ -10,7 +10,7 @@ import type { Dataplane, EgressSpec, Finding, Sandbox } from '../../dataplane/in
 import { macFromIp } from '../../dataplane/index.ts';
 import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
-import { endpointsTable } from '../cluster/table-topics.ts';
+import { endpointsTable } from '../../controlplane/node/topics.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { encodeEndpoint, type EndpointObject, type NetworkObject, type ServiceObject } from '../wire/objects-codec.ts';
 import { Networks, type CreateNetwork } from './networks.ts';

@@ -7,7 +7,7 @@
 // an older life of the same endpoint. The first is deleted anew, the second
 // published again, so the owner's current word wins on every host.
 import type { Entry } from '../../controlplane/tables/index.ts';
-import { networkOfTable } from '../cluster/table-topics.ts';
+import { networkOfTable } from '../../controlplane/node/topics.ts';
 
 export interface OwnEndpointVerdicts {
   /** Keys to delete again (table, key). */

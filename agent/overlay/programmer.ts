@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Dataplane, NetworkEndpoints, ReconcileResult } from '../../dataplane/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
-import { networkOfTable } from '../cluster/table-topics.ts';
+import { networkOfTable } from '../../controlplane/node/topics.ts';
 import type { EndpointObject, NetworkObject } from '../wire/objects-codec.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
 import { DurationHistogram, PROGRAMMING_BOUNDS } from '../../lib/histogram.ts';

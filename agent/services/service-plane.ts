@@ -6,7 +6,7 @@
 // load balancer applies only what differs.
 import type { Logger } from 'pino';
 import type { TableService } from '../cluster/table-service.ts';
-import { networkOfTable } from '../cluster/table-topics.ts';
+import { networkOfTable } from '../../controlplane/node/topics.ts';
 import type { Overlay } from '../overlay/overlay.ts';
 import type { EndpointObject } from '../wire/objects-codec.ts';
 import { SERVICES_TABLE } from '../overlay/services.ts';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const APPLETS = ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup', 'hostname', 'httpd', 'echo', 'true'];
+const APPLETS = ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup', 'hostname', 'httpd', 'echo', 'true', 'timeout'];
 
 /** Writes DIR/rootfs.tar: /bin/busybox and its applets. */
 export async function busyboxRootfsTar(dir: string): Promise<string> {

@@ -7,6 +7,7 @@
 // namespaces dockerd mounts there are visible to the agent (which runs in the
 // machine's mount namespace).
 import { execa } from 'execa';
+import { busyboxRootfsTar } from './busybox-image.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,12 +78,7 @@ export function dockerOn(docker: LabDocker, args: string[]) {
 
 /** A busybox image built from busybox-static (no registry). */
 export async function importBusybox(docker: LabDocker, tag = 'weftbb:latest'): Promise<string> {
-  const rootfs = join(docker.root, 'rootfs');
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  await execa('cp', ['/bin/busybox', join(rootfs, 'bin', 'busybox')]);
-  for (const applet of ['sh', 'ip', 'ping', 'nc', 'wget', 'sleep', 'cat', 'nslookup', 'timeout', 'echo']) await execa('ln', ['-sf', 'busybox', join(rootfs, 'bin', applet)]);
-  await execa('tar', ['-C', rootfs, '-cf', join(docker.root, 'rootfs.tar'), '.']);
-  const r = await dockerOn(docker, ['import', join(docker.root, 'rootfs.tar'), tag]);
+  const r = await dockerOn(docker, ['import', await busyboxRootfsTar(docker.root), tag]);
   if (r.exitCode !== 0) throw new Error(`docker import: ${r.stderr}`);
   return tag;
 }

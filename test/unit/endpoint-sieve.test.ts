@@ -5,7 +5,7 @@
 import test from 'ava';
 import { ReplicatedTables } from '../../controlplane/tables/index.ts';
 import { visibleEndpoints } from '../../agent/overlay/endpoints.ts';
-import { endpointsTable } from '../../agent/cluster/table-topics.ts';
+import { endpointsTable } from '../../controlplane/node/topics.ts';
 import { encodeEndpoint, type EndpointObject } from '../../agent/wire/objects-codec.ts';
 import type { TableService } from '../../agent/cluster/table-service.ts';
 

@@ -10,7 +10,7 @@ import type { MetricsReading } from '../../agent/metrics/snapshot.ts';
 import { DurationHistogram } from '../../lib/histogram.ts';
 import { SwimCounters } from '../../agent/cluster/swim-counters.ts';
 import { topicFamily } from '../../agent/cluster/gossip-traffic.ts';
-import { networkTopic, CLUSTER_TABLE_TOPIC } from '../../agent/cluster/table-topics.ts';
+import { networkTopic, CLUSTER_TABLE_TOPIC } from '../../controlplane/node/topics.ts';
 import { CLUSTER_TOPIC } from '../../agent/cluster/cluster-gossip.ts';
 import { configFromEnv, resolveConfig, validatePartial, ConfigError } from '../../agent/config.ts';
 
