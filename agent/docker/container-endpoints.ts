@@ -11,15 +11,13 @@ import type { Logger } from 'pino';
 import { KeyedSerializer } from '../../lib/serial.ts';
 import type { Overlay } from '../overlay/overlay.ts';
 import { DockerState, type DockerEndpoint } from './docker-state.ts';
-import { containerNameOf } from './container-name.ts';
+import { NAME_WAIT, waitForContainerName } from './container-name.ts';
 
 /** How often the watcher looks for the moved interface, and how long it waits for dockerd. */
 const MOVE_POLL_MS = 25;
 const MOVE_DEADLINE_MS = 120_000;
 /** How often namespaces of adopted containers are checked for having gone without a Leave. */
 const SWEEP_MS = 5_000;
-/** How long dockerd may take to list the container on its network (it does once the interface has moved). */
-const NAME_DEADLINE_MS = 3_000;
 
 export class ContainerEndpoints {
   readonly #overlay: () => Overlay;
@@ -150,18 +148,10 @@ export class ContainerEndpoints {
   /** The container's name from dockerd's API, '' when it cannot say (the endpoint is then published without one). */
   async #containerName(id: string, endpoint: DockerEndpoint): Promise<string> {
     if (this.#dockerSocket === '') return '';
-    const deadline = Date.now() + NAME_DEADLINE_MS;
-    for (;;) {
-      try {
-        const name = await containerNameOf(this.#dockerSocket, endpoint.dockerNetworkId, id);
-        if (name !== undefined) return name;
-      } catch (error) {
-        this.#log.warn({ endpoint: id, err: (error as Error).message }, 'cannot read the container\'s name from dockerd; publishing the endpoint without one');
-        return '';
-      }
-      if (Date.now() > deadline) return '';
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const answer = await waitForContainerName(this.#dockerSocket, endpoint.dockerNetworkId, id, { ...NAME_WAIT, wanted: () => this.#waiting.has(id) });
+    if ('name' in answer) return answer.name;
+    this.#log.warn({ endpoint: id, err: answer.error }, 'cannot read the container\'s name from dockerd; publishing the endpoint without one');
+    return '';
   }
 
   /** Adopts the container's namespace once the interface is in it; false while it is not. */
@@ -174,6 +164,7 @@ export class ContainerEndpoints {
     const network = overlay.networks.byId(endpoint.networkId);
     if (!network) throw new Error(`weft network ${endpoint.networkId} no longer exists`);
     if (endpoint.name === '') endpoint.name = await this.#containerName(id, endpoint);
+    if (!this.#waiting.has(id)) return true; // Leave came while dockerd was asked for the name
     await overlay.createSandbox({
       networks: [network.name],
       name: endpoint.name,

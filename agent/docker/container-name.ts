@@ -5,12 +5,55 @@
 // name. Asked only after dockerd has moved the interface (never while it waits
 // on one of our answers), with a short timeout and a bounded, checked answer:
 // without an answer the endpoint is published without a name.
+//
+// A dockerd that is starting restores its restart-policy containers before its
+// API listens, so "connection refused" then means "not yet", not "never": the
+// name is waited for as long as a dockerd may take to start.
 import { request } from 'node:http';
 import { z } from 'zod';
 import { OBJECT_NAME } from '../../lib/names.ts';
 
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const TIMEOUT_MS = 3_000;
+const RETRY_MS = 100;
+
+/** How long to wait for the name: while dockerd does not answer, and once it answers without listing the container. */
+export interface NameWait {
+  unreachableMs: number;
+  unlistedMs: number;
+  /** False once the endpoint is no longer waited for (Docker sent Leave): the wait ends at once. */
+  wanted: () => boolean;
+}
+export const NAME_WAIT: Omit<NameWait, 'wanted'> = { unreachableMs: 90_000, unlistedMs: 3_000 };
+
+/** Errors that mean dockerd's API is not listening (yet): a starting or restarting dockerd. */
+const NOT_LISTENING = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+export type NameAnswer = { name: string } | { error: string };
+
+/**
+ * The container's name once dockerd lists it; '' when dockerd lists it under a name that is
+ * not a weft name, or does not list it within `wait`; an error when its answer is unusable
+ * or it never answered.
+ */
+export async function waitForContainerName(dockerSocket: string, dockerNetworkId: string, endpointId: string, wait: NameWait): Promise<NameAnswer> {
+  const started = Date.now();
+  let answeredAt: number | undefined;
+  for (;;) {
+    if (!wait.wanted()) return { name: '' };
+    try {
+      const name = await containerNameOf(dockerSocket, dockerNetworkId, endpointId);
+      if (name !== undefined) return { name };
+      answeredAt ??= Date.now();
+      if (Date.now() - answeredAt > wait.unlistedMs) return { name: '' };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (!NOT_LISTENING.has(code)) return { error: (error as Error).message };
+      if (Date.now() - started > wait.unreachableMs) return { error: `dockerd's API at ${dockerSocket} did not answer within ${wait.unreachableMs / 1000} s: ${(error as Error).message}` };
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+  }
+}
 
 const networkAnswer = z.object({
   Containers: z.record(z.string(), z.object({ Name: z.string(), EndpointID: z.string() })).nullish(),
@@ -47,7 +90,7 @@ function get(socketPath: string, path: string): Promise<string> {
       });
       res.once('error', reject);
     });
-    req.once('timeout', () => req.destroy(new Error(`dockerd did not answer GET ${path} within ${TIMEOUT_MS} ms`)));
+    req.once('timeout', () => req.destroy(Object.assign(new Error(`dockerd did not answer GET ${path} within ${TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
     req.once('error', reject);
     req.end();
   });
