@@ -162,10 +162,14 @@ export class NodeCore {
         }
         break;
       case 'leave-network':
-        if (this.#networks.delete(input.network)) this.#ready.unsubscribe.push(networkTopic(input.network));
+        if (this.#networks.delete(input.network)) {
+          this.#ready.unsubscribe.push(networkTopic(input.network));
+          this.#ready.changes.push(...this.tables.forgetOthersIn(endpointsTable(input.network)));
+        }
         break;
       case 'sync-reply': {
-        const { result, entries } = completeSync(now, this.tables, input.from, input.digest, input.reply);
+        const reply = { ...input.reply, entries: input.reply.entries.filter((e) => this.#replicates(e.table, e.owner)) };
+        const { result, entries } = completeSync(now, this.tables, input.from, input.digest, reply);
         this.#applied(result, input.dropped ?? 0);
         this.#ready.syncClose = entries;
         break;
@@ -224,6 +228,16 @@ export class NodeCore {
     return network !== undefined && (this.#networks.has(network) || this.#ownsEntriesIn(table));
   }
 
+  /**
+   * Whose entries of `table` this node keeps: everyone's in the cluster tables
+   * and its networks' tables; only its own (tombstones) in a network it left.
+   */
+  #replicates(table: string, owner: string): boolean {
+    if (owner === this.id || isClusterTable(table)) return true;
+    const network = networkOfTable(table);
+    return network !== undefined && this.#networks.has(network);
+  }
+
   #ownsEntriesIn(table: string): boolean {
     return networkOfTable(table) !== undefined && (this.tables.bucket(table, this.id)?.count ?? 0) > 0;
   }
@@ -241,13 +255,13 @@ export class NodeCore {
   // ---- internals ----
 
   #gossip(now: number, from: string, topic: string, entries: readonly WireEntry[], dropped: number): void {
-    const fits = entries.filter((e) => topicAccepts(topic, e.table));
+    const fits = entries.filter((e) => topicAccepts(topic, e.table) && this.#replicates(e.table, e.owner));
     this.#applied(this.tables.applyRemoteBatch(now, from, fits), dropped + entries.length - fits.length);
   }
 
   #finish(now: number, from: string, entries: readonly WireEntry[], dropped: number): void {
     // Our own entries come back from any table: answer() lists our bucket even outside our scope.
-    const inScope = entries.filter((e) => this.inScope(e.table) || e.owner === this.id);
+    const inScope = entries.filter((e) => this.#replicates(e.table, e.owner));
     this.#applied(this.tables.applySynced(now, from, inScope), dropped + entries.length - inScope.length);
   }
 

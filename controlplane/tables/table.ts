@@ -346,6 +346,22 @@ export class ReplicatedTables {
     return this.#publish(changes);
   }
 
+  /**
+   * Drops every entry of `table` not written by this node: a host that left a
+   * network no longer hears of it, so its copy would only go stale (the
+   * network's members keep the truth; joining again syncs it back).
+   */
+  forgetOthersIn(table: string): Change[] {
+    const changes: Change[] = [];
+    for (const stored of [...(this.#tables.get(table)?.values() ?? [])]) {
+      if (stored.entry.owner === this.self) continue;
+      const visible = this.#visibleOrUndefined(stored.entry);
+      if (visible !== undefined) changes.push({ op: 'remove', table: visible.table, key: visible.key, entry: visible });
+      this.#drop(stored);
+    }
+    return this.#publish(changes);
+  }
+
   isNodeHidden(node: string): boolean {
     return this.#liveness.isDead(node);
   }

@@ -171,3 +171,34 @@ test('same seed, same inputs: the same Ready sequence', (t) => {
   };
   t.is(run(), run());
 });
+
+test('a node that leaves a network forgets the others\' entries of it, keeps its own, and no sync or gossip brings them back', (t) => {
+  const a = core('a');
+  const b = core('b', 2);
+  b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') });
+  a.step(0, { kind: 'write', table: NET, key: 'ep-a', value: bytes('a') });
+  const fromB = b.tick(5).publish.flatMap((p) => p.entries);
+  a.step(6, { kind: 'gossip', from: 'b', topic: networkTopic('n1'), entries: fromB });
+  t.truthy(a.tables.get(NET, 'ep-b'));
+  a.step(7, { kind: 'delete', table: NET, key: 'ep-a' });
+  const left = a.step(8, { kind: 'leave-network', network: 'n1' });
+  t.deepEqual(left.unsubscribe, [networkTopic('n1')]);
+  t.deepEqual(left.changes.map((c) => [c.op, c.key]), [['remove', 'ep-b']], 'consumers drop the stale view');
+  t.is(a.tables.get(NET, 'ep-b'), undefined);
+  t.true(a.scope().includes(NET), 'its own tombstone still syncs');
+  // A sync with a host still on the network: a's tombstone reaches b, b's entries stay with b.
+  const digest = a.digest();
+  const reply = b.answer(9, digest);
+  t.true(reply.entries.some((e) => e.owner === 'b'), 'b offers its bucket');
+  const close = a.step(10, { kind: 'sync-reply', from: 'b', digest, reply }).syncClose;
+  b.step(11, { kind: 'sync-finish', from: 'a', entries: close });
+  t.is(a.tables.get(NET, 'ep-b'), undefined);
+  t.is(b.tables.get(NET, 'ep-a'), undefined, 'the delete reached b');
+  a.step(12, { kind: 'gossip', from: 'b', topic: networkTopic('n1'), entries: fromB });
+  t.is(a.tables.get(NET, 'ep-b'), undefined, 'a late gossip message on the old topic');
+  // Joining again: the next sync brings the network's entries back.
+  a.step(13, { kind: 'join-network', network: 'n1' });
+  const again = a.digest();
+  a.step(14, { kind: 'sync-reply', from: 'b', digest: again, reply: b.answer(14, again) });
+  t.truthy(a.tables.get(NET, 'ep-b'));
+});
