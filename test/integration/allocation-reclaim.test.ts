@@ -4,9 +4,9 @@
 // back to the pool (the values its workloads held are free again, the VNI of
 // a network it created stays reserved), nothing is reclaimed while an active
 // member does not answer, and `weft doctor` shows an allocator conflict.
-import test from 'ava';
+import { testInPrivateNetns } from '../helpers/private-netns-test.ts';
 import { pino } from 'pino';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -18,8 +18,11 @@ import { ALLOCATIONS_TABLE, ringKey } from '../../agent/allocation/ring-keys.ts'
 import { encodeRing } from '../../agent/wire/allocation-codec.ts';
 import { eventually } from '../helpers/weft-cli.ts';
 
+// Its agents run in this process: in a namespace of their own, never the machine's (see the helper).
+const test = testInPrivateNetns(import.meta.url, 'wtrc');
+
 const logger = pino({ level: 'silent' });
-const base = mkdtempSync(join(tmpdir(), 'weft-reclaim-'));
+const base = join(tmpdir(), `weft-reclaim-${randomBytes(4).toString('hex')}`);
 const nsPrefix = `wtrc${randomBytes(3).toString('hex')}`;
 const portBase = 20_000 + Math.floor(Math.random() * 30_000);
 const DEADLINE_MS = 90_000;
@@ -56,6 +59,7 @@ const idOf = (node: Node): string => node.agent.cluster!.nodeId;
 const allocs = (node: Node): AllocationService => node.agent.allocations!;
 
 test.before(async () => {
+  mkdirSync(base, { mode: 0o700 });
   const names = ['a', 'b', 'c', 'd'];
   for (const [i, name] of names.entries()) {
     const config = configOf(name, i);

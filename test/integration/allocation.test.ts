@@ -4,9 +4,9 @@
 // forwarded to the owner), a restarted service keeps its values, a leaving
 // node hands its ranges over, and with the only owner gone allocation fails
 // with the allocator's 'unreachable' error instead of guessing.
-import test from 'ava';
+import { testInPrivateNetns } from '../helpers/private-netns-test.ts';
 import { pino } from 'pino';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,8 +20,11 @@ import { ALLOCATIONS_TABLE, ringKey } from '../../agent/allocation/ring-keys.ts'
 import { decodeRing } from '../../agent/wire/allocation-codec.ts';
 import { eventually } from '../helpers/weft-cli.ts';
 
+// Its agents run in this process: in a namespace of their own, never the machine's (see the helper).
+const test = testInPrivateNetns(import.meta.url, 'wtal');
+
 const logger = pino({ level: 'silent' });
-const base = mkdtempSync(join(tmpdir(), 'weft-alloc-'));
+const base = join(tmpdir(), `weft-alloc-${randomBytes(4).toString('hex')}`);
 // Namespaces are machine-wide: a unique prefix keeps these agents away from everyone else's.
 const nsPrefix = `wtal${randomBytes(3).toString('hex')}`;
 const portBase = 20_000 + Math.floor(Math.random() * 30_000);
@@ -76,6 +79,7 @@ async function startService(node: Node): Promise<AllocationService> {
 }
 
 test.before(async () => {
+  mkdirSync(base, { mode: 0o700 });
   const names = ['a', 'b', 'c'];
   const agents: Agent[] = [];
   for (const [i, name] of names.entries()) agents.push(await startAgent(name, i));
