@@ -187,7 +187,7 @@ test.serial('rm -f and network rm release every address, link and entry', async 
 
 test.serial('a dockerd restart stops its containers and releases their addresses; a restarted container attaches again', async (t) => {
   t.is((await dockerOn(h2(), ['run', '-d', '--name', 'c5', '--restart', 'always', '--network', 'blue', image, 'sleep', '3600'])).exitCode, 0);
-  const before = await endpointNamed('c5');
+  const before = await endpointNamed('c5', 'blue', [lab.hosts[1]!]); // h1 left blue with its last container
   dockers[1] = await restartLabDocker(h2());
   // --restart always: the new dockerd starts it again, with a new endpoint and address.
   const after = await eventually('c5 attached again', async () => {
@@ -207,7 +207,7 @@ test.serial('a dockerd restart stops its containers and releases their addresses
 test.serial('with the agent down Docker gets a clear error; after the restart containers start again', async (t) => {
   const host = lab.hosts[0]!;
   t.is((await dockerOn(h1(), ['run', '-d', '--name', 'c4', '--network', 'blue', image, 'sleep', '3600'])).exitCode, 0);
-  await endpointNamed('c4');
+  await endpointNamed('c4', 'blue', [lab.hosts[0]!]); // the only host on blue now
   process.kill(host.pid, 'SIGKILL');
   await eventually('the agent is gone', async () => !existsSync(`/proc/${host.pid}`));
   const refused = await dockerOn(h1(), ['run', '--rm', '--network', 'blue', image, 'sh', '-c', 'exit 0']);
