@@ -466,6 +466,8 @@ export class Overlay {
     const endpoint = this.#endpointOf(sandbox, attachment);
     this.#hostNetworks.announce(network.id);
     this.#o.tables.set(endpointsTable(network.id), endpoint.id, encodeEndpoint(endpoint));
+    // Its time is where propagation starts (bench/lab-convergence.ts reads it).
+    this.#log.info({ network: network.id, endpoint: endpoint.id, ip: endpoint.ip }, 'endpoint published');
   }
 
   #republish(record: LocalSandbox): void {
