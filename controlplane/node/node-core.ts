@@ -168,7 +168,8 @@ export class NodeCore {
         }
         break;
       case 'sync-reply': {
-        const reply = { ...input.reply, entries: input.reply.entries.filter((e) => this.#replicates(e.table, e.owner)) };
+        const keeps = this.#replicator();
+        const reply = { ...input.reply, entries: input.reply.entries.filter((e) => keeps(e.table, e.owner)) };
         const { result, entries } = completeSync(now, this.tables, input.from, input.digest, reply);
         this.#applied(result, input.dropped ?? 0);
         this.#ready.syncClose = entries;
@@ -229,13 +230,23 @@ export class NodeCore {
   }
 
   /**
-   * Whose entries of `table` this node keeps: everyone's in the cluster tables
-   * and its networks' tables; only its own (tombstones) in a network it left.
+   * Which owners' entries of `table` this node keeps, for one batch: everyone's
+   * in the cluster tables, in its networks' tables, and where it still has a
+   * live endpoint (a restarted agent before the overlay rejoins); only its own
+   * (tombstones) in a network it left.
    */
-  #replicates(table: string, owner: string): boolean {
-    if (owner === this.id || isClusterTable(table)) return true;
-    const network = networkOfTable(table);
-    return network !== undefined && this.#networks.has(network);
+  #replicator(): (table: string, owner: string) => boolean {
+    const everyone = new Map<string, boolean>();
+    return (table, owner) => {
+      if (owner === this.id || isClusterTable(table)) return true;
+      let keeps = everyone.get(table);
+      if (keeps === undefined) {
+        const network = networkOfTable(table);
+        keeps = network !== undefined && (this.#networks.has(network) || this.tables.bucketEntries(table, this.id).some((e) => !e.deleted));
+        everyone.set(table, keeps);
+      }
+      return keeps;
+    };
   }
 
   #ownsEntriesIn(table: string): boolean {
@@ -255,13 +266,15 @@ export class NodeCore {
   // ---- internals ----
 
   #gossip(now: number, from: string, topic: string, entries: readonly WireEntry[], dropped: number): void {
-    const fits = entries.filter((e) => topicAccepts(topic, e.table) && this.#replicates(e.table, e.owner));
+    const keeps = this.#replicator();
+    const fits = entries.filter((e) => topicAccepts(topic, e.table) && keeps(e.table, e.owner));
     this.#applied(this.tables.applyRemoteBatch(now, from, fits), dropped + entries.length - fits.length);
   }
 
   #finish(now: number, from: string, entries: readonly WireEntry[], dropped: number): void {
     // Our own entries come back from any table: answer() lists our bucket even outside our scope.
-    const inScope = entries.filter((e) => this.#replicates(e.table, e.owner));
+    const keeps = this.#replicator();
+    const inScope = entries.filter((e) => keeps(e.table, e.owner));
     this.#applied(this.tables.applySynced(now, from, inScope), dropped + entries.length - inScope.length);
   }
 

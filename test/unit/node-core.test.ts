@@ -202,3 +202,14 @@ test('a node that leaves a network forgets the others\' entries of it, keeps its
   a.step(14, { kind: 'sync-reply', from: 'b', digest: again, reply: b.answer(14, again) });
   t.truthy(a.tables.get(NET, 'ep-b'));
 });
+
+test('a restarted node still holding a live endpoint of its own takes everyone\'s entries before its overlay rejoins the network', (t) => {
+  const restarted = core('a', 1, []);
+  restarted.step(0, { kind: 'write', table: NET, key: 'ep-a', value: bytes('a') });
+  const b = core('b', 2);
+  b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') });
+  b.step(1, { kind: 'delete', table: NET, key: 'ep-b' }); // the delete it missed while it was down
+  const digest = restarted.digest();
+  restarted.step(2, { kind: 'sync-reply', from: 'b', digest, reply: b.answer(2, digest) });
+  t.true(restarted.tables.bucketEntries(NET, 'b').some((e) => e.key === 'ep-b' && e.deleted), 'b\'s tombstone arrived');
+});
