@@ -29,7 +29,11 @@ export class ContainerEndpoints {
   readonly #waiting = new Set<string>();
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger) {
+  /** How long dockerd may take to move a joined endpoint's interface (tests shorten it). */
+  readonly #moveDeadlineMs: number;
+
+  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger, moveDeadlineMs = MOVE_DEADLINE_MS) {
+    this.#moveDeadlineMs = moveDeadlineMs;
     this.#overlay = overlay;
     this.#state = state;
     this.#dockerSocket = dockerSocket;
@@ -86,16 +90,16 @@ export class ContainerEndpoints {
   }
 
   /**
-   * Adopted containers whose namespace is gone without a Leave (the agent was
-   * down when Docker sent it): their attachment and address are released here,
+   * Containers whose namespace is gone without a Leave (the agent was down
+   * when Docker sent it): their attachment and address are released here,
    * once; a later Leave, DeleteEndpoint or ReleaseAddress for them is a no-op.
    */
   async sweep(): Promise<void> {
     for (const [id, endpoint] of [...this.#state.endpoints]) {
-      if (endpoint.ifname === '' || existsSync(endpoint.sandboxKey)) continue;
+      if (!this.#gone(id, endpoint)) continue;
       await this.#serial.run(id, async () => {
         const current = this.#state.endpoints.get(id);
-        if (!current || current.ifname === '' || existsSync(current.sandboxKey)) return;
+        if (!current || !this.#gone(id, current)) return;
         this.#log.info({ endpoint: id, sandbox: current.sandboxKey }, 'container namespace gone without a Leave: releasing its attachment and address');
         await this.#release(id, current);
         this.#state.endpoints.delete(id);
@@ -105,6 +109,16 @@ export class ContainerEndpoints {
         if (held) await this.#overlay().containerLinks.freeAddress(current.networkId, current.ip);
       }).catch((e: Error) => this.#log.warn({ endpoint: id, err: e.message }, 'cannot release a gone container\'s endpoint'));
     }
+  }
+
+  /**
+   * Joined, and its namespace is not there: adopted ones lost it; ones never
+   * adopted only once nobody waits for dockerd to move their interface (the
+   * namespace does not exist yet right after Join).
+   */
+  #gone(id: string, endpoint: DockerEndpoint): boolean {
+    if (endpoint.sandboxKey === '' || existsSync(endpoint.sandboxKey)) return false;
+    return endpoint.ifname !== '' || !this.#waiting.has(id);
   }
 
   async #release(id: string, endpoint: DockerEndpoint): Promise<void> {
@@ -124,7 +138,7 @@ export class ContainerEndpoints {
 
   #watch(id: string): void {
     this.#waiting.add(id);
-    const deadline = Date.now() + MOVE_DEADLINE_MS;
+    const deadline = Date.now() + this.#moveDeadlineMs;
     const step = async (): Promise<void> => {
       if (!this.#waiting.has(id)) return;
       const adopted = await this.#serial.run(id, () => this.#adoptIfMoved(id)).catch((e: Error) => {
@@ -137,7 +151,7 @@ export class ContainerEndpoints {
       }
       if (Date.now() > deadline) {
         this.#waiting.delete(id);
-        this.#log.warn({ endpoint: id }, `dockerd did not move the interface into the container within ${MOVE_DEADLINE_MS / 1000} s; the endpoint stays unattached until Leave`);
+        this.#log.warn({ endpoint: id }, `dockerd did not move the interface into the container within ${this.#moveDeadlineMs / 1000} s; the endpoint stays unattached until Leave, or is released once its namespace is gone`);
         return;
       }
       setTimeout(() => void step(), MOVE_POLL_MS).unref();

@@ -93,3 +93,35 @@ test('endpoints need a recorded network and a weft address; hostile Join bodies 
   t.deepEqual(await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT }), {});
   t.deepEqual(await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT }), {});
 });
+
+test('a joined endpoint whose container went while the agent was down is released once nobody waits for it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-docker-gone-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { overlay, freed } = fakeOverlay();
+  const removed: string[] = [];
+  Object.assign((overlay as unknown as { containerLinks: object }).containerLinks, {
+    moved: async () => undefined, // the namespace is gone: the interface never shows up
+    remove: async (_network: string, sandboxKey: string) => void removed.push(sandboxKey),
+  });
+  const handlers = setUp(dir, overlay);
+  await call(handlers, 'NetworkDriver.CreateNetwork', createNetwork);
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null });
+  await call(handlers, 'NetworkDriver.CreateEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, Interface: { Address: '100.64.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+  // Joined, then the agent died before dockerd moved the interface; Docker's Leave,
+  // DeleteEndpoint and ReleaseAddress found no agent, and the container is gone.
+  const state = new DockerState(dir);
+  state.endpoints.get(ENDPOINT)!.sandboxKey = join(dir, 'netns-of-a-removed-container');
+  state.save();
+  const restarted = new ContainerEndpoints(() => overlay, new DockerState(dir), '', pino({ level: 'silent' }), 300);
+  restarted.start();
+  t.teardown(() => restarted.stop());
+  const read = () => new DockerState(dir);
+  await restarted.sweep();
+  t.is(read().endpoints.size, 1, 'kept while the agent still waits for dockerd to move the interface');
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  await restarted.sweep();
+  t.is(read().endpoints.size, 0);
+  t.is(read().addresses.size, 0);
+  t.deepEqual(freed, ['100.64.0.2']);
+  t.deepEqual(removed, [join(dir, 'netns-of-a-removed-container')]);
+});
