@@ -5,6 +5,7 @@
 // and the ring must decode; anything else is ignored with a warning.
 import type { Logger } from 'pino';
 import type { RingState } from '../../controlplane/allocation/index.ts';
+import { decodeEntries, type Entry } from '../../controlplane/tables/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { decodeRing, encodeRing } from '../wire/allocation-codec.ts';
 import { ALLOCATIONS_TABLE, parseRingKey, ringKey } from './ring-keys.ts';
@@ -42,11 +43,9 @@ export class RingTable {
   subscribe(onRing: (published: PublishedRing) => void): () => void {
     return this.#tables.subscribe(
       (changes) => {
-        for (const change of changes) {
-          if (change.op === 'remove') continue; // a withdrawn or hidden view: what we merged stays true
-          const published = this.#read(change.key, change.entry.owner, change.entry.value);
-          if (published && published.from !== this.#selfId) onRing(published);
-        }
+        // A withdrawn or hidden view ('remove') is not un-merged: what we merged stays true.
+        const published = this.#decode(changes.filter((c) => c.op !== 'remove').map((c) => c.entry));
+        for (const view of published) if (view.from !== this.#selfId) onRing(view);
       },
       (table) => table === ALLOCATIONS_TABLE,
     );
@@ -54,40 +53,28 @@ export class RingTable {
 
   /** Every node's visible view of a space's ring, this node's own included. */
   ofSpace(space: string): PublishedRing[] {
-    const rings = [];
-    for (const entry of this.#tables.tables.list(ALLOCATIONS_TABLE)) {
-      if (!entry.key.startsWith(space + '|')) continue;
-      const published = this.#read(entry.key, entry.owner, entry.value);
-      if (published && published.ring.space === space) rings.push(published);
-    }
-    return rings;
+    const entries = this.#tables.tables.list(ALLOCATIONS_TABLE).filter((e) => e.key.startsWith(space + '|'));
+    return this.#decode(entries).filter((view) => view.ring.space === space);
   }
 
   /** The rings gone nodes last published (hidden entries too: they died with their ranges). */
   ofGone(gone: ReadonlySet<string>): RingState[] {
-    const rings = [];
-    for (const entry of this.#tables.tables.stored(ALLOCATIONS_TABLE)) {
-      if (entry.deleted || !gone.has(entry.owner)) continue;
-      const published = this.#read(entry.key, entry.owner, entry.value);
-      if (published) rings.push(published.ring);
-    }
-    return rings;
+    const entries = this.#tables.tables.stored(ALLOCATIONS_TABLE).filter((e) => !e.deleted && gone.has(e.owner));
+    return this.#decode(entries).map((view) => view.ring);
   }
 
-  /** The ring under a table key, if the key is well-formed and written by the node it names. */
-  #read(key: string, owner: string, value: Uint8Array): PublishedRing | undefined {
-    const parsed = parseRingKey(key);
-    if (!parsed || parsed.nodeId !== owner) {
-      this.#log.warn({ key, owner }, 'ignored an allocations entry not written by the node its key names');
-      return undefined;
-    }
-    try {
-      const ring = decodeRing(value);
-      if (ring.space !== parsed.space) throw new Error(`the key names space ${parsed.space} but the ring is for ${ring.space}`);
-      return { from: owner, ring };
-    } catch (error) {
-      this.#log.warn({ key, err: (error as Error).message }, 'ignored a malformed allocation ring');
-      return undefined;
-    }
+  #decode(entries: Entry[]): PublishedRing[] {
+    const { decoded, undecodable } = decodeEntries(entries, readRing);
+    for (const { entry, problem } of undecodable) this.#log.warn({ key: entry.key, owner: entry.owner, err: problem }, 'ignored an allocations entry');
+    return decoded.map((d) => d.value);
   }
+}
+
+/** The ring under a table key, if the key is well-formed and written by the node it names. */
+function readRing(entry: Entry): PublishedRing {
+  const parsed = parseRingKey(entry.key);
+  if (!parsed || parsed.nodeId !== entry.owner) throw new Error('the entry was not written by the node its key names');
+  const ring = decodeRing(entry.value);
+  if (ring.space !== parsed.space) throw new Error(`the key names space ${parsed.space} but the ring is for ${ring.space}`);
+  return { from: entry.owner, ring };
 }

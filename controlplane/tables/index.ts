@@ -3,6 +3,8 @@ export { LamportClock, MAX_LAMPORT, MAX_LAMPORT_JUMP, implausibleLamport } from 
 export { compareVersions, sameVersion, toWire, fromWire, malformation } from './entry.ts';
 export type { Entry, WireEntry, Versioned } from './entry.ts';
 export { visibleChange } from './change.ts';
+export { decodeEntries } from './decoded.ts';
+export type { Decoded, Undecodable } from './decoded.ts';
 export type { Change, ChangeOp } from './change.ts';
 export { ChangeFeed, tablePrefix } from './feed.ts';
 export type { ChangeListener, TableFilter } from './feed.ts';
