@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../lib/names.ts';
 import { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET } from './api/defaults.ts';
 
 export { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET };
@@ -29,7 +30,7 @@ export const agentConfigSchema = z.strictObject({
   advertiseAddr: ipv4.optional(),
   listenAddr: listenAddr,
   gossipPort: z.number().int().min(1).max(65535),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters: letters, digits, ".", "_", "-"'),
+  name: z.string().regex(OBJECT_NAME, `must be ${OBJECT_NAME_RULE}`),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
   // Network namespace names are global to the machine; several agents on one
   // machine (the lab) must each use their own prefix.

@@ -10,7 +10,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { labUp, labDown } from '../deploy/lab/lab.ts';
-import { addUnderlayHost, createUnderlaySwitch, ip, removeNamespacesWithPrefix, switchNamespace } from '../dataplane/testing/underlay.ts';
+import { addUnderlayHost, createUnderlaySwitch, ip, removeNamespacesWithPrefix, switchNamespace, underlayAddress } from '../dataplane/testing/underlay.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 
 const SECONDS = Number(process.argv[2] ?? 60);
@@ -59,9 +59,10 @@ async function serfIdle(): Promise<Figure> {
   try {
     await createUnderlaySwitch(prefix, 1500);
     for (const [i, name] of names.entries()) {
-      const netns = await addUnderlayHost(prefix, name, `198.18.0.${i + 1}`, 1500);
+      const address = underlayAddress(i);
+      const netns = await addUnderlayHost(prefix, name, address, 1500);
       // Each agent lives in its host's namespace: removeNamespacesWithPrefix kills it with the namespace.
-      execa('ip', ['netns', 'exec', netns, 'serf', 'agent', `-node=${name}`, `-bind=198.18.0.${i + 1}:7946`, ...serfRpc, '-log-level=warn'], { reject: false, stdio: 'ignore' });
+      execa('ip', ['netns', 'exec', netns, 'serf', 'agent', `-node=${name}`, `-bind=${address}:7946`, ...serfRpc, '-log-level=warn'], { reject: false, stdio: 'ignore' });
     }
     const inHost = (name: string, ...args: string[]) => execa('ip', ['netns', 'exec', `${prefix}-${name}`, 'serf', ...args, ...serfRpc], { reject: false });
     await until('serf agents to answer', async () => (await Promise.all(names.map((n) => inHost(n, 'members')))).every((r) => r.exitCode === 0));

@@ -21,6 +21,7 @@ import { SampledLog } from '../util/sampled-log.ts';
 import { addressOnly, DEFAULT_GUARD_LIMITS, startAdmissionGuard, type GuardLimits } from './admission-guard.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { NodeKeys } from '../daemon/data-dir.ts';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 
 // A join request is a name, an address and three small keys: well under 4 KB.
 export const MAX_JOIN_MESSAGE_BYTES = 16 * 1024;
@@ -35,7 +36,7 @@ const helloSchema = z.object({
 });
 const admissionRequestSchema = z.object({
   clientProof: bytes.refine((b) => b.length === 32, 'the client proof must be 32 bytes'),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'name must be 1-63 letters, digits, ".", "_", "-"'),
+  name: z.string().regex(OBJECT_NAME, `name must be ${OBJECT_NAME_RULE}`),
   advertiseAddr: z.string().refine((a) => isIPv4(a), 'advertise address must be IPv4'),
   gossipPort: z.number().int().min(1).max(65535),
   admissionPort: z.number().int().min(1).max(65535),

@@ -1,6 +1,7 @@
 // Read side of the per-network endpoint tables: decoded, validated endpoints.
 import type { TableService } from '../cluster/table-service.ts';
 import { endpointsTable } from '../../controlplane/node/topics.ts';
+import { decodeEntries } from '../../controlplane/tables/index.ts';
 import { decodeEndpoint, type EndpointObject, type NetworkObject } from '../wire/objects-codec.ts';
 import { sieveEndpoints, type EndpointCandidate, type SievedEndpoints } from '../../controlplane/overlay/endpoint-sieve.ts';
 
@@ -24,17 +25,11 @@ export interface EndpointContext {
  */
 export function sievedEndpoints(tables: TableService, context: EndpointContext): SievedEndpoints<EndpointObject> {
   const { network, vtepOf } = context;
-  const candidates: EndpointCandidate<EndpointObject>[] = [];
-  for (const entry of tables.tables.list(endpointsTable(network.id))) {
-    try {
-      const endpoint = decodeEndpoint(entry.value);
-      if (endpoint.nodeId === entry.owner && endpoint.networkId === network.id && endpoint.vtep === vtepOf(entry.owner)) {
-        candidates.push({ endpoint, lamport: entry.lamport, owner: entry.owner });
-      }
-    } catch {
-      // malformed entries are never programmed
-    }
-  }
+  // Malformed entries, and entries about another owner, network or VTEP, are never programmed.
+  const { decoded } = decodeEntries(tables.tables.list(endpointsTable(network.id)), (entry) => decodeEndpoint(entry.value));
+  const candidates: EndpointCandidate<EndpointObject>[] = decoded
+    .filter(({ entry, value }) => value.nodeId === entry.owner && value.networkId === network.id && value.vtep === vtepOf(entry.owner))
+    .map(({ entry, value }) => ({ endpoint: value, lamport: entry.lamport, owner: entry.owner }));
   return sieveEndpoints(candidates, network, context.serviceVips);
 }
 

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { AddressError, cidrContains, cidrsOverlap, formatCidr, formatIPv4, parseCidr, subnetAt, subnetIndex } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
+import { decodeEntries } from '../../controlplane/tables/index.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeNetwork, encodeNetwork, type NetworkObject } from '../wire/objects-codec.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
@@ -37,15 +38,9 @@ export class Networks {
   }
 
   list(): NetworkObject[] {
-    const out: NetworkObject[] = [];
-    for (const entry of this.#tables.tables.list(NETWORKS_TABLE)) {
-      try {
-        out.push(decodeNetwork(entry.value));
-      } catch {
-        // A malformed network from a peer is skipped, never programmed.
-      }
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    // A malformed network from a peer is skipped, never programmed.
+    const { decoded } = decodeEntries(this.#tables.tables.list(NETWORKS_TABLE), (entry) => decodeNetwork(entry.value));
+    return decoded.map((d) => d.value).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   byName(name: string): NetworkObject | undefined {

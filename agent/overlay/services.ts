@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
+import { decodeEntries } from '../../controlplane/tables/index.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
 import { decodeService, encodeService, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
@@ -47,18 +48,14 @@ export class Services {
   }
 
   #sieve(): { services: ServiceObject[]; refused: RefusedService[] } {
-    const candidates: Candidate<ServiceObject>[] = [];
-    const refused: RefusedService[] = [];
-    for (const entry of this.#tables.tables.list(SERVICES_TABLE)) {
-      try {
-        const service = decodeService(entry.value);
-        if (service.name === entry.key) candidates.push({ service, lamport: entry.lamport, owner: entry.owner });
-        else refused.push({ name: entry.key, problem: `its entry carries the service "${service.name}"` });
-      } catch (error) {
-        // A malformed service from a peer is never resolved or programmed.
-        refused.push({ name: entry.key, problem: (error as Error).message });
-      }
-    }
+    // A malformed service from a peer is never resolved or programmed.
+    const { decoded, undecodable } = decodeEntries(this.#tables.tables.list(SERVICES_TABLE), (entry) => {
+      const service = decodeService(entry.value);
+      if (service.name !== entry.key) throw new Error(`its entry carries the service "${service.name}"`);
+      return service;
+    });
+    const candidates: Candidate<ServiceObject>[] = decoded.map(({ entry, value }) => ({ service: value, lamport: entry.lamport, owner: entry.owner }));
+    const refused: RefusedService[] = undecodable.map(({ entry, problem }) => ({ name: entry.key, problem }));
     const ranges = new Map<string, NetworkRange>(this.#networks().map((n) => [n.id, { subnet: n.subnet, gateway: n.gateway }]));
     const sieved = sieveServices(candidates, ranges);
     return { services: sieved.services, refused: [...refused, ...sieved.refused] };

@@ -4,7 +4,7 @@
 // (`b.a.in-addr.arpa` within the subnet) is an empty NOERROR. Any other
 // reverse name is the upstream's.
 import type { Answer } from 'dns-packet';
-import type { Cidr } from '../../lib/ipv4.ts';
+import { cidrContains } from '../../lib/ipv4.ts';
 import type { AnswerOptions, DnsClientView, DnsOutcome, DnsQuestion } from './dns-view.ts';
 import { indexOf, type NetworkIndex } from './dns-index.ts';
 
@@ -23,7 +23,7 @@ export function answerReverse(view: DnsClientView, question: DnsQuestion, name: 
   const start = [...octets].reverse().reduce((acc, o) => acc * 256 + Number(o), 0) * 2 ** (32 - prefix);
   const range = { start, end: start + 2 ** (32 - prefix), prefix };
   const networks = view.networks.map(indexOf);
-  const ours = networks.some((n) => n.subnet !== undefined && contains(n.subnet, range));
+  const ours = networks.some((n) => n.subnet !== undefined && cidrContains(n.subnet, range));
   if (labels.length > 4) return ours ? nxdomain() : { kind: 'forward' };
   if (labels.length < 4) return ours ? empty() : { kind: 'forward' };
   const targets = ptrTargets(networks, [...octets].reverse().join('.'));
@@ -35,10 +35,6 @@ export function answerReverse(view: DnsClientView, question: DnsQuestion, name: 
 
 function ptrTargets(networks: NetworkIndex[], ip: string): string[] {
   return networks.flatMap((n) => n.reverse.get(ip) ?? []);
-}
-
-function contains(outer: Cidr, inner: Cidr): boolean {
-  return outer.start <= inner.start && inner.end <= outer.end;
 }
 
 function nxdomain(): DnsOutcome {

@@ -3,11 +3,14 @@ export { LamportClock, MAX_LAMPORT, MAX_LAMPORT_JUMP, implausibleLamport } from 
 export { compareVersions, sameVersion, toWire, fromWire, malformation } from './entry.ts';
 export type { Entry, WireEntry, Versioned } from './entry.ts';
 export { visibleChange } from './change.ts';
+export { decodeEntries } from './decoded.ts';
+export type { Decoded, Undecodable } from './decoded.ts';
 export type { Change, ChangeOp } from './change.ts';
 export { ChangeFeed, tablePrefix } from './feed.ts';
 export type { ChangeListener, TableFilter } from './feed.ts';
-export { ReplicatedTables, DEFAULT_REAP_MS, DEFAULT_CLUSTER_REAP_MS } from './table.ts';
-export type { TablesConfig } from './table.ts';
+export { ReplicatedTables } from './table.ts';
+export { DEFAULT_REAP_MS, DEFAULT_CLUSTER_REAP_MS } from './tables-config.ts';
+export type { TablesConfig } from './tables-config.ts';
 export type { ApplyStatus, ApplyResult, BatchResult, LocalWrite, TableCounters } from './results.ts';
 export { Coalescer } from './coalescer.ts';
 export { makeDigest, sameBucket } from './digest.ts';

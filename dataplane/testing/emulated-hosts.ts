@@ -9,7 +9,7 @@ import type { Runner } from '../exec.ts';
 import type { DataplaneContext } from '../context.ts';
 import { processRunner } from '../exec.ts';
 import { dataplaneContext } from '../context.ts';
-import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix } from './underlay.ts';
+import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, underlayAddress } from './underlay.ts';
 
 export interface EmulatedHost {
   name: string;
@@ -43,7 +43,7 @@ export async function createEmulatedHosts(options: { prefix: string; hosts: numb
   try {
     await createUnderlaySwitch(prefix, mtu);
     for (let i = 1; i <= options.hosts; i++) {
-      const address = `198.18.0.${i}`;
+      const address = underlayAddress(i - 1);
       const netns = await addUnderlayHost(prefix, `h${i}`, address, mtu);
       const runner = processRunner(['nsenter', `--net=/run/netns/${netns}`, '--']);
       result.hosts.push({ name: `h${i}`, netns, ip: address, runner, ctx: dataplaneContext({ nsPrefix: netns, runner }) });

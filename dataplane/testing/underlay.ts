@@ -13,6 +13,11 @@ import { markInfraNetns, unmarkInfraNetnsWithPrefix } from '../netns-guard.ts';
 /** Every emulated host's eth0 is in this prefix length (198.18.0.0/15). */
 export const UNDERLAY_PREFIX_LENGTH = 15;
 
+/** The underlay address of the host at `index` (0 for h1): 198.18.0.1 .. 198.18.0.254, then 198.18.1.x; the /15 has room for any lab. */
+export function underlayAddress(index: number): string {
+  return `198.18.${Math.floor(index / 254)}.${(index % 254) + 1}`;
+}
+
 export async function ip(...args: string[]): Promise<string> {
   const result = await execa('ip', args, { reject: false });
   if (result.exitCode !== 0) throw new Error(`ip ${args.join(' ')} failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable } from '../../dataplane/testing/underlay.ts';
+import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable, underlayAddress } from '../../dataplane/testing/underlay.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
@@ -62,11 +62,6 @@ export function readLabState(prefix: string): LabState | undefined {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as LabState) : undefined;
 }
 
-function hostAddress(index: number): string {
-  // 198.18.0.1 .. 198.18.0.254, then 198.18.1.x: the /15 has room for any lab.
-  return `198.18.${Math.floor(index / 254)}.${(index % 254) + 1}`;
-}
-
 export async function labUp(options: LabUpOptions): Promise<LabState> {
   const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
   const mtu = options.mtu ?? 1500;
@@ -108,7 +103,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
 
 async function createHost(prefix: string, index: number, mtu: number): Promise<LabHost> {
   const name = `h${index + 1}`;
-  const address = hostAddress(index);
+  const address = underlayAddress(index);
   const netns = await addUnderlayHost(prefix, name, address, mtu);
   const dir = labDir(prefix);
   return { name, netns, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0 };

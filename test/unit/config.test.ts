@@ -27,7 +27,7 @@ for (const [field, value, message] of [
   ['gossipPort', 0, /gossipPort/],
   ['dataDir', 'relative/dir', /dataDir: must be an absolute path/],
   ['logLevel', 'loud', /logLevel/],
-  ['name', '-bad name', /name: must be 1-63 characters/],
+  ['name', '-bad name', /name: must be 1-63 letters, digits/],
 ] as const) {
   test(`a bad ${field} (${String(value)}) is named in the error`, (t) => {
     const error = t.throws(() => validatePartial({ [field]: value }, 'command-line flags'), { instanceOf: ConfigError });

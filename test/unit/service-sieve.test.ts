@@ -64,3 +64,19 @@ test('the sieve: the oldest holder of a VIP:port keeps it, whatever the order of
   );
   t.pass();
 });
+
+test('an undecodable service or one filed under another name is refused with why; an undecodable network is skipped', (t) => {
+  const self = new ReplicatedTables({ self: SELF });
+  self.set(1, 'networks', 'app', encodeNetwork(network));
+  self.set(1, 'networks', 'junk', new Uint8Array([0xff, 0xff, 0xff]));
+  self.set(1, SERVICES_TABLE, 'web', encodeService(service('web', '10.9.0.5')));
+  self.set(1, SERVICES_TABLE, 'alias', encodeService(service('db', '10.9.0.6', 80, 'dddddddddddd')));
+  self.set(1, SERVICES_TABLE, 'garbage', new Uint8Array([0xff, 0xff, 0xff]));
+  const { services, networks } = overlayOf(self);
+  t.deepEqual(networks.list().map((n) => n.name), ['app']);
+  t.deepEqual(services.list().map((s) => s.name), ['web']);
+  const refused = new Map(services.refused().map((r) => [r.name, r.problem]));
+  t.deepEqual([...refused.keys()].sort(), ['alias', 'garbage']);
+  t.is(refused.get('alias'), 'its entry carries the service "db"');
+  t.true((refused.get('garbage') ?? '') !== '', 'a malformed entry says what is wrong with it');
+});
