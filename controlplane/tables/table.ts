@@ -225,11 +225,11 @@ export class ReplicatedTables {
    */
   forgetOthersIn(table: string): Change[] {
     const changes: Change[] = [];
-    for (const stored of [...(this.#tables.get(table)?.values() ?? [])]) {
-      if (stored.entry.owner === this.self) continue;
-      const visible = this.#visibleOrUndefined(stored.entry);
+    for (const entry of this.#store.entries(table)) {
+      if (entry.owner === this.self) continue;
+      const visible = this.#visibleOrUndefined(entry);
       if (visible !== undefined) changes.push({ op: 'remove', table: visible.table, key: visible.key, entry: visible });
-      this.#drop(stored);
+      this.#store.drop(entry.table, entry.key);
     }
     return this.#publish(changes);
   }
