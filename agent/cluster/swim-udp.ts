@@ -77,7 +77,13 @@ export class SwimUdp {
 
   #onDatagram(datagram: Buffer, remote: RemoteInfo): void {
     const opened = this.#open(datagram, remote.address);
-    if (opened) this.#options.receive(opened.from, opened.message);
+    if (!opened) return;
+    try {
+      this.#options.receive(opened.from, opened.message);
+    } catch (error) {
+      // A packet membership could not take must not take the socket (or the agent) down with it.
+      this.#options.onDrop('badPacket', error as Error, remote.address);
+    }
   }
 
   #open(datagram: Buffer, ip: string): { from: string; message: SwimMessage } | undefined {

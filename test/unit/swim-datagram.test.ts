@@ -109,3 +109,25 @@ test('over loopback: a ping is one datagram; junk and non-member sources are dro
   t.deepEqual([...b.dropped].sort(), ['notMember', 'undecryptable']);
   t.is(b.received.length, 1);
 });
+
+test('a packet membership throws on is dropped and counted; the socket keeps serving', async (t) => {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const a = await endpoint(A, port, ['127.0.0.1']);
+  const dropped: DropReason[] = [];
+  let calls = 0;
+  const b = await SwimUdp.bind({
+    selfId: B, psk, listenIp: '127.0.0.1', port: port + 1, isMemberAddress: () => true, sign: signAs(B), verifyMember,
+    receive: () => {
+      calls += 1;
+      if (calls === 1) throw new Error('membership refused it');
+    },
+    onDrop: (reason) => dropped.push(reason),
+  });
+  t.teardown(() => { a.udp.close(); b.close(); });
+  const to = `/ip4/127.0.0.1/tcp/${port + 1}/p2p/x`;
+  a.udp.send(B, to, ping);
+  await eventually('the first ping to be dropped', async () => dropped.length === 1, 10_000);
+  a.udp.send(B, to, ping);
+  await eventually('the second ping to be taken', async () => calls === 2, 10_000);
+  t.deepEqual(dropped, ['badPacket']);
+});
