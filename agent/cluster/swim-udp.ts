@@ -48,9 +48,16 @@ export class SwimUdp {
   static async bind(options: SwimUdpOptions): Promise<SwimUdp> {
     const socket = createSocket({ type: 'udp4' });
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
+      const failed = (error: Error): void => {
+        socket.close();
+        reject(new Error(
+          `cannot listen for SWIM datagrams on ${options.listenIp}:${options.port}/udp (${error.message}); ` +
+          'another program (Docker Swarm, Serf) may hold that port: choose another --gossip-port',
+        ));
+      };
+      socket.once('error', failed);
       socket.bind({ address: options.listenIp, port: options.port, exclusive: true }, () => {
-        socket.off('error', reject);
+        socket.off('error', failed);
         resolve();
       });
     });
@@ -70,7 +77,12 @@ export class SwimUdp {
     if (!endpoint || !this.#options.isMemberAddress(endpoint.ip)) return false;
     const payload = encodeSwim(message);
     if (payload.length + DATAGRAM_OVERHEAD_BYTES > MAX_DATAGRAM_BYTES) return false;
-    const datagram = sealDatagram({ key: this.#key, sender: this.#options.selfId, recipient: to, payload, sign: this.#options.sign });
+    let datagram: Buffer;
+    try {
+      datagram = sealDatagram({ key: this.#key, sender: this.#options.selfId, recipient: to, payload, sign: this.#options.sign });
+    } catch {
+      return false; // a recipient without a node ID's form: the stream transport names peers by peer ID instead
+    }
     this.#socket.send(datagram, endpoint.port, endpoint.ip, () => undefined);
     return true;
   }

@@ -131,3 +131,12 @@ test('a packet membership throws on is dropped and counted; the socket keeps ser
   await eventually('the second ping to be taken', async () => calls === 2, 10_000);
   t.deepEqual(dropped, ['badPacket']);
 });
+
+test('a port already taken is refused with the port named; a recipient that is not a node ID is left to the stream', async (t) => {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const first = await endpoint(A, port, ['127.0.0.1']);
+  t.teardown(() => first.udp.close());
+  const error = await t.throwsAsync(endpoint(B, port, ['127.0.0.1']));
+  t.regex(error.message, new RegExp(`127\\.0\\.0\\.1:${port}/udp.*--gossip-port`));
+  t.false(first.udp.send('not-a-node-id', `/ip4/127.0.0.1/tcp/${port}/p2p/x`, ping));
+});
