@@ -180,6 +180,15 @@ export class ClusterNode {
       sign,
       verify,
       claims: { sign, verify },
+      datagrams: {
+        psk: this.material.psk,
+        listenIp: this.#options.listenIp,
+        port: this.#options.gossipPort,
+        isMemberAddress: (ip) => this.roster.isMemberAddress(ip),
+        sign,
+        // Only an active member's key speaks on SWIM: a removed node keeps the PSK, not its standing.
+        verifyMember: (nodeId, payload, signature) => this.#activeNodeIdOf(this.roster.get(nodeId)?.peerId ?? '') === nodeId && verify(nodeId, payload, signature),
+      },
     });
   }
 

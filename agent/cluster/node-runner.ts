@@ -1,5 +1,6 @@
 // Runs the node core (controlplane/node/node-core.ts) on real time and the
-// libp2p transport: SWIM packets in and out (swim-transport.ts), table
+// libp2p transport: SWIM packets in and out (UDP datagrams, swim-udp.ts; a
+// stream when a packet does not fit one, swim-transport.ts), table
 // batches on gossipsub topics, one timer at the core's next deadline, and
 // the core's Ready performed in its order (persist, topics, publish, send,
 // member reactions). The simulator runs the same core over its virtual
@@ -7,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { Logger } from 'pino';
-import { mulberry32, type ClaimSigning, type MemberView } from '../../controlplane/membership/index.ts';
+import { mulberry32, type ClaimSigning, type MemberView, type SwimMessage } from '../../controlplane/membership/index.ts';
 import { toWire, type Entry, type WireEntry, type EntrySigner, type EntryVerifier } from '../../controlplane/tables/index.ts';
 import { NodeCore, type NodeInput } from '../../controlplane/node/node-core.ts';
 import { deliverReady, type MemberChange, type Ready } from '../../controlplane/node/ready.ts';
@@ -17,6 +18,7 @@ import { DeferredSave } from '../daemon/deferred-save.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../wire/tables-codec.ts';
 import { SwimCounters } from './swim-counters.ts';
 import { registerSwim, sendSwim } from './swim-transport.ts';
+import { SwimUdp, type SwimUdpOptions } from './swim-udp.ts';
 
 // Membership's deadlines are exact; the cap is a safety net should one be missed.
 const MAX_TICK_DELAY_MS = 1_000;
@@ -46,6 +48,8 @@ export interface NodeRunnerOptions {
   claims: ClaimSigning;
   /** How long a delete is remembered (tombstone reap time); default 30 min. */
   reapMs?: number;
+  /** SWIM's UDP socket: where it listens and how datagrams are sealed and checked. */
+  datagrams?: Pick<SwimUdpOptions, 'psk' | 'listenIp' | 'port' | 'isMemberAddress' | 'sign' | 'verifyMember'>;
 }
 
 export type MemberChangeListener = (change: MemberChange) => void;
@@ -67,6 +71,7 @@ export class NodeRunner {
   readonly #reapedListeners: MemberReapedListener[] = [];
   readonly #ownEntriesListeners = new Set<OwnEntriesListener>();
   #timer: NodeJS.Timeout | undefined;
+  #udp: SwimUdp | undefined;
   #stopped = false;
 
   constructor(options: NodeRunnerOptions) {
@@ -91,16 +96,33 @@ export class NodeRunner {
     this.#schedule();
   }
 
-  /** Starts answering SWIM packets (once libp2p runs). */
+  /** Starts answering SWIM packets (once libp2p runs): datagrams, and streams for packets too large for one. */
   async startSwim(): Promise<void> {
+    const receive = (from: string, message: SwimMessage): void => {
+      this.counters.receivedMessage(message);
+      this.step({ kind: 'swim', from, message });
+    };
     await registerSwim(this.#node, {
       nodeIdOfPeer: this.#options.nodeIdOfPeer,
-      receive: (from, message) => {
-        this.counters.receivedMessage(message);
-        this.step({ kind: 'swim', from, message });
-      },
+      receive,
       onError: (error, peer) => this.#membershipLog.debug({ peer, err: error.message }, 'dropped a SWIM packet'),
     });
+    const datagrams = this.#options.datagrams;
+    if (!datagrams) return;
+    this.#udp = await SwimUdp.bind({
+      ...datagrams,
+      selfId: this.#options.selfId,
+      receive,
+      onDrop: (reason, error, ip) => {
+        this.counters.dropped[reason] += 1;
+        this.#membershipLog.debug({ ip, reason, err: error.message }, 'dropped a SWIM datagram');
+      },
+    });
+  }
+
+  #sendSwim(to: string, address: string, message: SwimMessage): void {
+    if (this.#udp?.send(to, address, message)) return;
+    sendSwim(this.#node, address, message).catch((error: Error) => this.#membershipLog.trace({ to, err: error.message }, 'SWIM send failed (counts as a lost packet)'));
   }
 
   #restore(saved: WireEntry[]): void {
@@ -161,7 +183,7 @@ export class NodeRunner {
       },
       send: ({ to, address, message }) => {
         this.counters.effect({ kind: 'send', to, address, message });
-        sendSwim(this.#node, address, message).catch((error: Error) => this.#membershipLog.trace({ to, err: error.message }, 'SWIM send failed (counts as a lost packet)'));
+        this.#sendSwim(to, address, message);
       },
       memberChanged: (change) => {
         const { member, previous } = change;
@@ -226,6 +248,7 @@ export class NodeRunner {
   stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#udp?.close();
     this.#deferredSave.flush();
   }
 }

@@ -73,6 +73,7 @@ export class WeftMetrics {
     this.#counter('weft_swim_messages_received_total', 'SWIM messages received from members, by kind.', ['kind'], () => byKey(c()?.swim.received, 'kind'));
     this.#counter('weft_swim_suspicions_total', 'Members this node\'s view turned from alive to suspect.', [], () => one(c()?.swim.suspicions));
     this.#counter('weft_swim_refutations_total', 'Times this node raised its incarnation to refute a suspicion or death claim about itself.', [], () => one(c()?.swim.refutations));
+    this.#counter('weft_swim_datagrams_dropped_total', 'SWIM datagrams dropped unread, by reason (notMember, undecryptable, badSignature (also: not for this node), badPacket, oversized).', ['reason'], () => byKey(c()?.swim.dropped, 'reason'));
     this.#counter('weft_gossip_messages_total', 'Gossipsub messages published (out) and received (in), by topic family.', ['direction', 'topic'], () => byDirection(c()?.gossip.messages));
     this.#counter('weft_gossip_bytes_total', 'Gossipsub message payload bytes published (out) and received (in), by topic family.', ['direction', 'topic'], () => byDirection(c()?.gossip.bytes));
     this.#counter('weft_sync_rounds_total', 'Anti-entropy sync rounds with a peer, as initiator or responder, by result.', ['result'], () => byKey(c()?.syncRounds, 'result'));

@@ -55,7 +55,7 @@ function clusterReading({ cluster, traffic }: AgentParts): ClusterReading | unde
   const { applied, relayed: _relayed, selfConflicts: _selfConflicts, ...refused } = tables.counters;
   return {
     members,
-    swim: { sent: { ...swim.sent }, received: { ...swim.received }, suspicions: swim.suspicions, refutations: swim.refutations },
+    swim: { sent: { ...swim.sent }, received: { ...swim.received }, suspicions: swim.suspicions, refutations: swim.refutations, dropped: { ...swim.dropped } },
     gossip: traffic ? { messages: traffic.messages, bytes: traffic.bytes } : { messages: { in: zeroTopics(), out: zeroTopics() }, bytes: { in: zeroTopics(), out: zeroTopics() } },
     syncRounds: { ...cluster.syncRounds },
     tableEntries,

@@ -16,7 +16,7 @@ export interface HistogramReading {
 
 export interface ClusterReading {
   members: Record<MemberState, number>;
-  swim: { sent: Record<SwimKind, number>; received: Record<SwimKind, number>; suspicions: number; refutations: number };
+  swim: { sent: Record<SwimKind, number>; received: Record<SwimKind, number>; suspicions: number; refutations: number; dropped: Record<string, number> };
   gossip: { messages: Record<GossipDirection, Record<TopicFamily, number>>; bytes: Record<GossipDirection, Record<TopicFamily, number>> };
   syncRounds: { ok: number; failed: number };
   /** Visible entries per table family (every network's endpoints table is one family). */

@@ -1,19 +1,31 @@
 // Failure detection on a real 3-host lab with the real transport: a quiet
-// cluster never declares anyone dead; kill -9 of an agent is detected by the
+// cluster never declares anyone dead and stays quiet on the wire (SWIM is a
+// datagram per probe, not a stream); kill -9 of an agent is detected by the
 // others; the restarted agent refutes and is alive again everywhere.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { labUp, labDown, restartAgent, waitForAgent, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+import { ip, switchNamespace } from '../../dataplane/testing/underlay.ts';
 
 const prefix = uniquePrefix('m');
 const QUIET_MS = 90_000;
+// A probe (ping + ack) as one datagram each way is ~4 packets/s per idle host
+// plus the TCP keepalives and periodic syncs (~7 measured); a libp2p stream
+// per SWIM packet was ~60. Packet counts do not depend on machine load.
+const MAX_IDLE_PACKETS_PER_S = 20;
 let lab: LabState;
 
 interface Member { name: string; state: string; incarnation: number }
 
 async function members(host: LabHost): Promise<Member[]> {
   return (await callAgent<{ members: Member[] }>(host, 'Members')).members;
+}
+
+/** Packets each host has sent into the lab switch (its switch port's rx counter). */
+async function packetsSent(): Promise<Map<string, number>> {
+  const links = JSON.parse(await ip('-n', switchNamespace(prefix), '-s', '-j', 'link', 'show')) as Array<{ ifname: string; stats64?: { rx: { packets: number } } }>;
+  return new Map(links.map((l) => [l.ifname, l.stats64?.rx.packets ?? 0]));
 }
 
 const stateOf = async (observer: LabHost, name: string): Promise<Member | undefined> => (await members(observer)).find((m) => m.name === name);
@@ -28,6 +40,8 @@ test.after.always(async () => {
 
 test.serial(`a quiet lab declares nobody suspect or dead over ${QUIET_MS / 1000} s`, async (t) => {
   const deadline = Date.now() + QUIET_MS;
+  const sentBefore = await packetsSent();
+  const start = performance.now();
   let samples = 0;
   while (Date.now() < deadline) {
     for (const host of lab.hosts) {
@@ -36,6 +50,12 @@ test.serial(`a quiet lab declares nobody suspect or dead over ${QUIET_MS / 1000}
     }
     samples++;
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  const sentAfter = await packetsSent();
+  const seconds = (performance.now() - start) / 1000;
+  for (const host of lab.hosts) {
+    const rate = (sentAfter.get(host.name)! - sentBefore.get(host.name)!) / seconds;
+    t.true(rate <= MAX_IDLE_PACKETS_PER_S, `${host.name} sent ${rate.toFixed(1)} packets/s while idle (at most ${MAX_IDLE_PACKETS_PER_S})`);
   }
   // Between samples too: the agents log every state change.
   for (const host of lab.hosts) {

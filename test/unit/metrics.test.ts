@@ -27,7 +27,7 @@ function fullReading(): MetricsReading {
     readiness: { joined: true, synced: true, reconciled: false },
     cluster: {
       members: { alive: 3, suspect: 1, dead: 0, left: 1 },
-      swim: { sent: { ping: 10, ack: 9, pingReq: 1, nack: 0, gossip: 2 }, received: { ping: 9, ack: 10, pingReq: 0, nack: 0, gossip: 1 }, suspicions: 2, refutations: 1 },
+      swim: { sent: { ping: 10, ack: 9, pingReq: 1, nack: 0, gossip: 2 }, received: { ping: 9, ack: 10, pingReq: 0, nack: 0, gossip: 1 }, suspicions: 2, refutations: 1, dropped: { 'badSignature': 3 } },
       gossip: { messages: { in: { ...topics(), network: 4 }, out: { ...topics(), cluster: 1 } }, bytes: { in: { ...topics(), network: 400 }, out: { ...topics(), cluster: 832 } } },
       syncRounds: { ok: 5, failed: 1 },
       tableEntries: { networks: 2, endpoints: 7 },
@@ -76,6 +76,7 @@ test('the exposition names, types and labels every metric by Prometheus conventi
   t.is(s.get('weft_swim_messages_sent_total{kind="pingReq"}'), 1);
   t.is(s.get('weft_swim_suspicions_total'), 2);
   t.is(s.get('weft_swim_refutations_total'), 1);
+  t.is(s.get('weft_swim_datagrams_dropped_total{reason="badSignature"}'), 3);
   t.is(s.get('weft_gossip_bytes_total{direction="out",topic="cluster"}'), 832);
   t.is(s.get('weft_gossip_messages_total{direction="in",topic="network"}'), 4);
   t.is(s.get('weft_sync_rounds_total{result="failed"}'), 1);

@@ -20,6 +20,8 @@ import {
 } from '../../../agent/wire/allocation-codec.ts';
 import { ReplicatedTables, diffAgainstDigest, makeDigest, signedFields, type WireEntry } from '../../../controlplane/tables/index.ts';
 import { OwnerKeys } from '../../../agent/cluster/owner-keys.ts';
+import { newPsk } from '../../../agent/cluster/psk.ts';
+import { DatagramError, datagramKey, openDatagram, sealDatagram } from '../../../agent/cluster/swim-datagram.ts';
 import type { SwimMessage, MemberUpdate } from '../../../controlplane/membership/index.ts';
 import type { RingState } from '../../../controlplane/allocation/index.ts';
 import type { FuzzTarget } from './target.ts';
@@ -96,6 +98,18 @@ function entries(count: number): WireEntry[] {
 
 // ---------------------------------------------------------------- targets
 
+/** A SWIM datagram (swim-udp.ts) as the recipient opens it: envelope, signature, then the packet. */
+function swimDatagrams(sender: string, recipient: string, psk: Uint8Array, signer: OwnerKeys, peerId: string, packets: Uint8Array[]): FuzzTarget {
+  const key = datagramKey(psk);
+  const seeds = packets.map((payload) => new Uint8Array(sealDatagram({ key, sender, recipient, payload, sign: (b) => signer.sign(b) })));
+  const verify = (nodeId: string, bytes: Uint8Array, signature: Uint8Array): boolean => nodeId === sender && signer.verifyByPeer(peerId, bytes, signature);
+  return {
+    name: 'swim.datagram', group: 'wire', rejects: 'DatagramError or FrameError', seeds,
+    run: (input) => decodeSwim(openDatagram(key, recipient, input, verify).payload),
+    isClean: (error) => error instanceof DatagramError || isFrameError(error),
+  };
+}
+
 export async function wireTargets(): Promise<FuzzTarget[]> {
   const m = await material();
   // Signed as a member signs them, so seeds carry the signature field (owner-keys.ts).
@@ -118,6 +132,7 @@ export async function wireTargets(): Promise<FuzzTarget[]> {
 
   return [
     wire('swim.packet', swim, decodeSwim),
+    swimDatagrams(m.nodeId, ids.to, newPsk(), signer, m.peerId, swim),
     wire('swim.snapshot', samples(fc.record({ from: nodeIdArb, members: fc.array(updateArb.map(({ from: _, ...u }) => u), { maxLength: 8 }) }), 20).map(encodeSwimSnapshot), decodeSwimSnapshot),
     wire('gossip.envelope', [encodeEnvelope({ members: [m.member] }), encodeEnvelope({ members: [m.member], token: { secret: m.token.secret, version: 5, changedBy: m.nodeId } }), encodeEnvelope({ members: [{ ...m.member, status: 'revoked', changedBy: ids.to }] })], decodeEnvelope),
     wire('cluster.snapshot', snapshots, decodeSnapshot),
