@@ -33,6 +33,8 @@ export function guardMembers(records: readonly MemberRecord[], selfId: string): 
   const clusterPorts: ClusterPort[] = active.flatMap((r) => [
     { address: r.address, protocol: 'udp' as const, port: DEFAULT_DSTPORT },
     ...[r.gossipPort, r.admissionPort].filter(validPort).map((port) => ({ address: r.address, protocol: 'tcp' as const, port })),
+    // SWIM datagrams share the gossip port number, over UDP.
+    ...[r.gossipPort].filter(validPort).map((port) => ({ address: r.address, protocol: 'udp' as const, port })),
   ]);
   return { vteps: [...new Set(active.filter((r) => r.nodeId !== selfId).map((r) => r.address))].sort(), clusterPorts };
 }

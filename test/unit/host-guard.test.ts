@@ -75,7 +75,7 @@ const record = (nodeId: string, address: string, status: MemberRecord['status'],
   nodeId, name: nodeId, peerId: `p-${nodeId}`, address, gossipPort: 7946, admissionPort: 2377, certificate: new Uint8Array(), version: 1, status, changedBy: nodeId, ...ports,
 });
 
-test('members: every active member but self may send VXLAN; left and removed ones may not; every active member\'s ports are closed to sandboxes', (t) => {
+test('members: every active member but self may send VXLAN; left and removed ones may not; every active member\'s ports (SWIM\'s UDP one too) are closed to sandboxes', (t) => {
   const members = guardMembers([
     record('self', '198.18.0.1', 'active', { gossipPort: 8946 }),
     record('b', '198.18.0.2', 'active'), // alive or dead: liveness does not change this
@@ -86,9 +86,9 @@ test('members: every active member but self may send VXLAN; left and removed one
   ], 'self');
   t.deepEqual(members.vteps, ['198.18.0.2', '198.18.0.6']);
   t.deepEqual(new Set(members.clusterPorts.map((p) => `${p.address} ${p.protocol} ${p.port}`)), new Set([
-    '198.18.0.1 udp 4789', '198.18.0.1 tcp 8946', '198.18.0.1 tcp 2377',
-    '198.18.0.2 udp 4789', '198.18.0.2 tcp 7946', '198.18.0.2 tcp 2377',
-    '198.18.0.6 udp 4789', '198.18.0.6 tcp 7946',
+    '198.18.0.1 udp 4789', '198.18.0.1 tcp 8946', '198.18.0.1 tcp 2377', '198.18.0.1 udp 8946',
+    '198.18.0.2 udp 4789', '198.18.0.2 tcp 7946', '198.18.0.2 tcp 2377', '198.18.0.2 udp 7946',
+    '198.18.0.6 udp 4789', '198.18.0.6 tcp 7946', '198.18.0.6 udp 7946',
   ]));
   t.notThrows(() => renderMembersUpdate(members), 'a bad record is skipped, never stops the others');
 });
