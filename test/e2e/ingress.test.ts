@@ -3,12 +3,13 @@
 // a cluster member) reaches the published port on every host's address,
 // including hosts that run no backend; requests spread over the backends on
 // other hosts; a backend that goes leaves the set and the port keeps
-// answering from the live one; UDP works; clashes with another service, a
-// host process or a `weft run -p` are refused naming the holder; a host that
-// joins later programs the mesh; removing the service clears every host.
+// answering from the live one, as does a killed host's; UDP works; the host
+// itself reaches the port; clashes with another service, a host process or a
+// `weft run -p` are refused naming the holder; a host that joins later
+// programs the mesh; removing the service clears every live host.
 import test from 'ava';
 import { execa } from 'execa';
-import { labUp, labDown, waitForFullMesh, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { labUp, labDown, setUnderlayLink, waitForFullMesh, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { addUnderlayHost } from '../../dataplane/testing/underlay.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 
@@ -87,6 +88,8 @@ test.serial('every host answers on the published port, also one without a backen
     return seen.includes('b2') && seen.includes('b3') ? seen : undefined;
   }, 60_000);
   t.false(spread.includes('none'), `every request answered: ${spread.join(' ')}`);
+  t.regex((await curl(host('h1').netns, `http://${host('h1').ip}:8080/`)) ?? '', /^b[23] /, 'the host itself, on its own address');
+  t.regex((await curl(host('h1').netns, 'http://127.0.0.1:8080/')) ?? '', /^b[23] /, 'the host itself, on localhost');
   const udp = await eventually('the UDP publication to answer on h1', async () => {
     const r = await execa('ip', ['netns', 'exec', outside, 'socat', '-T', '2', '-', `UDP:${host('h1').ip}:5353`], { input: 'ping\n', reject: false });
     return /b[23]/.test(String(r.stdout)) ? String(r.stdout) : undefined;
@@ -140,13 +143,31 @@ test.serial('a host that joins later accepts on the published port', async (t) =
   t.regex(body, /^b3 /);
 });
 
+test.serial('a killed host\'s backend stops getting requests; the other hosts keep answering', async (t) => {
+  await ok(host('h4'), ['run', '--detach', '--network', 'mesh', '--name', 'b4', '--service', 'web', '--', 'python3', '-c', BACKEND('b4')]);
+  await eventually('h1 to answer from b3 and b4', async () => {
+    const seen = await answers(host('h1'), 8080, 12);
+    return seen.includes('b3') && seen.includes('b4') ? seen : undefined;
+  }, 60_000);
+  process.kill(host('h3').pid, 'SIGKILL');
+  await setUnderlayLink(prefix, 'h3', false);
+  for (const h of ['h1', 'h2', 'h4']) {
+    const seen = await eventually(`${h} to answer only from b4`, async () => {
+      const got = await answers(host(h), 8080, 8);
+      return got.every((g) => g === 'b4') ? got : undefined;
+    }, 60_000);
+    t.deepEqual(seen, Array.from({ length: 8 }, () => 'b4'), `${h} answers from the live host's backend only`);
+  }
+  lab.hosts = lab.hosts.filter((h) => h.name !== 'h3');
+});
+
 test.serial('removing the service clears the rules and ingress sandboxes on every host; doctor is clean', async (t) => {
   await ok(host('h2'), ['service', 'rm', 'web']);
   for (const h of lab.hosts) {
     await eventually(`${h.name}'s publish table to lose 8080 and 5353`, async () => !/8080|5353/.test(await publishTable(h)), 60_000);
     t.is(await curl(outside, `http://${h.ip}:8080/`), undefined, `${h.name} no longer answers`);
   }
-  await eventually('every ingress sandbox namespace to go', async () => !new RegExp(`${prefix}-h\\d-si`).test(await namespaces()), 60_000);
+  await eventually('every live host\'s ingress sandbox namespace to go', async () => !new RegExp(`${prefix}-h[124]-si`).test(await namespaces()), 60_000);
   for (const h of lab.hosts) {
     const doctor = await eventually(`${h.name}'s doctor to be clean`, async () => {
       const r = await weftOn(h, ['doctor']);
