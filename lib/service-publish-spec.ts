@@ -1,6 +1,6 @@
 // `weft service create --publish`, as `docker service create --publish` reads
 // it: the short form PUBLISHED:TARGET[/tcp|udp] or the long form
-// published=P,target=T[,protocol=tcp|udp][,mode=ingress]. Pure: the CLI and
+// published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]. Pure: the CLI and
 // the API server parse the same text, and every error says what to type.
 
 export interface ServicePublication {
@@ -9,6 +9,8 @@ export interface ServicePublication {
   /** The backends' port. */
   target: number;
   protocol: 'tcp' | 'udp';
+  /** ingress: every host accepts (the mesh); host: only hosts running a backend, straight to it. */
+  mode: 'ingress' | 'host';
 }
 
 /** A service publishes at most this many ports: each is a map element on every host. */
@@ -38,10 +40,8 @@ function longForm(spec: string): ServicePublication {
     fields.set(key, value);
   }
   const mode = fields.get('mode') ?? 'ingress';
-  // Swarm's mode=host (listen only where a backend runs, straight to it) is not built: docs/publishing.md.
-  if (mode === 'host') throw new ServicePublishError(`--publish "${spec}": mode=host is not supported yet; leave mode out for the ingress routing mesh (every host), or publish on a backend's host with \`weft run -p\``);
-  if (mode !== 'ingress') throw new ServicePublishError(`--publish "${spec}": mode is ingress, not "${mode}"`);
-  return { published: port(fields.get('published'), 'published', spec), target: port(fields.get('target'), 'target', spec), protocol: protocol(fields.get('protocol'), spec) };
+  if (mode !== 'ingress' && mode !== 'host') throw new ServicePublishError(`--publish "${spec}": mode is ingress (every host) or host (hosts running a backend), not "${mode}"`);
+  return { published: port(fields.get('published'), 'published', spec), target: port(fields.get('target'), 'target', spec), protocol: protocol(fields.get('protocol'), spec), mode };
 }
 
 /** Parses one `--publish` value. */
@@ -49,7 +49,7 @@ export function parseServicePublication(spec: string): ServicePublication {
   if (spec.includes('=')) return longForm(spec);
   const match = /^(\d{1,5}):(\d{1,5})(?:\/([a-z]+))?$/.exec(spec);
   if (!match) throw new ServicePublishError(`--publish "${spec}" is not a service publication: ${USAGE}`);
-  return { published: port(match[1], 'published', spec), target: port(match[2], 'target', spec), protocol: protocol(match[3], spec) };
+  return { published: port(match[1], 'published', spec), target: port(match[2], 'target', spec), protocol: protocol(match[3], spec), mode: 'ingress' };
 }
 
 /** Parses every `--publish` value; a published port given twice (same protocol) is refused. */
@@ -63,5 +63,5 @@ export function parseServicePublications(specs: readonly string[]): ServicePubli
 }
 
 export function formatServicePublication(p: ServicePublication): string {
-  return `${p.published}:${p.target}/${p.protocol}`;
+  return `${p.published}:${p.target}/${p.protocol}${p.mode === 'host' ? ' (mode=host)' : ''}`;
 }

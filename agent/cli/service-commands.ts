@@ -10,7 +10,7 @@ import { formatServicePublication, parseServicePublications, ServicePublishError
 
 interface PortInfo { port: number; protocol: string }
 interface BackendInfo { endpointId: string; name: string; ip: string; nodeId: string; node: string; healthy: boolean }
-interface PublishInfo { published: number; target: number; protocol: 'tcp' | 'udp' }
+interface PublishInfo { published: number; target: number; protocol: 'tcp' | 'udp'; mode: 'ingress' | 'host' }
 interface ServiceInfo { id: string; name: string; network: string; networkId: string; mode: string; vip: string; ports: PortInfo[]; health: string; backends: BackendInfo[]; publish?: PublishInfo[] }
 
 

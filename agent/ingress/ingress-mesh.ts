@@ -10,7 +10,9 @@
 // same way. The backends are the set the VIP load balancer uses, computed
 // once per service-plane run (agent/services/views.ts), which calls
 // `program`. Sandboxes come and go in a run of their own (`reconcile`),
-// because creating one waits for a service-plane run.
+// because creating one waits for a service-plane run. A `mode=host`
+// publication needs no ingress sandbox: the host's DNAT goes straight to a
+// live local backend, and only while there is one.
 import type { Logger } from 'pino';
 import type { Dataplane, Finding } from '../../dataplane/index.ts';
 import type { IngressEntry } from '../../dataplane/ingress.ts';
@@ -23,6 +25,7 @@ import type { IngressPort } from '../overlay/publisher.ts';
 import { SERVICES_TABLE } from '../overlay/services.ts';
 import { NETWORKS_TABLE } from '../overlay/networks.ts';
 import type { ServiceState } from '../services/views.ts';
+import type { ServiceObject } from '../wire/objects-codec.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
 
 /** Now and then, look again (a failed sandbox creation is retried, a table repaired). */
@@ -68,14 +71,29 @@ export class IngressMesh {
     await this.#runs.settled();
   }
 
-  /** The published ports this host takes and where the host's DNAT sends them. */
+  /**
+   * The published ports this host takes and where the host's DNAT sends them:
+   * ingress mode to the network's ingress sandbox (same port), host mode to a
+   * live local backend (the target port), only while this host runs one.
+   */
   ports(): IngressPort[] {
     const sandboxes = this.#ingressSandboxes();
-    return this.#o.overlay.services.list().flatMap((service) => {
-      const sandbox = sandboxes.get(service.networkId);
-      if (!sandbox || sandbox.egressIp === '') return [];
-      return service.publish.map((p) => ({ service: service.name, published: p.published, protocol: p.protocol, targetIp: sandbox.egressIp }));
-    });
+    const local = this.#o.overlay.localSandboxes();
+    return this.#o.overlay.services.list().flatMap((service) => service.publish.flatMap((p) => {
+      const ingress = sandboxes.get(service.networkId);
+      const target = p.mode === 'host' ? this.#localBackend(service, local) : ingress?.egressIp || undefined;
+      if (target === undefined) return [];
+      return [{ service: service.name, published: p.published, protocol: p.protocol, targetIp: target, targetPort: p.mode === 'host' ? p.target : p.published }];
+    }));
+  }
+
+  /** mode=host: the gateway address of the first live backend (the VIP's set) that runs here; several cannot share the port. */
+  #localBackend(service: ServiceObject, local: readonly LocalSandbox[]): string | undefined {
+    for (const backend of liveBackends(service, this.#o.overlay.visibleEndpoints(service.networkId))) {
+      const sandbox = local.find((s) => s.egressIp !== '' && s.attachments.some((a) => a.endpointId === backend.id));
+      if (sandbox) return sandbox.egressIp;
+    }
+    return undefined;
   }
 
   /** Writes each ingress sandbox's table from the live backends of this service-plane run. */
@@ -85,10 +103,12 @@ export class IngressMesh {
       const endpoints = state.endpoints(networkId);
       desired.set(sandbox.netns, state.services.filter((s) => s.networkId === networkId && s.mode === 'vip').flatMap((service) => {
         const backends = liveBackends(service, endpoints).map((e) => e.ip);
-        return service.publish.map((p) => ({ published: p.published, protocol: p.protocol, target: p.target, backends }));
+        return service.publish.filter((p) => p.mode === 'ingress').map((p) => ({ published: p.published, protocol: p.protocol, target: p.target, backends }));
       }));
     }
     this.#desired = desired;
+    // mode=host ports follow the local backends: a change rewrites the host's publish table.
+    if (JSON.stringify(this.ports()) !== this.#lastPorts) this.#runs.trigger();
     for (const netns of [...this.#written.keys()].filter((n) => !desired.has(n))) this.#written.delete(netns);
     for (const [netns, entries] of desired) {
       const text = JSON.stringify(entries);
@@ -144,7 +164,7 @@ export class IngressMesh {
   /** Networks that need an ingress sandbox here: a known, non-internal network with a published service. */
   #wanted(): Set<string> {
     const networks = new Map(this.#o.overlay.networks.list().map((n) => [n.id, n]));
-    return new Set(this.#o.overlay.services.list().filter((s) => s.publish.length > 0 && networks.get(s.networkId)?.internal === false).map((s) => s.networkId));
+    return new Set(this.#o.overlay.services.list().filter((s) => s.publish.some((p) => p.mode === 'ingress') && networks.get(s.networkId)?.internal === false).map((s) => s.networkId));
   }
 
   async #reconcile(): Promise<void> {

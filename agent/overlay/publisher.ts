@@ -28,13 +28,14 @@ export interface PublisherOptions {
   ingress?: () => IngressPort[];
 }
 
-/** A service's published port on this host: DNAT to its network's ingress sandbox (docs/publishing.md). */
+/** A service's published port on this host (docs/publishing.md): DNAT to its network's ingress sandbox, or (mode=host) to a local backend. */
 export interface IngressPort {
   service: string;
   published: number;
   protocol: 'tcp' | 'udp';
-  /** The ingress sandbox's address on the gateway bridge. */
+  /** The ingress sandbox's or the local backend's address on the gateway bridge. */
   targetIp: string;
+  targetPort: number;
 }
 
 export class Publisher {
@@ -96,7 +97,7 @@ export class Publisher {
   rules(): PublishRule[] {
     const own = this.#o.sandboxes().filter((s) => s.egressIp !== '').flatMap((s) =>
       s.published.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, protocol: p.protocol, targetIp: s.egressIp, targetPort: p.port })));
-    return [...own, ...this.#ingressAdmitted().map((p) => ({ hostIp: ANY_ADDRESS, hostPort: p.published, protocol: p.protocol, targetIp: p.targetIp, targetPort: p.published }))];
+    return [...own, ...this.#ingressAdmitted().map((p) => ({ hostIp: ANY_ADDRESS, hostPort: p.published, protocol: p.protocol, targetIp: p.targetIp, targetPort: p.targetPort }))];
   }
 
   /** Mesh ports that no local sandbox had published first (a `-p` keeps its port; `ingressShadowed` reports the loser). */

@@ -54,6 +54,7 @@ export const servicePublishSchema = z.object({
   published: z.number().int().min(1).max(65_535),
   target: z.number().int().min(1).max(65_535),
   protocol: z.enum(['tcp', 'udp']),
+  mode: z.enum(['', 'ingress', 'host']).transform((m) => (m === '' ? 'ingress' : m)),
 });
 
 export const healthCheckSchema = z.union([

@@ -15,10 +15,11 @@ import { parsePublishSpec } from '../../lib/publish-spec.ts';
 import { AgentError } from '../../agent/api/errors.ts';
 
 test('--publish takes Swarm\'s short and long forms', (t) => {
-  t.deepEqual(parseServicePublication('8080:80'), { published: 8080, target: 80, protocol: 'tcp' });
-  t.deepEqual(parseServicePublication('5353:53/udp'), { published: 5353, target: 53, protocol: 'udp' });
-  t.deepEqual(parseServicePublication('published=8080,target=80'), { published: 8080, target: 80, protocol: 'tcp' });
-  t.deepEqual(parseServicePublication('target=53,published=5353,protocol=udp,mode=ingress'), { published: 5353, target: 53, protocol: 'udp' });
+  t.deepEqual(parseServicePublication('8080:80'), { published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' });
+  t.deepEqual(parseServicePublication('5353:53/udp'), { published: 5353, target: 53, protocol: 'udp', mode: 'ingress' });
+  t.deepEqual(parseServicePublication('published=8080,target=80'), { published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' });
+  t.deepEqual(parseServicePublication('target=53,published=5353,protocol=udp,mode=ingress'), { published: 5353, target: 53, protocol: 'udp', mode: 'ingress' });
+  t.deepEqual(parseServicePublication('published=8080,target=80,mode=host'), { published: 8080, target: 80, protocol: 'tcp', mode: 'host' });
 });
 
 test('--publish refuses what it cannot do, saying what to write', (t) => {
@@ -28,7 +29,7 @@ test('--publish refuses what it cannot do, saying what to write', (t) => {
   refused('8080:70000', /target port must be 1-65535/);
   refused('8080:80/sctp', /tcp or udp, not "sctp"/);
   refused('published=8080', /target port must be 1-65535, got ""/);
-  refused('published=8080,target=80,mode=host', /mode=host is not supported yet/);
+  refused('published=8080,target=80,mode=global', /mode is ingress \(every host\) or host \(hosts running a backend\), not "global"/);
   refused('published=8080,target=80,size=3', /"size=3" is not published=/);
   refused('published=8080,published=8081,target=80', /published= is given twice/);
   t.throws(() => parseServicePublications(['8080:80', '8080:81']), { message: /8080\/tcp is given twice/ });
@@ -99,7 +100,7 @@ function publisher(sandboxes: LocalSandbox[], listeners: HostListener[], ingress
 const sandbox = (egressIp: string, published: LocalSandbox['published']): LocalSandbox => ({ id: egressIp, netns: `s-${egressIp}`, owned: true, pid: 0, egressIp, attachments: [], published });
 
 test('the host table takes the mesh\'s ports to the ingress sandbox; -p is refused on them and keeps a port it had first', async (t) => {
-  const mesh: IngressPort[] = [{ service: 'web', published: 8080, protocol: 'tcp', targetIp: '198.19.255.9' }, { service: 'dns', published: 5353, protocol: 'udp', targetIp: '198.19.255.9' }];
+  const mesh: IngressPort[] = [{ service: 'web', published: 8080, protocol: 'tcp', targetIp: '198.19.255.9', targetPort: 8080 }, { service: 'dns', published: 5353, protocol: 'udp', targetIp: '198.19.255.9', targetPort: 5353 }];
   const { p, applied } = publisher([sandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 5353, port: 53, protocol: 'udp' }])], [{ protocol: 'tcp', address: '0.0.0.0', port: 22 }], mesh);
   await p.sync();
   t.deepEqual(applied[0], [
