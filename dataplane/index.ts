@@ -19,6 +19,7 @@ import { KeyedSerializer } from '../lib/serial.ts';
 import { egressPlane, type EgressPlane, type EgressSpec } from './egress.ts';
 import { startDetachedIn } from './detached-process.ts';
 import { publishPlane, type PublishPlane } from './publish.ts';
+import { ingressPlane, type IngressPlane } from './ingress.ts';
 import { movedLinkName, prepareMovableLink } from './movable-link.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
@@ -62,6 +63,8 @@ export interface Dataplane {
   egress(spec: EgressSpec): EgressPlane;
   /** The host's published ports (DNAT to sandboxes on the gateway bridge) and its listening sockets. */
   publish(): PublishPlane;
+  /** The ingress routing mesh's table inside a network's ingress sandbox. */
+  ingress(): IngressPlane;
   /** Starts `command` in a named sandbox namespace, detached; returns its process ID. */
   startDetached(netnsName: string, command: readonly string[], logPath: string, onError: (error: Error) => void): number;
 }
@@ -91,6 +94,7 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     checkNamespaceHome: () => checkNamespaceHome(),
     egress: (spec) => egressPlane(ctx, spec),
     publish: () => publishPlane(ctx),
+    ingress: () => ingressPlane(ctx),
     startDetached: startDetachedIn,
   };
 }

@@ -3,8 +3,10 @@
 # creates an overlay network, starts a sandbox on each host and shows them
 # talking across hosts over VXLAN; then a service with a backend on each host:
 # resolved by name from a client sandbox, requests spread over the three
-# backends, a port published on every host answering another machine, and
-# traffic going on after one host is killed. The lab keeps running afterwards.
+# backends, a port published on every host answering another machine, a
+# service published through the ingress routing mesh answering on every host
+# (also those without a backend), and traffic going on after one host is
+# killed. The lab keeps running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -65,6 +67,15 @@ for pair in h2:198.18.0.1 h3:198.18.0.2 h1:198.18.0.3; do
   for _ in $(seq 20); do $W lab exec "$from" -- socat -T 2 - "TCP:$addr:8080,connect-timeout=2" </dev/null 2>/dev/null && break; sleep 1; done
 done
 echo
+echo "== ingress routing mesh: weft service create mesh --network demo --port 80 --publish 9090:80, one backend on h2"
+$W lab exec h1 -- weft service create mesh --network demo --port 80 --publish 9090:80
+$W lab exec h2 -- weft run --detach --network demo --name mesh-h2 --service mesh -- socat TCP-LISTEN:80,fork,reuseaddr "SYSTEM:echo mesh backend on h2" >/dev/null
+for pair in h2:198.18.0.1 h3:198.18.0.2 h1:198.18.0.3; do
+  from=${pair%%:*}; addr=${pair#*:}
+  echo "\$ socat - TCP:$addr:9090   (on $from; every host answers, also those without a backend)"
+  for _ in $(seq 30); do $W lab exec "$from" -- socat -T 2 - "TCP:$addr:9090,connect-timeout=2" </dev/null 2>/dev/null | grep . && break; sleep 1; done
+done
+echo
 echo "== killing host h3 (its agent, and its underlay link)"
 H3_PID=$(python3 -c "import json; s=json.load(open('/run/weft-lab/weftlab/state.json')); print([h['pid'] for h in s['hosts'] if h['name']=='h3'][0])")
 kill -9 "$H3_PID"
@@ -74,6 +85,8 @@ for _ in $(seq 60); do [[ $(in_client dig +short tasks.hello | wc -l) == 2 ]] &&
 echo "\$ dig +short tasks.hello"; in_client dig +short tasks.hello
 echo "== 60 more requests: all answered by h1 and h2"
 spread 60
+echo "\$ socat - TCP:198.18.0.1:9090   (on h2: the mesh port of h1 still answers)"
+$W lab exec h2 -- socat -T 2 - "TCP:198.18.0.1:9090,connect-timeout=2" </dev/null
 echo
 echo "The lab keeps running (h3 is down). Try: bin/weft lab exec h2 -- weft members"
 echo "Remove it with: bin/weft lab down"

@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { DEFAULT_ADDR_POOL } from './defaults.ts';
 import { CONTAINER_ID, CONTAINER_ID_RULE } from '../../lib/names.ts';
 import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
+import { MAX_SERVICE_PUBLICATIONS, parseServicePublications, ServicePublishError } from '../../lib/service-publish-spec.ts';
 
 export { DEFAULT_ADDR_POOL };
 
@@ -88,6 +89,15 @@ export const serviceCreateRequest = z.object({
   ports: z.array(servicePortRequest).max(64),
   mode: z.string().transform((v) => v || 'vip').pipe(z.enum(['vip', 'dnsrr'], '--mode is vip or dnsrr')),
   health: healthSpec,
+  publish: z.array(z.string().max(128)).max(MAX_SERVICE_PUBLICATIONS).default([]).transform((specs, ctx) => {
+    try {
+      return parseServicePublications(specs);
+    } catch (error) {
+      if (!(error instanceof ServicePublishError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  }),
 });
 export const serviceRef = z.object({ name: z.string().min(1, 'name the service') });
 export const sandboxDetachRequest = z.object({

@@ -6,10 +6,12 @@ import { examples } from './help-examples.ts';
 import { UsageError } from './usage.ts';
 import { checked, collect, withClient } from './client-helpers.ts';
 import { SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
+import { formatServicePublication, parseServicePublications, ServicePublishError } from '../../lib/service-publish-spec.ts';
 
 interface PortInfo { port: number; protocol: string }
 interface BackendInfo { endpointId: string; name: string; ip: string; nodeId: string; node: string; healthy: boolean }
-interface ServiceInfo { id: string; name: string; network: string; networkId: string; mode: string; vip: string; ports: PortInfo[]; health: string; backends: BackendInfo[] }
+interface PublishInfo { published: number; target: number; protocol: 'tcp' | 'udp'; mode: 'ingress' | 'host' }
+interface ServiceInfo { id: string; name: string; network: string; networkId: string; mode: string; vip: string; ports: PortInfo[]; health: string; backends: BackendInfo[]; publish?: PublishInfo[] }
 
 
 /** `80`, `80/tcp`, `53/udp`. */
@@ -34,18 +36,26 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port/proto>', 'port the VIP serves, e.g. 80/tcp (repeatable)', collect, [])
     .option('--mode <mode>', 'vip (a virtual IP, load balanced) or dnsrr (DNS returns the task IPs)', 'vip')
     .option('--health <check>', 'backend health check: tcp:PORT or http:PORT/PATH')
-    .addHelpText('after', examples(['weft service create web --network app --port 80/tcp --health http:80/healthz', 'weft service create db --network app --mode dnsrr', 'weft run --network app --service web --detach -- python3 -m http.server 80']))
-    .action(async (name: string, opts: { network: string; port: string[]; mode: string; health?: string }, cmd: Command) => {
+    .option('--publish <spec>', 'accept on PUBLISHED on every host, balanced over the backends\' TARGET: PUBLISHED:TARGET[/udp] or published=P,target=T[,protocol=udp] (repeatable)', collect, [])
+    .addHelpText('after', examples(['weft service create web --network app --port 80/tcp --health http:80/healthz', 'weft service create web --network app --port 80 --publish 8080:80', 'weft service create db --network app --mode dnsrr', 'weft run --network app --service web --detach -- python3 -m http.server 80']))
+    .action(async (name: string, opts: { network: string; port: string[]; mode: string; health?: string; publish: string[] }, cmd: Command) => {
       checkServiceName(name);
       if (opts.mode !== 'vip' && opts.mode !== 'dnsrr') throw new UsageError(`--mode must be vip or dnsrr, got "${opts.mode}"`);
       const ports = opts.port.map(parsePort);
+      try {
+        parseServicePublications(opts.publish);
+      } catch (error) {
+        if (error instanceof ServicePublishError) throw new UsageError(error.message);
+        throw error;
+      }
       if (opts.health !== undefined) {
         const { healthSpec } = await import('../api/schemas.ts');
         checked(healthSpec, opts.health, '--health');
       }
-      const request = { name, network: opts.network, ports, mode: opts.mode, health: opts.health ?? '' };
+      const request = { name, network: opts.network, ports, mode: opts.mode, health: opts.health ?? '', publish: opts.publish };
       const reply = await withClient(cmd, (c) => c.call<ServiceInfo>('ServiceCreate', request));
-      process.stdout.write(`Created service ${reply.name} on ${reply.network} (ID ${reply.id}, ${reply.mode === 'vip' ? `VIP ${reply.vip}` : 'DNS round robin'}).\n`);
+      const published = (reply.publish ?? []).map(formatServicePublication);
+      process.stdout.write(`Created service ${reply.name} on ${reply.network} (ID ${reply.id}, ${reply.mode === 'vip' ? `VIP ${reply.vip}` : 'DNS round robin'}${published.length > 0 ? `, published on every host: ${published.join(', ')}` : ''}).\n`);
     });
   withFormatOptions(service.command('ls').description('list services'), { quiet: 'service names' })
     .action(async (opts: FormatFlags, cmd: Command) => {
@@ -55,8 +65,8 @@ export function registerServiceCommands(program: Command): void {
         items: reply.services,
         id: (s) => s.name,
         json: serviceJson,
-        headers: ['ID', 'NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'HEALTH', 'BACKENDS'],
-        row: (s) => [s.id, s.name, s.network, s.mode, s.vip || '-', formatPorts(s.ports) || '-', s.health || '-', `${s.backends.filter((b) => b.healthy).length}/${s.backends.length}`],
+        headers: ['ID', 'NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'PUBLISHED', 'HEALTH', 'BACKENDS'],
+        row: (s) => [s.id, s.name, s.network, s.mode, s.vip || '-', formatPorts(s.ports) || '-', (s.publish ?? []).map(formatServicePublication).join(',') || '-', s.health || '-', `${s.backends.filter((b) => b.healthy).length}/${s.backends.length}`],
       });
     });
   withFormatOptions(service.command('inspect').description('show a service, with the backends this host knows'), { defaultFormat: 'json' })
@@ -90,6 +100,7 @@ function serviceJson(s: ServiceInfo): Record<string, unknown> {
     vip: s.vip,
     ports: s.ports.map((p) => `${p.port}/${p.protocol}`),
     health: s.health,
+    publish: (s.publish ?? []).map(formatServicePublication),
     backends: s.backends.map((b) => ({ endpointId: b.endpointId, name: b.name, ip: b.ip, node: b.node, nodeId: b.nodeId, healthy: b.healthy })),
   };
 }

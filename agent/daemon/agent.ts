@@ -26,6 +26,7 @@ import { subnetSpace, VNI_SPACE } from '../overlay/spaces.ts';
 import { AllocationService } from '../allocation/allocation-service.ts';
 import { FileAllocationStore } from '../allocation/store.ts';
 import { ServicePlane } from '../services/service-plane.ts';
+import { IngressMesh } from '../ingress/ingress-mesh.ts';
 import { startResolver } from '../services/resolver.ts';
 import type { DnsServer } from '../../dataplane/dns/server.ts';
 import { egressGateway, type EgressSpec } from '../../dataplane/egress.ts';
@@ -49,6 +50,7 @@ export class Agent {
   #allocations: AllocationService | undefined;
   #overlay: Overlay | undefined;
   #services: ServicePlane | undefined;
+  #ingress: IngressMesh | undefined;
   #dns: DnsServer | undefined;
   #guard: HostGuard | undefined;
   #traffic: GossipTraffic | undefined;
@@ -168,7 +170,8 @@ export class Agent {
       dnsPort: () => this.#dns?.port,
       onLocalChange: (netns) => this.#services?.refresh(netns) ?? Promise.resolve(undefined),
       onGatewayChange: async () => this.#guard?.pinsChanged(),
-      moreFindings: async () => [...((await this.#services?.doctor()) ?? []), ...((await this.#guard?.doctor()) ?? []), ...allocations.findings()],
+      ingressPorts: () => this.#ingress?.ports() ?? [],
+      moreFindings: async () => [...((await this.#services?.doctor()) ?? []), ...((await this.#ingress?.doctor()) ?? []), ...((await this.#guard?.doctor()) ?? []), ...allocations.findings()],
     });
     // A reclaim keeps what cluster objects still use; endpoints of removed or departed hosts are gone with them.
     allocations.setInUse((space) => overlay.allocationValuesInUse(space, (id) => cluster.roster.get(id)?.status === 'active'));
@@ -179,11 +182,14 @@ export class Agent {
     this.#guard = guard;
     await guard.start();
     await overlay.start(); // also brings up the gateway bridge the resolver binds to
-    const services = new ServicePlane({ overlay, tables: cluster.tables, logger: this.#log, onViewsChanged: () => this.#dns?.invalidate() });
+    const ingress = new IngressMesh({ overlay, dataplane, tables: cluster.tables, logger: this.#log, onChange: () => this.#services?.trigger() });
+    this.#ingress = ingress;
+    const services = new ServicePlane({ overlay, tables: cluster.tables, logger: this.#log, onViewsChanged: () => this.#dns?.invalidate(), ingress });
     this.#services = services;
     this.#dns = await startResolver({ plane: services, address: egressGateway(egress), upstreams: this.config.dnsUpstreams, ttl: this.config.dnsTtl, logger: this.#log });
     await overlay.syncGateway(); // now with the port 53 redirect
     services.start();
+    ingress.start();
   }
 
   #selfRecord(nodeId: string, certificate: Uint8Array, changedBy: string): MemberRecord {
@@ -301,6 +307,8 @@ export class Agent {
   }
 
   async #stopCluster(): Promise<void> {
+    this.#ingress?.stop();
+    this.#ingress = undefined;
     await this.#services?.stop();
     this.#services = undefined;
     await this.#dns?.close();

@@ -29,10 +29,10 @@ import { DetachedProcesses } from './detached.ts';
 import { Gateway } from './gateway.ts';
 import { HostNetworks } from './host-networks.ts';
 import { ContainerLinks } from './container-links.ts';
-import { checkSandboxRequest, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
+import { checkSandboxRequest, servicesToBack, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
 import { settleOwnEndpoints } from './own-endpoints.ts';
 import type { Entry } from '../../controlplane/tables/index.ts';
-import { Publisher } from './publisher.ts';
+import { Publisher, type IngressPort } from './publisher.ts';
 import { DEFAULT_DSTPORT } from '../../dataplane/index.ts';
 
 export type { SandboxInfo, SandboxRequest };
@@ -65,6 +65,8 @@ export interface OverlayOptions {
    * host guard re-pins; resolves once it has (a port is dropped until pinned).
    */
   onGatewayChange?: () => Promise<void>;
+  /** The published ports the ingress routing mesh takes on this host (agent/ingress). */
+  ingressPorts?: () => IngressPort[];
   /** Findings of other planes for `weft doctor` (the service plane's load-balancing tables). */
   moreFindings?: () => Promise<Finding[]>;
 }
@@ -89,7 +91,7 @@ export class Overlay {
     this.#o = options;
     this.#log = options.logger.child({ component: 'overlay' });
     this.networks = new Networks(options.tables, options.allocations, options.pool, options.selfId);
-    this.services = new Services(options.tables, options.allocations, options.selfId, () => this.networks.list());
+    this.services = new Services(options.tables, options.allocations, options.selfId, () => this.networks.list(), (ports) => this.#publisher.ingressConflict(ports));
     this.#local = new LocalState(options.dataDir);
     this.#hostNetworks = new HostNetworks({ ...options, logger: this.#log });
     this.#publisher = new Publisher({
@@ -98,6 +100,7 @@ export class Overlay {
       sandboxes: () => this.localSandboxes(),
       reserved: [{ protocol: 'udp', port: DEFAULT_DSTPORT }],
       logger: this.#log,
+      ingress: () => options.ingressPorts?.() ?? [],
     });
     this.containerLinks = new ContainerLinks({ dataplane: options.dataplane, allocations: options.allocations, networks: this.networks, hostNetworks: this.#hostNetworks });
     this.#gateway = new Gateway({
@@ -220,7 +223,7 @@ export class Overlay {
       checkSandboxRequest(request);
       const networks = request.networks.map((n) => this.networks.require(n));
       if (new Set(networks.map((n) => n.id)).size !== networks.length) throw badRequest('each --network may be given once');
-      const services = this.#checkServices(request.services ?? [], networks);
+      const services = servicesToBack(request.services ?? [], networks, this.services, (id) => this.networks.byId(id)?.name ?? id);
       if (request.containerId !== undefined) {
         const existing = this.#local.byContainer(request.containerId, request.ifname ?? '');
         // A runtime retries ADD: the same key gets the same attachment, not a second address.
@@ -410,17 +413,6 @@ export class Overlay {
       throw badRequest('published ports need a network that is not --internal: answers to outside clients leave through the host\'s gateway bridge, which internal networks do not use');
     }
     return this.#publisher.claim(wanted);
-  }
-
-  #checkServices(names: string[], networks: NetworkObject[]): ServiceObject[] {
-    return [...new Set(names)].map((name) => {
-      const service = this.services.require(name);
-      const network = this.networks.byId(service.networkId);
-      if (!networks.some((n) => n.id === service.networkId)) {
-        throw badRequest(`service "${name}" is on network "${network?.name ?? service.networkId}"; attach the sandbox to it (--network ${network?.name ?? service.networkId})`);
-      }
-      return service;
-    });
   }
 
   async #attach(sandbox: Sandbox, network: NetworkObject, record: LocalSandbox, request: SandboxRequest, services: string[]): Promise<LocalAttachment> {

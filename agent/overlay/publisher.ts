@@ -24,6 +24,18 @@ export interface PublisherOptions {
   reserved: readonly Pick<HostListener, 'protocol' | 'port'>[];
   logger: Logger;
   random?: () => number;
+  /** Ports the ingress routing mesh takes on this host (agent/ingress): programmed with the sandboxes' and refused to them. */
+  ingress?: () => IngressPort[];
+}
+
+/** A service's published port on this host (docs/publishing.md): DNAT to its network's ingress sandbox, or (mode=host) to a local backend. */
+export interface IngressPort {
+  service: string;
+  published: number;
+  protocol: 'tcp' | 'udp';
+  /** The ingress sandbox's or the local backend's address on the gateway bridge. */
+  targetIp: string;
+  targetPort: number;
 }
 
 export class Publisher {
@@ -64,10 +76,42 @@ export class Publisher {
     return claimed;
   }
 
-  /** What the kernel table holds for the local sandboxes (those plugged into the gateway bridge). */
+  /**
+   * Why this host cannot take these mesh ports (a sandbox's `-p`, a host
+   * process, the VXLAN port); undefined when it can. Checked when a service is
+   * created here; the other hosts check again as they program it (doctor).
+   */
+  async ingressConflict(ports: readonly { published: number; protocol: 'tcp' | 'udp' }[]): Promise<string | undefined> {
+    const listeners = await this.#o.plane.listeners().catch((error: Error) => {
+      throw precondition(`cannot list the host's listening sockets to check the published ports: ${error.message}`);
+    });
+    const taken = this.#published();
+    for (const p of ports) {
+      const problem = this.#conflict({ hostIp: ANY_ADDRESS, hostPort: p.published, port: p.published, protocol: p.protocol }, taken, listeners, false);
+      if (problem) return `cannot publish ${p.published}/${p.protocol} on every host: ${problem}; choose another published port`;
+    }
+    return undefined;
+  }
+
+  /** What the kernel table holds: the local sandboxes' ports (those plugged into the gateway bridge), then the mesh's. */
   rules(): PublishRule[] {
-    return this.#o.sandboxes().filter((s) => s.egressIp !== '').flatMap((s) =>
+    const own = this.#o.sandboxes().filter((s) => s.egressIp !== '').flatMap((s) =>
       s.published.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, protocol: p.protocol, targetIp: s.egressIp, targetPort: p.port })));
+    return [...own, ...this.#ingressAdmitted().map((p) => ({ hostIp: ANY_ADDRESS, hostPort: p.published, protocol: p.protocol, targetIp: p.targetIp, targetPort: p.targetPort }))];
+  }
+
+  /** Mesh ports that no local sandbox had published first (a `-p` keeps its port; `ingressShadowed` reports the loser). */
+  #ingressAdmitted(): IngressPort[] {
+    return (this.#o.ingress?.() ?? []).filter((p) => !this.#shadowed(p));
+  }
+
+  /** Mesh ports this host does not program because a local sandbox publishes them (`weft doctor`). */
+  ingressShadowed(): IngressPort[] {
+    return (this.#o.ingress?.() ?? []).filter((p) => this.#shadowed(p));
+  }
+
+  #shadowed(port: IngressPort): boolean {
+    return this.#published().some((q) => samePublishedSocket(q, { hostIp: ANY_ADDRESS, hostPort: port.published, protocol: port.protocol }));
   }
 
   /** Rewrites the table from the local sandboxes; errors are logged (doctor shows the difference). */
@@ -80,11 +124,16 @@ export class Publisher {
   }
 
   async doctor(): Promise<Finding[]> {
+    const shadowed = this.ingressShadowed().map((p) => ({
+      subject: `service ${p.service}`,
+      problem: `published port ${p.published}/${p.protocol} does not reach the service on this host: a local sandbox publishes it (weft run -p)`,
+      hint: 'remove that sandbox (weft detach) or publish the service on another port',
+    }));
     try {
-      return (await this.#o.plane.inspect(this.rules())).map((problem) => ({
+      return [...shadowed, ...(await this.#o.plane.inspect(this.rules())).map((problem) => ({
         subject: 'published ports', problem,
         hint: 'the agent rewrites the table whenever a sandbox comes or goes and at start-up (`systemctl restart weft`); if this persists, look for "published ports" errors in the agent log',
-      }));
+      }))];
     } catch (error) {
       return [{ subject: 'published ports', problem: `cannot read the publish table: ${(error as Error).message}`, hint: 'check that nft works on this host' }];
     }
@@ -99,10 +148,12 @@ export class Publisher {
     return this.#o.sandboxes().flatMap((s) => s.published);
   }
 
-  #conflict(want: PortPublication, taken: readonly PortPublication[], listeners: readonly HostListener[]): string | undefined {
+  #conflict(want: PortPublication, taken: readonly PortPublication[], listeners: readonly HostListener[], meshToo = true): string | undefined {
     if (this.#o.reserved.some((r) => r.protocol === want.protocol && r.port === want.hostPort)) return 'the port carries the overlay itself (VXLAN)';
     const other = taken.find((p) => samePublishedSocket(p, want));
     if (other) return `${formatPublication(other)} is already published on this host`;
+    const mesh = meshToo ? this.#o.ingress?.().find((p) => samePublishedSocket({ hostIp: ANY_ADDRESS, hostPort: p.published, protocol: p.protocol }, want)) : undefined;
+    if (mesh) return `service "${mesh.service}" publishes ${mesh.published}/${mesh.protocol} on every host (weft service create --publish)`;
     const listener = listeners.find((l) => samePublishedSocket({ hostIp: l.address, hostPort: l.port, protocol: l.protocol }, want));
     if (listener) return `a process on this host listens on ${listener.address === ANY_ADDRESS ? '*' : listener.address}:${listener.port}/${listener.protocol}`;
     return undefined;

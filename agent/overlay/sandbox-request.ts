@@ -1,6 +1,7 @@
 // What `weft run` / `weft attach` ask of the overlay, and what they get back.
 import { badRequest } from '../api/errors.ts';
-import type { EndpointObject } from '../wire/objects-codec.ts';
+import type { EndpointObject, NetworkObject, ServiceObject } from '../wire/objects-codec.ts';
+import type { Services } from './services.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import type { PortPublication } from '../../lib/publish-spec.ts';
 
@@ -64,4 +65,16 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if ((request.publish ?? []).length > 0) throw badRequest('a container attachment (containerId) cannot publish ports; publish them with `weft attach --netns`');
   }
   if (request.address !== undefined && request.networks.length !== 1) throw badRequest('an attachment with a given address names exactly one network');
+}
+
+/** The services a new sandbox backs: each must exist and be on one of the sandbox's networks. */
+export function servicesToBack(names: readonly string[], networks: readonly NetworkObject[], services: Services, networkName: (id: string) => string): ServiceObject[] {
+  return [...new Set(names)].map((name) => {
+    const service = services.require(name);
+    if (!networks.some((n) => n.id === service.networkId)) {
+      const network = networkName(service.networkId);
+      throw badRequest(`service "${name}" is on network "${network}"; attach the sandbox to it (--network ${network})`);
+    }
+    return service;
+  });
 }

@@ -8,7 +8,7 @@ import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { decodeEntries } from '../../controlplane/tables/index.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
-import { decodeService, encodeService, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort } from '../wire/objects-codec.ts';
+import { decodeService, encodeService, type HealthCheck, type NetworkObject, type ServiceObject, type ServicePort, type ServicePublish } from '../wire/objects-codec.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 import { SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
 import { RESERVED_SERVICE_NAMES, sieveServices, type Candidate, type NetworkRange, type RefusedService } from '../../controlplane/services/service-sieve.ts';
@@ -21,20 +21,27 @@ export interface CreateService {
   ports: ServicePort[];
   mode: 'vip' | 'dnsrr';
   health: HealthCheck;
+  /** Ports every host accepts on (the ingress routing mesh, agent/ingress). */
+  publish?: ServicePublish[];
 }
+
+/** Why this host cannot take a published port (a host process, a `weft run -p`); undefined when it can. */
+export type HostPortCheck = (publish: readonly ServicePublish[]) => Promise<string | undefined>;
 
 export class Services {
   readonly #tables: TableService;
   readonly #allocations: Allocations;
   readonly #selfId: string;
   readonly #networks: () => readonly NetworkObject[];
+  readonly #hostPorts: HostPortCheck;
 
-  /** `networks`: the known networks, which a VIP must belong to. */
-  constructor(tables: TableService, allocations: Allocations, selfId: string, networks: () => readonly NetworkObject[]) {
+  /** `networks`: the known networks, which a VIP must belong to; `hostPorts`: whether this host can take a published port. */
+  constructor(tables: TableService, allocations: Allocations, selfId: string, networks: () => readonly NetworkObject[], hostPorts: HostPortCheck) {
     this.#tables = tables;
     this.#allocations = allocations;
     this.#selfId = selfId;
     this.#networks = networks;
+    this.#hostPorts = hostPorts;
   }
 
   /** The services this host resolves and programs (service-sieve.ts), by name. */
@@ -81,6 +88,8 @@ export class Services {
     const existing = this.byName(request.name);
     if (existing) throw new AgentError(status.ALREADY_EXISTS, `a service named "${request.name}" exists already (ID ${existing.id}); choose another name or remove it first`);
     const ports = dedupePorts(request.ports);
+    const publish = request.publish ?? [];
+    await this.#checkPublish(request, publish);
     const vip = request.mode === 'vip' ? await this.#takeVip(request.network) : '';
     const service: ServiceObject = {
       id: randomBytes(6).toString('hex'),
@@ -91,9 +100,23 @@ export class Services {
       ports,
       health: request.health,
       createdBy: this.#selfId,
+      publish,
     };
     this.#tables.set(SERVICES_TABLE, service.name, encodeService(service));
     return service;
+  }
+
+  /** A published port is the cluster's: refused when another service or this host already holds it. */
+  async #checkPublish(request: CreateService, publish: readonly ServicePublish[]): Promise<void> {
+    if (publish.length === 0) return;
+    if (request.mode !== 'vip') throw badRequest('--publish needs --mode vip: the ingress routing mesh balances over the service\'s live backends as its VIP does (Swarm refuses dnsrr with ingress publishing too)');
+    if (request.network.internal) throw badRequest(`--publish needs a network that is not --internal: "${request.network.name}" is, and answers to outside clients leave through each host's gateway bridge`);
+    for (const p of publish) {
+      const holder = this.list().find((s) => s.publish.some((q) => q.published === p.published && q.protocol === p.protocol));
+      if (holder) throw precondition(`cannot publish ${p.published}/${p.protocol}: service "${holder.name}" publishes it already on every host; choose another published port or remove that service first`);
+    }
+    const problem = await this.#hostPorts(publish);
+    if (problem !== undefined) throw precondition(problem);
   }
 
   async remove(name: string, network: NetworkObject | undefined): Promise<ServiceObject> {

@@ -34,6 +34,8 @@ export interface ServicePlaneOptions {
   loadBalancer?: LoadBalancer;
   /** Called after each run with a new generation: the resolver drops cached answers. */
   onViewsChanged?: () => void;
+  /** The ingress routing mesh, programmed from the same live backends each run (agent/ingress). */
+  ingress?: { program(state: ServiceState): Promise<void> };
 }
 
 export class ServicePlane {
@@ -182,6 +184,7 @@ export class ServicePlane {
       if (result.applied > 0) this.#log.info({ sandboxes: result.applied }, 'programmed service load balancing');
       for (const error of result.errors) this.#log.error({ sandbox: error.sandbox, err: error.error }, 'load balancer update failed; will retry');
       if (result.errors.length > 0) this.#retrySoon();
+      await this.#o.ingress?.program(state);
     } catch (error) {
       const message = (error as Error).message;
       this.#failed = new Map(this.#o.overlay.localSandboxes().map((s) => [s.netns, message]));

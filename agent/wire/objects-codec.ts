@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { encodePlain, objectTypes } from './protos.ts';
 import { checkedDecode } from './checked-decode.ts';
 import { MAX_PUBLISHED_PORTS } from '../../lib/publish-spec.ts';
+import { MAX_SERVICE_PUBLICATIONS } from '../../lib/service-publish-spec.ts';
 
 /** Table values are capped at 64 KiB by the tables codec already. */
 const MAX_VALUE_BYTES = 64 * 1024;
@@ -49,6 +50,13 @@ export const servicePortSchema = z.object({
   protocol: z.enum(['tcp', 'udp']),
 });
 
+export const servicePublishSchema = z.object({
+  published: z.number().int().min(1).max(65_535),
+  target: z.number().int().min(1).max(65_535),
+  protocol: z.enum(['tcp', 'udp']),
+  mode: z.enum(['', 'ingress', 'host']).transform((m) => (m === '' ? 'ingress' : m)),
+});
+
 export const healthCheckSchema = z.union([
   z.object({ kind: z.literal(''), port: z.literal(0), path: z.literal('') }),
   z.object({ kind: z.literal('tcp'), port: z.number().int().min(1).max(65_535), path: z.literal('') }),
@@ -65,14 +73,19 @@ export const serviceSchema = z
     ports: z.array(servicePortSchema).max(64),
     health: healthCheckSchema,
     createdBy: nodeId,
+    /** Ports every host accepts on and balances over the backends (the ingress routing mesh); absent before it existed. */
+    publish: z.array(servicePublishSchema).max(MAX_SERVICE_PUBLICATIONS).default([]),
   })
-  .refine((s) => (s.mode === 'vip') === (s.vip !== ''), 'a vip-mode service has a VIP and a dnsrr one has none');
+  .refine((s) => (s.mode === 'vip') === (s.vip !== ''), 'a vip-mode service has a VIP and a dnsrr one has none')
+  .refine((s) => s.mode === 'vip' || s.publish.length === 0, 'only a vip-mode service publishes ports (the mesh balances over its live backends)')
+  .refine((s) => new Set(s.publish.map((p) => `${p.published}/${p.protocol}`)).size === s.publish.length, 'a published port appears twice');
 
 export type NetworkObject = z.infer<typeof networkSchema>;
 export type EndpointObject = z.infer<typeof endpointSchema>;
 export type ServiceObject = z.infer<typeof serviceSchema>;
 export type ServicePort = z.infer<typeof servicePortSchema>;
 export type HealthCheck = z.infer<typeof healthCheckSchema>;
+export type ServicePublish = z.infer<typeof servicePublishSchema>;
 
 export const encodeNetwork = (n: NetworkObject): Uint8Array => encodePlain(objectTypes.Network, { ...n });
 export const decodeNetwork = (v: Uint8Array): NetworkObject => checkedDecode(networkSchema, objectTypes.Network, v, 'network', MAX_VALUE_BYTES);

@@ -18,6 +18,8 @@ export interface ServiceClaim {
   mode: 'vip' | 'dnsrr';
   vip: string;
   ports: readonly { port: number; protocol: 'tcp' | 'udp' }[];
+  /** Ports every host accepts on for the service (the ingress routing mesh): unique cluster-wide. */
+  publish?: readonly { published: number; protocol: 'tcp' | 'udp' }[];
 }
 
 /** A service with the version of the table entry that carries it. */
@@ -43,9 +45,11 @@ export interface Sieved<T> {
 }
 
 /**
- * The services that may be programmed. A VIP:port/protocol already held by
- * an older service (lower Lamport time, then owner) stays with it: the
- * established service keeps working, the newcomer is refused.
+ * The services that may be programmed. A VIP:port/protocol, or a published
+ * port (every host's, so one per cluster), already held by an older service
+ * (lower Lamport time, then owner) stays with it: the established service
+ * keeps working, the newcomer is refused. Two hosts creating services with
+ * the same published port at once thus agree on which one every host gets.
  */
 export function sieveServices<T extends ServiceClaim>(candidates: readonly Candidate<T>[], networks: ReadonlyMap<string, NetworkRange>): Sieved<T> {
   const oldestFirst = [...candidates].sort((a, b) => a.lamport - b.lamport || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0) || a.service.name.localeCompare(b.service.name));
@@ -94,5 +98,6 @@ function clash(service: ServiceClaim, taken: ReadonlyMap<string, string>): strin
 }
 
 function portKeys(service: ServiceClaim): string[] {
-  return service.mode === 'vip' ? service.ports.map((p) => `${service.vip}:${p.port}/${p.protocol}`) : [];
+  const published = (service.publish ?? []).map((p) => `published port ${p.published}/${p.protocol}`);
+  return service.mode === 'vip' ? [...service.ports.map((p) => `${service.vip}:${p.port}/${p.protocol}`), ...published] : published;
 }

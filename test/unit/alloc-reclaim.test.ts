@@ -62,7 +62,7 @@ const endpoint = (networkId: string, ip: string, nodeId: string): EndpointObject
   id: `e${ip.replaceAll('.', '')}`, networkId, name: '', ip, mac: '02:00:00:00:00:01', nodeId, vtep: '198.18.0.1', sandbox: 's', aliases: [], services: [], unhealthyServices: [],
 });
 const service = (networkId: string, vip: string): ServiceObject => ({
-  id: 'abcdef123456', name: 'web', networkId, mode: 'vip', vip, ports: [], health: { kind: '', port: 0, path: '' }, createdBy: 'a'.repeat(32),
+  id: 'abcdef123456', name: 'web', networkId, mode: 'vip', vip, ports: [], health: { kind: '', port: 0, path: '' }, createdBy: 'a'.repeat(32), publish: [],
 });
 
 test('a reclaim keeps the VNIs, pool subnets, VIPs and active members’ addresses, and frees the gone node’s endpoints', (t) => {

@@ -19,14 +19,14 @@ const NET = '0123456789ab';
 const network = { id: NET, name: 'app', vni: 4097, subnet: '10.9.0.0/24', gateway: '10.9.0.1', internal: false, createdBy: SELF, poolSubnet: false };
 
 const service = (name: string, vip: string, port = 80, id = 'cccccccccccc'): ServiceObject => ({
-  id, name, networkId: NET, mode: 'vip', vip, ports: [{ port, protocol: 'tcp' }], health: { kind: '', port: 0, path: '' }, createdBy: SELF,
+  id, name, networkId: NET, mode: 'vip', vip, ports: [{ port, protocol: 'tcp' }], health: { kind: '', port: 0, path: '' }, createdBy: SELF, publish: [],
 });
 
 function overlayOf(tables: ReplicatedTables): { services: Services; networks: Networks } {
   const service = { tables } as unknown as TableService;
   const allocations = {} as Allocations;
   const networks = new Networks(service, allocations, '100.64.0.0/10', SELF);
-  return { networks, services: new Services(service, allocations, SELF, () => networks.list()) };
+  return { networks, services: new Services(service, allocations, SELF, () => networks.list(), async () => undefined) };
 }
 
 test('a bad or clashing remote service is left out and reported; the others still render', (t) => {

@@ -59,13 +59,16 @@ test('service objects round-trip; a peer\'s inconsistent one (dnsrr with a VIP, 
     id: 'cccccccccccc', name: 'web', networkId: NET, mode: 'vip', vip: '100.64.1.5',
     ports: [{ port: 80, protocol: 'tcp' }, { port: 53, protocol: 'udp' }],
     health: { kind: 'http', port: 8080, path: '/healthz' }, createdBy: 'd'.repeat(32),
+    publish: [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }, { published: 8081, target: 81, protocol: 'udp', mode: 'host' }],
   };
   t.deepEqual(decodeService(encodeService(service)), service);
-  const none: ServiceObject = { ...service, mode: 'dnsrr', vip: '', health: { kind: '', port: 0, path: '' } };
+  const none: ServiceObject = { ...service, mode: 'dnsrr', vip: '', health: { kind: '', port: 0, path: '' }, publish: [] };
   t.deepEqual(decodeService(encodeService(none)), none);
   t.throws(() => decodeService(encodeService({ ...service, mode: 'dnsrr' })), { message: /VIP/ });
   t.throws(() => decodeService(encodeService({ ...service, ports: [{ port: 70_000, protocol: 'tcp' }] })));
   t.throws(() => decodeService(new Uint8Array([0xff, 0xff, 0xff])));
+  t.throws(() => decodeService(encodeService({ ...none, publish: service.publish })), { message: /only a vip-mode service publishes ports/ });
+  t.throws(() => decodeService(encodeService({ ...service, publish: [...service.publish, { published: 8080, target: 81, protocol: 'tcp', mode: 'host' }] })), { message: /a published port appears twice/ });
 });
 
 test('the gateway table: internal-only sandboxes in no_egress, DNS redirected, the host closed to sandboxes otherwise', (t) => {

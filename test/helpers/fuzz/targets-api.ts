@@ -45,7 +45,7 @@ function overlayLite(): { networks: Networks; services: Services } {
     drop: () => undefined,
   };
   const networks = new Networks(service, allocations, '100.64.0.0/10', SELF);
-  return { networks, services: new Services(service, allocations, SELF, () => networks.list()) };
+  return { networks, services: new Services(service, allocations, SELF, () => networks.list(), async () => undefined) };
 }
 
 export async function apiTargets(): Promise<FuzzTarget[]> {

@@ -71,6 +71,7 @@ const serviceArb = fc.oneof(
   ports: fc.array(fc.record({ port: fc.integer({ min: 1, max: 65_535 }), protocol: fc.constantFrom('tcp' as const, 'udp' as const) }), { maxLength: 4 }),
   health: fc.constantFrom({ kind: '' as const, port: 0 as const, path: '' as const }, { kind: 'tcp' as const, port: 80, path: '' as const }, { kind: 'http' as const, port: 8080, path: '/healthz' }),
   createdBy: nodeIdArb,
+  publish: m.mode === 'vip' ? fc.uniqueArray(fc.record({ published: fc.integer({ min: 1, max: 65_535 }), target: fc.integer({ min: 1, max: 65_535 }), protocol: fc.constantFrom('tcp' as const, 'udp' as const), mode: fc.constantFrom('ingress' as const, 'host' as const) }), { maxLength: 3, selector: (p) => `${p.published}/${p.protocol}` }) : fc.constant<{ published: number; target: number; protocol: 'tcp' | 'udp'; mode: 'ingress' | 'host' }[]>([]),
 }));
 
 /** The agent's real spaces (agent/overlay/spaces.ts): VNIs, pool subnets, a /16's addresses. */
