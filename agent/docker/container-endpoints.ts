@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { KeyedSerializer } from '../../lib/serial.ts';
 import type { Overlay } from '../overlay/overlay.ts';
-import { DockerState, type DockerEndpoint } from './docker-state.ts';
+import type { DockerState, DockerEndpoint } from './docker-state.ts';
 import { NAME_WAIT, waitForContainerName } from './container-name.ts';
+import { OrphanAddresses, releaseHeldAddress } from './held-addresses.ts';
 
 /** How often the watcher looks for the moved interface, and how long it waits for dockerd. */
 const MOVE_POLL_MS = 25;
@@ -27,10 +28,12 @@ export class ContainerEndpoints {
   readonly #serial = new KeyedSerializer();
   /** Endpoints whose moved interface is being waited for; Leave clears the entry to stop the wait. */
   readonly #waiting = new Set<string>();
+  readonly #orphans: OrphanAddresses;
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger) {
+  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger, orphans = new OrphanAddresses()) {
     this.#overlay = overlay;
+    this.#orphans = orphans;
     this.#state = state;
     this.#dockerSocket = dockerSocket;
     this.#log = logger.child({ component: 'docker-endpoints' });
@@ -99,11 +102,19 @@ export class ContainerEndpoints {
         this.#log.info({ endpoint: id, sandbox: current.sandboxKey }, 'container namespace gone without a Leave: releasing its attachment and address');
         await this.#release(id, current);
         this.#state.endpoints.delete(id);
-        const key = DockerState.addressKey(current.networkId, current.ip);
-        const held = this.#state.addresses.delete(key);
         this.#state.save();
-        if (held) await this.#overlay().containerLinks.freeAddress(current.networkId, current.ip);
+        await releaseHeldAddress(this.#overlay(), this.#state, current.networkId, current.ip);
       }).catch((e: Error) => this.#log.warn({ endpoint: id, err: e.message }, 'cannot release a gone container\'s endpoint'));
+    }
+    await this.#releaseOrphans();
+  }
+
+  /** Addresses Docker holds that no endpoint has used for the grace period (a lost answer, a lost ReleaseAddress). */
+  async #releaseOrphans(): Promise<void> {
+    for (const [networkId, ip] of this.#orphans.due(this.#state, Date.now())) {
+      this.#log.warn({ network: networkId, ip }, 'an address Docker was given is used by no endpoint: releasing it');
+      await releaseHeldAddress(this.#overlay(), this.#state, networkId, ip)
+        .catch((e: Error) => this.#log.warn({ network: networkId, ip, err: e.message }, 'cannot release an unused Docker address'));
     }
   }
 

@@ -2,7 +2,10 @@
 // endpoint address is handed out from the allocator once, freed exactly once
 // (a repeated or unknown ReleaseAddress is a no-op), survives a restart
 // (docker-plugin.json), and hostile bodies are refused before anything is done.
+// An address whose answer never reached Docker, or that no endpoint uses for
+// the grace period, is released once.
 import test from 'ava';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,14 +15,15 @@ import { networkHandlers } from '../../agent/docker/network-handlers.ts';
 import { endpointHandlers } from '../../agent/docker/endpoint-handlers.ts';
 import { DockerState } from '../../agent/docker/docker-state.ts';
 import { ContainerEndpoints } from '../../agent/docker/container-endpoints.ts';
-import type { PluginHandler } from '../../agent/docker/plugin-server.ts';
+import { startPluginServer, type PluginHandler } from '../../agent/docker/plugin-server.ts';
+import { OrphanAddresses } from '../../agent/docker/held-addresses.ts';
 
 const NETWORK = { id: 'n1', name: 'blue', subnet: '100.64.0.0/24', gateway: '100.64.0.1', vni: 7, internal: false };
 const DOCKER_NET = 'a'.repeat(64);
 const ENDPOINT = 'b'.repeat(64);
 
-/** An overlay with one network and an allocator that counts. */
-function fakeOverlay() {
+/** An overlay with one network and an allocator that counts (and takes allocDelayMs per address). */
+function fakeOverlay(allocDelayMs = 0) {
   const allocated = new Set<string>();
   const freed: string[] = [];
   let next = 2;
@@ -28,6 +32,7 @@ function fakeOverlay() {
     services: { byName: () => undefined },
     containerLinks: {
       allocateAddress: async () => {
+        await new Promise((resolve) => setTimeout(resolve, allocDelayMs));
         const ip = `100.64.0.${next++}`;
         allocated.add(ip);
         return ip;
@@ -41,14 +46,17 @@ function fakeOverlay() {
   return { overlay, allocated, freed };
 }
 
-function setUp(dataDir: string, overlay: Overlay): Record<string, PluginHandler> {
+function setUp(dataDir: string, overlay: Overlay, orphans?: OrphanAddresses): Record<string, PluginHandler> & { endpoints: ContainerEndpoints } {
   const state = new DockerState(dataDir);
-  const endpoints = new ContainerEndpoints(() => overlay, state, '', pino({ level: 'silent' }));
-  return { ...networkHandlers(() => overlay, state), ...endpointHandlers(() => overlay, state, endpoints) };
+  const endpoints = new ContainerEndpoints(() => overlay, state, '', pino({ level: 'silent' }), orphans);
+  return Object.assign({ ...networkHandlers(() => overlay, state), ...endpointHandlers(() => overlay, state, endpoints) }, { endpoints });
 }
 
+/** A call whose answer always arrives (undelivered answers are tested through the real socket). */
+const DELIVERED = { onUndelivered: () => undefined };
+
 async function call(handlers: Record<string, PluginHandler>, method: string, body: unknown): Promise<Record<string, unknown>> {
-  return (await handlers[method]!(body)) as Record<string, unknown>;
+  return (await handlers[method]!(body, DELIVERED)) as Record<string, unknown>;
 }
 
 const createNetwork = { NetworkID: DOCKER_NET, Options: {}, IPv4Data: [{ AddressSpace: 'weft', Pool: NETWORK.subnet, Gateway: '100.64.0.1/24' }] };
@@ -93,3 +101,70 @@ test('endpoints need a recorded network and a weft address; hostile Join bodies 
   t.deepEqual(await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT }), {});
   t.deepEqual(await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT }), {});
 });
+
+test('Docker hangs up on a slow RequestAddress and retries with an empty body: the first address is released, the retry gets a clear error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-docker-retry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { overlay, allocated, freed } = fakeOverlay(300);
+  const { endpoints: _, ...handlers } = setUp(dir, overlay);
+  const socketPath = join(dir, 'weft.sock');
+  const server = await startPluginServer(socketPath, handlers, pino({ level: 'silent' }));
+  t.teardown(() => server.close());
+  // What Docker's plugin client does on its timeout: the connection closes before the answer.
+  const body = JSON.stringify({ PoolID: NETWORK.id, Address: '', Options: null });
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(socketPath, () => {
+      socket.write(`POST /IpamDriver.RequestAddress HTTP/1.1\r\nHost: plugin\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), 50);
+    });
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
+  const retry = await fetchLike(socketPath, 'IpamDriver.RequestAddress', '');
+  t.is(retry.status, 500);
+  t.regex(String(retry.json['Err']), /empty request \(Docker retried a call that had timed out/);
+  const deadline = Date.now() + 30_000;
+  while (freed.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(freed, ['100.64.0.2'], 'the address in the lost answer went back to the allocator');
+  t.is(allocated.size, 0);
+  const state = new DockerState(dir);
+  t.deepEqual([...state.addresses], [], 'and is no longer recorded as Docker\'s');
+});
+
+test('an address no endpoint uses for the grace period is released once; one an endpoint uses is kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-docker-orphan-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { overlay, freed } = fakeOverlay();
+  let now = 0;
+  const handlers = setUp(dir, overlay, new OrphanAddresses(60_000));
+  await call(handlers, 'NetworkDriver.CreateNetwork', createNetwork);
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null }); // answer lost after delivery
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null });
+  await call(handlers, 'NetworkDriver.CreateEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, Interface: { Address: '100.64.0.3/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+  const realNow = Date.now;
+  t.teardown(() => { Date.now = realNow; });
+  Date.now = () => now;
+  await handlers.endpoints.sweep();
+  now = 59_000;
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, [], 'not before the grace period');
+  now = 61_000;
+  await handlers.endpoints.sweep();
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, ['100.64.0.2'], 'the unused address is released once; the endpoint\'s is kept');
+  await call(handlers, 'IpamDriver.ReleaseAddress', { PoolID: NETWORK.id, Address: '100.64.0.2' });
+  t.deepEqual(freed, ['100.64.0.2'], 'a late ReleaseAddress is a no-op');
+});
+
+function fetchLike(socketPath: string, method: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath, () => socket.end(`POST /${method} HTTP/1.1\r\nHost: plugin\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+    let text = '';
+    socket.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+    socket.on('end', () => {
+      const [head, payload] = text.split('\r\n\r\n');
+      resolve({ status: Number(head?.split(' ')[1]), json: JSON.parse(payload ?? '{}') as Record<string, unknown> });
+    });
+    socket.on('error', reject);
+  });
+}
