@@ -20,6 +20,11 @@ const MOVE_DEADLINE_MS = 120_000;
 /** How often namespaces of adopted containers are checked for having gone without a Leave. */
 const SWEEP_MS = 5_000;
 
+/** The name Join gives the container's interface until Docker moves it (and again when Docker moves it back out). */
+export function joinNameOf(endpointId: string): string {
+  return `wd${endpointId.slice(0, 12)}`;
+}
+
 export class ContainerEndpoints {
   readonly #overlay: () => Overlay;
   readonly #state: DockerState;
@@ -89,17 +94,23 @@ export class ContainerEndpoints {
   }
 
   /**
-   * Adopted containers whose namespace is gone without a Leave (the agent was
-   * down when Docker sent it): their attachment and address are released here,
-   * once; a later Leave, DeleteEndpoint or ReleaseAddress for them is a no-op.
+   * Containers gone without a Leave (the agent was down when Docker sent it),
+   * released here, once; a later Leave, DeleteEndpoint or ReleaseAddress for
+   * them is a no-op. Gone is: an adopted container whose namespace file is
+   * gone, or whose interface Docker moved back into the agent's namespace
+   * (it does on teardown; its namespace file lingers until Docker's cleanup,
+   * a minute or two); a joined container no longer waited for (the wait
+   * timed out, or the namespace vanished while it was being adopted) whose
+   * namespace file is gone.
    */
   async sweep(): Promise<void> {
-    for (const [id, endpoint] of [...this.#state.endpoints]) {
-      if (endpoint.ifname === '' || existsSync(endpoint.sandboxKey)) continue;
+    const gone = await this.#goneEndpoints();
+    for (const [id, reason] of gone) {
       await this.#serial.run(id, async () => {
         const current = this.#state.endpoints.get(id);
-        if (!current || current.ifname === '' || existsSync(current.sandboxKey)) return;
-        this.#log.info({ endpoint: id, sandbox: current.sandboxKey }, 'container namespace gone without a Leave: releasing its attachment and address');
+        // Leave, a new Join or the adoption may have come first.
+        if (!current || current.sandboxKey === '' || this.#waiting.has(id) || (reason === 'namespace gone' && existsSync(current.sandboxKey))) return;
+        this.#log.info({ endpoint: id, sandbox: current.sandboxKey, reason }, 'container gone without a Leave: releasing its link, endpoint and address');
         await this.#release(id, current);
         this.#state.endpoints.delete(id);
         this.#state.save();
@@ -107,6 +118,25 @@ export class ContainerEndpoints {
       }).catch((e: Error) => this.#log.warn({ endpoint: id, err: e.message }, 'cannot release a gone container\'s endpoint'));
     }
     await this.#releaseOrphans();
+  }
+
+  /** The joined endpoints whose container is gone (see sweep), with why. */
+  async #goneEndpoints(): Promise<Map<string, string>> {
+    const gone = new Map<string, string>();
+    const adopted: string[] = [];
+    for (const [id, endpoint] of this.#state.endpoints) {
+      if (endpoint.sandboxKey === '' || this.#waiting.has(id)) continue;
+      if (!existsSync(endpoint.sandboxKey)) gone.set(id, 'namespace gone');
+      else if (endpoint.ifname !== '') adopted.push(id);
+    }
+    if (adopted.length === 0) return gone;
+    const names = new Map(adopted.map((id) => [joinNameOf(id), id]));
+    const back = await this.#overlay().containerLinks.backHome([...names.keys()]).catch((e: Error) => {
+      this.#log.warn({ err: e.message }, 'cannot list the agent\'s links');
+      return [];
+    });
+    for (const name of back) gone.set(names.get(name)!, 'interface moved back out of the container');
+    return gone;
   }
 
   /** Addresses Docker holds that no endpoint has used for the grace period (a lost answer, a lost ReleaseAddress). */

@@ -4,9 +4,9 @@
 // (docker-plugin.json), and hostile bodies are refused before anything is done.
 // An address whose answer never reached Docker, or that no endpoint uses for
 // the grace period, is released once.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -168,3 +168,88 @@ function fetchLike(socketPath: string, method: string, body: string): Promise<{ 
     socket.on('error', reject);
   });
 }
+
+/** An overlay whose container links the test drives: what moved() answers, whether adoption fails, which Join names are back home. */
+function linkOverlay(dir: string) {
+  const base = fakeOverlay();
+  const calls: string[] = [];
+  const links = {
+    moved: undefined as string | undefined,
+    adoptFails: false,
+    backHome: [] as string[],
+  };
+  Object.assign(base.overlay, {
+    containerLinks: {
+      ...(base.overlay.containerLinks as object),
+      prepare: async () => void calls.push('prepare'),
+      moved: async () => links.moved,
+      remove: async () => void calls.push('remove'),
+      backHome: async (names: string[]) => names.filter((n) => links.backHome.includes(n)),
+    },
+    createSandbox: async (request: { netns: string }) => {
+      calls.push('adopt');
+      // The namespace is removed under the adoption (the container died at once).
+      if (links.adoptFails) throw new Error(`${request.netns} is not a network namespace`);
+      return {};
+    },
+    detachContainer: async () => void calls.push('detach'),
+  });
+  const netnsFile = join(dir, 'netns-1');
+  writeFileSync(netnsFile, '');
+  return { ...base, calls, links, netnsFile };
+}
+
+async function joinedEndpoint(t: ExecutionContext, name: string) {
+  const dir = mkdtempSync(join(tmpdir(), `weft-docker-${name}-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = linkOverlay(dir);
+  const handlers = setUp(dir, fake.overlay);
+  t.teardown(() => handlers.endpoints.stop());
+  await call(handlers, 'NetworkDriver.CreateNetwork', createNetwork);
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null });
+  await call(handlers, 'NetworkDriver.CreateEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, Interface: { Address: '100.64.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: { 'weft.name': 'c1' } });
+  const joined = await call(handlers, 'NetworkDriver.Join', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, SandboxKey: fake.netnsFile, Options: {} });
+  return { ...fake, handlers, joinName: (joined['InterfaceName'] as { SrcName: string }).SrcName };
+}
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a namespace removed under a container being adopted: the sweep releases its link, endpoint and address once', async (t) => {
+  const { handlers, links, calls, freed, netnsFile } = await joinedEndpoint(t, 'vanished');
+  links.adoptFails = true;
+  rmSync(netnsFile);
+  links.moved = 'eth0';
+  await until('the adoption to fail', () => calls.includes('adopt'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await handlers.endpoints.sweep();
+  t.deepEqual(calls.filter((c) => c !== 'adopt'), ['prepare', 'remove'], 'the prepared link is removed');
+  t.deepEqual(freed, ['100.64.0.2'], 'the address is released');
+  await handlers.endpoints.sweep();
+  await call(handlers, 'NetworkDriver.Leave', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT });
+  await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT });
+  await call(handlers, 'IpamDriver.ReleaseAddress', { PoolID: NETWORK.id, Address: '100.64.0.2' });
+  t.deepEqual(freed, ['100.64.0.2'], 'once: a later sweep, Leave, DeleteEndpoint and ReleaseAddress are no-ops');
+  t.deepEqual(calls.filter((c) => c !== 'adopt'), ['prepare', 'remove']);
+});
+
+test('an adopted container whose interface Docker moved back out is released while its namespace file lingers', async (t) => {
+  const { handlers, links, calls, freed, joinName } = await joinedEndpoint(t, 'back');
+  t.is(joinName, `wd${ENDPOINT.slice(0, 12)}`);
+  links.moved = 'eth0';
+  await until('the adoption', () => calls.includes('adopt'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, [], 'a running container is kept');
+  links.backHome = [joinName];
+  await handlers.endpoints.sweep();
+  t.deepEqual(calls, ['prepare', 'adopt', 'detach'], 'its attachment is detached');
+  t.deepEqual(freed, ['100.64.0.2'], 'and its address released');
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, ['100.64.0.2'], 'once');
+});
