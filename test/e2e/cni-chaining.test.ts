@@ -5,16 +5,21 @@
 // leaves nothing (host route, guard pin, portmap's chain, endpoint). The host
 // route to the container's overlay address lets in only what portmap DNATs.
 // `bandwidth` after weft cannot shape (docs/containers.md says why): its ADD
-// fails, and the chain's DEL then cleans up what weft made.
+// fails, and the chain's DEL then cleans up what weft made. Under podman,
+// `-p` publishes through the same chain.
 import test from 'ava';
+import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { labUp, labDown, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { labUp, labDown, labDir, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { makeCniView } from '../helpers/cni-view.ts';
+import { startLabPodman, stopLabPodman, podmanOn, podmanRun, PODMAN_IMAGE, type LabPodman } from '../helpers/lab-podman.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 import { chainAdd, chainCheck, chainDel, CniChainError, type ChainCall, type Conflist } from '../helpers/cni-chain.ts';
 
 const prefix = uniquePrefix('p');
 let lab: LabState;
 const listeners: ResultPromise[] = [];
+const stops: Array<() => Promise<void>> = [];
 const HOST_PORT = 18080;
 const CONTAINER_PORT = 8080;
 
@@ -60,6 +65,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
   for (const l of listeners) l.kill('SIGKILL');
   for (const name of ['c1', 'c2']) await execa('ip', ['netns', 'delete', `${prefix}-${name}`], { reject: false });
   await labDown(prefix);
@@ -119,5 +125,31 @@ test.serial('bandwidth after weft cannot find a host-side peer: its ADD fails an
   await chainDel(list, call, undefined);
   t.false((await endpoints(h1)).some((e) => e.name === 'shaped'), 'DEL released weft\'s attachment');
   t.is((await hostRoutes(h1)).trim(), '', 'no host route left');
+  await eventually('doctor to be clean on h1', async () => (await weftOn(h1, ['doctor'])).exitCode === 0, 60_000);
+});
+
+test.serial('podman -p with weft + portmap: another host reaches the container; podman rm leaves nothing', async (t) => {
+  const [h1, h2] = [lab.hosts[0]!, lab.hosts[1]!];
+  const view = makeCniView(join(labDir(prefix), 'view-pod'), h1, { ...portmapList(h1, 'unused'), name: 'weftpm', plugins: [
+    { type: 'weft', network: 'blue', socket: h1.socket },
+    { type: 'portmap', capabilities: { portMappings: true } },
+  ] });
+  const started: LabPodman[] = [];
+  stops.push(async () => { for (const p of started) await stopLabPodman(p); });
+  started.push(await startLabPodman(h1, view));
+  const podman = started[0]!;
+  const run = await podmanRun(podman, 'weftpm', ['-d', '--name', 'pub', '-p', `${HOST_PORT + 10}:${CONTAINER_PORT}`, PODMAN_IMAGE,
+    'sh', '-c', `busybox mkdir -p /w && echo hello-podman > /w/index.html && httpd -f -p ${CONTAINER_PORT} -h /w`]);
+  t.is(run.exitCode, 0, String(run.stderr));
+  const pub = (await eventually('pub to be listed', async () => (await endpoints(h1)).find((e) => e.name === 'pub'), 60_000));
+  const page = await eventually('the published port to answer from h2', async () => {
+    const r = await execa('ip', ['netns', 'exec', h2.netns, 'curl', '-s', '-m', '3', `http://${h1.ip}:${HOST_PORT + 10}/`], { reject: false, timeout: 20_000 });
+    return r.exitCode === 0 && String(r.stdout).trim() !== '' ? String(r.stdout).trim() : undefined;
+  }, 60_000);
+  t.is(page, 'hello-podman');
+  t.is((await podmanOn(podman, ['rm', '--force', '--time', '0', 'pub'])).exitCode, 0);
+  t.false((await endpoints(h1)).some((e) => e.name === 'pub'), 'podman rm ran DEL');
+  t.notRegex(await hostRoutes(h1), new RegExp(`^${pub.ip.replaceAll('.', '\\.')} `, 'm'), 'the host route is gone');
+  t.notRegex(await natRules(h1), /CNI-DN-/, 'portmap\'s DNAT chain is gone');
   await eventually('doctor to be clean on h1', async () => (await weftOn(h1, ['doctor'])).exitCode === 0, 60_000);
 });
