@@ -46,12 +46,33 @@ export class ContainerEndpoints {
 
   /** Resumes waits a restart interrupted and starts the sweep. */
   start(): void {
+    const adopted = this.#adoptedBeforeRestart();
     for (const [id, endpoint] of this.#state.endpoints) {
-      if (endpoint.sandboxKey !== '' && endpoint.ifname === '') this.#watch(id);
+      if (endpoint.sandboxKey === '' || endpoint.ifname !== '') continue;
+      const ifname = adopted.get(id);
+      if (ifname === undefined) {
+        this.#watch(id);
+        continue;
+      }
+      // The overlay had adopted it when the agent was killed, before this record was saved:
+      // it is adopted (and the sweep releases it at once if its namespace is gone meanwhile).
+      endpoint.ifname = ifname;
+      this.#state.save();
     }
     void this.sweep();
     this.#sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
     this.#sweeper.unref();
+  }
+
+  /** Container ID -> interface of the Docker attachments the overlay holds (containerId is the endpoint ID). */
+  #adoptedBeforeRestart(): Map<string, string> {
+    try {
+      return new Map(this.#overlay().localSandboxes().flatMap((s) => s.attachments)
+        .filter((a) => a.containerId !== '' && a.addressHeld).map((a) => [a.containerId, a.ifname] as const));
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, 'cannot read the local sandboxes; waiting for every joined container again');
+      return new Map();
+    }
   }
 
   stop(): void {

@@ -177,6 +177,8 @@ function linkOverlay(dir: string) {
     moved: undefined as string | undefined,
     adoptFails: false,
     backHome: [] as string[],
+    /** The overlay's own record of adopted sandboxes (what survives a kill -9 of the agent). */
+    local: [] as Array<{ attachments: Array<{ containerId: string; ifname: string; addressHeld: boolean }> }>,
   };
   Object.assign(base.overlay, {
     containerLinks: {
@@ -186,6 +188,7 @@ function linkOverlay(dir: string) {
       remove: async () => void calls.push('remove'),
       backHome: async (names: string[]) => names.filter((n) => links.backHome.includes(n)),
     },
+    localSandboxes: () => links.local,
     createSandbox: async (request: { netns: string }) => {
       calls.push('adopt');
       // The namespace is removed under the adoption (the container died at once).
@@ -252,4 +255,19 @@ test('an adopted container whose interface Docker moved back out is released whi
   t.deepEqual(freed, ['100.64.0.2'], 'and its address released');
   await handlers.endpoints.sweep();
   t.deepEqual(freed, ['100.64.0.2'], 'once');
+});
+
+test('killed after the overlay adopted a container but before the plugin saved it: after the restart it is adopted, and released once its namespace is gone', async (t) => {
+  const { handlers, links, calls, freed, netnsFile, overlay } = await joinedEndpoint(t, 'restart');
+  handlers.endpoints.stop(); // kill -9: the wait for the move dies with the agent
+  links.local = [{ attachments: [{ containerId: ENDPOINT, ifname: 'eth0', addressHeld: true }] }];
+  rmSync(netnsFile); // docker rm -f while the agent was down
+  const dir = join(netnsFile, '..');
+  const restarted = setUp(dir, overlay);
+  t.teardown(() => restarted.endpoints.stop());
+  restarted.endpoints.start();
+  await until('the release', () => freed.length > 0);
+  t.deepEqual(calls, ['prepare', 'detach'], 'its attachment is detached, not waited for 120 s');
+  t.deepEqual(freed, ['100.64.0.2']);
+  t.deepEqual([...new DockerState(dir).endpoints.keys()], [], 'and the endpoint forgotten');
 });
