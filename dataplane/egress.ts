@@ -15,6 +15,7 @@ import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
 import { parseCidr, formatIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
+import { syncContainerRoutes, type ContainerRoute } from './container-routes.ts';
 
 export const EGRESS_BRIDGE = 'weft_gw';
 export const EGRESS_IFNAME = 'egress0';
@@ -115,6 +116,8 @@ export function renderEgressTable(spec: EgressSpec, state: EgressState): string[
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     `    iifname "${EGRESS_BRIDGE}" ip saddr @no_egress drop`,
+    // A leg may carry a container's overlay address (dataplane/container-routes.ts): only in answers to a DNATed flow.
+    `    iifname "${EGRESS_BRIDGE}" ip saddr != ${spec.subnet} ct status & dnat == 0 drop`,
     // Sandboxes meet here only through a port one of them published (hairpin, dataplane/publish.ts).
     `    iifname "${EGRESS_BRIDGE}" oifname "${EGRESS_BRIDGE}" ct status dnat accept`,
     `    iifname "${EGRESS_BRIDGE}" oifname "${EGRESS_BRIDGE}" drop`,
@@ -217,6 +220,8 @@ export interface EgressPlane {
   setPublishing(sandbox: Sandbox, publishes: boolean): Promise<boolean>;
   detach(sandbox: Sandbox): Promise<boolean>;
   unguardedPorts(sandboxKeys: readonly string[]): Promise<string[]>;
+  /** The host routes to CNI containers' overlay addresses through their legs (container-routes.ts), replaced whole. */
+  syncContainerRoutes(routes: readonly ContainerRoute[]): Promise<string[]>;
 }
 
 export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlane {
@@ -228,5 +233,6 @@ export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlan
     setPublishing: (sandbox, publishes) => setEgressPublishing(ctx, sandbox, publishes),
     detach: (sandbox) => detachEgress(ctx, sandbox),
     unguardedPorts: (keys) => unguardedEgressPorts(ctx, keys),
+    syncContainerRoutes: (routes) => syncContainerRoutes(ctx, EGRESS_BRIDGE, routes),
   };
 }

@@ -20,7 +20,7 @@ import { egressPlane, type EgressPlane, type EgressSpec } from './egress.ts';
 import { startDetachedIn } from './detached-process.ts';
 import { publishPlane, type PublishPlane } from './publish.ts';
 import { ingressPlane, type IngressPlane } from './ingress.ts';
-import { movedLinkName, prepareMovableLink } from './movable-link.ts';
+import { linksBackHome, movedLinkName, prepareMovableLink } from './movable-link.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
 export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';
@@ -54,6 +54,8 @@ export interface Dataplane {
   prepareMovableLink(sandbox: Sandbox, network: Network, localName: string, mac: string): Promise<void>;
   /** The moved end's name inside the sandbox; undefined until it is there. */
   movedLinkName(sandbox: Sandbox, network: Network): Promise<string | undefined>;
+  /** Which of these moved links are back in the data plane's own namespace (the runtime took them out again). */
+  linksBackHome(localNames: readonly string[]): Promise<string[]>;
   /** Only for named sandboxes; `ip netns exec NAME` then uses it. A file weft did not write is left alone ('foreign'). */
   writeResolvConf(sandboxName: string, lines: readonly string[]): ResolvConfResult;
   reconcile(desired: readonly NetworkEndpoints[], options?: ReconcileOptions): Promise<ReconcileResult>;
@@ -88,6 +90,7 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     destroySandbox: (sandbox, vnis) => serial.runAll(vnis.map(key), () => destroySandbox(ctx, sandbox, vnis)),
     prepareMovableLink: (sandbox, network, localName, mac) => serial.run(key(network.vni), () => prepareMovableLink(ctx, sandbox, network, localName, mac)),
     movedLinkName: (sandbox, network) => movedLinkName(ctx, sandbox, network),
+    linksBackHome: (localNames) => linksBackHome(ctx, localNames),
     writeResolvConf: (name, lines) => writeResolvConf(name, lines),
     reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, opts)),
     doctor: (input) => doctor(ctx, input),

@@ -9,7 +9,7 @@ import type { DataplaneContext } from './context.ts';
 import type { Network } from './types.ts';
 import type { Sandbox } from './sandbox.ts';
 import { peerOf } from './sandbox.ts';
-import { run, runBatch } from './exec.ts';
+import { run, runBatch, runJson } from './exec.ts';
 import { BRIDGE, validateIfName, vethNameFor } from './names.ts';
 import { findLink, readLinks } from './links.ts';
 import { inNetns, netnsByName, netnsExists } from './netns.ts';
@@ -38,4 +38,17 @@ export async function movedLinkName(ctx: DataplaneContext, sandbox: Sandbox, net
   const host = findLink(await readLinks(ctx.runner, netnsByName(network.netns)), vethNameFor(sandbox.key, network.netns));
   if (!host) return undefined;
   return peerOf(host, await readLinks(ctx.runner, sandbox.ref))?.ifname;
+}
+
+/**
+ * Which of `localNames` are links in the data plane's own namespace. A
+ * runtime that tears a container down moves the interface back out under
+ * the name it was joined with (Docker does, after Leave); found there, the
+ * container is gone even while its namespace file lingers.
+ */
+export async function linksBackHome(ctx: DataplaneContext, localNames: readonly string[]): Promise<string[]> {
+  if (localNames.length === 0) return [];
+  const links = await runJson<Array<{ ifname?: string }>>(ctx.runner, 'ip', ['-j', 'link', 'show']);
+  const present = new Set(links.map((l) => l.ifname));
+  return localNames.filter((name) => present.has(name));
 }

@@ -10,14 +10,20 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { KeyedSerializer } from '../../lib/serial.ts';
 import type { Overlay } from '../overlay/overlay.ts';
-import { DockerState, type DockerEndpoint } from './docker-state.ts';
+import type { DockerState, DockerEndpoint } from './docker-state.ts';
 import { NAME_WAIT, waitForContainerName } from './container-name.ts';
+import { OrphanAddresses, releaseHeldAddress } from './held-addresses.ts';
 
 /** How often the watcher looks for the moved interface, and how long it waits for dockerd. */
 const MOVE_POLL_MS = 25;
 const MOVE_DEADLINE_MS = 120_000;
 /** How often namespaces of adopted containers are checked for having gone without a Leave. */
 const SWEEP_MS = 5_000;
+
+/** The name Join gives the container's interface until Docker moves it (and again when Docker moves it back out). */
+export function joinNameOf(endpointId: string): string {
+  return `wd${endpointId.slice(0, 12)}`;
+}
 
 export class ContainerEndpoints {
   readonly #overlay: () => Overlay;
@@ -27,14 +33,16 @@ export class ContainerEndpoints {
   readonly #serial = new KeyedSerializer();
   /** Endpoints whose moved interface is being waited for; Leave clears the entry to stop the wait. */
   readonly #waiting = new Set<string>();
+  readonly #orphans: OrphanAddresses;
   #sweeper: NodeJS.Timeout | undefined;
 
   /** How long dockerd may take to move a joined endpoint's interface (tests shorten it). */
   readonly #moveDeadlineMs: number;
 
-  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger, moveDeadlineMs = MOVE_DEADLINE_MS) {
+  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger, orphans = new OrphanAddresses(), moveDeadlineMs = MOVE_DEADLINE_MS) {
     this.#moveDeadlineMs = moveDeadlineMs;
     this.#overlay = overlay;
+    this.#orphans = orphans;
     this.#state = state;
     this.#dockerSocket = dockerSocket;
     this.#log = logger.child({ component: 'docker-endpoints' });
@@ -42,12 +50,33 @@ export class ContainerEndpoints {
 
   /** Resumes waits a restart interrupted and starts the sweep. */
   start(): void {
+    const adopted = this.#adoptedBeforeRestart();
     for (const [id, endpoint] of this.#state.endpoints) {
-      if (endpoint.sandboxKey !== '' && endpoint.ifname === '') this.#watch(id);
+      if (endpoint.sandboxKey === '' || endpoint.ifname !== '') continue;
+      const ifname = adopted.get(id);
+      if (ifname === undefined) {
+        this.#watch(id);
+        continue;
+      }
+      // The overlay had adopted it when the agent was killed, before this record was saved:
+      // it is adopted (and the sweep releases it at once if its namespace is gone meanwhile).
+      endpoint.ifname = ifname;
+      this.#state.save();
     }
     void this.sweep();
     this.#sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
     this.#sweeper.unref();
+  }
+
+  /** Container ID -> interface of the Docker attachments the overlay holds (containerId is the endpoint ID). */
+  #adoptedBeforeRestart(): Map<string, string> {
+    try {
+      return new Map(this.#overlay().localSandboxes().flatMap((s) => s.attachments)
+        .filter((a) => a.containerId !== '' && a.addressHeld).map((a) => [a.containerId, a.ifname] as const));
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, 'cannot read the local sandboxes; waiting for every joined container again');
+      return new Map();
+    }
   }
 
   stop(): void {
@@ -90,35 +119,58 @@ export class ContainerEndpoints {
   }
 
   /**
-   * Containers whose namespace is gone without a Leave (the agent was down
-   * when Docker sent it): their attachment and address are released here,
-   * once; a later Leave, DeleteEndpoint or ReleaseAddress for them is a no-op.
+   * Containers gone without a Leave (the agent was down when Docker sent it),
+   * released here, once; a later Leave, DeleteEndpoint or ReleaseAddress for
+   * them is a no-op. Gone is: an adopted container whose namespace file is
+   * gone, or whose interface Docker moved back into the agent's namespace
+   * (it does on teardown; its namespace file lingers until Docker's cleanup,
+   * a minute or two); a joined container no longer waited for (the wait
+   * timed out, or the namespace vanished while it was being adopted) whose
+   * namespace file is gone.
    */
   async sweep(): Promise<void> {
-    for (const [id, endpoint] of [...this.#state.endpoints]) {
-      if (!this.#gone(id, endpoint)) continue;
+    const gone = await this.#goneEndpoints();
+    for (const [id, reason] of gone) {
       await this.#serial.run(id, async () => {
         const current = this.#state.endpoints.get(id);
-        if (!current || !this.#gone(id, current)) return;
-        this.#log.info({ endpoint: id, sandbox: current.sandboxKey }, 'container namespace gone without a Leave: releasing its attachment and address');
+        // Leave, a new Join or the adoption may have come first.
+        if (!current || current.sandboxKey === '' || this.#waiting.has(id) || (reason === 'namespace gone' && existsSync(current.sandboxKey))) return;
+        this.#log.info({ endpoint: id, sandbox: current.sandboxKey, reason }, 'container gone without a Leave: releasing its link, endpoint and address');
         await this.#release(id, current);
         this.#state.endpoints.delete(id);
-        const key = DockerState.addressKey(current.networkId, current.ip);
-        const held = this.#state.addresses.delete(key);
         this.#state.save();
-        if (held) await this.#overlay().containerLinks.freeAddress(current.networkId, current.ip);
+        await releaseHeldAddress(this.#overlay(), this.#state, current.networkId, current.ip);
       }).catch((e: Error) => this.#log.warn({ endpoint: id, err: e.message }, 'cannot release a gone container\'s endpoint'));
     }
+    await this.#releaseOrphans();
   }
 
-  /**
-   * Joined, and its namespace is not there: adopted ones lost it; ones never
-   * adopted only once nobody waits for dockerd to move their interface (the
-   * namespace does not exist yet right after Join).
-   */
-  #gone(id: string, endpoint: DockerEndpoint): boolean {
-    if (endpoint.sandboxKey === '' || existsSync(endpoint.sandboxKey)) return false;
-    return endpoint.ifname !== '' || !this.#waiting.has(id);
+  /** The joined endpoints whose container is gone (see sweep), with why. */
+  async #goneEndpoints(): Promise<Map<string, string>> {
+    const gone = new Map<string, string>();
+    const adopted: string[] = [];
+    for (const [id, endpoint] of this.#state.endpoints) {
+      if (endpoint.sandboxKey === '' || this.#waiting.has(id)) continue;
+      if (!existsSync(endpoint.sandboxKey)) gone.set(id, 'namespace gone');
+      else if (endpoint.ifname !== '') adopted.push(id);
+    }
+    if (adopted.length === 0) return gone;
+    const names = new Map(adopted.map((id) => [joinNameOf(id), id]));
+    const back = await this.#overlay().containerLinks.backHome([...names.keys()]).catch((e: Error) => {
+      this.#log.warn({ err: e.message }, 'cannot list the agent\'s links');
+      return [];
+    });
+    for (const name of back) gone.set(names.get(name)!, 'interface moved back out of the container');
+    return gone;
+  }
+
+  /** Addresses Docker holds that no endpoint has used for the grace period (a lost answer, a lost ReleaseAddress). */
+  async #releaseOrphans(): Promise<void> {
+    for (const [networkId, ip] of this.#orphans.due(this.#state, Date.now())) {
+      this.#log.warn({ network: networkId, ip }, 'an address Docker was given is used by no endpoint: releasing it');
+      await releaseHeldAddress(this.#overlay(), this.#state, networkId, ip)
+        .catch((e: Error) => this.#log.warn({ network: networkId, ip, err: e.message }, 'cannot release an unused Docker address'));
+    }
   }
 
   async #release(id: string, endpoint: DockerEndpoint): Promise<void> {

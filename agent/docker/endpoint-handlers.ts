@@ -8,7 +8,7 @@ import { macFromIp } from '../../dataplane/index.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import type { Overlay } from '../overlay/overlay.ts';
 import { DockerState } from './docker-state.ts';
-import type { ContainerEndpoints } from './container-endpoints.ts';
+import { joinNameOf, type ContainerEndpoints } from './container-endpoints.ts';
 import { parse } from './network-handlers.ts';
 import { PluginError, type PluginHandler } from './plugin-server.ts';
 
@@ -87,7 +87,7 @@ export function endpointHandlers(overlay: () => Overlay, state: DockerState, end
       const r = parse('Join', join, body);
       weftNetworkOf(state, overlay(), r.NetworkID);
       // Docker moves this interface into the container and renames it ethN.
-      const localName = `wd${r.EndpointID.slice(0, 12)}`;
+      const localName = joinNameOf(r.EndpointID);
       try {
         await endpoints.join(r.EndpointID, r.SandboxKey, localName);
       } catch (error) {

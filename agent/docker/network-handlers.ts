@@ -12,6 +12,7 @@ import type { NetworkObject } from '../wire/objects-codec.ts';
 import { PluginError, type PluginHandler } from './plugin-server.ts';
 import { ADDRESS_SPACE } from './plugin-handlers.ts';
 import { DockerState } from './docker-state.ts';
+import { releaseHeldAddress } from './held-addresses.ts';
 
 const GATEWAY_REQUEST = 'com.docker.network.gateway';
 const GENERIC = 'com.docker.network.generic';
@@ -84,7 +85,9 @@ export function networkHandlers(overlay: () => Overlay, state: DockerState): Rec
       if (!network) throw new PluginError(`no weft network has subnet ${r.Pool}; create it first (\`weft network create NAME --subnet ${r.Pool}\`)`);
       return { PoolID: network.id, Pool: network.subnet, Data: {} };
     },
-    'IpamDriver.RequestAddress': async (body) => {
+    'IpamDriver.RequestAddress': async (body, call) => {
+      // Docker's plugin client resends a call whose attempt failed with the body it already consumed.
+      if (body === undefined) throw new PluginError('RequestAddress: empty request (Docker retried a call that had timed out; its first attempt\'s address is released); run the command again');
       const r = parse('RequestAddress', requestAddress, body);
       const network = byPoolId(overlay(), r.PoolID);
       if (r.Options['RequestAddressType'] !== GATEWAY_REQUEST) {
@@ -92,6 +95,8 @@ export function networkHandlers(overlay: () => Overlay, state: DockerState): Rec
         const ip = await overlay().containerLinks.allocateAddress(network.id);
         state.addresses.add(DockerState.addressKey(network.id, ip));
         state.save();
+        // Docker gave up waiting: it will never use (nor release) this address.
+        call.onUndelivered(async () => void (await releaseHeldAddress(overlay(), state, network.id, ip)));
         return { Address: `${ip}/${prefixOf(network)}`, Data: {} };
       }
       if (r.Address !== '' && r.Address !== network.gateway) throw new PluginError(`--gateway ${r.Address} conflicts with weft network "${network.name}", whose gateway is ${network.gateway}`);
@@ -99,14 +104,9 @@ export function networkHandlers(overlay: () => Overlay, state: DockerState): Rec
     },
     'IpamDriver.ReleaseAddress': async (body) => {
       const r = parse('ReleaseAddress', releaseAddress, body);
-      const key = DockerState.addressKey(r.PoolID, r.Address);
-      // The gateway stays the network's; an address not recorded was released already
-      // (a repeated call, or the agent released it for a container that died while it was down).
-      if (!state.addresses.has(key)) return {};
-      // Forgotten before it is freed: a crash in between leaks one address, never frees one twice.
-      state.addresses.delete(key);
-      state.save();
-      await overlay().containerLinks.freeAddress(r.PoolID, r.Address);
+      // The gateway stays the network's; an address not recorded was released already (a repeated
+      // call, or the agent released it for a container that died while it was down, or as an orphan).
+      await releaseHeldAddress(overlay(), state, r.PoolID, r.Address);
       return {};
     },
     'IpamDriver.ReleasePool': (body) => {

@@ -16,8 +16,18 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
+/** What a handler may ask of the call it serves. */
+export interface PluginCall {
+  /**
+   * Runs `undo` when the answer cannot be delivered because the caller hung up
+   * first: Docker's plugin client gives up on a slow call (its timeout) and
+   * retries, so an address handed out in a lost answer would never be released.
+   */
+  onUndelivered(undo: () => void | Promise<void>): void;
+}
+
 /** A handler gets the parsed body (undefined when empty) and returns the answer object. */
-export type PluginHandler = (body: unknown) => object | Promise<object>;
+export type PluginHandler = (body: unknown, call: PluginCall) => object | Promise<object>;
 
 export class PluginError extends Error {
   override name = 'PluginError';
@@ -59,13 +69,16 @@ async function serve(request: IncomingMessage, response: ServerResponse, handler
     const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
     if (!handler) throw new PluginError(`the weft plugin does not implement ${method || '(no method)'}`);
     const body = parseBody(await readBody(request));
-    const answer = await handler(body);
+    const undos: Array<() => void | Promise<void>> = [];
+    const answer = await handler(body, { onUndelivered: (undo) => undos.push(undo) });
     log.debug({ method }, 'docker plugin call');
-    reply(response, 200, answer);
+    if (await reply(response, 200, answer)) return;
+    if (undos.length > 0) log.warn({ method }, 'the caller hung up before the answer: undoing the call');
+    for (const undo of undos) await Promise.resolve().then(undo).catch((e: Error) => log.error({ method, err: e.message }, 'cannot undo an undelivered call'));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.info({ method, err: message }, 'docker plugin call refused');
-    reply(response, 500, { Err: message });
+    void reply(response, 500, { Err: message });
   }
 }
 
@@ -97,11 +110,16 @@ function parseBody(raw: Buffer): unknown {
   }
 }
 
-function reply(response: ServerResponse, status: number, answer: object): void {
-  if (response.headersSent || response.destroyed) return;
+/** Writes the answer; resolves false when it could not be handed to the caller (the connection was gone). */
+function reply(response: ServerResponse, status: number, answer: object): Promise<boolean> {
+  if (response.headersSent || response.destroyed) return Promise.resolve(false);
   const text = JSON.stringify(answer);
-  response.writeHead(status, { 'Content-Type': PLUGIN_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
-  response.end(text);
+  return new Promise((resolve) => {
+    response.once('finish', () => resolve(true));
+    response.once('close', () => resolve(response.writableFinished));
+    response.writeHead(status, { 'Content-Type': PLUGIN_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+    response.end(text);
+  });
 }
 
 function refuseIfLive(socketPath: string): Promise<void> {

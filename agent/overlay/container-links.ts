@@ -61,6 +61,11 @@ export class ContainerLinks {
     return this.#o.dataplane.movedLinkName(this.#o.dataplane.sandbox(netnsPath), realised);
   }
 
+  /** Which of these Join names are links in the agent's namespace again (the runtime moved them back out). */
+  backHome(localNames: readonly string[]): Promise<string[]> {
+    return this.#o.dataplane.linksBackHome(localNames);
+  }
+
   /** Removes a prepared link that never became an attachment (both ends go with the network end). */
   async remove(networkId: string, netnsPath: string): Promise<void> {
     const network = this.#o.networks.byId(networkId);

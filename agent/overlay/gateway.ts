@@ -92,17 +92,28 @@ export class Gateway {
     } catch (error) {
       this.#o.logger.error({ err: (error as Error).message }, 'cannot program the gateway bridge table');
     }
+    await this.#o.egress.syncContainerRoutes(this.#containerRoutes().map(({ sandbox, ip }) => ({ ip, via: sandbox.egressIp })))
+      .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the host routes to CNI containers'));
     await this.#o.publisher?.sync();
     await this.#o.onChange?.();
   }
 
   /** Each local sandbox's port on the bridge and the only source (MAC, address) it may use there. */
   pins(): GuardPin[] {
-    return this.#plugged().map((s) => ({
-      port: egressVethFor(this.#o.dataplane.sandbox(s.netns).key),
-      mac: egressMacFor(s.egressIp),
-      ip: s.egressIp,
-    }));
+    const pin = (s: LocalSandbox, ip: string): GuardPin => ({ port: egressVethFor(this.#o.dataplane.sandbox(s.netns).key), mac: egressMacFor(s.egressIp), ip });
+    // A CNI container's leg also carries its overlay addresses: answers to what portmap DNATs there.
+    return [...this.#plugged().map((s) => pin(s, s.egressIp)), ...this.#containerRoutes().map(({ sandbox, ip }) => pin(sandbox, ip))];
+  }
+
+  /**
+   * The overlay addresses of CNI containers that reach the host's routes
+   * (container-routes.ts): chained plugins such as portmap DNAT to them. Only
+   * where the container answers through its leg (a non-internal network).
+   */
+  #containerRoutes(): Array<{ sandbox: LocalSandbox; ip: string }> {
+    return this.#plugged().filter((s) => this.reachesOutside(s)).flatMap((sandbox) => sandbox.attachments
+      .filter((a) => a.containerId !== '' && !a.addressHeld && this.#o.networks.byId(a.networkId)?.internal === false)
+      .map((a) => ({ sandbox, ip: a.ip })));
   }
 
   /**

@@ -2,8 +2,11 @@
 // endpoint address is handed out from the allocator once, freed exactly once
 // (a repeated or unknown ReleaseAddress is a no-op), survives a restart
 // (docker-plugin.json), and hostile bodies are refused before anything is done.
-import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+// An address whose answer never reached Docker, or that no endpoint uses for
+// the grace period, is released once.
+import test, { type ExecutionContext } from 'ava';
+import { connect } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -12,14 +15,15 @@ import { networkHandlers } from '../../agent/docker/network-handlers.ts';
 import { endpointHandlers } from '../../agent/docker/endpoint-handlers.ts';
 import { DockerState } from '../../agent/docker/docker-state.ts';
 import { ContainerEndpoints } from '../../agent/docker/container-endpoints.ts';
-import type { PluginHandler } from '../../agent/docker/plugin-server.ts';
+import { startPluginServer, type PluginHandler } from '../../agent/docker/plugin-server.ts';
+import { OrphanAddresses } from '../../agent/docker/held-addresses.ts';
 
 const NETWORK = { id: 'n1', name: 'blue', subnet: '100.64.0.0/24', gateway: '100.64.0.1', vni: 7, internal: false };
 const DOCKER_NET = 'a'.repeat(64);
 const ENDPOINT = 'b'.repeat(64);
 
-/** An overlay with one network and an allocator that counts. */
-function fakeOverlay() {
+/** An overlay with one network and an allocator that counts (and takes allocDelayMs per address). */
+function fakeOverlay(allocDelayMs = 0) {
   const allocated = new Set<string>();
   const freed: string[] = [];
   let next = 2;
@@ -28,6 +32,7 @@ function fakeOverlay() {
     services: { byName: () => undefined },
     containerLinks: {
       allocateAddress: async () => {
+        await new Promise((resolve) => setTimeout(resolve, allocDelayMs));
         const ip = `100.64.0.${next++}`;
         allocated.add(ip);
         return ip;
@@ -41,14 +46,17 @@ function fakeOverlay() {
   return { overlay, allocated, freed };
 }
 
-function setUp(dataDir: string, overlay: Overlay): Record<string, PluginHandler> {
+function setUp(dataDir: string, overlay: Overlay, orphans?: OrphanAddresses): Record<string, PluginHandler> & { endpoints: ContainerEndpoints } {
   const state = new DockerState(dataDir);
-  const endpoints = new ContainerEndpoints(() => overlay, state, '', pino({ level: 'silent' }));
-  return { ...networkHandlers(() => overlay, state), ...endpointHandlers(() => overlay, state, endpoints) };
+  const endpoints = new ContainerEndpoints(() => overlay, state, '', pino({ level: 'silent' }), orphans);
+  return Object.assign({ ...networkHandlers(() => overlay, state), ...endpointHandlers(() => overlay, state, endpoints) }, { endpoints });
 }
 
+/** A call whose answer always arrives (undelivered answers are tested through the real socket). */
+const DELIVERED = { onUndelivered: () => undefined };
+
 async function call(handlers: Record<string, PluginHandler>, method: string, body: unknown): Promise<Record<string, unknown>> {
-  return (await handlers[method]!(body)) as Record<string, unknown>;
+  return (await handlers[method]!(body, DELIVERED)) as Record<string, unknown>;
 }
 
 const createNetwork = { NetworkID: DOCKER_NET, Options: {}, IPv4Data: [{ AddressSpace: 'weft', Pool: NETWORK.subnet, Gateway: '100.64.0.1/24' }] };
@@ -94,6 +102,176 @@ test('endpoints need a recorded network and a weft address; hostile Join bodies 
   t.deepEqual(await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT }), {});
 });
 
+test('Docker hangs up on a slow RequestAddress and retries with an empty body: the first address is released, the retry gets a clear error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-docker-retry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { overlay, allocated, freed } = fakeOverlay(300);
+  const { endpoints: _, ...handlers } = setUp(dir, overlay);
+  const socketPath = join(dir, 'weft.sock');
+  const server = await startPluginServer(socketPath, handlers, pino({ level: 'silent' }));
+  t.teardown(() => server.close());
+  // What Docker's plugin client does on its timeout: the connection closes before the answer.
+  const body = JSON.stringify({ PoolID: NETWORK.id, Address: '', Options: null });
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(socketPath, () => {
+      socket.write(`POST /IpamDriver.RequestAddress HTTP/1.1\r\nHost: plugin\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), 50);
+    });
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
+  const retry = await fetchLike(socketPath, 'IpamDriver.RequestAddress', '');
+  t.is(retry.status, 500);
+  t.regex(String(retry.json['Err']), /empty request \(Docker retried a call that had timed out/);
+  const deadline = Date.now() + 30_000;
+  while (freed.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(freed, ['100.64.0.2'], 'the address in the lost answer went back to the allocator');
+  t.is(allocated.size, 0);
+  const state = new DockerState(dir);
+  t.deepEqual([...state.addresses], [], 'and is no longer recorded as Docker\'s');
+});
+
+test('an address no endpoint uses for the grace period is released once; one an endpoint uses is kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-docker-orphan-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { overlay, freed } = fakeOverlay();
+  let now = 0;
+  const handlers = setUp(dir, overlay, new OrphanAddresses(60_000));
+  await call(handlers, 'NetworkDriver.CreateNetwork', createNetwork);
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null }); // answer lost after delivery
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null });
+  await call(handlers, 'NetworkDriver.CreateEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, Interface: { Address: '100.64.0.3/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+  const realNow = Date.now;
+  t.teardown(() => { Date.now = realNow; });
+  Date.now = () => now;
+  await handlers.endpoints.sweep();
+  now = 59_000;
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, [], 'not before the grace period');
+  now = 61_000;
+  await handlers.endpoints.sweep();
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, ['100.64.0.2'], 'the unused address is released once; the endpoint\'s is kept');
+  await call(handlers, 'IpamDriver.ReleaseAddress', { PoolID: NETWORK.id, Address: '100.64.0.2' });
+  t.deepEqual(freed, ['100.64.0.2'], 'a late ReleaseAddress is a no-op');
+});
+
+function fetchLike(socketPath: string, method: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath, () => socket.end(`POST /${method} HTTP/1.1\r\nHost: plugin\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+    let text = '';
+    socket.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+    socket.on('end', () => {
+      const [head, payload] = text.split('\r\n\r\n');
+      resolve({ status: Number(head?.split(' ')[1]), json: JSON.parse(payload ?? '{}') as Record<string, unknown> });
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** An overlay whose container links the test drives: what moved() answers, whether adoption fails, which Join names are back home. */
+function linkOverlay(dir: string) {
+  const base = fakeOverlay();
+  const calls: string[] = [];
+  const links = {
+    moved: undefined as string | undefined,
+    adoptFails: false,
+    backHome: [] as string[],
+    /** The overlay's own record of adopted sandboxes (what survives a kill -9 of the agent). */
+    local: [] as Array<{ attachments: Array<{ containerId: string; ifname: string; addressHeld: boolean }> }>,
+  };
+  Object.assign(base.overlay, {
+    containerLinks: {
+      ...(base.overlay.containerLinks as object),
+      prepare: async () => void calls.push('prepare'),
+      moved: async () => links.moved,
+      remove: async () => void calls.push('remove'),
+      backHome: async (names: string[]) => names.filter((n) => links.backHome.includes(n)),
+    },
+    localSandboxes: () => links.local,
+    createSandbox: async (request: { netns: string }) => {
+      calls.push('adopt');
+      // The namespace is removed under the adoption (the container died at once).
+      if (links.adoptFails) throw new Error(`${request.netns} is not a network namespace`);
+      return {};
+    },
+    detachContainer: async () => void calls.push('detach'),
+  });
+  const netnsFile = join(dir, 'netns-1');
+  writeFileSync(netnsFile, '');
+  return { ...base, calls, links, netnsFile };
+}
+
+async function joinedEndpoint(t: ExecutionContext, name: string) {
+  const dir = mkdtempSync(join(tmpdir(), `weft-docker-${name}-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = linkOverlay(dir);
+  const handlers = setUp(dir, fake.overlay);
+  t.teardown(() => handlers.endpoints.stop());
+  await call(handlers, 'NetworkDriver.CreateNetwork', createNetwork);
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null });
+  await call(handlers, 'NetworkDriver.CreateEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, Interface: { Address: '100.64.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: { 'weft.name': 'c1' } });
+  const joined = await call(handlers, 'NetworkDriver.Join', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, SandboxKey: fake.netnsFile, Options: {} });
+  return { ...fake, handlers, joinName: (joined['InterfaceName'] as { SrcName: string }).SrcName };
+}
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a namespace removed under a container being adopted: the sweep releases its link, endpoint and address once', async (t) => {
+  const { handlers, links, calls, freed, netnsFile } = await joinedEndpoint(t, 'vanished');
+  links.adoptFails = true;
+  rmSync(netnsFile);
+  links.moved = 'eth0';
+  await until('the adoption to fail', () => calls.includes('adopt'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await handlers.endpoints.sweep();
+  t.deepEqual(calls.filter((c) => c !== 'adopt'), ['prepare', 'remove'], 'the prepared link is removed');
+  t.deepEqual(freed, ['100.64.0.2'], 'the address is released');
+  await handlers.endpoints.sweep();
+  await call(handlers, 'NetworkDriver.Leave', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT });
+  await call(handlers, 'NetworkDriver.DeleteEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT });
+  await call(handlers, 'IpamDriver.ReleaseAddress', { PoolID: NETWORK.id, Address: '100.64.0.2' });
+  t.deepEqual(freed, ['100.64.0.2'], 'once: a later sweep, Leave, DeleteEndpoint and ReleaseAddress are no-ops');
+  t.deepEqual(calls.filter((c) => c !== 'adopt'), ['prepare', 'remove']);
+});
+
+test('an adopted container whose interface Docker moved back out is released while its namespace file lingers', async (t) => {
+  const { handlers, links, calls, freed, joinName } = await joinedEndpoint(t, 'back');
+  t.is(joinName, `wd${ENDPOINT.slice(0, 12)}`);
+  links.moved = 'eth0';
+  await until('the adoption', () => calls.includes('adopt'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, [], 'a running container is kept');
+  links.backHome = [joinName];
+  await handlers.endpoints.sweep();
+  t.deepEqual(calls, ['prepare', 'adopt', 'detach'], 'its attachment is detached');
+  t.deepEqual(freed, ['100.64.0.2'], 'and its address released');
+  await handlers.endpoints.sweep();
+  t.deepEqual(freed, ['100.64.0.2'], 'once');
+});
+
+test('killed after the overlay adopted a container but before the plugin saved it: after the restart it is adopted, and released once its namespace is gone', async (t) => {
+  const { handlers, links, calls, freed, netnsFile, overlay } = await joinedEndpoint(t, 'restart');
+  handlers.endpoints.stop(); // kill -9: the wait for the move dies with the agent
+  links.local = [{ attachments: [{ containerId: ENDPOINT, ifname: 'eth0', addressHeld: true }] }];
+  rmSync(netnsFile); // docker rm -f while the agent was down
+  const dir = join(netnsFile, '..');
+  const restarted = setUp(dir, overlay);
+  t.teardown(() => restarted.endpoints.stop());
+  restarted.endpoints.start();
+  await until('the release', () => freed.length > 0);
+  t.deepEqual(calls, ['prepare', 'detach'], 'its attachment is detached, not waited for 120 s');
+  t.deepEqual(freed, ['100.64.0.2']);
+  t.deepEqual([...new DockerState(dir).endpoints.keys()], [], 'and the endpoint forgotten');
+});
+
 test('a joined endpoint whose container went while the agent was down is released once nobody waits for it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-docker-gone-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,7 +290,7 @@ test('a joined endpoint whose container went while the agent was down is release
   const state = new DockerState(dir);
   state.endpoints.get(ENDPOINT)!.sandboxKey = join(dir, 'netns-of-a-removed-container');
   state.save();
-  const restarted = new ContainerEndpoints(() => overlay, new DockerState(dir), '', pino({ level: 'silent' }), 300);
+  const restarted = new ContainerEndpoints(() => overlay, new DockerState(dir), '', pino({ level: 'silent' }), new OrphanAddresses(), 300);
   restarted.start();
   t.teardown(() => restarted.stop());
   const read = () => new DockerState(dir);
