@@ -207,13 +207,7 @@ export class ReplicatedTables {
    */
   forgetNode(node: string): Change[] {
     if (node === this.self) throw new Error('a node cannot forget itself');
-    const changes: Change[] = [];
-    for (const entry of this.#store.ownedBy(node)) {
-      if (this.#clusterScoped(entry.table)) continue;
-      const visible = this.#visibleOrUndefined(entry);
-      if (visible !== undefined) changes.push({ op: 'remove', table: visible.table, key: visible.key, entry: visible });
-      this.#store.drop(entry.table, entry.key);
-    }
+    const changes = this.#dropAll(this.#store.ownedBy(node).filter((e) => !this.#clusterScoped(e.table)));
     this.#liveness.forget(node);
     return this.#publish(changes);
   }
@@ -224,14 +218,18 @@ export class ReplicatedTables {
    * network's members keep the truth; joining again syncs it back).
    */
   forgetOthersIn(table: string): Change[] {
+    return this.#publish(this.#dropAll(this.#store.entries(table).filter((e) => e.owner !== this.self)));
+  }
+
+  /** Drops `entries`; consumers see a `remove` for each one that was visible. */
+  #dropAll(entries: readonly Entry[]): Change[] {
     const changes: Change[] = [];
-    for (const entry of this.#store.entries(table)) {
-      if (entry.owner === this.self) continue;
+    for (const entry of entries) {
       const visible = this.#visibleOrUndefined(entry);
       if (visible !== undefined) changes.push({ op: 'remove', table: visible.table, key: visible.key, entry: visible });
       this.#store.drop(entry.table, entry.key);
     }
-    return this.#publish(changes);
+    return changes;
   }
 
   isNodeHidden(node: string): boolean {
