@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { KeyedSerializer } from '../../lib/serial.ts';
 import type { Overlay } from '../overlay/overlay.ts';
 import type { DockerState, DockerEndpoint } from './docker-state.ts';
-import { NAME_WAIT, waitForContainerName } from './container-name.ts';
+import { NAME_WAITS, waitForContainerName, type NameWaitLimits, type NameWaits } from './container-name.ts';
 import { OrphanAddresses, releaseHeldAddress } from './held-addresses.ts';
 
 /** How often the watcher looks for the moved interface, and how long it waits for dockerd. */
@@ -25,6 +25,13 @@ export function joinNameOf(endpointId: string): string {
   return `wd${endpointId.slice(0, 12)}`;
 }
 
+/** What tests shorten: the grace for unused addresses, the wait for dockerd's move and for its naming. */
+export interface ContainerEndpointsOptions {
+  orphans?: OrphanAddresses;
+  moveDeadlineMs?: number;
+  nameWaits?: NameWaits;
+}
+
 export class ContainerEndpoints {
   readonly #overlay: () => Overlay;
   readonly #state: DockerState;
@@ -35,14 +42,17 @@ export class ContainerEndpoints {
   readonly #waiting = new Set<string>();
   readonly #orphans: OrphanAddresses;
   #sweeper: NodeJS.Timeout | undefined;
+  #stopped = false;
 
-  /** How long dockerd may take to move a joined endpoint's interface (tests shorten it). */
+  /** How long dockerd may take to move a joined endpoint's interface. */
   readonly #moveDeadlineMs: number;
+  readonly #nameWaits: NameWaits;
 
-  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger, orphans = new OrphanAddresses(), moveDeadlineMs = MOVE_DEADLINE_MS) {
-    this.#moveDeadlineMs = moveDeadlineMs;
+  constructor(overlay: () => Overlay, state: DockerState, dockerSocket: string, logger: Logger, options: ContainerEndpointsOptions = {}) {
+    this.#moveDeadlineMs = options.moveDeadlineMs ?? MOVE_DEADLINE_MS;
+    this.#nameWaits = options.nameWaits ?? NAME_WAITS;
     this.#overlay = overlay;
-    this.#orphans = orphans;
+    this.#orphans = options.orphans ?? new OrphanAddresses();
     this.#state = state;
     this.#dockerSocket = dockerSocket;
     this.#log = logger.child({ component: 'docker-endpoints' });
@@ -80,6 +90,7 @@ export class ContainerEndpoints {
   }
 
   stop(): void {
+    this.#stopped = true;
     clearInterval(this.#sweeper);
     this.#waiting.clear();
   }
@@ -211,13 +222,33 @@ export class ContainerEndpoints {
     void step();
   }
 
-  /** The container's name from dockerd's API, '' when it cannot say (the endpoint is then published without one). */
-  async #containerName(id: string, endpoint: DockerEndpoint): Promise<string> {
-    if (this.#dockerSocket === '') return '';
-    const answer = await waitForContainerName(this.#dockerSocket, endpoint.dockerNetworkId, id, { ...NAME_WAIT, wanted: () => this.#waiting.has(id) });
+  /** The container's name from dockerd's API, '' when it cannot say within `limits` (why is logged at `level`). */
+  async #containerName(id: string, endpoint: DockerEndpoint, limits: NameWaitLimits, wanted: () => boolean, level: 'info' | 'warn'): Promise<string> {
+    const answer = await waitForContainerName(this.#dockerSocket, endpoint.dockerNetworkId, id, { ...limits, wanted });
     if ('name' in answer) return answer.name;
-    this.#log.warn({ endpoint: id, err: answer.error }, 'cannot read the container\'s name from dockerd; publishing the endpoint without one');
+    this.#log[level]({ endpoint: id, err: answer.error }, 'cannot read the container\'s name from dockerd');
     return '';
+  }
+
+  /**
+   * Names an endpoint attached without a name once dockerd lists it (a starting dockerd
+   * serves its API only after it has started its restart-policy containers).
+   */
+  async #nameLater(id: string, ifname: string): Promise<void> {
+    const endpoint = this.#state.endpoints.get(id);
+    if (!endpoint) return;
+    const stillUnnamed = (): boolean => !this.#stopped && this.#state.endpoints.get(id) === endpoint && endpoint.ifname === ifname && endpoint.name === '';
+    const name = await this.#containerName(id, endpoint, this.#nameWaits.afterAttach, stillUnnamed, 'warn');
+    if (name === '') {
+      if (stillUnnamed()) this.#log.warn({ endpoint: id }, 'dockerd did not name the container: its endpoint stays without a name (reachable by address only)');
+      return;
+    }
+    await this.#serial.run(id, async () => {
+      if (!stillUnnamed() || !(await this.#overlay().nameContainer(id, ifname, name))) return;
+      endpoint.name = name;
+      this.#state.save();
+      this.#log.info({ endpoint: id, name }, 'container named after it was attached');
+    }).catch((e: Error) => this.#log.warn({ endpoint: id, err: e.message }, 'cannot name the container\'s endpoint'));
   }
 
   /** Adopts the container's namespace once the interface is in it; false while it is not. */
@@ -229,7 +260,8 @@ export class ContainerEndpoints {
     if (ifname === undefined) return false;
     const network = overlay.networks.byId(endpoint.networkId);
     if (!network) throw new Error(`weft network ${endpoint.networkId} no longer exists`);
-    if (endpoint.name === '') endpoint.name = await this.#containerName(id, endpoint);
+    const askDockerd = endpoint.name === '' && this.#dockerSocket !== '';
+    if (askDockerd) endpoint.name = await this.#containerName(id, endpoint, this.#nameWaits.beforeAttach, () => this.#waiting.has(id), 'info');
     if (!this.#waiting.has(id)) return true; // Leave came while dockerd was asked for the name
     await overlay.createSandbox({
       networks: [network.name],
@@ -243,7 +275,8 @@ export class ContainerEndpoints {
     });
     endpoint.ifname = ifname;
     this.#state.save();
-    this.#log.info({ endpoint: id, sandbox: endpoint.sandboxKey, ifname }, 'container attached');
+    this.#log.info({ endpoint: id, sandbox: endpoint.sandboxKey, ifname, name: endpoint.name }, 'container attached');
+    if (askDockerd && endpoint.name === '') void this.#nameLater(id, ifname);
     return true;
   }
 }

@@ -7,8 +7,10 @@
 // without an answer the endpoint is published without a name.
 //
 // A dockerd that is starting restores its restart-policy containers before its
-// API listens, so "connection refused" then means "not yet", not "never": the
-// name is waited for as long as a dockerd may take to start.
+// API listens, so "connection refused" then means "not yet", not "never". The
+// name is waited for briefly before the container is attached (it should not
+// wait for connectivity), then, if it is still unknown, for as long as a
+// dockerd may take to start, and the attachment is named when it comes.
 import { request } from 'node:http';
 import { z } from 'zod';
 import { OBJECT_NAME } from '../../lib/names.ts';
@@ -24,7 +26,14 @@ export interface NameWait {
   /** False once the endpoint is no longer waited for (Docker sent Leave): the wait ends at once. */
   wanted: () => boolean;
 }
-export const NAME_WAIT: Omit<NameWait, 'wanted'> = { unreachableMs: 90_000, unlistedMs: 3_000 };
+export type NameWaitLimits = Omit<NameWait, 'wanted'>;
+
+/** Before attaching, then after attaching unnamed (a dockerd restoring many containers on a busy host can take minutes). */
+export interface NameWaits { beforeAttach: NameWaitLimits; afterAttach: NameWaitLimits }
+export const NAME_WAITS: NameWaits = {
+  beforeAttach: { unreachableMs: 10_000, unlistedMs: 3_000 },
+  afterAttach: { unreachableMs: 10 * 60_000, unlistedMs: 60_000 },
+};
 
 /** Errors that mean dockerd's API is not listening (yet): a starting or restarting dockerd. */
 const NOT_LISTENING = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);

@@ -9,6 +9,7 @@ import { status } from '@grpc/grpc-js';
 import type { Dataplane, EgressSpec, Finding, Sandbox } from '../../dataplane/index.ts';
 import { macFromIp } from '../../dataplane/index.ts';
 import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
+import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import type { TableService } from '../cluster/table-service.ts';
 import { endpointsTable } from '../../controlplane/node/topics.ts';
 import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
@@ -302,6 +303,23 @@ export class Overlay {
       await this.#gateway.sync();
       void this.#o.onLocalChange?.();
       return info;
+    });
+  }
+
+  /**
+   * Names a container's attachment that was published without a name (its runtime could not say
+   * it in time) and publishes it again; false when there is no such attachment or it has a name.
+   */
+  nameContainer(containerId: string, ifname: string, name: string): Promise<boolean> {
+    return this.#exclusive(async () => {
+      if (!OBJECT_NAME.test(name)) throw badRequest(`container name "${name}" is not a weft name (${OBJECT_NAME_RULE})`);
+      const found = this.#local.byContainer(containerId, ifname);
+      const network = found && this.networks.byId(found.attachment.networkId);
+      if (!found || !network || found.attachment.name !== '') return false;
+      found.attachment.name = name;
+      this.#local.save();
+      this.#publishEndpoint(network, found.sandbox, found.attachment);
+      return true;
     });
   }
 

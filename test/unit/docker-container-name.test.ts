@@ -1,6 +1,6 @@
 // The container's name as the agent reads it from dockerd's API. A restarting
-// dockerd starts its restart-policy containers before its API listens, so the
-// agent must wait for the API instead of publishing the endpoint without a name.
+// dockerd starts its restart-policy containers before its API listens, so "not
+// listening" means "not yet": the agent keeps asking until its wait is over.
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -6,6 +6,7 @@
 // the grace period, is released once.
 import test, { type ExecutionContext } from 'ava';
 import { connect } from 'node:net';
+import { createServer } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,7 @@ function fakeOverlay(allocDelayMs = 0) {
 
 function setUp(dataDir: string, overlay: Overlay, orphans?: OrphanAddresses): Record<string, PluginHandler> & { endpoints: ContainerEndpoints } {
   const state = new DockerState(dataDir);
-  const endpoints = new ContainerEndpoints(() => overlay, state, '', pino({ level: 'silent' }), orphans);
+  const endpoints = new ContainerEndpoints(() => overlay, state, '', pino({ level: 'silent' }), { orphans });
   return Object.assign({ ...networkHandlers(() => overlay, state), ...endpointHandlers(() => overlay, state, endpoints) }, { endpoints });
 }
 
@@ -290,7 +291,7 @@ test('a joined endpoint whose container went while the agent was down is release
   const state = new DockerState(dir);
   state.endpoints.get(ENDPOINT)!.sandboxKey = join(dir, 'netns-of-a-removed-container');
   state.save();
-  const restarted = new ContainerEndpoints(() => overlay, new DockerState(dir), '', pino({ level: 'silent' }), new OrphanAddresses(), 300);
+  const restarted = new ContainerEndpoints(() => overlay, new DockerState(dir), '', pino({ level: 'silent' }), { moveDeadlineMs: 300 });
   restarted.start();
   t.teardown(() => restarted.stop());
   const read = () => new DockerState(dir);
@@ -302,4 +303,42 @@ test('a joined endpoint whose container went while the agent was down is release
   t.is(read().addresses.size, 0);
   t.deepEqual(freed, ['100.64.0.2']);
   t.deepEqual(removed, [join(dir, 'netns-of-a-removed-container')]);
+});
+
+test('a container dockerd cannot name yet (it is restoring its containers) is attached at once and named once dockerd lists it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-docker-naming-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = linkOverlay(dir);
+  const adoptedAs: string[] = [];
+  const named: string[] = [];
+  Object.assign(fake.overlay, {
+    createSandbox: async (request: { name: string }) => void adoptedAs.push(request.name),
+    nameContainer: async (containerId: string, ifname: string, name: string) => {
+      named.push(`${containerId === ENDPOINT ? 'endpoint' : containerId} ${ifname} ${name}`);
+      return true;
+    },
+  });
+  const socketPath = join(dir, 'docker.sock');
+  const state = new DockerState(dir);
+  const nameWaits = { beforeAttach: { unreachableMs: 200, unlistedMs: 100 }, afterAttach: { unreachableMs: 30_000, unlistedMs: 1_000 } };
+  const endpoints = new ContainerEndpoints(() => fake.overlay, state, socketPath, pino({ level: 'silent' }), { nameWaits });
+  t.teardown(() => endpoints.stop());
+  const handlers = { ...networkHandlers(() => fake.overlay, state), ...endpointHandlers(() => fake.overlay, state, endpoints) };
+  await call(handlers, 'NetworkDriver.CreateNetwork', createNetwork);
+  await call(handlers, 'IpamDriver.RequestAddress', { PoolID: NETWORK.id, Address: '', Options: null });
+  await call(handlers, 'NetworkDriver.CreateEndpoint', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, Interface: { Address: '100.64.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+  await call(handlers, 'NetworkDriver.Join', { NetworkID: DOCKER_NET, EndpointID: ENDPOINT, SandboxKey: fake.netnsFile, Options: {} });
+  fake.links.moved = 'eth0';
+  await until('the adoption', () => adoptedAs.length > 0);
+  t.deepEqual(adoptedAs, [''], 'attached without waiting for dockerd\'s API');
+  // dockerd's API comes up and lists the container.
+  const server = createServer((req, res) => {
+    const body = req.url === `/networks/${DOCKER_NET}` ? { Containers: { x: { Name: '/c5', EndpointID: ENDPOINT } } } : {};
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  t.teardown(() => server.close());
+  await until('the name', () => named.length > 0);
+  t.deepEqual(named, ['endpoint eth0 c5']);
+  t.is(new DockerState(dir).endpoints.get(ENDPOINT)?.name, 'c5', 'the name is saved');
 });
