@@ -3,7 +3,7 @@
 // resolver (127.0.0.11) forwards the names it does not know to weft's.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { labUp, labDown, restartAgent, callAgent, waitForAgent, type LabHost, type LabState } from '../../deploy/lab/lab.ts';
 import { eventually, uniquePrefix, weftOn } from '../helpers/weft-cli.ts';
@@ -68,6 +68,13 @@ function leakReport(host: LabHost): string {
   const namespaces = Object.values(state.endpoints).map((e) => `${String((e as { sandboxKey: string }).sandboxKey)}: ${existsSync(String((e as { sandboxKey: string }).sandboxKey)) ? 'exists' : 'gone'}`);
   const lines = readFileSync(host.logFile, 'utf8').split('\n').filter((l) => ids.some((id) => l.includes(id)) || /docker|container/.test(l)).slice(-15);
   return `${JSON.stringify(state)}\nnamespaces: ${namespaces.join(', ')}\nagent log:\n${lines.join('\n')}`;
+}
+
+/** Why a container did not come back after a dockerd restart: its state, dockerd's log and the agent's. */
+async function restartReport(docker: LabDocker): Promise<string> {
+  const state = await dockerOn(docker, ['inspect', '--format', '{{json .State}}', 'c5']);
+  const tail = (file: string, pattern: RegExp) => existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => pattern.test(l)).slice(-25).join('\n') : `${file} is gone`;
+  return `c5's state: ${String(state.stdout || state.stderr)}\ndockerd's log:\n${tail(docker.log, /level=(warn|error)|c5|plugin|weft/i)}\n${leakReport(docker.host)}`;
 }
 
 function pluginState(host: LabHost): { addresses: string[]; endpoints: Record<string, unknown> } {
@@ -188,23 +195,50 @@ test.serial('rm -f and network rm release every address, link and entry', async 
 test.serial('a dockerd restart stops its containers and releases their addresses; a restarted container attaches again', async (t) => {
   t.is((await dockerOn(h2(), ['run', '-d', '--name', 'c5', '--restart', 'always', '--network', 'blue', image, 'sleep', '3600'])).exitCode, 0);
   const before = await endpointNamed('c5', 'blue', [lab.hosts[1]!]); // h1 left blue with its last container
+  const restartedAt = Date.now();
   dockers[1] = await restartLabDocker(h2());
+  const upAt = Date.now();
   // --restart always: the new dockerd starts it again, with a new endpoint and address.
   const after = await eventually('c5 attached again', async () => {
     const found = (await endpoints(lab.hosts[1]!)).find((e) => e.name === 'c5');
     return found && (await exec(h2(), 'c5', 'ip -4 addr show eth0')).exitCode === 0 ? found : undefined;
-  }, 180_000); // dockerd's restart, the container's and its adoption, on a shared machine
+  }, 300_000).catch(async (error: unknown) => { // the container's start and its adoption, on a shared machine
+    throw new Error(`${(error as Error).message}\n${await restartReport(h2())}`);
+  });
   t.is(after.node, 'h2');
+  t.log(`dockerd restarted in ${((upAt - restartedAt) / 1000).toFixed(1)} s; c5 attached ${((Date.now() - upAt) / 1000).toFixed(1)} s later`);
   t.log(`c5 had ${before.ip}, has ${after.ip} after the restart`);
   t.is(pluginState(lab.hosts[1]!).addresses.length, 1, 'only the running container holds an address');
   t.is((await dockerOn(h2(), ['rm', '-f', 'c5'])).exitCode, 0);
   await assertReleased(t, lab.hosts[1]!);
 });
 
-// A container removed while the agent is down should be released by the sweep once the agent is
-// back; that held in most runs but leaked the address in one of two fresh-clone runs (stop 20,
-// cause not found), so it is reported here, not asserted, until it is fixed (docs/containers.md).
-test.serial('with the agent down Docker gets a clear error; after the restart containers start again', async (t) => {
+test.serial('a container dockerd cannot name yet is attached at once and gets its name when dockerd answers', async (t) => {
+  // dockerd's API out of the agent's reach (as while a restarting dockerd restores its containers).
+  const away = `${h2().socket}.away`;
+  renameSync(h2().socket, away);
+  let restored = false;
+  const restore = (): void => {
+    if (!restored) renameSync(away, h2().socket);
+    restored = true;
+  };
+  t.teardown(restore);
+  const awayDocker = { ...h2(), socket: away };
+  t.is((await dockerOn(awayDocker, ['run', '-d', '--name', 'c6', '--network', 'blue', image, 'sleep', '3600'])).exitCode, 0);
+  const ip = String((await dockerOn(awayDocker, ['inspect', '--format', '{{(index .NetworkSettings.Networks "blue").IPAddress}}', 'c6'])).stdout).trim();
+  const unnamed = await eventually('c6 attached without a name', async () => (await endpoints(lab.hosts[1]!)).find((e) => e.ip === ip), 60_000);
+  t.is(unnamed.name, '', 'attached before dockerd could name it');
+  restore();
+  const named = await endpointNamed('c6', 'blue', [lab.hosts[1]!]);
+  t.is(named.ip, ip, 'the same endpoint, now named');
+  t.is((await dockerOn(h2(), ['rm', '-f', 'c6'])).exitCode, 0);
+  await assertReleased(t, lab.hosts[1]!);
+});
+
+// A container removed while the agent is down is released by the sweep once the agent is back
+// (its namespace file is gone). It leaked once in stop 20 under load (cause not found); the sweep
+// was reworked in stop 21 and no run has leaked since. On failure the message shows what was held.
+test.serial('with the agent down Docker gets a clear error; after the restart a container removed meanwhile is released and containers start again', async (t) => {
   const host = lab.hosts[0]!;
   t.is((await dockerOn(h1(), ['run', '-d', '--name', 'c4', '--network', 'blue', image, 'sleep', '3600'])).exitCode, 0);
   await endpointNamed('c4', 'blue', [lab.hosts[0]!]); // the only host on blue now
@@ -221,8 +255,8 @@ test.serial('with the agent down Docker gets a clear error; after the restart co
   const released = await eventually('c4 released', async () => {
     const state = pluginState(restarted);
     return state.addresses.length === 0 && Object.keys(state.endpoints).length === 0;
-  }, 60_000).catch(() => false);
-  t.log(released ? 'the container removed while the agent was down was released' : `KNOWN GAP: not released: ${leakReport(restarted)}`);
+  }, 120_000).catch(() => false);
+  t.true(released, `the container removed while the agent was down is released; held: ${released ? '' : leakReport(restarted)}`);
   const again = await dockerOn(h1(), ['run', '--rm', '--network', 'blue', image, 'sh', '-c', 'exit 0']);
   t.is(again.exitCode, 0, String(again.stderr));
 });
