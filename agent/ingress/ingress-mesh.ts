@@ -25,6 +25,8 @@ import type { IngressPort } from '../overlay/publisher.ts';
 import { SERVICES_TABLE } from '../overlay/services.ts';
 import { NETWORKS_TABLE } from '../overlay/networks.ts';
 import type { ServiceState } from '../services/views.ts';
+import type { SandboxFlows } from '../services/stale-flows.ts';
+import { staleIngressFlows } from './stale-ingress-flows.ts';
 import type { ServiceObject } from '../wire/objects-codec.ts';
 import { CoalescedRun } from '../util/coalesced-run.ts';
 
@@ -96,10 +98,15 @@ export class IngressMesh {
     return undefined;
   }
 
-  /** Writes each ingress sandbox's table from the live backends of this service-plane run. */
-  async program(state: ServiceState): Promise<void> {
+  /**
+   * Writes each ingress sandbox's table from the live backends of this service-plane run;
+   * returns the UDP flows those tables had mapped to backends that are no longer in them.
+   */
+  async program(state: ServiceState): Promise<SandboxFlows[]> {
     const desired = new Map<string, IngressEntry[]>();
+    const addresses = new Map<string, string>();
     for (const [networkId, sandbox] of this.#ingressSandboxes()) {
+      addresses.set(sandbox.netns, sandbox.egressIp);
       const endpoints = state.endpoints(networkId);
       desired.set(sandbox.netns, state.services.filter((s) => s.networkId === networkId && s.mode === 'vip').flatMap((service) => {
         const backends = liveBackends(service, endpoints).map((e) => e.ip);
@@ -110,18 +117,24 @@ export class IngressMesh {
     // mode=host ports follow the local backends: a change rewrites the host's publish table.
     if (JSON.stringify(this.ports()) !== this.#lastPorts) this.#runs.trigger();
     for (const netns of [...this.#written.keys()].filter((n) => !desired.has(n))) this.#written.delete(netns);
+    const stale: SandboxFlows[] = [];
     for (const [netns, entries] of desired) {
       const text = JSON.stringify(entries);
-      if (this.#written.get(netns) === text) continue;
+      const before = this.#written.get(netns);
+      if (before === text) continue;
       try {
         await this.#o.dataplane.ingress().apply(netns, entries);
         this.#written.set(netns, text);
+        const address = addresses.get(netns) ?? '';
+        const flows = before === undefined || address === '' ? [] : staleIngressFlows(address, JSON.parse(before) as IngressEntry[], entries);
+        if (flows.length > 0) stale.push({ netns, flows });
         this.#log.info({ sandbox: netns, ports: entries.map((e) => `${e.published}/${e.protocol}`), backends: entries.map((e) => e.backends.length) }, 'programmed the ingress routing mesh');
       } catch (error) {
         this.#written.delete(netns);
         this.#log.error({ sandbox: netns, err: (error as Error).message }, 'cannot program the ingress routing mesh; will retry');
       }
     }
+    return stale;
   }
 
   async doctor(): Promise<Finding[]> {

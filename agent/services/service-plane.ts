@@ -11,7 +11,7 @@ import type { Overlay } from '../overlay/overlay.ts';
 import type { EndpointObject } from '../wire/objects-codec.ts';
 import { SERVICES_TABLE } from '../overlay/services.ts';
 import { clientView, lbServices, type ServiceState } from './views.ts';
-import { staleFlows, type StaleFlow } from './stale-flows.ts';
+import { staleFlows, type SandboxFlows, type StaleFlow } from './stale-flows.ts';
 import { HealthChecker, type HealthOptions, type HealthTarget } from './health.ts';
 import type { DnsClientView } from '../../controlplane/services/dns-answers.ts';
 import { LoadBalancer, type LbService, type SandboxLb } from '../../dataplane/lb/index.ts';
@@ -35,7 +35,7 @@ export interface ServicePlaneOptions {
   /** Called after each run with a new generation: the resolver drops cached answers. */
   onViewsChanged?: () => void;
   /** The ingress routing mesh, programmed from the same live backends each run (agent/ingress). */
-  ingress?: { program(state: ServiceState): Promise<void> };
+  ingress?: { program(state: ServiceState): Promise<SandboxFlows[]> };
 }
 
 export class ServicePlane {
@@ -184,12 +184,20 @@ export class ServicePlane {
       if (result.applied > 0) this.#log.info({ sandboxes: result.applied }, 'programmed service load balancing');
       for (const error of result.errors) this.#log.error({ sandbox: error.sandbox, err: error.error }, 'load balancer update failed; will retry');
       if (result.errors.length > 0) this.#retrySoon();
-      await this.#o.ingress?.program(state);
+      await this.#dropIngressFlows(await this.#o.ingress?.program(state) ?? []);
     } catch (error) {
       const message = (error as Error).message;
       this.#failed = new Map(this.#o.overlay.localSandboxes().map((s) => [s.netns, message]));
       this.#countRun(false, 0, started);
       this.#log.error({ err: message }, 'service plane update failed; will retry');
+    }
+  }
+
+  /** UDP flows the ingress tables had mapped to backends that left them: their next packet picks a live one. */
+  async #dropIngressFlows(stale: readonly SandboxFlows[]): Promise<void> {
+    for (const { netns, flows } of stale) {
+      await this.#lb.dropFlows(netnsRef(netns), flows)
+        .catch((error: Error) => this.#log.warn({ sandbox: netns, err: error.message }, 'cannot delete the ingress flows of backends that left; they stay until the client pauses'));
     }
   }
 

@@ -15,6 +15,9 @@ import type { LbService } from '../../dataplane/lb/index.ts';
 /** A flow selector: original destination `vip`, this protocol, reply source `backend`. */
 export type StaleFlow = readonly [vip: string, protocol: 'udp', backend: string];
 
+/** Stale flows to delete in one sandbox's namespace. */
+export interface SandboxFlows { netns: string; flows: StaleFlow[] }
+
 /** For each UDP VIP of `before`, the backends it had that the same VIP no longer has in `after`. */
 export function staleFlows(before: readonly LbService[], after: readonly LbService[]): StaleFlow[] {
   const kept = new Map<string, Set<string>>();

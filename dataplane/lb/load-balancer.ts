@@ -96,6 +96,16 @@ export class LoadBalancer {
     return result;
   }
 
+  /**
+   * Deletes conntrack entries in a sandbox outside a table change: flows another
+   * table of the sandbox mapped (the ingress routing mesh's) to backends it no longer has.
+   */
+  async dropFlows(sandbox: NetnsRef, flows: readonly ConntrackFlow[]): Promise<void> {
+    if (flows.length === 0) return;
+    const [reply] = await this.#worker.run([{ netns: netnsPath(sandbox), flows }]);
+    if (!reply?.ok) throw new Error(`cannot delete conntrack entries in ${describeNetns(sandbox)}: ${reply && !reply.ok ? reply.error : 'no reply'}`);
+  }
+
   /** The sandbox is gone: drop what is known and the worker's cached context (an open netns handle). */
   forget(sandbox: NetnsRef): void {
     const path = netnsPath(sandbox);
