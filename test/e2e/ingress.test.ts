@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { labUp, labDown, setUnderlayLink, waitForFullMesh, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { addUnderlayHost } from '../../dataplane/testing/underlay.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+import { fixedPortUdpClient, type FixedPortUdpClient } from '../helpers/udp-client.ts';
 
 const prefix = uniquePrefix('i');
 let lab: LabState;
@@ -103,9 +104,28 @@ test.serial('every host answers on the published port, also one without a backen
   }
 });
 
-test.serial('a backend that goes leaves every host\'s ingress; the port keeps answering from the live one', async (t) => {
+/** A UDP client from outside through h1's published 5353 whose flow h1's ingress sent to `backend` (source ports are tried until one is). */
+async function udpFlowTo(backend: string): Promise<FixedPortUdpClient> {
+  for (let sourcePort = 40100; sourcePort < 40140; sourcePort++) {
+    const client = fixedPortUdpClient(outside, host('h1').ip, 5353, sourcePort);
+    const first = await eventually(`an answer to source port ${sourcePort}`, async () => client.answers.find((a) => a !== '-'), 30_000).catch(() => undefined);
+    if (first === backend) return client;
+    await client.stop();
+  }
+  throw new Error(`no source port's flow went to ${backend}`);
+}
+
+test.serial('a backend that goes leaves every host\'s ingress; the port keeps answering from the live one, also to a UDP flow that was on it', async (t) => {
   const b2 = (JSON.parse(await ok(host('h2'), ['endpoints', '--json'])) as Endpoint[]).find((e) => e.name === 'b2')!;
+  const udp = await udpFlowTo('b2');
+  t.teardown(() => udp.stop());
   await ok(host('h2'), ['detach', '--netns', b2.netns]);
+  // The client keeps sending from its port, so conntrack would keep its flow on b2 for good.
+  const moved = await eventually('the UDP flow to move to b3', async () => {
+    const last = udp.answers.slice(-5);
+    return last.length === 5 && last.every((a) => a === 'b3') ? last : undefined;
+  }, 30_000).catch(() => undefined);
+  t.truthy(moved, `the UDP flow moved off the gone backend; last answers: ${udp.answers.slice(-8).join(',')}`);
   for (const h of ['h1', 'h2', 'h3']) {
     const seen = await eventually(`${h} to answer only from b3`, async () => {
       const got = await answers(host(h), 8080, 8);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { labUp, labDown, callAgent, restartAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+import { fixedPortUdpClient } from '../helpers/udp-client.ts';
 
 const prefix = uniquePrefix('r');
 const scratch = mkdtempSync(join(tmpdir(), `${prefix}-`));
@@ -91,28 +92,6 @@ test.serial('a foreground run sees the same from its first instruction', async (
   t.is(lines[1], 'web-1');
 });
 
-
-/** A UDP client in `netns` that sends to vip:port from one source port every 200 ms; `answers` collects the replies. */
-function fixedPortClient(netns: string, vip: string, port: number): { answers: string[]; stop: () => Promise<void> } {
-  const script = [
-    'import socket, time',
-    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-    's.bind(("0.0.0.0", 40053))',
-    's.settimeout(0.2)',
-    'while True:',
-    `    s.sendto(b"q", ("${vip}", ${port}))`,
-    '    try:',
-    '        print(s.recv(100).decode().strip(), flush=True)',
-    '    except OSError:',
-    '        print("-", flush=True)',
-    '    time.sleep(0.2)',
-  ].join('\n');
-  const child = execa('ip', ['netns', 'exec', netns, '/usr/bin/python3', '-c', script], { reject: false, buffer: false, stdin: 'ignore' });
-  const answers: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => answers.push(...chunk.split('\n').filter(Boolean)));
-  return { answers, stop: async () => { child.kill('SIGKILL'); await child; } };
-}
-
 /** A UDP echo backend of `service` that says its name, with a TCP port 80 for the health check. */
 function udpBackend(host: LabHost, name: string, service: string): Promise<SandboxInfo> {
   const script = `socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:true & exec socat UDP-RECVFROM:5300,fork SYSTEM:"echo ${name}"`;
@@ -128,7 +107,7 @@ test.serial('a UDP client on one source port moves to a live backend when its ba
   const client = await sandbox(h1, 'app', 'udp-client', ['sleep', '3600']);
   const tasks = async () => (await dig(client.netns, 'tasks.udpecho')).sort();
   await eventually('both backends to be live', async () => (await tasks()).length === 2, 60_000);
-  const udp = fixedPortClient(client.netns, vip, 5300);
+  const udp = fixedPortUdpClient(client.netns, vip, 5300);
   /** The last five replies, once they all come from one backend other than `not`. */
   const settledOn = (not: string) => async () => {
     const last = udp.answers.slice(-5);
@@ -169,7 +148,7 @@ test.serial('a UDP client on one source port moves off a backend removed while i
   const block = await execa('ip', ['netns', 'exec', local.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
   t.is(block.exitCode, 0, String(block.stderr));
   await eventually('only a-2 to be live', async () => (await tasks()).join() === remote.endpoints[0]!.ip, 60_000);
-  const udp = fixedPortClient(client.netns, vip, 5300);
+  const udp = fixedPortUdpClient(client.netns, vip, 5300);
   const settledOn = (name: string) => async () => {
     const last = udp.answers.slice(-5);
     return last.length === 5 && last.every((a) => a === name);
@@ -205,7 +184,7 @@ test.serial('a UDP client on one source port moves to a live backend when its ba
   const block = await execa('ip', ['netns', 'exec', local.netns, '/usr/sbin/nft', '-f', '-'], { input: failCheck, reject: false });
   t.is(block.exitCode, 0, String(block.stderr));
   await eventually('only k-2 to be live', async () => (await tasks()).join() === remote.endpoints[0]!.ip, 60_000);
-  const udp = fixedPortClient(client.netns, vip, 5300);
+  const udp = fixedPortUdpClient(client.netns, vip, 5300);
   const settledOn = (name: string) => async () => {
     const last = udp.answers.slice(-5);
     return last.length === 5 && last.every((a) => a === name);
