@@ -86,7 +86,8 @@ export class Overlay {
   readonly #detached: DetachedProcesses;
   readonly #publisher: Publisher;
   readonly #health = new EndpointHealth();
-  readonly #serial = new Serializer();
+  /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
+  readonly #exclusive = new Serializer();
 
   constructor(options: OverlayOptions) {
     this.#o = options;
@@ -158,19 +159,14 @@ export class Overlay {
     return this.#programmer;
   }
 
-  /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
-  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#serial.run(operation);
-  }
-
   // ---- networks ----
 
   createNetwork(request: CreateNetwork): Promise<NetworkObject> {
-    return this.#exclusive(() => this.networks.create(request));
+    return this.#exclusive.run(() => this.networks.create(request));
   }
 
   removeNetwork(name: string): Promise<NetworkObject> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       const network = this.networks.require(name);
       const services = this.services.onNetwork(network.id).map((s) => s.name);
       if (services.length > 0) throw precondition(`network "${name}" has services (${services.join(', ')}); remove them first with \`weft service rm\``);
@@ -181,11 +177,11 @@ export class Overlay {
   // ---- services ----
 
   createService(request: Omit<CreateService, 'network'> & { network: string }): Promise<ServiceObject> {
-    return this.#exclusive(() => this.services.create({ ...request, network: this.networks.require(request.network) }));
+    return this.#exclusive.run(() => this.services.create({ ...request, network: this.networks.require(request.network) }));
   }
 
   removeService(name: string): Promise<ServiceObject> {
-    return this.#exclusive(() => {
+    return this.#exclusive.run(() => {
       const service = this.services.require(name);
       return this.services.remove(name, this.networks.byId(service.networkId));
     });
@@ -220,7 +216,7 @@ export class Overlay {
   // ---- sandboxes ----
 
   createSandbox(request: SandboxRequest): Promise<SandboxInfo> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       checkSandboxRequest(request);
       const networks = request.networks.map((n) => this.networks.require(n));
       if (new Set(networks.map((n) => n.id)).size !== networks.length) throw badRequest('each --network may be given once');
@@ -276,7 +272,7 @@ export class Overlay {
 
   /** Detaches a sandbox from one network, or from all; a sandbox weft made is deleted with its last attachment. */
   detach(netns: string, networkName?: string): Promise<SandboxInfo> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       const record = this.#local.byNetns(netns);
       if (!record) throw notFound(`no sandbox "${netns}" on this host; list endpoints with \`weft endpoints\``);
       const networkIds = networkName === undefined ? record.attachments.map((a) => a.networkId) : [this.networks.require(networkName).id];
@@ -293,7 +289,7 @@ export class Overlay {
 
   /** Detaches what a container runtime attached for (containerId, ifname); undefined when there is nothing (DEL must then succeed). */
   detachContainer(containerId: string, ifname: string): Promise<SandboxInfo | undefined> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       const found = this.#local.byContainer(containerId, ifname);
       if (!found) return undefined;
       const info = this.#info(found.sandbox);
@@ -311,7 +307,7 @@ export class Overlay {
    * it in time) and publishes it again; false when there is no such attachment or it has a name.
    */
   nameContainer(containerId: string, ifname: string, name: string): Promise<boolean> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       if (!OBJECT_NAME.test(name)) throw badRequest(`container name "${name}" is not a weft name (${OBJECT_NAME_RULE})`);
       const found = this.#local.byContainer(containerId, ifname);
       const network = found && this.networks.byId(found.attachment.networkId);
