@@ -3,6 +3,7 @@
 // machine, so each is built from a caller-supplied prefix. Interface names are
 // per namespace but limited to 15 characters (IFNAMSIZ - 1).
 import { createHash } from 'node:crypto';
+import { INTERFACE_NAME, INTERFACE_NAME_RULE } from '../lib/names.ts';
 
 export const BRIDGE = 'br0';
 export const VXLAN = 'vxlan0';
@@ -12,7 +13,6 @@ export const VXLAN_OVERHEAD = 50;
 
 const PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 export function validatePrefix(prefix: string): string {
   if (!PREFIX.test(prefix)) throw new Error(`namespace prefix "${prefix}" must be 1-64 letters, digits, '_', '.', '-' and start with a letter or digit`);
@@ -25,7 +25,7 @@ export function validateNetnsName(name: string): string {
 }
 
 export function validateIfName(name: string): string {
-  if (!IFNAME.test(name)) throw new Error(`interface name "${name}" must be 1-15 letters, digits, '_', '.', '-'`);
+  if (!INTERFACE_NAME.test(name)) throw new Error(`interface name "${name}" must be ${INTERFACE_NAME_RULE}`);
   return name;
 }
 

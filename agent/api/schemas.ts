@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isIPv4 } from 'node:net';
 
 import { DEFAULT_ADDR_POOL } from './defaults.ts';
-import { CONTAINER_ID, CONTAINER_ID_RULE } from '../../lib/names.ts';
+import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE } from '../../lib/names.ts';
 import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
 import { MAX_SERVICE_PUBLICATIONS, parseServicePublications, ServicePublishError } from '../../lib/service-publish-spec.ts';
 
@@ -44,10 +44,9 @@ export const networkCreateRequest = z.object({
 export const networkRef = z.object({ name: z.string().min(1, 'name the network') });
 const optionalContainerId = z.string().default('').refine((v) => v === '' || CONTAINER_ID.test(v), `a container ID is ${CONTAINER_ID_RULE}`)
   .transform((v) => (v === '' ? undefined : v));
-/** As the kernel takes it: 1-15 characters, no "/", ":" nor whitespace; "." and ".." are not names. */
-const optionalIfname = z.string().default('').refine((v) => v === '' || (/^[A-Za-z0-9_.-]{1,15}$/.test(v) && v !== '.' && v !== '..'), 'an interface name is 1-15 letters, digits, "_", ".", "-"')
+const optionalIfname = z.string().default('').refine((v) => v === '' || INTERFACE_NAME.test(v), `an interface name is ${INTERFACE_NAME_RULE}`)
   .transform((v) => (v === '' ? undefined : v));
-const containerKey = { containerId: z.string().min(1, 'name the container (containerId)').refine((v) => CONTAINER_ID.test(v), `a container ID is ${CONTAINER_ID_RULE}`), ifname: z.string().min(1, 'name the interface (ifname)').max(15) };
+const containerKey = { containerId: z.string().min(1, 'name the container (containerId)').refine((v) => CONTAINER_ID.test(v), `a container ID is ${CONTAINER_ID_RULE}`), ifname: z.string().min(1, 'name the interface (ifname)').refine((v) => INTERFACE_NAME.test(v), `an interface name is ${INTERFACE_NAME_RULE}`) };
 export const containerRef = z.object(containerKey);
 export const sandboxCreateRequest = z.object({
   networks: z.array(z.string().min(1)).min(1, 'give at least one --network').max(16),

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { DEFAULT_API_SOCKET } from '../api/defaults.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
+import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE, OBJECT_NAME, OBJECT_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
 
 /** Result formats this plugin writes (0.4.0 adds `version` to each IP; CHECK exists from 0.4.0). */
 export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0'] as const;
@@ -11,19 +12,21 @@ export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
 
-const WEFT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const nameList = z.array(z.string().regex(WEFT_NAME, 'names are 1-63 letters, digits, "_", ".", "-"')).max(32);
+// The agent's own rules (lib/names.ts): a name the plugin passes is one the agent takes.
+const objectName = (what: string) => z.string().regex(OBJECT_NAME, `${what} must be ${OBJECT_NAME_RULE}`);
+const aliasList = z.array(objectName('an alias')).max(32);
+const serviceList = z.array(z.string().regex(SERVICE_NAME, `a service name must be ${SERVICE_NAME_RULE}`)).max(32);
 
 const configSchema = z.object({
   cniVersion: z.string().min(1, 'cniVersion is required'),
   name: z.string().min(1, 'name (the CNI network name) is required'),
   type: z.string(),
-  network: z.string().regex(WEFT_NAME, 'network must name a weft network (1-63 letters, digits, "_", ".", "-")'),
+  network: objectName('network (a weft network\'s name)'),
   socket: z.string().startsWith('/', 'socket must be an absolute path').max(107, 'socket must be a unix socket path under 108 characters').default(DEFAULT_API_SOCKET),
   /** Conventions' `args.cni`: static per-network values. */
-  args: z.object({ cni: z.object({ name: z.string().regex(WEFT_NAME).optional(), aliases: nameList.optional(), services: nameList.optional() }).loose().optional() }).loose().optional(),
+  args: z.object({ cni: z.object({ name: objectName('the endpoint name').optional(), aliases: aliasList.optional(), services: serviceList.optional() }).loose().optional() }).loose().optional(),
   /** Capability args: `aliases` as podman sends them, keyed by CNI network name. */
-  runtimeConfig: z.object({ aliases: z.record(z.string(), nameList).optional() }).loose().optional(),
+  runtimeConfig: z.object({ aliases: z.record(z.string(), aliasList).optional() }).loose().optional(),
 }).loose();
 
 export interface CniConfig {
@@ -75,8 +78,6 @@ export interface CniEnv {
   services: string[];
 }
 
-const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 /** CNI_ARGS keys runtimes send that mean nothing to weft: accepted without IgnoreUnknown. */
 const KNOWN_IGNORED = new Set(['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
 
@@ -94,9 +95,9 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
     return value;
   };
   const containerId = need('CNI_CONTAINERID');
-  if (!CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODE.invalidEnv, 'CNI_CONTAINERID must be 1-255 letters, digits, "_", ".", "-", starting with a letter or digit');
+  if (!CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODE.invalidEnv, `CNI_CONTAINERID must be ${CONTAINER_ID_RULE}`);
   const ifname = need('CNI_IFNAME');
-  if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') throw new CniError(CNI_CODE.invalidEnv, `CNI_IFNAME "${ifname}" is not an interface name (1-15 letters, digits, "_", ".", "-")`);
+  if (!INTERFACE_NAME.test(ifname)) throw new CniError(CNI_CODE.invalidEnv, `CNI_IFNAME "${ifname}" is not an interface name (${INTERFACE_NAME_RULE})`);
   need('CNI_PATH');
   // DEL may come after the namespace is gone: the spec lets the runtime leave CNI_NETNS empty then.
   const netns = command === 'DEL' ? (env['CNI_NETNS'] ?? '') : need('CNI_NETNS');
@@ -117,12 +118,12 @@ export function parseCniArgs(text: string): { name: string | undefined; aliases:
   for (const key of pairs.keys()) {
     if (!used.has(key) && !KNOWN_IGNORED.has(key) && !ignoreUnknown) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS key "${key}" is not supported (set IgnoreUnknown=1 to pass it)`);
   }
-  const list = (key: string): string[] => {
+  const list = (key: string, pattern: RegExp, rule: string): string[] => {
     const items = (pairs.get(key) ?? '').split(',').filter((v) => v !== '');
-    for (const v of items) if (!WEFT_NAME.test(v)) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS ${key}: "${v}" is not a name (1-63 letters, digits, "_", ".", "-")`);
+    for (const v of items) if (!pattern.test(v)) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS ${key}: "${v}" must be ${rule}`);
     return items;
   };
   const name = pairs.get('name') ?? pairs.get('K8S_POD_NAME');
-  if (name !== undefined && !WEFT_NAME.test(name)) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS name "${name}" is not a name (1-63 letters, digits, "_", ".", "-")`);
-  return { name, aliases: list('aliases'), services: list('services') };
+  if (name !== undefined && !OBJECT_NAME.test(name)) throw new CniError(CNI_CODE.invalidEnv, `CNI_ARGS name "${name}" must be ${OBJECT_NAME_RULE}`);
+  return { name, aliases: list('aliases', OBJECT_NAME, OBJECT_NAME_RULE), services: list('services', SERVICE_NAME, SERVICE_NAME_RULE) };
 }

@@ -54,7 +54,8 @@ export class Agent {
   #dns: DnsServer | undefined;
   #guard: HostGuard | undefined;
   #traffic: GossipTraffic | undefined;
-  readonly #serial = new Serializer();
+  /** Cluster-changing operations run one at a time: init, join and leave must not interleave. */
+  readonly #exclusive = new Serializer();
 
   private constructor(config: AgentConfig, logger: Logger, lock: DataDirLock) {
     this.config = config;
@@ -95,11 +96,6 @@ export class Agent {
     return peerIdFromPrivateKey(this.#keys.libp2pKey).toString();
   }
 
-  /** Cluster-changing operations run one at a time: init, join and leave must not interleave. */
-  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#serial.run(operation);
-  }
-
   async #resumeCluster(): Promise<void> {
     const material = this.#dataDir.loadCluster();
     if (!material) {
@@ -127,7 +123,7 @@ export class Agent {
       listenIp: listenIpOf(this.config),
       gossipPort: this.config.gossipPort,
       tableReapMs: this.config.tableReapSeconds * 1000,
-      onRevoked: () => void this.#exclusive(() => this.#forgetCluster()),
+      onRevoked: () => void this.#exclusive.run(() => this.#forgetCluster()),
     });
     this.#traffic = countGossipTraffic(cluster.libp2p.services.pubsub);
     try {
@@ -208,7 +204,7 @@ export class Agent {
   }
 
   init(defaultAddrPool: string): Promise<string> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       this.#requireNotInCluster();
       const ca = await createClusterCa(new Date());
       const nodeId = randomBytes(16).toString('hex');
@@ -228,7 +224,7 @@ export class Agent {
   }
 
   join(tokenText: string, host: string, port: number): Promise<{ nodeId: string; members: number }> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       this.#requireNotInCluster();
       let token;
       try {
@@ -254,7 +250,7 @@ export class Agent {
   }
 
   leave(): Promise<void> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       const cluster = this.#requireCluster();
       const sandboxes = this.#overlay?.localSandboxes().length ?? 0;
       if (sandboxes > 0) throw precondition(`this host still has ${sandboxes} sandbox(es) on overlay networks; stop or detach them first (see \`weft endpoints\`)`);

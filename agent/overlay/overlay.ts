@@ -1,28 +1,22 @@
 // The overlay on this host, as the agent API sees it: networks and services
 // (cluster objects), the sandboxes this host made or adopted and their
-// endpoints in the per-network tables. Sandbox changes run one at a time.
-// The parts live beside it (docs/overlay.md lists them): host networks, the
-// gateway bridge, endpoint health, detached processes, the programmer.
-import { randomBytes } from 'node:crypto';
+// endpoints in the per-network tables. Changes run one at a time.
+// The parts live beside it (docs/overlay.md lists them): the sandbox
+// lifecycle, local endpoint entries, host networks, the gateway bridge,
+// endpoint health, detached processes, the programmer.
 import type { Logger } from 'pino';
-import { status } from '@grpc/grpc-js';
-import type { Dataplane, EgressSpec, Finding, Sandbox } from '../../dataplane/index.ts';
-import { macFromIp } from '../../dataplane/index.ts';
-import { formatIPv4, parseIPv4 } from '../../lib/ipv4.ts';
-import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
+import type { Dataplane, EgressSpec, Finding } from '../../dataplane/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
-import { endpointsTable } from '../../controlplane/node/topics.ts';
-import { AgentError, badRequest, notFound, precondition } from '../api/errors.ts';
-import { encodeEndpoint, type EndpointObject, type NetworkObject, type ServiceObject } from '../wire/objects-codec.ts';
+import { precondition } from '../api/errors.ts';
+import type { EndpointObject, NetworkObject, ServiceObject } from '../wire/objects-codec.ts';
 import { Networks, type CreateNetwork } from './networks.ts';
-import { LocalState, type LocalAttachment, type LocalSandbox } from './local-state.ts';
+import { LocalState, type LocalSandbox } from './local-state.ts';
 import { Programmer } from './programmer.ts';
 import { sievedEndpoints, type VtepOf } from './endpoints.ts';
 import type { SievedEndpoints } from '../../controlplane/overlay/endpoint-sieve.ts';
 import { valuesInUse } from './allocation-in-use.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 import type { GuardPin } from '../../dataplane/host-guard.ts';
-import type { PortPublication } from '../../lib/publish-spec.ts';
 import { Services, type CreateService } from './services.ts';
 import { Serializer } from '../../lib/serial.ts';
 import { EndpointHealth } from './endpoint-health.ts';
@@ -30,10 +24,10 @@ import { DetachedProcesses } from './detached.ts';
 import { Gateway } from './gateway.ts';
 import { HostNetworks } from './host-networks.ts';
 import { ContainerLinks } from './container-links.ts';
-import { checkSandboxRequest, servicesToBack, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
-import { settleOwnEndpoints } from './own-endpoints.ts';
-import type { Entry } from '../../controlplane/tables/index.ts';
+import type { SandboxInfo, SandboxRequest } from './sandbox-request.ts';
 import { Publisher, type IngressPort } from './publisher.ts';
+import { LocalEndpoints } from './local-endpoints.ts';
+import { SandboxLifecycle } from './sandbox-lifecycle.ts';
 import { DEFAULT_DSTPORT } from '../../dataplane/index.ts';
 
 export type { SandboxInfo, SandboxRequest };
@@ -86,7 +80,10 @@ export class Overlay {
   readonly #detached: DetachedProcesses;
   readonly #publisher: Publisher;
   readonly #health = new EndpointHealth();
-  readonly #serial = new Serializer();
+  readonly #endpoints: LocalEndpoints;
+  readonly #sandboxes: SandboxLifecycle;
+  /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
+  readonly #exclusive = new Serializer();
 
   constructor(options: OverlayOptions) {
     this.#o = options;
@@ -124,7 +121,20 @@ export class Overlay {
       localNetworks: () => this.#localNetworks(),
       endpoints: (networkId) => this.visibleEndpoints(networkId),
     });
-    options.tables.ownEntriesAdopted((entries) => this.#settleOwnEndpoints(entries));
+    const shared = { networks: this.networks, local: this.#local, hostNetworks: this.#hostNetworks, health: this.#health, logger: this.#log };
+    this.#endpoints = new LocalEndpoints({ ...shared, tables: options.tables, selfId: options.selfId, vtep: options.vtep });
+    this.#sandboxes = new SandboxLifecycle({
+      ...shared,
+      dataplane: options.dataplane,
+      allocations: options.allocations,
+      services: this.services,
+      gateway: this.#gateway,
+      publisher: this.#publisher,
+      detached: this.#detached,
+      endpoints: this.#endpoints,
+      onLocalChange: options.onLocalChange,
+    });
+    options.tables.ownEntriesAdopted((entries) => this.#endpoints.settle(entries));
   }
 
   /** Restores this host's networks and endpoints after a restart without touching the sandboxes. */
@@ -141,11 +151,11 @@ export class Overlay {
         this.#o.allocations.define(ipSpace(network.id, network.subnet, network.gateway), false);
         // A backend that was failing its health check before the restart stays out until it passes.
         this.#health.startFailing(attachment.endpointId, this.#publishedUnhealthy(attachment.endpointId, network.id) ?? []);
-        this.#publishEndpoint(network, sandbox, attachment);
+        this.#endpoints.publish(network, sandbox, attachment);
       }
     }
     // Own entries the saved tables hold that no local sandbox backs any more (a crash between the two saves).
-    this.#settleOwnEndpoints(this.#o.tables.tables.tableNames().flatMap((t) => this.#o.tables.tables.bucketEntries(t, this.#o.selfId)), false);
+    this.#endpoints.settle(this.#o.tables.tables.tableNames().flatMap((t) => this.#o.tables.tables.bucketEntries(t, this.#o.selfId)), false);
     await this.#gateway.guardOldPorts();
     for (const s of this.localSandboxes().filter((l) => l.published.length > 0)) await this.#gateway.isolate(this.#o.dataplane.sandbox(s.netns), s);
     await this.#hostNetworks.removeUnused(new Set(this.#localNetworks().map((n) => n.vni)));
@@ -158,19 +168,14 @@ export class Overlay {
     return this.#programmer;
   }
 
-  /** One operation that changes sandboxes at a time: attachments and IPs must not interleave. */
-  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#serial.run(operation);
-  }
-
   // ---- networks ----
 
   createNetwork(request: CreateNetwork): Promise<NetworkObject> {
-    return this.#exclusive(() => this.networks.create(request));
+    return this.#exclusive.run(() => this.networks.create(request));
   }
 
   removeNetwork(name: string): Promise<NetworkObject> {
-    return this.#exclusive(async () => {
+    return this.#exclusive.run(async () => {
       const network = this.networks.require(name);
       const services = this.services.onNetwork(network.id).map((s) => s.name);
       if (services.length > 0) throw precondition(`network "${name}" has services (${services.join(', ')}); remove them first with \`weft service rm\``);
@@ -181,11 +186,11 @@ export class Overlay {
   // ---- services ----
 
   createService(request: Omit<CreateService, 'network'> & { network: string }): Promise<ServiceObject> {
-    return this.#exclusive(() => this.services.create({ ...request, network: this.networks.require(request.network) }));
+    return this.#exclusive.run(() => this.services.create({ ...request, network: this.networks.require(request.network) }));
   }
 
   removeService(name: string): Promise<ServiceObject> {
-    return this.#exclusive(() => {
+    return this.#exclusive.run(() => {
       const service = this.services.require(name);
       return this.services.remove(name, this.networks.byId(service.networkId));
     });
@@ -193,12 +198,7 @@ export class Overlay {
 
   /** A service's health-check verdict on a local endpoint: republished so every host's DNS and load balancers follow. */
   setHealth(endpointId: string, service: string, healthy: boolean): void {
-    if (!this.#health.record(endpointId, service, healthy)) return;
-    for (const sandbox of this.#local.sandboxes.values()) {
-      const attachment = sandbox.attachments.find((a) => a.endpointId === endpointId);
-      const network = attachment && this.networks.byId(attachment.networkId);
-      if (attachment && network) this.#publishEndpoint(network, sandbox, attachment);
-    }
+    if (this.#health.record(endpointId, service, healthy)) this.#endpoints.republishEndpoint(endpointId);
   }
 
   /** A service's verdict last published for a local endpoint (survives an agent restart through the tables). */
@@ -220,90 +220,17 @@ export class Overlay {
   // ---- sandboxes ----
 
   createSandbox(request: SandboxRequest): Promise<SandboxInfo> {
-    return this.#exclusive(async () => {
-      checkSandboxRequest(request);
-      const networks = request.networks.map((n) => this.networks.require(n));
-      if (new Set(networks.map((n) => n.id)).size !== networks.length) throw badRequest('each --network may be given once');
-      const services = servicesToBack(request.services ?? [], networks, this.services, (id) => this.networks.byId(id)?.name ?? id);
-      if (request.containerId !== undefined) {
-        const existing = this.#local.byContainer(request.containerId, request.ifname ?? '');
-        // A runtime retries ADD: the same key gets the same attachment, not a second address.
-        if (existing) return this.#sameContainer(existing.sandbox, existing.attachment, request, networks[0]!);
-      }
-      const adopted = request.netns !== undefined ? this.#local.byNetns(request.netns) : undefined;
-      const published = await this.#claimPorts(request, networks, adopted);
-      const id = adopted?.id ?? randomBytes(4).toString('hex');
-      const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#openSandbox(id, request.netns);
-      const record: LocalSandbox = adopted ?? { id, netns: this.#netnsOf(sandbox), owned: sandbox.owned, pid: 0, egressIp: '', attachments: [], published: [] };
-      // Before the endpoints are published: each entry names the sandbox's ports (`weft endpoints`).
-      record.published.push(...published);
-      try {
-        for (const network of networks) {
-          if (record.attachments.some((a) => a.networkId === network.id)) throw precondition(`the sandbox is already attached to network "${network.name}"`);
-          const serviceNames = services.filter((s) => s.networkId === network.id).map((s) => s.name);
-          record.attachments.push(await this.#attach(sandbox, network, record, request, serviceNames));
-          this.#local.sandboxes.set(record.id, record);
-          this.#local.save();
-        }
-        await this.#gateway.plug(sandbox, record);
-        if (published.length > 0) await this.#gateway.isolate(sandbox, record);
-        if (adopted && published.length > 0) this.#republish(record); // its older endpoints name the new ports too
-      } catch (error) {
-        record.published = record.published.filter((p) => !published.includes(p));
-        await this.#rollback(sandbox, record, networks.map((n) => n.id));
-        throw error;
-      }
-      // Everything the workload sees is in place before it starts (weft run --detach here, the
-      // CLI's foreground run once this returns): resolv.conf (`ip netns exec` mounts it only if it
-      // exists when the command starts), the gateway table, the load-balancing table and the
-      // resolver's view of this sandbox.
-      this.#gateway.writeResolvConf(sandbox, record);
-      await this.#gateway.sync();
-      const unprogrammed = await this.#o.onLocalChange?.(record.netns);
-      if (unprogrammed !== undefined) {
-        await this.#rollback(sandbox, record, networks.map((n) => n.id));
-        await this.#gateway.sync();
-        void this.#o.onLocalChange?.();
-        throw new AgentError(status.INTERNAL, `cannot program the sandbox's service load balancing: ${unprogrammed}`);
-      }
-      if (request.command) {
-        record.pid = this.#detached.start(record, request.command);
-        this.#local.save();
-      }
-      return this.#info(record);
-    });
+    return this.#exclusive.run(() => this.#sandboxes.create(request));
   }
 
   /** Detaches a sandbox from one network, or from all; a sandbox weft made is deleted with its last attachment. */
   detach(netns: string, networkName?: string): Promise<SandboxInfo> {
-    return this.#exclusive(async () => {
-      const record = this.#local.byNetns(netns);
-      if (!record) throw notFound(`no sandbox "${netns}" on this host; list endpoints with \`weft endpoints\``);
-      const networkIds = networkName === undefined ? record.attachments.map((a) => a.networkId) : [this.networks.require(networkName).id];
-      if (networkName !== undefined && !record.attachments.some((a) => a.networkId === networkIds[0])) {
-        throw precondition(`sandbox "${netns}" is not attached to network "${networkName}"`);
-      }
-      const info = this.#info(record);
-      await this.#rollback(this.#o.dataplane.sandbox(record.netns), record, networkIds);
-      await this.#gateway.sync();
-      void this.#o.onLocalChange?.();
-      return info;
-    });
+    return this.#exclusive.run(() => this.#sandboxes.detach(netns, networkName));
   }
 
   /** Detaches what a container runtime attached for (containerId, ifname); undefined when there is nothing (DEL must then succeed). */
   detachContainer(containerId: string, ifname: string): Promise<SandboxInfo | undefined> {
-    return this.#exclusive(async () => {
-      const found = this.#local.byContainer(containerId, ifname);
-      if (!found) return undefined;
-      const info = this.#info(found.sandbox);
-      // The namespace may be gone already (the runtime deleted it first): the host-side veth,
-      // the address and the entries are weft's and are released all the same.
-      await this.#rollback(this.#o.dataplane.sandbox(found.sandbox.netns), found.sandbox, [found.attachment.networkId]);
-      await this.#gateway.sync();
-      void this.#o.onLocalChange?.();
-      return info;
-    });
+    return this.#exclusive.run(() => this.#sandboxes.detachContainer(containerId, ifname));
   }
 
   /**
@@ -311,33 +238,12 @@ export class Overlay {
    * it in time) and publishes it again; false when there is no such attachment or it has a name.
    */
   nameContainer(containerId: string, ifname: string, name: string): Promise<boolean> {
-    return this.#exclusive(async () => {
-      if (!OBJECT_NAME.test(name)) throw badRequest(`container name "${name}" is not a weft name (${OBJECT_NAME_RULE})`);
-      const found = this.#local.byContainer(containerId, ifname);
-      const network = found && this.networks.byId(found.attachment.networkId);
-      if (!found || !network || found.attachment.name !== '') return false;
-      found.attachment.name = name;
-      this.#local.save();
-      this.#publishEndpoint(network, found.sandbox, found.attachment);
-      return true;
-    });
+    return this.#exclusive.run(async () => this.#sandboxes.nameContainer(containerId, ifname, name));
   }
 
   /** What differs in the kernel from a container's attachment (interface, address, route): CNI CHECK. */
-  async checkContainer(containerId: string, ifname: string): Promise<{ info: SandboxInfo; problems: string[] }> {
-    const found = this.#local.byContainer(containerId, ifname);
-    if (!found) throw notFound(`no attachment for container ${containerId} interface ${ifname} on this host`);
-    const { sandbox, attachment } = found;
-    const network = this.networks.byId(attachment.networkId);
-    if (!network) return { info: this.#info(sandbox), problems: [`network ${attachment.networkId} no longer exists`] };
-    const index = sandbox.attachments.indexOf(attachment);
-    const findings = await this.#o.dataplane.doctor({
-      networks: [this.#hostNetworks.spec(network)],
-      attachments: [{ sandbox: sandbox.netns, vni: attachment.vni, spec: { ip: attachment.ip, mac: attachment.mac, ifname: attachment.ifname, defaultRoute: index === 0 && !this.#gateway.reachesOutside(sandbox) } }],
-    });
-    // Only the attachment's own findings: the network's are `weft doctor`'s business.
-    const problems = findings.filter((f) => f.subject.startsWith('sandbox ')).map((f) => `${f.subject}: ${f.problem}`);
-    return { info: this.#info(sandbox), problems };
+  checkContainer(containerId: string, ifname: string): Promise<{ info: SandboxInfo; problems: string[] }> {
+    return this.#sandboxes.checkContainer(containerId, ifname);
   }
 
   /** The programmable endpoints of a network (endpoints.ts). */
@@ -401,158 +307,6 @@ export class Overlay {
     await this.#programmer.settled();
   }
 
-  // ---- internals ----
-
-  async #openSandbox(id: string, netns: string | undefined): Promise<Sandbox> {
-    try {
-      return netns === undefined ? (await this.#o.dataplane.createSandbox(id)).sandbox : await this.#o.dataplane.adoptSandbox(netns);
-    } catch (error) {
-      throw precondition(`cannot ${netns === undefined ? 'create a sandbox' : `adopt namespace "${netns}"`}: ${(error as Error).message}`);
-    }
-  }
-
-  #netnsOf(sandbox: Sandbox): string {
-    return sandbox.key.replace(/^(name|path):/, '');
-  }
-
-  /** A repeated container request: the same answer if it asks for the same thing, else a clear refusal. */
-  #sameContainer(record: LocalSandbox, attachment: LocalAttachment, request: SandboxRequest, network: NetworkObject): SandboxInfo {
-    const what = `container ${request.containerId} interface ${attachment.ifname}`;
-    if (attachment.networkId !== network.id) throw precondition(`${what} is already attached to network "${this.networks.byId(attachment.networkId)?.name ?? attachment.networkId}"`);
-    const netns = this.#netnsOf(this.#o.dataplane.sandbox(request.netns ?? ''));
-    if (netns !== record.netns) throw precondition(`${what} is already attached in namespace ${record.netns}, not ${netns}`);
-    return this.#info(record);
-  }
-
-  /** Host ports for the request (publisher.ts), checked before anything is made: a refusal leaves nothing behind. */
-  #claimPorts(request: SandboxRequest, networks: NetworkObject[], adopted: LocalSandbox | undefined): Promise<PortPublication[]> {
-    const wanted = request.publish ?? [];
-    if (wanted.length > 0 && networks.every((n) => n.internal) && !(adopted && this.#gateway.reachesOutside(adopted))) {
-      throw badRequest('published ports need a network that is not --internal: answers to outside clients leave through the host\'s gateway bridge, which internal networks do not use');
-    }
-    return this.#publisher.claim(wanted);
-  }
-
-  async #attach(sandbox: Sandbox, network: NetworkObject, record: LocalSandbox, request: SandboxRequest, services: string[]): Promise<LocalAttachment> {
-    const realised = await this.#hostNetworks.realise(network);
-    const space = ipSpace(network.id, network.subnet, network.gateway);
-    this.#o.allocations.define(space, false);
-    let ipValue: number;
-    try {
-      // An address the runtime's IPAM already holds stays the runtime's to free (addressHeld).
-      ipValue = request.address !== undefined ? parseIPv4(request.address) : await this.#o.allocations.allocate(space.name);
-    } catch (error) {
-      throw new AgentError(status.RESOURCE_EXHAUSTED, `no address for the sandbox on network "${network.name}": ${(error as Error).message}`);
-    }
-    const ip = formatIPv4(ipValue);
-    try {
-      const spec = { ip, defaultRoute: record.attachments.length === 0 };
-      const attached = await this.#o.dataplane.attach(sandbox, realised, request.ifname === undefined ? spec : { ...spec, ifname: request.ifname });
-      const attachment: LocalAttachment = {
-        networkId: network.id,
-        vni: network.vni,
-        endpointId: randomBytes(6).toString('hex'),
-        ip,
-        mac: attached.mac,
-        ifname: attached.ifname,
-        name: request.name,
-        aliases: request.aliases,
-        services,
-        containerId: request.containerId ?? '',
-        addressHeld: request.address !== undefined,
-      };
-      // A backend of a checked service gets traffic only once a check has passed.
-      const checked = services.filter((name) => this.services.byName(name)?.health.kind !== '');
-      this.#health.startFailing(attachment.endpointId, checked);
-      this.#publishEndpoint(network, record, attachment);
-      return attachment;
-    } catch (error) {
-      if (request.address === undefined) await this.#o.allocations.free(space.name, ipValue).catch(() => undefined);
-      throw new AgentError(status.INTERNAL, `cannot attach the sandbox to network "${network.name}": ${(error as Error).message}`);
-    }
-  }
-
-  #publishEndpoint(network: NetworkObject, sandbox: LocalSandbox, attachment: LocalAttachment): void {
-    const endpoint = this.#endpointOf(sandbox, attachment);
-    this.#hostNetworks.announce(network.id);
-    this.#o.tables.set(endpointsTable(network.id), endpoint.id, encodeEndpoint(endpoint));
-    // Its time is where propagation starts (bench/lab-convergence.ts reads it).
-    this.#log.info({ network: network.id, endpoint: endpoint.id, ip: endpoint.ip }, 'endpoint published');
-  }
-
-  #republish(record: LocalSandbox): void {
-    for (const attachment of record.attachments) {
-      const network = this.networks.byId(attachment.networkId);
-      if (network) this.#publishEndpoint(network, record, attachment);
-    }
-  }
-
-  /** Own endpoint entries that a peer handed back or the saved tables held: the local sandboxes decide (own-endpoints.ts). */
-  #settleOwnEndpoints(entries: Entry[], republishLocal = true): void {
-    const { stale, republish } = settleOwnEndpoints(entries, (networkId, endpointId) => this.#localAttachment(networkId, endpointId) !== undefined);
-    for (const { table, key } of stale) this.#o.tables.delete(table, key);
-    for (const { networkId, endpointId } of republishLocal ? republish : []) {
-      const found = this.#localAttachment(networkId, endpointId);
-      const network = this.networks.byId(networkId);
-      if (found && network) this.#publishEndpoint(network, found.sandbox, found.attachment);
-    }
-    if (stale.length > 0) this.#log.info({ endpoints: stale.map((s) => s.key) }, 'deleted own endpoint entries that no local sandbox backs');
-  }
-
-  #localAttachment(networkId: string, endpointId: string): { sandbox: LocalSandbox; attachment: LocalAttachment } | undefined {
-    for (const sandbox of this.#local.sandboxes.values()) {
-      const attachment = sandbox.attachments.find((a) => a.networkId === networkId && a.endpointId === endpointId);
-      if (attachment) return { sandbox, attachment };
-    }
-    return undefined;
-  }
-
-  /** A local attachment as the cluster sees it in the endpoint tables. */
-  #endpointOf(sandbox: LocalSandbox, attachment: LocalAttachment): EndpointObject {
-    return {
-      id: attachment.endpointId,
-      networkId: attachment.networkId,
-      name: attachment.name,
-      ip: attachment.ip,
-      mac: attachment.mac || macFromIp(attachment.ip),
-      nodeId: this.#o.selfId,
-      vtep: this.#o.vtep,
-      sandbox: sandbox.netns,
-      aliases: attachment.aliases,
-      services: attachment.services,
-      unhealthyServices: this.#health.failing(attachment.endpointId),
-      published: Publisher.describe(sandbox),
-    };
-  }
-
-  /** Undoes attachments (endpoint entries, IPs, interfaces) and forgets the sandbox when nothing is left. */
-  async #rollback(sandbox: Sandbox, record: LocalSandbox, networkIds: string[]): Promise<void> {
-    for (const attachment of record.attachments.filter((a) => networkIds.includes(a.networkId))) {
-      this.#o.tables.delete(endpointsTable(attachment.networkId), attachment.endpointId);
-      this.#health.forget(attachment.endpointId);
-      await this.#o.dataplane.detach(sandbox, attachment.vni).catch((e: Error) => this.#log.warn({ err: e.message }, 'detach failed'));
-      const network = this.networks.byId(attachment.networkId);
-      if (network && !attachment.addressHeld) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
-    }
-    record.attachments = record.attachments.filter((a) => !networkIds.includes(a.networkId));
-    if (record.published.length > 0 && record.attachments.length > 0 && !this.#gateway.reachesOutside(record)) {
-      // Left on internal networks only, the sandbox has no route back to a client: its ports go.
-      this.#log.info({ sandbox: record.netns, ports: Publisher.describe(record) }, 'unpublished the ports of a sandbox left on internal networks only');
-      record.published = [];
-      this.#republish(record);
-      await this.#gateway.isolate(sandbox, record);
-    }
-    await this.#gateway.afterDetach(sandbox, record);
-    if (record.attachments.length === 0) {
-      if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => this.#log.warn({ err: e.message }, 'destroy failed'));
-      this.#local.sandboxes.delete(record.id);
-    }
-    this.#local.save();
-    for (const id of networkIds) {
-      if (this.#local.attachmentsOn(id).length === 0) await this.#hostNetworks.leave(id);
-    }
-  }
-
   /** Rewrites the host's gateway table (which sandboxes may not leave, where DNS goes) and re-pins the host guard. */
   syncGateway(): Promise<void> {
     return this.#gateway.sync();
@@ -566,18 +320,6 @@ export class Overlay {
   #localNetworks(): NetworkObject[] {
     const ids = new Set(this.localSandboxes().flatMap((s) => s.attachments.map((a) => a.networkId)));
     return this.networks.list().filter((n) => ids.has(n.id) && this.#hostNetworks.isRealised(n.id));
-  }
-
-  #info(record: LocalSandbox): SandboxInfo {
-    const endpoints = record.attachments.map((a) => this.#endpointOf(record, a));
-    const interfaces = record.attachments.map((a) => {
-      const network = this.networks.byId(a.networkId);
-      return { network: network?.name ?? '', ifname: a.ifname, mac: a.mac || macFromIp(a.ip), ip: a.ip, prefixLength: network ? Number(network.subnet.split('/')[1]) : 0, gateway: network?.gateway ?? '' };
-    });
-    const nameserver = record.egressIp === '' ? '' : this.#gateway.nameserver();
-    // As the data plane sets it: through the gateway bridge when a network may leave the host, else the first network's gateway.
-    const defaultGateway = this.#gateway.reachesOutside(record) ? nameserver : (interfaces[0]?.gateway ?? '');
-    return { id: record.id, netns: record.netns, pid: record.pid, endpoints, interfaces, nameserver, defaultGateway };
   }
 
   stop(): void {

@@ -41,6 +41,16 @@ test('configuration problems have the spec\'s codes', (t) => {
   t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, args: { cni: { aliases: ['bad name'] } } }))), 7);
 });
 
+test('names follow the agent\'s rules: a service is one DNS label, an interface does not start with "-"', (t) => {
+  // A dotted service name is no service the agent could have (lib/names.ts): refused here, with the rule.
+  t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, args: { cni: { services: ['api.v1'] } } }))), 7);
+  t.notThrows(() => parseConfig(JSON.stringify({ ...good, args: { cni: { aliases: ['api.v1'] } } })), 'aliases may hold dots');
+  t.throws(() => parseCniArgs('services=api.v1'), { message: /CNI_ARGS services: "api.v1" must be .*DNS label/ });
+  // `ip` would read "-x" as an option; the data plane refuses it, so the plugin does too, before any call.
+  t.throws(() => parseEnv({ ...env, CNI_IFNAME: '-x' }), { message: /CNI_IFNAME "-x" is not an interface name/ });
+  t.is(parseEnv({ ...env, CNI_IFNAME: '_x.1' }).ifname, '_x.1');
+});
+
 test('the environment is checked: command, container ID, interface name, namespace, CNI_PATH', (t) => {
   t.is(parseEnv(env).ifname, 'eth0');
   t.is(codeOf(() => parseEnv({ ...env, CNI_COMMAND: 'GC' })), 4);

@@ -4,13 +4,11 @@
 // service, and the host's publish table taking the mesh's ports beside the
 // sandboxes' (a `weft run -p` keeps a port it had first).
 import test from 'ava';
-import pino from 'pino';
 import { parseServicePublication, parseServicePublications, ServicePublishError } from '../../lib/service-publish-spec.ts';
 import { parseIngressListing, renderIngressTable } from '../../dataplane/ingress.ts';
 import { sieveServices } from '../../controlplane/services/service-sieve.ts';
-import { Publisher, type IngressPort } from '../../agent/overlay/publisher.ts';
-import type { LocalSandbox } from '../../agent/overlay/local-state.ts';
-import type { HostListener, PublishPlane, PublishRule } from '../../dataplane/publish.ts';
+import type { IngressPort } from '../../agent/overlay/publisher.ts';
+import { localSandbox, testPublisher } from '../helpers/publisher-fixture.ts';
 import { parsePublishSpec } from '../../lib/publish-spec.ts';
 import { AgentError } from '../../agent/api/errors.ts';
 
@@ -83,25 +81,13 @@ test('the sieve: a published port stays with its oldest service, whichever host 
   t.deepEqual(sieved.refused, [{ name: 'late', problem: 'published port 8080/tcp belongs to the older service "first"' }]);
 });
 
-function publisher(sandboxes: LocalSandbox[], listeners: HostListener[], ingress: IngressPort[]) {
-  const applied: PublishRule[][] = [];
-  const plane: PublishPlane = {
-    apply: async (r) => {
-      applied.push([...r]);
-    },
-    inspect: async () => [],
-    listeners: async () => listeners,
-    addresses: async () => ['198.18.0.1'],
-  };
-  const p = new Publisher({ plane, subnet: '198.19.255.0/24', sandboxes: () => sandboxes, reserved: [{ protocol: 'udp', port: 4789 }], logger: pino({ level: 'silent' }), ingress: () => ingress });
-  return { p, applied };
-}
-
-const sandbox = (egressIp: string, published: LocalSandbox['published']): LocalSandbox => ({ id: egressIp, netns: `s-${egressIp}`, owned: true, pid: 0, egressIp, attachments: [], published });
-
 test('the host table takes the mesh\'s ports to the ingress sandbox; -p is refused on them and keeps a port it had first', async (t) => {
   const mesh: IngressPort[] = [{ service: 'web', published: 8080, protocol: 'tcp', targetIp: '198.19.255.9', targetPort: 8080 }, { service: 'dns', published: 5353, protocol: 'udp', targetIp: '198.19.255.9', targetPort: 5353 }];
-  const { p, applied } = publisher([sandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 5353, port: 53, protocol: 'udp' }])], [{ protocol: 'tcp', address: '0.0.0.0', port: 22 }], mesh);
+  const { p, applied } = testPublisher({
+    sandboxes: [localSandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 5353, port: 53, protocol: 'udp' }])],
+    listeners: [{ protocol: 'tcp', address: '0.0.0.0', port: 22 }],
+    ingress: mesh,
+  });
   await p.sync();
   t.deepEqual(applied[0], [
     { hostIp: '0.0.0.0', hostPort: 5353, protocol: 'udp', targetIp: '198.19.255.2', targetPort: 53 },

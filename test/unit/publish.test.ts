@@ -3,11 +3,10 @@
 // publisher's refusals and free-port choice against a model of the host.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
 import { parsePublishSpec, parsePublishSpecs, formatPublication, PublishSpecError } from '../../lib/publish-spec.ts';
-import { parseAddresses, parseListeners, parsePublishListing, renderPublishTable, type HostListener, type PublishPlane, type PublishRule } from '../../dataplane/publish.ts';
+import { parseAddresses, parseListeners, parsePublishListing, renderPublishTable, type PublishRule } from '../../dataplane/publish.ts';
 import { Publisher, RANDOM_PORT_FIRST, RANDOM_PORT_LAST } from '../../agent/overlay/publisher.ts';
-import type { LocalSandbox } from '../../agent/overlay/local-state.ts';
+import { localSandbox, testPublisher } from '../helpers/publisher-fixture.ts';
 import { AgentError } from '../../agent/api/errors.ts';
 
 test('-p takes Docker\'s forms: HOSTPORT:PORT, IP:HOSTPORT:PORT, IP::PORT, PORT, ranges, /udp', (t) => {
@@ -91,27 +90,11 @@ test('ss listing: wildcards (v4, v6, *), IPv4-mapped and scoped addresses count;
   ]);
 });
 
-function sandbox(egressIp: string, published: LocalSandbox['published']): LocalSandbox {
-  return { id: egressIp, netns: `s-${egressIp}`, owned: true, pid: 0, egressIp, attachments: [], published };
-}
-
-function publisher(sandboxes: LocalSandbox[], listeners: HostListener[], random = 0) {
-  const applied: PublishRule[][] = [];
-  const plane: PublishPlane = {
-    apply: async (r) => {
-      applied.push([...r]);
-    },
-    inspect: async () => [],
-    listeners: async () => listeners,
-    addresses: async () => ['127.0.0.1', '198.18.0.1'],
-  };
-  const p = new Publisher({ plane, subnet: '198.19.255.0/24', sandboxes: () => sandboxes, reserved: [{ protocol: 'udp', port: 4789 }], logger: pino({ level: 'silent' }), random: () => random });
-  return { p, applied };
-}
-
 test('claim: a port already published, one a host process listens on, the VXLAN port are refused with what to do', async (t) => {
-  const { p } = publisher([sandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 8080, port: 80, protocol: 'tcp' }])],
-    [{ protocol: 'tcp', address: '198.18.0.1', port: 2377 }, { protocol: 'udp', address: '0.0.0.0', port: 5353 }]);
+  const { p } = testPublisher({
+    sandboxes: [localSandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 8080, port: 80, protocol: 'tcp' }])],
+    listeners: [{ protocol: 'tcp', address: '198.18.0.1', port: 2377 }, { protocol: 'udp', address: '0.0.0.0', port: 5353 }],
+  });
   const refused = async (spec: string, message: RegExp) => {
     const error = await t.throwsAsync(p.claim(parsePublishSpec(spec)), { instanceOf: AgentError, message }, spec);
     t.regex(error!.message, /choose another host port, or leave it out/);
@@ -127,20 +110,22 @@ test('claim: a port already published, one a host process listens on, the VXLAN 
 });
 
 test('claim: a free host port skips published and listened ones, and two in one request differ', async (t) => {
-  const { p } = publisher([sandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: RANDOM_PORT_FIRST, port: 80, protocol: 'tcp' }])],
-    [{ protocol: 'tcp', address: '0.0.0.0', port: RANDOM_PORT_FIRST + 1 }]);
+  const { p } = testPublisher({
+    sandboxes: [localSandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: RANDOM_PORT_FIRST, port: 80, protocol: 'tcp' }])],
+    listeners: [{ protocol: 'tcp', address: '0.0.0.0', port: RANDOM_PORT_FIRST + 1 }],
+  });
   const claimed = await p.claim(parsePublishSpecs(['80', '81', `${RANDOM_PORT_FIRST + 3}:82`]));
   t.deepEqual(claimed.map((c) => [c.hostPort, c.port]), [[RANDOM_PORT_FIRST + 3, 82], [RANDOM_PORT_FIRST + 2, 80], [RANDOM_PORT_FIRST + 4, 81]]);
-  const end = publisher([], [], 0.999_999_9);
+  const end = testPublisher({ random: 0.999_999_9 });
   t.is((await end.p.claim(parsePublishSpec('80')))[0]!.hostPort, RANDOM_PORT_LAST, 'the range ends at its last port');
 });
 
 test('the table follows the local sandboxes: plugged ones only, each port to its own gateway address', async (t) => {
   const sandboxes = [
-    sandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 8080, port: 80, protocol: 'tcp' }]),
-    sandbox('', [{ hostIp: '0.0.0.0', hostPort: 8081, port: 80, protocol: 'tcp' }]),
+    localSandbox('198.19.255.2', [{ hostIp: '0.0.0.0', hostPort: 8080, port: 80, protocol: 'tcp' }]),
+    localSandbox('', [{ hostIp: '0.0.0.0', hostPort: 8081, port: 80, protocol: 'tcp' }]),
   ];
-  const { p, applied } = publisher(sandboxes, []);
+  const { p, applied } = testPublisher({ sandboxes });
   await p.sync();
   t.deepEqual(applied, [[{ hostIp: '0.0.0.0', hostPort: 8080, protocol: 'tcp', targetIp: '198.19.255.2', targetPort: 80 }]]);
   sandboxes.shift();
