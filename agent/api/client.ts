@@ -48,7 +48,7 @@ export class AgentClient {
         chunks.push(chunk);
         if (chunk.includes(0x0a)) finish(...this.#outcome(name, Buffer.concat(chunks)));
       });
-      socket.on('end', () => finish(new ApiCallError(STATUS.unavailable, `the agent at ${this.socketPath} closed the connection without answering ${name}; is it a weft agent of this version? (\`weft --version\`, \`weft status\`)`, false)));
+      socket.on('end', () => finish(new ApiCallError(STATUS.unavailable, `the agent at ${this.socketPath} closed the connection without answering ${name}; an agent older than this CLI (\`weft --version\`) speaks only gRPC: restart it from the same install`, false)));
       socket.write(JSON.stringify({ method: name, request }) + '\n');
     });
   }
