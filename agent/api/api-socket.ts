@@ -4,7 +4,7 @@
 // opens with the preface "PRI * HTTP/2.0", a JSON-line client with "{".
 // gRPC connections go to grpc-js through its connection injector; JSON lines
 // are answered here, through agent.proto's codec so that both see one API.
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { MAX_LINE_BYTES, STATUS, type JsonReply } from './json-line.ts';
 
@@ -15,9 +15,17 @@ export type ApiCall = (method: string, request: unknown) => Promise<object>;
 const IDLE_TIMEOUT_MS = 30_000;
 const HTTP2_PREFACE_FIRST_BYTE = 0x50; // 'P'
 
+export interface ApiSocket {
+  /** Stops listening and drops the JSON-line calls still open (grpc-js closes its own connections). */
+  close(): void;
+}
+
 /** Listens on SOCKETPATH; hands HTTP/2 connections to `http2`, answers JSON lines with `json`. */
-export function listenApiSocket(socketPath: string, routes: { http2: (socket: Socket) => void; json: ApiCall }): Promise<Server> {
+export function listenApiSocket(socketPath: string, routes: { http2: (socket: Socket) => void; json: ApiCall }): Promise<ApiSocket> {
+  const ours = new Set<Socket>(); // connections not handed to grpc-js
   const server = createServer((socket) => {
+    ours.add(socket);
+    socket.once('close', () => ours.delete(socket));
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy()); // a client that goes away mid-call is its own problem
     socket.once('data', (first: Buffer) => {
@@ -25,6 +33,7 @@ export function listenApiSocket(socketPath: string, routes: { http2: (socket: So
         socket.pause();
         socket.setTimeout(0);
         socket.unshift(first);
+        ours.delete(socket);
         routes.http2(socket);
       } else {
         serveJsonLine(socket, first, routes.json);
@@ -33,7 +42,14 @@ export function listenApiSocket(socketPath: string, routes: { http2: (socket: So
   });
   return new Promise((resolve, reject) => {
     server.once('error', (error) => reject(new Error(`cannot listen on API socket ${socketPath}: ${error.message}`)));
-    server.listen(socketPath, () => resolve(server));
+    server.listen(socketPath, () =>
+      resolve({
+        close() {
+          server.close();
+          for (const socket of ours) socket.destroy();
+        },
+      }),
+    );
   });
 }
 

@@ -6,11 +6,11 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Server } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentApiService } from '../../agent/wire/agent-api-service.ts';
-import { listenApiSocket, throughProtoCodec } from '../../agent/api/api-socket.ts';
+import { listenApiSocket, throughProtoCodec, type ApiSocket } from '../../agent/api/api-socket.ts';
 import { AgentClient, ApiCallError } from '../../agent/api/client.ts';
 import { callAgentOnce } from '../../agent/api/http2-call.ts';
 import { MAX_LINE_BYTES } from '../../agent/api/json-line.ts';
@@ -29,7 +29,7 @@ async function run(method: string, request: unknown): Promise<object> {
 }
 
 const grpcServer = new grpc.Server();
-let listener: Server;
+let listener: ApiSocket;
 test.before(async () => {
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const name of Object.keys(AgentApiService.service)) {
@@ -131,4 +131,23 @@ test('hostile lines get a clear error status, and the socket keeps serving', asy
   t.is((await reply(Buffer.alloc(MAX_LINE_BYTES + 10, 0x20).fill('{', 0, 1))).code, grpc.status.RESOURCE_EXHAUSTED);
   const client = new AgentClient(socket);
   t.deepEqual(await client.call('Members'), { members: [EXPECTED_MEMBER] });
+});
+
+test('closing the socket drops a call still open, and the CLI says the agent went away', async (t) => {
+  let reached!: () => void;
+  const handlerReached = new Promise<void>((resolve) => (reached = resolve));
+  const path = join(dir, 'closing.sock');
+  const closing = await listenApiSocket(path, {
+    http2: (s) => s.destroy(),
+    json: () => {
+      reached();
+      return new Promise<object>(() => undefined); // a call that never finishes on its own
+    },
+  });
+  const call = new AgentClient(path).call('Members');
+  await handlerReached;
+  closing.close();
+  const error = await t.throwsAsync(call, { instanceOf: ApiCallError });
+  t.is(error?.code, grpc.status.UNAVAILABLE);
+  t.regex(error?.message ?? '', /closed the connection without answering Members/);
 });
