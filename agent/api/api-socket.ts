@@ -11,7 +11,7 @@ import { MAX_LINE_BYTES, STATUS, type JsonReply } from './json-line.ts';
 /** Runs one API method on a request already shaped by agent.proto; rejects with an error carrying a gRPC `code`. */
 export type ApiCall = (method: string, request: unknown) => Promise<object>;
 
-/** A client that says nothing, or sends half a line, is dropped after this long. */
+/** A client that says nothing, or sends half a line, is dropped after this long (by default). */
 const IDLE_TIMEOUT_MS = 30_000;
 const HTTP2_PREFACE_FIRST_BYTE = 0x50; // 'P'
 
@@ -21,12 +21,12 @@ export interface ApiSocket {
 }
 
 /** Listens on SOCKETPATH; hands HTTP/2 connections to `http2`, answers JSON lines with `json`. */
-export function listenApiSocket(socketPath: string, routes: { http2: (socket: Socket) => void; json: ApiCall }): Promise<ApiSocket> {
+export function listenApiSocket(socketPath: string, routes: { http2: (socket: Socket) => void; json: ApiCall }, idleTimeoutMs = IDLE_TIMEOUT_MS): Promise<ApiSocket> {
   const ours = new Set<Socket>(); // connections not handed to grpc-js
   const server = createServer((socket) => {
     ours.add(socket);
     socket.once('close', () => ours.delete(socket));
-    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy()); // a client that goes away mid-call is its own problem
     socket.once('data', (first: Buffer) => {
       if (first[0] === HTTP2_PREFACE_FIRST_BYTE) {
@@ -54,20 +54,31 @@ export function listenApiSocket(socketPath: string, routes: { http2: (socket: So
 }
 
 function serveJsonLine(socket: Socket, first: Buffer, call: ApiCall): void {
+  // A client may shut down its side once its line is sent; it still gets the answer.
+  socket.allowHalfOpen = true;
   const chunks: Buffer[] = [];
   let size = 0;
+  let lineIn = false;
   const answer = (reply: JsonReply): void => {
     socket.removeAllListeners('data');
     socket.end(JSON.stringify(reply) + '\n');
   };
+  socket.once('end', () => {
+    if (!lineIn) answer({ code: STATUS.invalidArgument, message: 'the request ended before its newline' });
+  });
   const onData = (chunk: Buffer): void => {
     const newline = chunk.indexOf(0x0a);
     const part = newline === -1 ? chunk : chunk.subarray(0, newline);
     chunks.push(part);
     size += part.length;
-    if (size > MAX_LINE_BYTES) return answer({ code: STATUS.resourceExhausted, message: `request larger than ${MAX_LINE_BYTES} bytes` });
+    if (size > MAX_LINE_BYTES) {
+      lineIn = true;
+      return answer({ code: STATUS.resourceExhausted, message: `request larger than ${MAX_LINE_BYTES} bytes` });
+    }
     if (newline === -1) return;
+    lineIn = true;
     socket.removeAllListeners('data');
+    socket.setTimeout(0); // the line is in: a call may take as long as the handler needs (join waits for the cluster)
     void answerLine(Buffer.concat(chunks).toString('utf8'), call).then(answer);
   };
   socket.on('data', onData);

@@ -22,6 +22,7 @@ const seen: Array<[string, unknown]> = [];
 /** Fake handlers: Members answers with a sparse member, Token fails as NOT_FOUND, RemoveNode as INVALID_ARGUMENT. */
 async function run(method: string, request: unknown): Promise<object> {
   seen.push([method, request]);
+  if (method === 'Leave') return new Promise((resolve) => setTimeout(() => resolve({}), 300));
   if (method === 'Members') return { members: [{ nodeId: 'n1', name: 'alpha', incarnation: 7, self: true }] };
   if (method === 'Token') throw Object.assign(new Error('no such token (100%)'), { code: grpc.status.NOT_FOUND });
   if (method === 'RemoveNode') throw Object.assign(new Error('node: must not be empty'), { code: grpc.status.INVALID_ARGUMENT });
@@ -117,12 +118,17 @@ test('a request line that arrives in pieces is read whole', async (t) => {
   t.deepEqual(JSON.parse(answer), { code: 0, reply: { members: [EXPECTED_MEMBER] } });
 });
 
+test('a client that shuts down its side after the line still gets the answer of a slow call', async (t) => {
+  t.deepEqual(JSON.parse(await rawExchange('{"method":"Leave","request":{}}\n')), { code: 0, reply: {} });
+});
+
 test('hostile lines get a clear error status, and the socket keeps serving', async (t) => {
   const reply = async (bytes: Buffer | string): Promise<{ code: number; message: string }> => JSON.parse(await rawExchange(bytes)) as { code: number; message: string };
   const notJson = await reply('{not json\n');
   t.is(notJson.code, grpc.status.INVALID_ARGUMENT);
   t.regex(notJson.message, /request is not JSON/);
   t.is((await reply('[1,2]\n')).code, grpc.status.INVALID_ARGUMENT);
+  t.like(await reply('{"method":"Members"'), { code: grpc.status.INVALID_ARGUMENT, message: 'the request ended before its newline' });
   t.is((await reply('{"method":"NoSuch","request":{}}\n')).code, grpc.status.UNIMPLEMENTED);
   t.is((await reply('{"method":"__proto__","request":{}}\n')).code, grpc.status.UNIMPLEMENTED);
   const misfit = await reply('{"method":"SandboxCreate","request":{"networks":"app"}}\n');
@@ -150,4 +156,20 @@ test('closing the socket drops a call still open, and the CLI says the agent wen
   const error = await t.throwsAsync(call, { instanceOf: ApiCallError });
   t.is(error?.code, grpc.status.UNAVAILABLE);
   t.regex(error?.message ?? '', /closed the connection without answering Members/);
+});
+
+test('a silent client is dropped after the idle timeout; a call slower than it is still answered', async (t) => {
+  const path = join(dir, 'idle.sock');
+  const idle = await listenApiSocket(path, {
+    http2: (s) => s.destroy(),
+    json: () => new Promise<object>((resolve) => setTimeout(() => resolve({ members: [] }), 600)),
+  }, 200);
+  t.teardown(() => idle.close());
+  const silentEnd = await new Promise<string>((resolve, reject) => {
+    const s = connect(path);
+    s.on('close', () => resolve('closed'));
+    s.on('error', reject);
+  });
+  t.is(silentEnd, 'closed');
+  t.deepEqual(await new AgentClient(path).call('Members'), { members: [] });
 });
