@@ -1,5 +1,7 @@
-// The agent API on a unix socket (0660, root). Refuses to start when another
-// agent already answers on the socket; removes a stale socket left by a crash.
+// The agent API on a unix socket (0660, root): gRPC and the CLI's JSON-line
+// framing on one path (api-socket.ts), both served by the same handlers.
+// Refuses to start when another agent already answers on the socket; removes
+// a stale socket left by a crash.
 import * as grpc from '@grpc/grpc-js';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,16 +10,21 @@ import { AgentApiService } from '../wire/agent-api-service.ts';
 import { AgentError } from './errors.ts';
 import { initRequest, joinRequest, removeNodeRequest, tokenRequest } from './schemas.ts';
 import { overlayHandlers, parse } from './overlay-handlers.ts';
+import { listenApiSocket, throughProtoCodec } from './api-socket.ts';
 import type { Agent } from '../daemon/agent.ts';
 import { WEFT_VERSION } from '../version.ts';
 import { claimSocketPath } from '../../lib/unix-socket.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
 
-export async function startApiServer(agent: Agent, socketPath: string, logger: Logger): Promise<grpc.Server> {
+export interface ApiServer {
+  /** Stops listening and drops open calls. */
+  close(): void;
+}
+
+export async function startApiServer(agent: Agent, socketPath: string, logger: Logger): Promise<ApiServer> {
   await refuseIfSocketLive(socketPath);
   const log = logger.child({ component: 'api' });
-  const server = new grpc.Server();
   const handlers: Record<string, Handler> = {
     Status: () => status(agent),
     Init: async (req) => ({ token: await agent.init(parse(initRequest, req).defaultAddrPool) }),
@@ -34,28 +41,43 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
     RemoveNode: async (req) => agent.removeNode(parse(removeNodeRequest, req).node),
     ...overlayHandlers(() => agent.overlay(), (nodeId) => agent.cluster?.roster.get(nodeId)?.name ?? ''),
   };
+  /** Runs a handler; any failure becomes an AgentError with a status, unexpected ones logged as INTERNAL. */
+  const run = async (name: string, request: unknown): Promise<object> => {
+    const handler = Object.hasOwn(handlers, name) ? handlers[name] : undefined;
+    if (!handler) throw new AgentError(grpc.status.UNIMPLEMENTED, `unknown API method ${name}`);
+    try {
+      return await handler(request);
+    } catch (error) {
+      if (error instanceof AgentError) throw error;
+      log.error({ method: name, err: (error as Error).stack }, 'API call failed');
+      throw new AgentError(grpc.status.INTERNAL, (error as Error).message);
+    }
+  };
+  const server = new grpc.Server();
   const implementation: grpc.UntypedServiceImplementation = {};
-  for (const [name, handler] of Object.entries(handlers)) {
+  for (const name of Object.keys(handlers)) {
     implementation[name] = (call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>) => {
-      Promise.resolve()
-        .then(() => handler(call.request))
-        .then((reply) => callback(null, reply))
-        .catch((error: Error) => {
-          const code = error instanceof AgentError ? error.code : grpc.status.INTERNAL;
-          if (code === grpc.status.INTERNAL) log.error({ method: name, err: error.stack }, 'API call failed');
-          callback({ code, details: error.message });
-        });
+      run(name, call.request).then(
+        (reply) => callback(null, reply),
+        (error: AgentError) => callback({ code: error.code, details: error.message }),
+      );
     };
   }
   server.addService(AgentApiService.service, implementation);
+  const grpcConnections = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (error) =>
-      error ? reject(new Error(`cannot listen on API socket ${socketPath}: ${error.message}`)) : resolve(),
-    ),
-  );
+  const listener = await listenApiSocket(socketPath, {
+    http2: (socket) => grpcConnections.injectConnection(socket),
+    json: throughProtoCodec(AgentApiService.service, run),
+  });
   chmodSync(socketPath, 0o660);
-  return server;
+  return {
+    close() {
+      listener.close();
+      grpcConnections.destroy();
+      server.forceShutdown();
+    },
+  };
 }
 
 function status(agent: Agent): object {

@@ -1,7 +1,7 @@
-// The agent API's methods as protobufjs reads them from proto/agent.proto: the
-// one source of the message shapes for every client (the CLI's gRPC client,
-// the CNI plugin's HTTP/2 call). Messages decode with the server's options
-// (MESSAGE_OPTIONS), so both ends see the same objects.
+// The agent API's methods as protobufjs reads them from proto/agent.proto:
+// the message shapes for a gRPC caller that does without grpc-js (the CNI
+// plugin's HTTP/2 call, http2-call.ts). Messages decode with the server's
+// options (MESSAGE_OPTIONS), so both ends see the same objects.
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
 import { MESSAGE_OPTIONS } from '../wire/message-options.ts';

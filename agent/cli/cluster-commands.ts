@@ -5,7 +5,6 @@
 // commands do not pay for loading it.
 import type { Command } from 'commander';
 import { checked, withClient } from './client-helpers.ts';
-import { parseToken, TokenError } from '../../controlplane/security/token.ts';
 import { DEFAULT_ADDR_POOL } from '../api/defaults.ts';
 import { chosenFormat, printInspect, printListing, withFormatOptions, type FormatFlags } from './list-format.ts';
 import { examples, withExamples } from './help-examples.ts';
@@ -49,6 +48,8 @@ export function registerClusterCommands(program: Command): void {
     .addHelpText('after', examples(['weft join --token WEFT-1-... 198.18.0.1', 'weft join --token-file /root/weft-token 198.18.0.1:2377', 'ssh h1 weft token | weft join --token - 198.18.0.1']))
     .action(async (addr: string, opts: TokenSources, command: Command) => {
       const token = await readTokenText(opts);
+      // Loaded here: the token code brings node:crypto (~1.5 MB) that no other client command needs.
+      const { parseToken, TokenError } = await import('../../controlplane/security/token.ts');
       try {
         parseToken(token);
       } catch (error) {

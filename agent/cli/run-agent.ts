@@ -112,7 +112,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     }
     if (config.metricsAddr !== '') metrics = await startMetricsServer(config.metricsAddr, () => agent.reading(), log);
   } catch (error) {
-    api?.forceShutdown();
+    api?.close();
     containers?.stop();
     await plugin?.close();
     await agent.stop();
@@ -126,7 +126,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
-      api.forceShutdown();
+      api.close();
       containers?.stop();
       Promise.all([plugin?.close(), metrics?.close(), agent.stop()]).finally(resolve);
     };

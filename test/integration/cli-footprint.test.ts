@@ -15,6 +15,10 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 // Anything under these is daemon code; the client path needs none of it.
 const DAEMON = [/\/node_modules\/(libp2p|@libp2p|@chainsafe|pino|@peculiar|dns-packet)\//, /\/dataplane\//, /\/agent\/(daemon|cluster|overlay|services|allocation)\//, /\/deploy\/lab\/lab\.ts$/];
 
+// A gRPC client: node:http2 with grpc-js or a protobuf codec took `weft node ls`
+// over its 60 MB budget; the CLI speaks the API's JSON-line framing instead.
+const GRPC_CLIENT = [/^node:http2$/, /\/node_modules\/(@grpc|protobufjs|@protobufjs)\//];
+
 async function modulesLoadedBy(args: string[]): Promise<string[]> {
   const trace = join(dir, `${args.join('_').replace(/[^a-z0-9_-]/gi, '')}.txt`);
   await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', TRACE_HOOK, CLI_MAIN, ...args], {
@@ -30,5 +34,7 @@ for (const args of [['--version'], ['--help'], ['members'], ['node', 'ls', '-q']
     t.true(loaded.some((url) => url.endsWith('/agent/cli/main.ts')), 'the trace saw the CLI itself');
     const daemon = loaded.filter((url) => DAEMON.some((pattern) => pattern.test(url)));
     t.deepEqual(daemon.slice(0, 10), [], `${daemon.length} daemon modules loaded`);
+    const grpcClient = loaded.filter((url) => GRPC_CLIENT.some((pattern) => pattern.test(url)));
+    t.deepEqual(grpcClient.slice(0, 10), [], `${grpcClient.length} gRPC client modules loaded`);
   });
 }

@@ -1,8 +1,8 @@
-// The CLI's API client encodes and decodes messages with protobufjs directly,
-// the server with @grpc/proto-loader: both must agree on every method, in both
-// directions, for the objects the CLI and the agent actually exchange.
+// The CNI plugin's one-call client (agent/api/http2-call.ts) encodes and decodes
+// messages with protobufjs directly (agent/api/methods.ts), the server with
+// @grpc/proto-loader: both must agree on every method, in both directions.
 import test from 'ava';
-import { API_METHODS } from '../../agent/api/client.ts';
+import { API_METHODS } from '../../agent/api/methods.ts';
 import { AgentApiService } from '../../agent/wire/agent-api-service.ts';
 
 const server = AgentApiService.service;
