@@ -63,7 +63,7 @@ export class ClusterNode {
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #stopped = false;
   /** Anti-entropy rounds since start, by outcome (metrics; readiness needs one completed). */
-  readonly syncRounds = { ok: 0, failed: 0 };
+  readonly syncRounds = { ok: 0, failed: 0, differed: 0 };
 
   private constructor(options: ClusterNodeOptions) {
     this.#options = options;
@@ -138,7 +138,11 @@ export class ClusterNode {
       answerTo: (remote) => (isDigestOnly(remote) ? this.#digestSnapshot()
         : { ...this.snapshot(), members: recordsNewerThan(this.roster.all(), remote.summary ?? []), summary: this.roster.all().map(summaryOf) }),
       recordsFor: (remote) => (isDigestOnly(remote) ? [] : recordsNewerThan(this.roster.all(), remote.summary ?? [])),
-      inSync: (remote) => sameDigests(this.#syncDigests(), remote),
+      inSync: (remote) => {
+        const same = sameDigests(this.#syncDigests(), remote);
+        if (!same) this.syncRounds.differed += 1;
+        return same;
+      },
       ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
       digest: () => this.#tables.digest(),
