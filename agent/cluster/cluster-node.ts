@@ -4,13 +4,13 @@
 // into it; it never touches the data plane.
 import type { Logger } from 'pino';
 import type { PeerId } from '@libp2p/interface';
-import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { Roster, type MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { gossipWriterProblem, judgeRecord, selfRecordStale } from '../../controlplane/cluster/member-record-rules.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
-import { isDigestOnly, type Snapshot, type ClusterSettings, type Envelope } from '../wire/cluster-codec.ts';
-import { sameDigests, syncDigests, type SyncDigests } from '../../controlplane/cluster/sync-digest.ts';
+import type { Snapshot, ClusterSettings, Envelope } from '../wire/cluster-codec.ts';
+import { rosterSyncHandlers } from './roster-sync.ts';
 import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
 import { SyncScheduler } from './sync-scheduler.ts';
@@ -134,15 +134,13 @@ export class ClusterNode {
     this.#runner = this.#createRunner();
     this.#tables = new TableService(this.#runner);
     this.#sync = new SyncScheduler(this.#libp2p, {
-      opening: (mode) => (mode === 'digest' ? this.#digestSnapshot() : { ...this.snapshot(), members: [], summary: this.roster.all().map(summaryOf) }),
-      answerTo: (remote) => (isDigestOnly(remote) ? this.#digestSnapshot()
-        : { ...this.snapshot(), members: recordsNewerThan(this.roster.all(), remote.summary ?? []), summary: this.roster.all().map(summaryOf) }),
-      recordsFor: (remote) => (isDigestOnly(remote) ? [] : recordsNewerThan(this.roster.all(), remote.summary ?? [])),
-      inSync: (remote) => {
-        const same = sameDigests(this.#syncDigests(), remote);
-        if (!same) this.syncRounds.differed += 1;
-        return same;
-      },
+      ...rosterSyncHandlers({
+        roster: this.roster,
+        snapshot: () => this.snapshot(),
+        durable: () => this.#durableSnapshot(),
+        liveness: () => this.#runner.membership.members(),
+        onDiffer: () => void (this.syncRounds.differed += 1),
+      }),
       ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
       digest: () => this.#tables.digest(),
@@ -261,15 +259,6 @@ export class ClusterNode {
 
   snapshot(): Snapshot {
     return { members: this.roster.all(), token: this.#token, settings: this.#settings, membership: encodeSwimSnapshot(this.#runner.membership.snapshot()) };
-  }
-
-  /** A digest round's opening or answer: token and settings, and hashes instead of the roster summary and liveness. */
-  #digestSnapshot(): Snapshot {
-    return { members: [], token: this.#token, settings: this.#settings, ...this.#syncDigests() };
-  }
-
-  #syncDigests(): SyncDigests {
-    return syncDigests(this.roster.all(), this.#runner.membership.members());
   }
 
   /** What is persisted: liveness is rebuilt from the network after a restart. */
