@@ -4,12 +4,13 @@
 // into it; it never touches the data plane.
 import type { Logger } from 'pino';
 import type { PeerId } from '@libp2p/interface';
-import { Roster, recordsNewerThan, summaryOf, type MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { Roster, type MemberRecord } from '../../controlplane/cluster/roster.ts';
 import { gossipWriterProblem, judgeRecord, selfRecordStale } from '../../controlplane/cluster/member-record-rules.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
 import type { Snapshot, ClusterSettings, Envelope } from '../wire/cluster-codec.ts';
+import { rosterSyncHandlers } from './roster-sync.ts';
 import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
 import { SyncScheduler } from './sync-scheduler.ts';
@@ -62,7 +63,7 @@ export class ClusterNode {
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #stopped = false;
   /** Anti-entropy rounds since start, by outcome (metrics; readiness needs one completed). */
-  readonly syncRounds = { ok: 0, failed: 0 };
+  readonly syncRounds = { ok: 0, failed: 0, differed: 0 };
 
   private constructor(options: ClusterNodeOptions) {
     this.#options = options;
@@ -133,9 +134,13 @@ export class ClusterNode {
     this.#runner = this.#createRunner();
     this.#tables = new TableService(this.#runner);
     this.#sync = new SyncScheduler(this.#libp2p, {
-      opening: () => ({ ...this.snapshot(), members: [], summary: this.roster.all().map(summaryOf) }),
-      answerTo: (remote) => ({ ...this.snapshot(), members: recordsNewerThan(this.roster.all(), remote.summary ?? []), summary: this.roster.all().map(summaryOf) }),
-      recordsFor: (remote) => recordsNewerThan(this.roster.all(), remote.summary ?? []),
+      ...rosterSyncHandlers({
+        roster: this.roster,
+        snapshot: () => this.snapshot(),
+        durable: () => this.#durableSnapshot(),
+        liveness: () => this.#runner.membership.members(),
+        onDiffer: () => void (this.syncRounds.differed += 1),
+      }),
       ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
       nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
       digest: () => this.#tables.digest(),

@@ -2,9 +2,11 @@
 // connection it dials, every PERIODIC_SYNC_MS with a random connected peer
 // (state gossip missed converges even on a quiet cluster), with a member back
 // from dead, and with a host already on a network this node just joined.
+// Only the periodic round is a digest round: the others follow a change, so
+// the full round is what they would end up running anyway.
 import type { Connection } from '@libp2p/interface';
 import type { WeftLibp2p } from './libp2p-node.ts';
-import { registerSync, syncWith, type SyncHandlers } from './state-sync.ts';
+import { registerSync, syncWith, type SyncHandlers, type SyncMode } from './state-sync.ts';
 import { newestOpenConnection } from './stale-connections.ts';
 import { networkTopic } from '../../controlplane/node/topics.ts';
 
@@ -54,16 +56,20 @@ export class SyncScheduler {
   }
 
   withRandomPeer(): void {
-    this.#runOne(this.#libp2p.getConnections().filter((c) => c.status === 'open'));
+    this.#runOne(this.#libp2p.getConnections().filter((c) => c.status === 'open'), 'digest');
   }
 
-  #runOne(candidates: Connection[]): void {
+  #runOne(candidates: Connection[], mode: SyncMode = 'full'): void {
     const pick = candidates[Math.floor(Math.random() * candidates.length)];
-    if (pick) this.#run(pick);
+    if (pick) this.#run(pick, mode);
   }
 
-  #run(connection: Connection): void {
-    if (!this.#stopped) void syncWith(connection, this.#handlers);
+  #run(connection: Connection, mode: SyncMode = 'full'): void {
+    if (this.#stopped) return;
+    void syncWith(connection, this.#handlers, mode).then((outcome) => {
+      // The hashes differ: exchange what differs now, not at the next periodic round.
+      if (outcome === 'differs' && !this.#stopped && connection.status === 'open') void syncWith(connection, this.#handlers, 'full');
+    });
   }
 
   stop(): void {

@@ -76,7 +76,7 @@ export class WeftMetrics {
     this.#counter('weft_swim_datagrams_dropped_total', 'SWIM datagrams dropped unread, by reason (notMember, undecryptable, badSignature (also: not for this node), badPacket, oversized).', ['reason'], () => byKey(c()?.swim.dropped, 'reason'));
     this.#counter('weft_gossip_messages_total', 'Gossipsub messages published (out) and received (in), by topic family.', ['direction', 'topic'], () => byDirection(c()?.gossip.messages));
     this.#counter('weft_gossip_bytes_total', 'Gossipsub message payload bytes published (out) and received (in), by topic family.', ['direction', 'topic'], () => byDirection(c()?.gossip.bytes));
-    this.#counter('weft_sync_rounds_total', 'Anti-entropy sync rounds with a peer, as initiator or responder, by result.', ['result'], () => byKey(c()?.syncRounds, 'result'));
+    this.#counter('weft_sync_rounds_total', 'Anti-entropy sync rounds with a peer, as initiator or responder, by result (differed: periodic digest rounds that found the peer\'s roster or liveness hash unlike ours, so a full round followed; also counted in ok).', ['result'], () => byKey(c()?.syncRounds, 'result'));
     this.#gauge('weft_table_entries', 'Visible entries in the replicated tables, by table (all networks\' endpoint tables as "endpoints").', ['table'], () => byKey(c()?.tableEntries, 'table'));
     this.#counter('weft_table_entries_applied_total', 'Table entries received (gossip or sync) and applied.', [], () => one(c()?.tableApplied));
     this.#counter('weft_table_entries_rejected_total', 'Table entries received and not applied, by reason (stale: a version older than the one held; the rest are refusals).', ['reason'], () => byKey(c()?.tableRefused, 'reason'));

@@ -18,7 +18,8 @@ export interface ClusterReading {
   members: Record<MemberState, number>;
   swim: { sent: Record<SwimKind, number>; received: Record<SwimKind, number>; suspicions: number; refutations: number; dropped: Record<string, number> };
   gossip: { messages: Record<GossipDirection, Record<TopicFamily, number>>; bytes: Record<GossipDirection, Record<TopicFamily, number>> };
-  syncRounds: { ok: number; failed: number };
+  /** differed: periodic digest rounds whose hashes differed, so a full round followed (also counted in ok). */
+  syncRounds: { ok: number; failed: number; differed: number };
   /** Visible entries per table family (every network's endpoints table is one family). */
   tableEntries: Record<string, number>;
   /** Entries received and applied, and refused by reason (controlplane/tables counters). */

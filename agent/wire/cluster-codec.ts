@@ -7,6 +7,7 @@ import type { MemberRecord, MemberSummary } from '../../controlplane/cluster/ros
 import type { TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { EnvelopeType, SnapshotType, SyncCloseType, encodePlain } from './protos.ts';
 import { checkedDecode, FrameError } from './checked-decode.ts';
+import { SYNC_DIGEST_BYTES } from '../../controlplane/cluster/sync-digest.ts';
 
 export { FrameError };
 
@@ -50,6 +51,9 @@ const snapshotSchema = z.object({
   token: tokenRecordSchema.nullable().optional(),
   settings: z.object({ defaultAddrPool: z.string().max(64) }).nullable().optional(),
   membership: bytes.optional(),
+  // Absent (empty) in a full round; exactly SYNC_DIGEST_BYTES in a digest round.
+  rosterDigest: bytes.refine((b) => b.length === 0 || b.length === SYNC_DIGEST_BYTES, `roster digest must be ${SYNC_DIGEST_BYTES} bytes`).optional(),
+  membershipDigest: bytes.refine((b) => b.length === 0 || b.length === SYNC_DIGEST_BYTES, `membership digest must be ${SYNC_DIGEST_BYTES} bytes`).optional(),
 });
 
 const envelopeSchema = z.object({
@@ -69,6 +73,14 @@ export interface Snapshot {
   membership?: Uint8Array | undefined;
   /** In a sync: the sender's whole roster, summarised (members then holds only what differs). */
   summary?: MemberSummary[] | undefined;
+  /** In a digest round (sync-digest.ts): hashes standing in for `summary` and `membership`. */
+  rosterDigest?: Uint8Array | undefined;
+  membershipDigest?: Uint8Array | undefined;
+}
+
+/** An opening of a digest round: hashes, no roster summary (a full round always summarises a non-empty roster). */
+export function isDigestOnly(snapshot: Snapshot): boolean {
+  return snapshot.rosterDigest !== undefined && snapshot.summary === undefined;
 }
 
 export interface Envelope {
@@ -88,6 +100,8 @@ export function decodeSnapshot(data: Uint8Array): Snapshot {
     settings: s.settings ?? undefined,
     membership: s.membership?.length ? s.membership : undefined,
     summary: s.summary.length ? s.summary : undefined,
+    rosterDigest: s.rosterDigest?.length ? s.rosterDigest : undefined,
+    membershipDigest: s.membershipDigest?.length ? s.membershipDigest : undefined,
   };
 }
 

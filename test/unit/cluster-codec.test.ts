@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { decodeEnvelope, decodeSnapshot, encodeEnvelope, FrameError, MAX_FRAME_BYTES } from '../../agent/wire/cluster-codec.ts';
+import { decodeEnvelope, decodeSnapshot, encodeEnvelope, encodeSnapshot, FrameError, isDigestOnly, MAX_FRAME_BYTES } from '../../agent/wire/cluster-codec.ts';
 
 const id = 'f'.repeat(32);
 const member = {
@@ -35,4 +35,22 @@ test('a record with a bad field is refused and the field is named', (t) => {
 
 test('oversized frames are refused before decoding', (t) => {
   t.throws(() => decodeEnvelope(new Uint8Array(MAX_FRAME_BYTES + 1)), { instanceOf: FrameError, message: /exceeds/ });
+});
+
+test('a digest round snapshot carries its two digests and no summary', (t) => {
+  const rosterDigest = new Uint8Array(16).fill(7);
+  const membershipDigest = new Uint8Array(16).fill(9);
+  const decoded = decodeSnapshot(encodeSnapshot({ members: [], rosterDigest, membershipDigest }));
+  t.deepEqual(decoded.rosterDigest, rosterDigest);
+  t.deepEqual(decoded.membershipDigest, membershipDigest);
+  t.is(decoded.summary, undefined);
+  t.true(isDigestOnly(decoded));
+  const full = decodeSnapshot(encodeSnapshot({ members: [], summary: [{ nodeId: id, version: 1, status: 'active', changedBy: id }] }));
+  t.is(full.rosterDigest, undefined);
+  t.false(isDigestOnly(full));
+});
+
+test('a digest of the wrong length is refused and named', (t) => {
+  t.throws(() => decodeSnapshot(encodeSnapshot({ members: [], rosterDigest: new Uint8Array(15).fill(1) })), { instanceOf: FrameError, message: /roster digest/ });
+  t.throws(() => decodeSnapshot(encodeSnapshot({ members: [], rosterDigest: new Uint8Array(16), membershipDigest: new Uint8Array(300).fill(1) })), { instanceOf: FrameError, message: /membership digest/ });
 });

@@ -29,7 +29,7 @@ function fullReading(): MetricsReading {
       members: { alive: 3, suspect: 1, dead: 0, left: 1 },
       swim: { sent: { ping: 10, ack: 9, pingReq: 1, nack: 0, gossip: 2 }, received: { ping: 9, ack: 10, pingReq: 0, nack: 0, gossip: 1 }, suspicions: 2, refutations: 1, dropped: { 'badSignature': 3 } },
       gossip: { messages: { in: { ...topics(), network: 4 }, out: { ...topics(), cluster: 1 } }, bytes: { in: { ...topics(), network: 400 }, out: { ...topics(), cluster: 832 } } },
-      syncRounds: { ok: 5, failed: 1 },
+      syncRounds: { ok: 5, failed: 1, differed: 2 },
       tableEntries: { networks: 2, endpoints: 7 },
       tableApplied: 12,
       tableRefused: { stale: 3, badSignatures: 1 },
@@ -80,6 +80,7 @@ test('the exposition names, types and labels every metric by Prometheus conventi
   t.is(s.get('weft_gossip_bytes_total{direction="out",topic="cluster"}'), 832);
   t.is(s.get('weft_gossip_messages_total{direction="in",topic="network"}'), 4);
   t.is(s.get('weft_sync_rounds_total{result="failed"}'), 1);
+  t.is(s.get('weft_sync_rounds_total{result="differed"}'), 2);
   t.is(s.get('weft_table_entries{table="endpoints"}'), 7);
   t.is(s.get('weft_table_entries_rejected_total{reason="badSignatures"}'), 1);
   t.is(s.get('weft_reconcile_entries_changed_total{change="added"}'), 6);
