@@ -81,7 +81,9 @@ export async function containerNameOf(dockerSocket: string, dockerNetworkId: str
 
 function get(socketPath: string, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', timeout: TIMEOUT_MS, headers: { Host: 'docker' } }, (res) => {
+    // agent: false: a connection per question. A pooled one would outlive the socket file it was
+    // opened on (dockerd restarting, or the test that hides the socket), and questions are rare.
+    const req = request({ socketPath, path, method: 'GET', timeout: TIMEOUT_MS, agent: false, headers: { Host: 'docker' } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {

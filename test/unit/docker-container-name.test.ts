@@ -3,7 +3,7 @@
 // listening" means "not yet": the agent keeps asking until its wait is over.
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForContainerName } from '../../agent/docker/container-name.ts';
@@ -65,4 +65,15 @@ test('a dockerd that never listens: an error naming the socket once the wait is 
   let wanted = true;
   setTimeout(() => { wanted = false; }, 300);
   t.deepEqual(await waitForContainerName(socketPath, NETWORK, ENDPOINT, { ...quick, wanted: () => wanted }), { name: '' });
+});
+
+test('each question opens its own connection: none outlives the socket file it was opened on', async (t) => {
+  const socketPath = socketIn(t);
+  const server = await fakeDockerd(socketPath, () => listing('/c5'));
+  t.teardown(() => server.close());
+  t.deepEqual(await waitForContainerName(socketPath, NETWORK, ENDPOINT, quick), { name: 'c5' });
+  // dockerd's socket goes (a restart, or hidden by a test) while it still runs.
+  renameSync(socketPath, `${socketPath}.away`);
+  const answer = await waitForContainerName(socketPath, NETWORK, ENDPOINT, { ...quick, unreachableMs: 300 });
+  t.regex('error' in answer ? answer.error : 'answered through a kept-alive connection', /did not answer within/);
 });
