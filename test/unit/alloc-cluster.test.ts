@@ -346,7 +346,10 @@ class Cluster {
     this.heal();
     for (const node of this.active) if (!node.alive) node.status = 'removed';
     this.reclaim();
-    assert.deepEqual([...this.orphaned.keys()], [], 'the reclaim left cluster objects of gone nodes unprotected');
+    // A gone node that kept no cluster object has nothing to protect: a reclaim that finds none of
+    // its ranges (it never owned one) rightly does nothing for it.
+    const unprotected = [...this.orphaned].filter(([, kept]) => kept.length > 0);
+    assert.deepEqual(unprotected, [], 'the reclaim left cluster objects of gone nodes unprotected');
     for (const v of [...this.held.keys()]) {
       const owner = this.alive.find((n) => n.alloc.ownerOf(v) === n.id);
       assert.ok(owner !== undefined, `no live owner for held value ${v}`);
