@@ -28,7 +28,10 @@ test.serial('networks created concurrently on every host get distinct VNIs and s
 });
 
 test.serial('a requested VNI that another host holds is refused', async (t) => {
-  const taken = (await callAgent<{ networks: NetworkInfo[] }>(lab.hosts[0]!, 'NetworkList', {})).networks.find((n) => n.name === 'n-h2-0')!;
+  // Asked of the host that made it: another host may not have heard of it yet (the refusal comes
+  // from the VNI's owner, not from the asking host's table).
+  const taken = (await callAgent<{ networks: NetworkInfo[] }>(lab.hosts[1]!, 'NetworkList', {})).networks.find((n) => n.name === 'n-h2-0');
+  if (!taken) throw new Error('h2 does not list the network n-h2-0 it made');
   const error = await t.throwsAsync(callAgent(lab.hosts[2]!, 'NetworkCreate', { name: 'dup-vni', subnet: '', vni: taken.vni, internal: false }));
   t.regex(error!.message, /in use/);
 });
