@@ -36,6 +36,9 @@ async function createService(host: LabHost, args: string[]): Promise<string> {
   if (created.exitCode !== 0) throw new Error(created.stderr);
   const vip = /VIP (\S+)\)/.exec(created.stdout)?.[1];
   if (!vip) throw new Error(`no VIP in: ${created.stdout}`);
+  // Backends are made on every host next: each must have heard of the service first.
+  const name = args[0]!;
+  await eventually(`every host to know service ${name}`, async () => (await Promise.all(lab.hosts.map((h) => weftOn(h, ['service', 'inspect', name])))).every((r) => r.exitCode === 0), 60_000);
   return vip;
 }
 
