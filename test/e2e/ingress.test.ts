@@ -107,7 +107,7 @@ test.serial('every host answers on the published port, also one without a backen
 /** A UDP client from outside through h1's published 5353 whose flow h1's ingress sent to `backend` (source ports are tried until one is). */
 async function udpFlowTo(backend: string): Promise<FixedPortUdpClient> {
   for (let sourcePort = 40100; sourcePort < 40140; sourcePort++) {
-    const client = fixedPortUdpClient(outside, host('h1').ip, 5353, sourcePort);
+    const client = fixedPortUdpClient(outside, host('h1').ip, 5353, { sourcePort });
     const first = await eventually(`an answer to source port ${sourcePort}`, async () => client.answers.find((a) => a !== '-'), 30_000).catch(() => undefined);
     if (first === backend) return client;
     await client.stop();

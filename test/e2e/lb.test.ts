@@ -11,6 +11,7 @@ import { LoadBalancer, NftWorker, type LbService } from '../../dataplane/lb/inde
 import { netnsByName } from '../../dataplane/netns.ts';
 import { randomPrefix } from '../../dataplane/testing/emulated-hosts.ts';
 import { staleFlows } from '../../agent/services/stale-flows.ts';
+import { fixedPortUdpClient } from '../helpers/udp-client.ts';
 
 const prefix = randomPrefix('wlb');
 const CLIENT = `${prefix}-c`;
@@ -216,27 +217,6 @@ test.serial('services without ports need no table; the worker answers every item
   }
 });
 
-/** A UDP client that sends to VIP:53 from one source port every 100 ms; `answers` grows with each reply (the backend's address). */
-function fixedPortClient(): { answers: string[]; stop: () => Promise<void> } {
-  const script = [
-    'import socket, sys, time',
-    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-    's.bind(("0.0.0.0", 40053))',
-    's.settimeout(0.1)',
-    'while True:',
-    `    s.sendto(b"q", ("${VIP}", 53))`,
-    '    try:',
-    '        print(s.recv(100).decode().strip(), flush=True)',
-    '    except socket.timeout:',
-    '        pass',
-    '    time.sleep(0.1)',
-  ].join('\n');
-  const child = execa('ip', ['netns', 'exec', CLIENT, '/usr/bin/python3', '-c', script], { reject: false, buffer: false, stdin: 'ignore' });
-  const answers: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => answers.push(...chunk.split('\n').filter(Boolean)));
-  return { answers, stop: async () => { child.kill('SIGKILL'); await child; } };
-}
-
 async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (check()) return;
@@ -248,7 +228,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
 /** The client's flow moves off its backend once that backend leaves the set with its flows dropped. */
 async function flowMoves(balancer: LoadBalancer): Promise<{ first: string; after: string[] }> {
   await balancer.apply([{ sandbox: client, services: [web(BACKENDS)] }]);
-  const udp = fixedPortClient();
+  const udp = fixedPortUdpClient(CLIENT, VIP, 53, { intervalMs: 100, markSilence: false }); // answers: each reply's backend address
   try {
     await waitFor('five answers', () => udp.answers.length >= 5);
     const first = udp.answers[0]!;
