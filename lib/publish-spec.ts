@@ -1,7 +1,8 @@
 // `weft run -p [IP:][HOSTPORT[-END]:]PORT[-END][/tcp|udp]`, as Docker's `-p`
 // reads it: what a sandbox port publication asks for. Pure: the CLI and the
 // API server both parse the same text, and every error says what to type.
-import { isIPv4 } from 'node:net';
+// (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
+const { isIPv4 } = process.getBuiltinModule('node:net');
 
 export type PublishProtocol = 'tcp' | 'udp';
 

@@ -4,10 +4,12 @@
 // what `weft node ls` added to Node's own memory (docs/cli.md). The agent
 // shapes requests and replies with agent.proto, so the objects are the ones
 // a gRPC client gets. Transport failures become messages a user can act on.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { DEFAULT_API_SOCKET } from './defaults.ts';
 import { ApiCallError } from './call-error.ts';
 import { MAX_LINE_BYTES, STATUS, type JsonReply } from './json-line.ts';
+// (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
+const { connect } = process.getBuiltinModule('node:net');
 
 const CALL_TIMEOUT_MS = 60_000;
 

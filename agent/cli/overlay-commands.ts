@@ -1,8 +1,6 @@
 // Overlay commands: network create/ls/inspect/rm, run, attach, detach,
 // endpoints, doctor.
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import { printJson, printTable } from './output.ts';
 import { chosenFormat, printInspect, printListing, withFormatOptions, type FormatFlags } from './list-format.ts';
 import { examples, withExamples } from './help-examples.ts';
@@ -12,6 +10,9 @@ import type { AgentClient } from '../api/client.ts';
 import { checkServiceName } from './service-commands.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
+// (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
+const { spawn } = process.getBuiltinModule('node:child_process');
+const { constants } = process.getBuiltinModule('node:os');
 
 interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthyServices: string[]; published: string[] }
 interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }

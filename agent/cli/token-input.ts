@@ -1,8 +1,9 @@
 // Where `weft join` reads its token from. A token on the command line is
 // visible to every local user in `ps`, so it can also come from a file
 // (--token-file PATH) or from standard input (--token -).
-import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from './usage.ts';
+// (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
+const { readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
 // A token is 115 characters; anything much larger is not a token file.
 const MAX_TOKEN_FILE_BYTES = 4096;

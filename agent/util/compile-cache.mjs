@@ -7,9 +7,11 @@
 // on each file's contents, so an edited file is compiled afresh.
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off. Plain JavaScript: it runs
 // before any TypeScript is loaded.
-import { enableCompileCache } from 'node:module';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+// Builtins come from process.getBuiltinModule: an `import` of one costs
+// the CLI a module facade (docs/cli.md, "Startup").
+const { enableCompileCache } = process.getBuiltinModule('node:module');
+const { homedir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 function cacheDir() {
   const xdg = process.env.XDG_CACHE_HOME;

@@ -2,11 +2,12 @@
 // itself (namespaces, the data plane's helpers) is imported when a lab
 // command runs, so that the rest of the CLI does not load it.
 import type { Command } from 'commander';
-import { spawnSync } from 'node:child_process';
 import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
 import { UsageError } from '../../agent/cli/usage.ts';
 import { printTable } from '../../agent/cli/output.ts';
 import { examples } from '../../agent/cli/help-examples.ts';
+// (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
+const { spawnSync } = process.getBuiltinModule('node:child_process');
 
 function prefixOf(opts: { prefix?: string }): string {
   try {

