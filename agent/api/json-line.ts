@@ -10,7 +10,7 @@
 // then the agent ends the connection. Codes are gRPC status codes.
 
 /** gRPC status codes this framing uses. */
-export const STATUS = { ok: 0, invalidArgument: 3, deadlineExceeded: 4, resourceExhausted: 8, unimplemented: 12, internal: 13, unavailable: 14 } as const;
+export const STATUS = { ok: 0, invalidArgument: 3, deadlineExceeded: 4, notFound: 5, resourceExhausted: 8, unimplemented: 12, internal: 13, unavailable: 14 } as const;
 
 /** The largest request line the agent reads, and reply line the CLI reads (gRPC's default limit). */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;

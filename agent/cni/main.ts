@@ -1,31 +1,34 @@
 // The `weft` CNI plugin (bin/weft-cni, through entry.mjs): runs once per
-// container network operation, so it loads neither the agent's code nor the
-// gRPC library: one call over node:http2 (api/http2-call.ts). It turns the
-// CNI command into that call and the reply into a CNI result.
-import { readFileSync } from 'node:fs';
-import { ApiCallError } from '../api/call-error.ts';
-import { callAgentOnce, GRPC_STATUS } from '../api/http2-call.ts';
+// container network operation, so it loads neither the agent's code nor a
+// gRPC library: one JSON-line call on the agent's socket, the CLI's client
+// (api/client.ts). It turns the CNI command into that call and the reply into
+// a CNI result.
+import { AgentClient, ApiCallError } from '../api/client.ts';
+import { STATUS } from '../api/json-line.ts';
 import { parseCommand, parseConfig, parseEnv, SUPPORTED_VERSIONS, type CniConfig, type CniEnv } from './cni-config.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
 import { buildResult, type SandboxReply } from './cni-result.ts';
 
-/** The agent's own kernel work for an ADD takes a fraction of this; a runtime gives up sooner anyway. */
-const CALL_TIMEOUT_MS = 60_000;
+// (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 async function call<T>(config: CniConfig, method: string, request: object): Promise<T> {
+  const client = new AgentClient(config.socket);
   try {
-    return await callAgentOnce<T>(config.socket, method, request, CALL_TIMEOUT_MS);
+    return await client.call<T>(method, request);
   } catch (error) {
     throw asCniError(error, config.socket);
+  } finally {
+    client.close();
   }
 }
 
 function asCniError(error: unknown, socket: string): CniError {
   if (!(error instanceof ApiCallError)) return new CniError(CNI_CODE.io, `talking to the weft agent at ${socket} failed`, (error as Error).message);
-  if (error.code === GRPC_STATUS.unavailable || error.code === GRPC_STATUS.deadlineExceeded) {
+  if (error.code === STATUS.unavailable || error.code === STATUS.deadlineExceeded) {
     return new CniError(CNI_CODE.tryLater, `cannot reach the weft agent at ${socket}`, 'start it with `weft agent` (as root), or set "socket" in the network configuration');
   }
-  if (error.code === GRPC_STATUS.invalidArgument || error.code === GRPC_STATUS.notFound) return new CniError(CNI_CODE.invalidConfig, error.message);
+  if (error.code === STATUS.invalidArgument || error.code === STATUS.notFound) return new CniError(CNI_CODE.invalidConfig, error.message);
   return new CniError(CNI_CODE.agentFailed, error.message);
 }
 

@@ -119,6 +119,6 @@ test('the plugin loads no agent, libp2p, dataplane nor gRPC library code', async
   const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', hook, main], { env: { CNI_COMMAND: 'VERSION' }, reject: false });
   t.is(r.exitCode, 0, String(r.stderr));
   const loaded = String(r.stderr).split('\n');
-  t.true(loaded.some((u) => u.includes('/agent/api/http2-call.ts')), 'control: the hook sees the client');
-  t.deepEqual(loaded.filter((u) => /\/(agent\/(daemon|cluster|overlay|services)|dataplane)\/|libp2p|@grpc\//.test(u)), []);
+  t.true(loaded.some((u) => u.includes('/agent/api/client.ts')), 'control: the hook sees the client');
+  t.deepEqual(loaded.filter((u) => /\/(agent\/(daemon|cluster|overlay|services)|dataplane)\/|libp2p|@grpc\/|protobufjs|^node:http2$/.test(u)), []);
 });
