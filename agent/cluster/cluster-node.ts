@@ -10,16 +10,16 @@ import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/c
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
 import type { Snapshot, ClusterSettings, Envelope } from '../wire/cluster-codec.ts';
-import { rosterSyncHandlers } from './roster-sync.ts';
+import { memberSyncHandlers, type SyncRounds } from './member-sync.ts';
 import { createWeftLibp2p, type WeftLibp2p } from './libp2p-node.ts';
 import { ClusterGossip } from './cluster-gossip.ts';
 import { SyncScheduler } from './sync-scheduler.ts';
 import { RecordVerifier } from './record-verifier.ts';
 import { OwnerKeys } from './owner-keys.ts';
-import { signedRecordFields } from '../../controlplane/cluster/record-signing.ts';
 import { DeferredSave } from '../daemon/deferred-save.ts';
 import { TableService } from './table-service.ts';
-import { NodeRunner } from './node-runner.ts';
+import type { NodeRunner } from './node-runner.ts';
+import { createMemberNodeRunner } from './member-node-runner.ts';
 import { swimAddress } from './swim-transport.ts';
 import { CONNECT_TIMEOUT_MS, MemberDialer } from './member-dialer.ts';
 import { decodeSwimSnapshot, encodeSwimSnapshot } from '../wire/swim-codec.ts';
@@ -62,8 +62,7 @@ export class ClusterNode {
   readonly #dialer: MemberDialer;
   readonly #deferredSave = new DeferredSave(PERSIST_DELAY_MS, () => this.persist());
   #stopped = false;
-  /** Anti-entropy rounds since start, by outcome (metrics; readiness needs one completed). */
-  readonly syncRounds = { ok: 0, failed: 0, differed: 0 };
+  readonly syncRounds: SyncRounds = { ok: 0, failed: 0, differed: 0 };
 
   private constructor(options: ClusterNodeOptions) {
     this.#options = options;
@@ -131,70 +130,36 @@ export class ClusterNode {
       ingest: (envelope, from) => this.ingest(envelope, { kind: 'gossip', peerId: from }),
       onError,
     });
-    this.#runner = this.#createRunner();
-    this.#tables = new TableService(this.#runner);
-    this.#sync = new SyncScheduler(this.#libp2p, {
-      ...rosterSyncHandlers({
-        roster: this.roster,
-        snapshot: () => this.snapshot(),
-        durable: () => this.#durableSnapshot(),
-        liveness: () => this.#runner.membership.members(),
-        onDiffer: () => void (this.syncRounds.differed += 1),
-      }),
-      ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
-      nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
-      digest: () => this.#tables.digest(),
-      answer: (digest) => this.#tables.answer(digest),
-      complete: (peer, digest, reply) => this.#tables.complete(peer, digest, reply),
-      finish: (peer, entries, dropped) => this.#tables.finish(peer, entries, dropped),
-      onError: (error, peer) => {
-        this.syncRounds.failed += 1;
-        this.#log.debug({ peer, err: error.message }, 'state sync failed');
-      },
-      onComplete: () => void (this.syncRounds.ok += 1),
+    this.#runner = createMemberNodeRunner({
+      libp2p: this.#libp2p,
+      roster: this.roster,
+      ownerKeys: this.#ownerKeys,
+      material: this.material,
+      listenIp: this.#options.listenIp,
+      gossipPort: this.#options.gossipPort,
+      store: this.#options.dataDir.tableStore(),
+      reapMs: this.#options.tableReapMs,
+      activeNodeIdOf: (peerId) => this.nodeIdOfPeer(peerId),
+      logger: this.#log,
     });
+    this.#tables = new TableService(this.#runner);
+    this.#sync = new SyncScheduler(this.#libp2p, memberSyncHandlers({
+      roster: this.roster,
+      runner: this.#runner,
+      tables: this.#tables,
+      snapshot: () => this.snapshot(),
+      durable: () => this.#durableSnapshot(),
+      ingest: (remote, from) => this.ingest(remote, { kind: 'sync', peerId: from }),
+      activeNodeIdOf: (peerId) => this.nodeIdOfPeer(peerId),
+      rounds: this.syncRounds,
+      logger: this.#log,
+    }));
     await this.#sync.register();
-    this.#dialer.watch((connection) => this.#sync.connectionOpened(connection), (peerId) => this.#activeNodeIdOf(peerId));
+    this.#dialer.watch((connection) => this.#sync.connectionOpened(connection), (peerId) => this.nodeIdOfPeer(peerId));
     await this.#libp2p.start();
     await this.#startLiveness();
     this.#sync.start();
     this.#dialer.start();
-  }
-
-  /** The node core on libp2p: failure detection and the tables, signed with the node key. */
-  #createRunner(): NodeRunner {
-    const self = this.self;
-    // The key of a member (or entry owner) is the one behind the peer ID its certificate-checked roster record names.
-    const verify = (nodeId: string, payload: Uint8Array, signature: Uint8Array): boolean => {
-      const peerId = this.roster.get(nodeId)?.peerId;
-      return peerId !== undefined && this.#ownerKeys.verifyByPeer(peerId, payload, signature);
-    };
-    const sign = (payload: Uint8Array): Uint8Array => this.#ownerKeys.sign(payload);
-    return new NodeRunner({
-      node: this.#libp2p,
-      selfId: this.nodeId,
-      selfAddress: swimAddress(self.address, self.gossipPort, self.peerId),
-      logger: this.#log,
-      store: this.#options.dataDir.tableStore(),
-      ...(this.#options.tableReapMs === undefined ? {} : { reapMs: this.#options.tableReapMs }),
-      nodeIdOfPeer: (peerId) => this.#activeNodeIdOf(peerId),
-      isAdmittedOwner: (nodeId) => {
-        const status = this.roster.get(nodeId)?.status;
-        return status === 'active' || status === 'left';
-      },
-      sign,
-      verify,
-      claims: { sign, verify },
-      datagrams: {
-        psk: this.material.psk,
-        listenIp: this.#options.listenIp,
-        port: this.#options.gossipPort,
-        isMemberAddress: (ip) => this.roster.isMemberAddress(ip),
-        sign,
-        // Only an active member's key speaks on SWIM: a removed node keeps the PSK, not its standing.
-        verifyMember: (nodeId, payload, signature) => this.#activeNodeIdOf(this.roster.get(nodeId)?.peerId ?? '') === nodeId && verify(nodeId, payload, signature),
-      },
-    });
   }
 
   async #startLiveness(): Promise<void> {
@@ -209,11 +174,6 @@ export class ClusterNode {
       if (reaction.sync && peerId && !this.#stopped) this.#sync.withPeer(peerId);
     });
     for (const record of this.roster.all()) this.#track(record);
-  }
-
-  #activeNodeIdOf(peerId: string): string | undefined {
-    const record = this.roster.byPeerId(peerId);
-    return record?.status === 'active' ? record.nodeId : undefined;
   }
 
   get tables(): TableService {
@@ -240,8 +200,10 @@ export class ClusterNode {
     return record?.status === 'active' ? swimAddress(record.address, record.gossipPort, record.peerId) : undefined;
   }
 
+  /** The node ID of an active member's peer ID (undefined for anyone else). */
   nodeIdOfPeer(peerId: string): string | undefined {
-    return this.#activeNodeIdOf(peerId);
+    const record = this.roster.byPeerId(peerId);
+    return record?.status === 'active' ? record.nodeId : undefined;
   }
 
   /** Starts failure detection of an active member (a no-op for known ones at the same address). */
@@ -347,16 +309,9 @@ export class ClusterNode {
     return true;
   }
 
-  /** This node is the writer of `record`: signs it (record-signing.ts). */
-  #signed(record: MemberRecord): MemberRecord {
-    const unsigned: MemberRecord = { ...record };
-    delete unsigned.signature;
-    return { ...unsigned, signature: this.#ownerKeys.sign(signedRecordFields(unsigned)) };
-  }
-
   #updateSelf(change: Partial<MemberRecord>): MemberRecord {
     const current = this.self;
-    const next = this.#signed({ ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId });
+    const next = this.#ownerKeys.signRecord({ ...current, ...change, version: change.version ?? current.version + 1, changedBy: this.nodeId });
     this.roster.merge(next);
     this.#gossip.publishMember(next);
     this.#schedulePersist();
@@ -373,7 +328,7 @@ export class ClusterNode {
 
   /** Adds a freshly admitted member (called by the admission server). */
   addAdmitted(admitted: MemberRecord): void {
-    const record = this.#signed({ ...admitted, changedBy: this.nodeId });
+    const record = this.#ownerKeys.signRecord({ ...admitted, changedBy: this.nodeId });
     this.roster.merge(record);
     this.#track(record);
     this.#gossip.publishMember(record);
@@ -398,7 +353,7 @@ export class ClusterNode {
     const target = this.roster.resolve(reference);
     if (typeof target === 'string') throw new Error(target);
     if (target.nodeId === this.nodeId) throw new Error('a node cannot remove itself; run `weft leave` on it, or `weft node rm` on another member');
-    const revoked = this.#signed({ ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId });
+    const revoked = this.#ownerKeys.signRecord({ ...target, status: 'revoked', version: target.version + 1, changedBy: this.nodeId });
     this.roster.merge(revoked);
     this.#gossip.publishMember(revoked);
     await this.#gossip.flush();
@@ -421,7 +376,6 @@ export class ClusterNode {
     const connected = new Set(this.#libp2p.getPeers().map((p) => p.toString()));
     return memberViews(this.roster.all(), (nodeId) => this.#runner.view(nodeId), connected, this.nodeId);
   }
-
 
   #schedulePersist(): void {
     this.#deferredSave.schedule();

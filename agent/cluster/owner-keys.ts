@@ -7,6 +7,8 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { PrivateKey } from '@libp2p/interface';
+import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
+import { signedRecordFields } from '../../controlplane/cluster/record-signing.ts';
 
 // DER prefixes that wrap a raw ed25519 seed (PKCS#8) and public key (SPKI).
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -26,6 +28,13 @@ export class OwnerKeys {
 
   sign(payload: Uint8Array): Uint8Array {
     return new Uint8Array(sign(null, payload, this.#privateKey));
+  }
+
+  /** `record` as written by this node: its signed fields (record-signing.ts) signed, any old signature replaced. */
+  signRecord(record: MemberRecord): MemberRecord {
+    const unsigned: MemberRecord = { ...record };
+    delete unsigned.signature;
+    return { ...unsigned, signature: this.sign(signedRecordFields(unsigned)) };
   }
 
   /** True when `signature` is the signature of `payload` by the key behind `peerId`. */
