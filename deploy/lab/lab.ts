@@ -116,7 +116,8 @@ function startAgent(host: LabHost, logLevel: string, lab: Pick<LabState, 'dnsUps
   // nsenter enters only the network namespace. `ip netns exec` would also give
   // the agent a private mount namespace, hiding the namespaces it creates
   // under /run/netns from every other process.
-  const args = [`--net=/run/netns/${host.netns}`, process.execPath, '--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', host.socket, 'agent',
+  // --max-semi-space-size: as bin/weft starts every agent (docs/production.md, "Memory").
+  const args = [`--net=/run/netns/${host.netns}`, process.execPath, '--disable-warning=ExperimentalWarning', '--max-semi-space-size=4', CLI_MAIN, '--api-socket', host.socket, 'agent',
     '--config', configFile, '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel,
     // Namespace names are machine-wide: each host's agent names its own under the lab's prefix, so `lab down` finds them.
     '--ns-prefix', host.netns,

