@@ -8,7 +8,7 @@ import { UsageError } from './usage.ts';
 import { join } from 'node:path';
 import { startPluginServer, type PluginServer } from '../docker/plugin-server.ts';
 import { handshakeHandlers } from '../docker/plugin-handlers.ts';
-import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
+import type { MetricsServer } from '../metrics/metrics-server.ts';
 import { networkHandlers } from '../docker/network-handlers.ts';
 import { endpointHandlers } from '../docker/endpoint-handlers.ts';
 import { DockerState } from '../docker/docker-state.ts';
@@ -110,7 +110,11 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       plugin = await startPluginServer(join(config.dockerPluginDir, 'weft.sock'), handlers, log);
       containers.start();
     }
-    if (config.metricsAddr !== '') metrics = await startMetricsServer(config.metricsAddr, () => agent.reading(), log);
+    if (config.metricsAddr !== '') {
+      // Imported only when asked for: an agent without metrics has no use for prom-client.
+      const { startMetricsServer } = await import('../metrics/metrics-server.ts');
+      metrics = await startMetricsServer(config.metricsAddr, () => agent.reading(), log);
+    }
   } catch (error) {
     api?.close();
     containers?.stop();

@@ -4,9 +4,10 @@
 // on SIGTERM.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { mkdtempSync, statSync, readdirSync, existsSync, truncateSync } from 'node:fs';
+import { mkdtempSync, statSync, readdirSync, existsSync, readFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLI_MAIN, weft, eventually } from '../helpers/weft-cli.ts';
 import { privateNetns, type PrivateNetns } from '../helpers/private-netns.ts';
 
@@ -23,9 +24,11 @@ test.before(async () => {
   netns = await privateNetns('dd');
 });
 
-function startAgent(name: string, dataDir: string, socket: string, offset: number): ResultPromise {
-  const child = execa(...netns.wrap(process.execPath, ['--disable-warning=ExperimentalWarning', CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', dataDir,
-    '--listen-addr', `127.0.0.1:${port + offset}`, '--gossip-port', String(port + offset + 1), '--advertise-addr', '127.0.0.1', '--name', name]), { reject: false });
+/** `moduleTrace`: a file the agent lists every module it loaded in when it exits (test/helpers/module-trace.mjs). */
+function startAgent(name: string, dataDir: string, socket: string, offset: number, moduleTrace?: string): ResultPromise {
+  const trace = moduleTrace === undefined ? [] : ['--import', TRACE_HOOK];
+  const child = execa(...netns.wrap(process.execPath, ['--disable-warning=ExperimentalWarning', ...trace, CLI_MAIN, '--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', dataDir,
+    '--listen-addr', `127.0.0.1:${port + offset}`, '--gossip-port', String(port + offset + 1), '--advertise-addr', '127.0.0.1', '--name', name]), { reject: false, env: moduleTrace === undefined ? {} : { WEFT_MODULE_TRACE: moduleTrace } });
   running.push(child);
   return child;
 }
@@ -37,9 +40,11 @@ test.after.always(async () => {
 
 const socketA = join(base, 'a.sock');
 const dataA = join(base, 'a');
+const traceA = join(base, 'a-modules.txt');
+const TRACE_HOOK = fileURLToPath(new URL('../helpers/module-trace.mjs', import.meta.url));
 
 test.serial('the agent starts, answers on its socket (0660), and keeps secrets in 0600 files', async (t) => {
-  startAgent('a', dataA, socketA, 0);
+  startAgent('a', dataA, socketA, 0, traceA);
   await eventually('agent a to answer', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0, AGENT_START_MS);
   t.is(statSync(socketA).mode & 0o777, 0o660);
   const init = await weft(['init'], { WEFT_SOCKET: socketA });
@@ -78,6 +83,10 @@ test.serial('SIGTERM shuts the agent down cleanly and a restart resumes the same
   const result = await child;
   t.is(result.exitCode, 0);
   t.false(existsSync(join(dataA, 'agent.pid')), 'the data dir lock is released');
+  // Metrics are opt-in (--metrics-addr): without them prom-client stays unloaded.
+  const loaded = readFileSync(traceA, 'utf8').split('\n');
+  t.true(loaded.some((url) => url.endsWith('/agent/daemon/agent.ts')), 'the trace saw the daemon');
+  t.deepEqual(loaded.filter((url) => /\/node_modules\/prom-client\/|\/agent\/metrics\/(exposition|metrics-server)\.ts$/.test(url)), []);
   startAgent('a', dataA, socketA, 0);
   const after = await eventually('agent a to come back', async () => {
     const r = await weft(['status', '--json'], { WEFT_SOCKET: socketA });
