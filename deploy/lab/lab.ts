@@ -15,7 +15,10 @@ import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
 export { DEFAULT_PREFIX, validatePrefix };
 
 export const LAB_ROOT = '/run/weft-lab';
-const CLI_MAIN = fileURLToPath(new URL('../../agent/cli/main.ts', import.meta.url));
+// Lab agents start as installed ones do: through bin/weft, which runs Node with the
+// agent's flags and the compile cache (without it every agent loads Node's type
+// stripper: ~15 MB more RSS and a slower start).
+const WEFT_LAUNCHER = fileURLToPath(new URL('../../bin/weft', import.meta.url));
 export const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
 
 export interface LabHost {
@@ -116,8 +119,7 @@ function startAgent(host: LabHost, logLevel: string, lab: Pick<LabState, 'dnsUps
   // nsenter enters only the network namespace. `ip netns exec` would also give
   // the agent a private mount namespace, hiding the namespaces it creates
   // under /run/netns from every other process.
-  // --max-semi-space-size: as bin/weft starts every agent (docs/production.md, "Memory").
-  const args = [`--net=/run/netns/${host.netns}`, process.execPath, '--disable-warning=ExperimentalWarning', '--max-semi-space-size=4', CLI_MAIN, '--api-socket', host.socket, 'agent',
+  const args = [`--net=/run/netns/${host.netns}`, WEFT_LAUNCHER, '--api-socket', host.socket, 'agent',
     '--config', configFile, '--data-dir', host.dataDir, '--advertise-addr', host.ip, '--listen-addr', `${host.ip}:2377`, '--name', host.name, '--log-level', logLevel,
     // Namespace names are machine-wide: each host's agent names its own under the lab's prefix, so `lab down` finds them.
     '--ns-prefix', host.netns,
@@ -128,7 +130,7 @@ function startAgent(host: LabHost, logLevel: string, lab: Pick<LabState, 'dnsUps
     // The host's dockerd (test/helpers/lab-docker.ts) listens here; container names are read from it.
     '--docker-socket', join(host.dataDir, 'docker', 'docker.sock'),
     ...(lab.dnsUpstreams ?? []).flatMap((u) => ['--dns-upstream', u])];
-  // nsenter execs the agent in place (no fork for a network namespace), so this pid is the agent's.
+  // nsenter execs bin/weft in place (no fork for a network namespace), and bin/weft execs Node: this pid is the agent's.
   const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   closeSync(log);
