@@ -1,6 +1,8 @@
 // How fast the CLI answers: wall time and peak RSS of `weft --version`,
 // `weft --help` and `weft node ls` (alias `weft members`; against a real agent
-// on loopback, in a cluster of one), next to `node -e 0` measured in the same
+// on loopback, in a cluster of one, inside a network namespace of the bench's
+// own: an agent that inits makes its gateway bridge and nftables tables where
+// it runs), next to `node -e 0` measured in the same
 // run, so the figures read as "what weft adds to starting Node". Each command
 // runs through bin/weft, as a user runs it. Runs go round robin over the
 // commands so that a burst of load elsewhere on the machine hits all of them
@@ -17,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { privateNetns, type PrivateNetns } from '../test/helpers/private-netns.ts';
 
 const WARM_RUNS = Number(process.argv[2] ?? 30);
 const COLD_RUNS = Number(process.argv[3] ?? 3);
@@ -34,6 +37,7 @@ const dir = mkdtempSync(join(tmpdir(), 'weft-cli-bench-'));
 const socket = join(dir, 'agent.sock');
 const port = 30_000 + Math.floor(Math.random() * 20_000);
 let agent: ResultPromise | undefined;
+let netns: PrivateNetns | undefined;
 
 interface Command { name: string; argv: string[]; weft: boolean }
 const COMMANDS: Command[] = [
@@ -71,8 +75,9 @@ function summarize(samples: Sample[]): Summary {
 
 async function startAgent(): Promise<void> {
   const nsPrefix = `wcb${randomBytes(3).toString('hex')}`;
-  agent = execa(WEFT, ['--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', join(dir, 'data'), '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1),
-    '--advertise-addr', '127.0.0.1', '--name', 'clibench', '--ns-prefix', nsPrefix, '--log-level', 'warn'], { reject: false, env: { XDG_CACHE_HOME: join(dir, 'agent-cache') } });
+  netns = await privateNetns('cb');
+  agent = execa(...netns.wrap(WEFT, ['--api-socket', socket, 'agent', '--docker-plugin-dir', '', '--data-dir', join(dir, 'data'), '--listen-addr', `127.0.0.1:${port}`, '--gossip-port', String(port + 1),
+    '--advertise-addr', '127.0.0.1', '--name', 'clibench', '--ns-prefix', nsPrefix, '--log-level', 'warn']), { reject: false, env: { XDG_CACHE_HOME: join(dir, 'agent-cache') } });
   let exited = false;
   void agent.then(() => {
     exited = true;
@@ -146,5 +151,6 @@ try {
 } finally {
   agent?.kill('SIGTERM');
   await agent?.catch(() => undefined);
+  await netns?.remove();
   rmSync(dir, { recursive: true, force: true });
 }
