@@ -11,6 +11,8 @@ import { dataplaneContext } from './context.ts';
 import { ensureNetwork, removeNetwork } from './overlay-network.ts';
 import { adoptSandbox, attachSandbox, createSandbox, destroySandbox, detachSandbox, sandboxFrom } from './sandbox.ts';
 import { reconcile } from './reconciler.ts';
+import { KnownEntries } from './known-entries.ts';
+import { networkNamespaceName } from './names.ts';
 import { doctor } from './doctor.ts';
 import { checkNamespaceHome } from './namespace-home.ts';
 import { listNamedNetns } from './netns.ts';
@@ -76,10 +78,19 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
   const ctx = dataplaneContext(options);
   const serial = new KeyedSerializer();
   const key = (vni: number) => `vni:${vni}`;
+  // Creating or removing a network may empty its kernel tables: the next reconcile reads them.
+  const known = new KnownEntries();
+  const forget = (vni: number) => known.forget(networkNamespaceName(ctx.nsPrefix, vni));
   return {
     context: ctx,
-    ensureNetwork: (spec) => serial.run(key(spec.vni), () => ensureNetwork(ctx, spec)),
-    removeNetwork: (vni) => serial.run(key(vni), () => removeNetwork(ctx, vni)),
+    ensureNetwork: (spec) => serial.run(key(spec.vni), () => {
+      forget(spec.vni);
+      return ensureNetwork(ctx, spec);
+    }),
+    removeNetwork: (vni) => serial.run(key(vni), () => {
+      forget(vni);
+      return removeNetwork(ctx, vni);
+    }),
     listNetworks: async () => (await listNamedNetns(ctx.runner, `${ctx.nsPrefix}-n`))
       .map((name) => name.slice(`${ctx.nsPrefix}-n`.length)).filter((rest) => /^[1-9][0-9]*$/.test(rest)).map(Number),
     createSandbox: (id) => createSandbox(ctx, id),
@@ -92,7 +103,7 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     movedLinkName: (sandbox, network) => movedLinkName(ctx, sandbox, network),
     linksBackHome: (localNames) => linksBackHome(ctx, localNames),
     writeResolvConf: (name, lines) => writeResolvConf(name, lines),
-    reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, opts)),
+    reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, { known, ...opts })),
     doctor: (input) => doctor(ctx, input),
     checkNamespaceHome: () => checkNamespaceHome(),
     egress: (spec) => egressPlane(ctx, spec),

@@ -60,7 +60,12 @@ export class HostNetworks {
   announce(networkId: string): void {
     const joining = !this.#o.tables.networks().includes(networkId);
     this.#o.tables.joinNetwork(networkId);
-    this.#o.tables.set(NETWORK_HOSTS, `${networkId}|${this.#o.selfId}`, new Uint8Array());
+    // Once said, it stays said (only this host writes its key): writing it
+    // again for every sandbox would only cost a gossip message, and would make
+    // the sandbox's endpoint entry, written right after, wait for the next
+    // coalesced flush instead of going out at once.
+    const key = `${networkId}|${this.#o.selfId}`;
+    if (this.#o.tables.tables.get(NETWORK_HOSTS, key) === undefined) this.#o.tables.set(NETWORK_HOSTS, key, new Uint8Array());
     if (joining) this.#o.syncNetwork(networkId);
   }
 

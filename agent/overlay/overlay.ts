@@ -303,7 +303,7 @@ export class Overlay {
 
   /** Waits until the kernel reflects the tables as they are now (tests, benchmarks). */
   async programmed(): Promise<void> {
-    this.#programmer.trigger();
+    this.#programmer.repair();
     await this.#programmer.settled();
   }
 

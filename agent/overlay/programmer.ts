@@ -1,7 +1,11 @@
 // Keeps the kernel's FDB and neighbour entries equal to the live remote
 // endpoints of every network this host has endpoints on. Table changes
 // trigger a reconcile (coalesced: changes that arrive during one run are
-// handled by the next); a periodic run repairs drift made by hand.
+// handled by the next) that diffs against what the last run left in the
+// kernel instead of reading it again (dataplane/known-entries.ts): the read
+// is two process spawns, the largest share of a change's way to the kernel
+// on a busy host. The first run, a periodic run and the run after a failure
+// read the kernel, so drift made by hand is repaired as before.
 import type { Logger } from 'pino';
 import type { Dataplane, NetworkEndpoints, ReconcileResult } from '../../dataplane/index.ts';
 import type { TableService } from '../cluster/table-service.ts';
@@ -28,6 +32,8 @@ export class Programmer {
   readonly #log: Logger;
   readonly #localNetworks: () => NetworkObject[];
   readonly #runs = new CoalescedRun(() => this.#run());
+  /** The next run reads the kernel (start-up, periodic repair, after a failure). */
+  #readKernel = true;
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   lastResult: ReconcileResult | undefined;
@@ -54,7 +60,7 @@ export class Programmer {
 
   start(): void {
     this.#unsubscribe = this.#tables.subscribe(() => this.trigger(), (table) => networkOfTable(table) !== undefined);
-    this.#timer = setInterval(() => this.trigger(), PERIODIC_RECONCILE_MS);
+    this.#timer = setInterval(() => this.repair(), PERIODIC_RECONCILE_MS);
     this.trigger();
   }
 
@@ -72,6 +78,12 @@ export class Programmer {
     this.#runs.trigger();
   }
 
+  /** A run that reads the kernel, repairing entries changed by hand. */
+  repair(): void {
+    this.#readKernel = true;
+    this.#runs.trigger();
+  }
+
   /** Resolves when no reconcile is running or pending. */
   settled(): Promise<void> {
     return this.#runs.settled();
@@ -79,15 +91,19 @@ export class Programmer {
 
   async #run(): Promise<void> {
     const started = performance.now();
+    const fromKnown = !this.#readKernel;
+    this.#readKernel = false;
     try {
-      const result = await this.#dataplane.reconcile(this.desired());
+      const result = await this.#dataplane.reconcile(this.desired(), { fromKnown });
       this.lastResult = result;
+      if (result.errors.length > 0) this.#readKernel = true;
       this.#count(result, started);
       if (result.added + result.removed + result.replaced > 0) {
         this.#log.info({ added: result.added, removed: result.removed, replaced: result.replaced }, 'programmed remote endpoints');
       }
       for (const error of result.errors) this.#log.error({ err: error }, 'reconcile failed for a network; will retry');
     } catch (error) {
+      this.#readKernel = true;
       this.stats.runs.failed += 1;
       this.stats.duration.observe((performance.now() - started) / 1000);
       this.#log.error({ err: (error as Error).message }, 'reconcile failed; will retry');

@@ -26,7 +26,11 @@ import { CLUSTER_TABLES, endpointsTable, isClusterScoped, isClusterTable, networ
 import { emptyReady, type Ready } from './ready.ts';
 
 export interface NodeTiming {
-  /** How long a local write waits for others to share its gossip message. */
+  /**
+   * The shortest gap between two flushes of local writes. A write after a
+   * quiet gap goes out at once; writes made within coalesceMs of a flush wait
+   * for the next one and share its gossip message.
+   */
   coalesceMs: number;
   /** Cap on one gossip message (a message is signed once, whatever its size). */
   maxEntriesPerMessage: number;
@@ -79,6 +83,8 @@ export class NodeCore {
   readonly timing: NodeTiming;
   readonly #networks = new Set<string>();
   readonly #coalescer = new Coalescer();
+  /** When local writes were last flushed; -Infinity before the first. */
+  #lastFlushAt = Number.NEGATIVE_INFINITY;
   #ready = emptyReady();
   #nextReapAt: number;
 
@@ -136,14 +142,14 @@ export class NodeCore {
         break;
       case 'write': {
         const write = this.tables.set(now, input.table, input.key, input.value);
-        this.#coalescer.add(now, write.entry);
+        this.#queueWrite(now, write.entry);
         this.#ready.changes.push(...write.changes);
         break;
       }
       case 'delete': {
         const write = this.tables.delete(now, input.table, input.key);
         if (write === undefined) break;
-        this.#coalescer.add(now, write.entry);
+        this.#queueWrite(now, write.entry);
         this.#ready.changes.push(...write.changes);
         break;
       }
@@ -186,7 +192,7 @@ export class NodeCore {
   /** Membership's timers, the coalesced flush and the tombstone reaper; call at nextDeadline(). */
   tick(now: number): Ready {
     if (this.membership.nextDeadline() <= now) this.#route(now, this.membership.tick(now));
-    if (now >= this.#flushAt()) this.#flushWrites();
+    if (now >= this.#flushAt()) this.#flushWrites(now);
     if (now >= this.#nextReapAt) {
       this.tables.reap(now);
       this.#nextReapAt = this.#reapAfter(now);
@@ -199,10 +205,29 @@ export class NodeCore {
     return Math.min(this.membership.nextDeadline(), this.#flushAt(), this.#nextReapAt);
   }
 
-  /** Written as a sum, not a difference, so that a host waking at exactly this time flushes. */
+  /**
+   * Written as a sum, not a difference, so that a host waking at exactly this
+   * time flushes. Pending writes wait until coalesceMs after the last flush
+   * (never longer than coalesceMs: a write that finds the window over is
+   * flushed at once): however fast writes come, a node sends at most one batch
+   * per topic per coalesceMs (plus the message size cap), as when every write
+   * waited the window.
+   */
   #flushAt(): number {
     const first = this.#coalescer.firstPendingAt;
-    return first === undefined ? Infinity : first + this.timing.coalesceMs;
+    return first === undefined ? Infinity : Math.max(first, this.#lastFlushAt + this.timing.coalesceMs);
+  }
+
+  /**
+   * A write after a quiet gap (nothing pending, the last flush coalesceMs ago
+   * or more) is flushed in this step's Ready: waiting would only add the
+   * window to its propagation time, since nothing else is queued to share
+   * the message. Writes that follow within the window are coalesced.
+   */
+  #queueWrite(now: number, entry: WireEntry): void {
+    const quiet = this.#coalescer.size === 0 && now >= this.#lastFlushAt + this.timing.coalesceMs;
+    this.#coalescer.add(now, entry);
+    if (quiet) this.#flushWrites(now);
   }
 
   // ---- scope: which tables this node replicates ----
@@ -284,7 +309,8 @@ export class NodeCore {
     this.#ready.selfConflicts.push(...result.selfConflicts);
   }
 
-  #flushWrites(): void {
+  #flushWrites(now: number): void {
+    this.#lastFlushAt = now;
     while (this.#coalescer.size > 0) {
       const byTopic = new Map<string, WireEntry[]>();
       for (const entry of this.#coalescer.take(this.timing.maxEntriesPerMessage)) {

@@ -8,6 +8,7 @@ import type { Runner, RunResult } from '../../dataplane/exec.ts';
 import type { FdbEntry, NeighbourEntry } from '../../dataplane/diff.ts';
 import { dataplaneContext } from '../../dataplane/context.ts';
 import { reconcile } from '../../dataplane/reconciler.ts';
+import { KnownEntries } from '../../dataplane/known-entries.ts';
 import { macFromIp } from '../../dataplane/mac.ts';
 
 interface Call {
@@ -148,6 +149,67 @@ test('stale entries are removed, wrong ones replaced, missing ones added', async
   t.deepEqual(result.networks[0]!.fdb, { added: 1, removed: 1, replaced: 1 });
   t.deepEqual(result.networks[0]!.neighbours, { added: 0, removed: 0, replaced: 1 });
   t.true(kernelMatches(kernel, 't-n10', want));
+});
+
+test('a change-driven run diffs against what the last run left: no read, only the batches, and the kernel is right', async (t) => {
+  const { kernel, ctx } = setup();
+  const known = new KnownEntries();
+  const want = endpoints(5);
+  await reconcile(ctx, [{ vni: 10, endpoints: want }], { known, fromKnown: true });
+  t.is(kernel.calls.length, 4, 'nothing known yet: the first run reads');
+  kernel.calls.length = 0;
+  // Endpoint 0 leaves, endpoint 1 moves to another host, a new one comes.
+  const changed = [...want.slice(2), { ...want[1]!, vtep: '198.18.0.7' }, endpoint('100.64.9.9')];
+  const result = await reconcile(ctx, [{ vni: 10, endpoints: changed }], { known, fromKnown: true });
+  t.true(result.networks[0]!.fromKnown);
+  t.deepEqual(kernel.calls.map((c) => c.args.includes('-batch')), [true, true], 'two batches, no read');
+  t.deepEqual(result.networks[0]!.fdb, { added: 1, removed: 1, replaced: 1 });
+  t.deepEqual(result.errors, []);
+  t.true(kernelMatches(kernel, 't-n10', changed));
+  kernel.calls.length = 0;
+  const again = await reconcile(ctx, [{ vni: 10, endpoints: changed }], { known, fromKnown: true });
+  t.is(kernel.calls.length, 0, 'nothing to change, nothing spawned');
+  t.is(again.added + again.removed + again.replaced, 0);
+});
+
+test('known entries that are wrong cost a re-read, not a wrong kernel; drift by hand waits for a run that reads', async (t) => {
+  const { kernel, ctx } = setup();
+  const known = new KnownEntries();
+  const want = endpoints(4);
+  await reconcile(ctx, [{ vni: 10, endpoints: want }], { known });
+  // By hand: endpoint 0's FDB entry is deleted, a stranger's is added. The known entries do not see it.
+  kernel.fdb.get('t-n10')!.delete(want[0]!.mac);
+  kernel.fdb.get('t-n10')!.set('02:42:64:40:09:09', { mac: '02:42:64:40:09:09', vtep: '198.18.0.2', permanent: true, overrides: false });
+  // Desired drops endpoint 0: its delete fails in the kernel, the group re-reads and applies the real difference.
+  const dropped = await reconcile(ctx, [{ vni: 10, endpoints: want.slice(1) }], { known, fromKnown: true });
+  t.is(dropped.networks[0]!.retries, 1);
+  t.deepEqual(dropped.errors, []);
+  t.true(kernelMatches(kernel, 't-n10', want.slice(1)), 'the re-read also removed the stranger');
+  // Drift that no diff touches stays until a run reads the kernel.
+  kernel.neigh.get('t-n10')!.delete(want[1]!.ip);
+  await reconcile(ctx, [{ vni: 10, endpoints: want.slice(1) }], { known, fromKnown: true });
+  t.false(kernelMatches(kernel, 't-n10', want.slice(1)));
+  const repair = await reconcile(ctx, [{ vni: 10, endpoints: want.slice(1) }], { known });
+  t.false(repair.networks[0]!.fromKnown);
+  t.true(kernelMatches(kernel, 't-n10', want.slice(1)));
+});
+
+test('a network whose run failed is forgotten: the next run reads the kernel', async (t) => {
+  const { kernel, ctx } = setup();
+  const known = new KnownEntries();
+  const want = endpoints(3);
+  await reconcile(ctx, [{ vni: 10, endpoints: want }], { known });
+  t.truthy(known.get('t-n10'));
+  const extra = endpoint('100.64.9.9');
+  kernel.failing.set(`fdb replace ${extra.mac} dev vxlan0 dst ${extra.vtep} self permanent`, 2);
+  const failed = await reconcile(ctx, [{ vni: 10, endpoints: [...want, extra] }], { known, fromKnown: true });
+  t.is(failed.errors.length, 1);
+  t.is(known.get('t-n10'), undefined);
+  kernel.calls.length = 0;
+  const next = await reconcile(ctx, [{ vni: 10, endpoints: [...want, extra] }], { known, fromKnown: true });
+  t.false(next.networks[0]!.fromKnown);
+  t.is(kernel.calls.filter((c) => !c.args.includes('-batch')).length, 2, 'both groups read');
+  t.true(kernelMatches(kernel, 't-n10', [...want, extra]));
 });
 
 test('a batch that fails because the kernel changed under it is re-read and retried once', async (t) => {

@@ -49,7 +49,8 @@ test('gossip on the wrong topic is refused and counted; the rest is applied', (t
   const good = a.step(0, { kind: 'write', table: 'network-hosts', key: 'n1|a', value: bytes('1') });
   const stray = a.step(0, { kind: 'write', table: NET, key: 'ep', value: bytes('x') });
   t.is(good.changes.length, 1);
-  const published = a.tick(5).publish;
+  // The first write goes out at once (quiet gap), the second with the next flush.
+  const published = [good, stray, a.tick(5)].flatMap((r) => r.publish);
   const entries = published.flatMap((p) => p.entries);
   const ready = b.step(6, { kind: 'gossip', from: 'a', topic: CLUSTER_TABLE_TOPIC, entries });
   t.is(ready.refused, 1, 'the endpoint entry does not belong on the cluster topic');
@@ -58,12 +59,14 @@ test('gossip on the wrong topic is refused and counted; the rest is applied', (t
   t.is(stray.changes.length, 1);
 });
 
-test('local writes are coalesced: nothing is published before coalesceMs, then one batch per topic', (t) => {
+test('a write after a quiet gap is published at once; writes within coalesceMs of a flush share the next batch', (t) => {
   const a = core('a');
-  a.step(0, { kind: 'write', table: 'networks', key: 'k1', value: bytes('1') });
-  a.step(2, { kind: 'write', table: 'networks', key: 'k1', value: bytes('2') });
-  a.step(3, { kind: 'write', table: NET, key: 'ep', value: bytes('e') });
-  t.is(a.nextDeadline() <= 5, true);
+  const first = a.step(0, { kind: 'write', table: 'networks', key: 'k0', value: bytes('0') }).publish;
+  t.deepEqual(first.flatMap((p) => p.entries.map((e) => e.key)), ['k0'], 'nothing was pending and no flush was recent: no wait');
+  t.deepEqual(a.step(2, { kind: 'write', table: 'networks', key: 'k1', value: bytes('1') }).publish, []);
+  a.step(3, { kind: 'write', table: 'networks', key: 'k1', value: bytes('2') });
+  a.step(4, { kind: 'write', table: NET, key: 'ep', value: bytes('e') });
+  t.true(a.nextDeadline() <= 5, 'coalesceMs after the last flush, not after the first pending write');
   t.deepEqual(a.tick(4.9).publish, []);
   const publish = a.tick(5).publish;
   t.deepEqual(publish.map((p) => p.topic).sort(), [CLUSTER_TABLE_TOPIC, networkTopic('n1')].sort());
@@ -71,6 +74,26 @@ test('local writes are coalesced: nothing is published before coalesceMs, then o
   t.is(cluster.entries.length, 1, 'only the newest version of k1 goes out');
   t.deepEqual(cluster.entries[0]!.value, bytes('2'));
   t.deepEqual(a.tick(10).publish, []);
+  t.is(a.step(20, { kind: 'write', table: 'networks', key: 'k2', value: bytes('3') }).publish.length, 1, 'quiet again: at once');
+});
+
+test('a write storm costs at most one batch per coalesceMs, however fast the writes', (t) => {
+  const a = core('a');
+  let messages = 0;
+  let written = 0;
+  let published = 0;
+  const count = (ready: Ready): void => {
+    messages += ready.publish.length;
+    published += ready.publish.reduce((n, p) => n + p.entries.length, 0);
+  };
+  // 1,000 writes of distinct keys over 100 ms, ticking whenever the core asks.
+  for (let now = 0; now < 100; now += 0.1) {
+    if (a.nextDeadline() <= now) count(a.tick(now));
+    count(a.step(now, { kind: 'write', table: 'networks', key: `k${written++}`, value: bytes('v') }));
+  }
+  count(a.tick(a.nextDeadline()));
+  t.is(published, written, 'every write went out');
+  t.true(messages <= 100 / 5 + 2, `${messages} messages for ${written} writes`);
 });
 
 test('a Ready is performed in order: persist, topics, publish, send, member reactions, handed-back entries', (t) => {
@@ -116,9 +139,8 @@ test('liveness decides visibility inside the core: a dead member\'s entries are 
   const b = cores.get('b')!;
   a.step(0, { kind: 'add-member', member: { id: 'b', address: 'sim://b', incarnation: 0 } });
   b.step(0, { kind: 'add-member', member: { id: 'a', address: 'sim://a', incarnation: 0 } });
-  b.step(0, { kind: 'write', table: NET, key: 'ep', value: bytes('e') });
-  b.step(0, { kind: 'write', table: 'networks', key: 'n1', value: bytes('n') });
-  for (const p of b.tick(5).publish) a.step(6, { kind: 'gossip', from: 'b', topic: p.topic, entries: p.entries });
+  const writes = [b.step(0, { kind: 'write', table: NET, key: 'ep', value: bytes('e') }), b.step(0, { kind: 'write', table: 'networks', key: 'n1', value: bytes('n') })];
+  for (const p of [...writes, b.tick(5)].flatMap((r) => r.publish)) a.step(6, { kind: 'gossip', from: 'b', topic: p.topic, entries: p.entries });
   t.truthy(a.tables.get(NET, 'ep'));
   // b stops answering: a's probes go unanswered until failure detection declares it dead.
   const down = new Set(['b']);
@@ -153,8 +175,7 @@ test('sync: the scope includes network-hosts, and one exchange brings both sides
 test('sync-finish outside our scope is refused, except our own entries', (t) => {
   const a = core('a', 1, []);
   const b = core('b', 2, ['n1']);
-  b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') });
-  const entries = b.tick(5).publish.flatMap((p) => p.entries);
+  const entries = b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') }).publish.flatMap((p) => p.entries);
   const ready = a.step(6, { kind: 'sync-finish', from: 'b', entries });
   t.is(ready.refused, 1);
   t.is(a.tables.get(NET, 'ep-b'), undefined);
@@ -175,9 +196,8 @@ test('same seed, same inputs: the same Ready sequence', (t) => {
 test('a node that leaves a network forgets the others\' entries of it, keeps its own, and no sync or gossip brings them back', (t) => {
   const a = core('a');
   const b = core('b', 2);
-  b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') });
+  const fromB = b.step(0, { kind: 'write', table: NET, key: 'ep-b', value: bytes('b') }).publish.flatMap((p) => p.entries);
   a.step(0, { kind: 'write', table: NET, key: 'ep-a', value: bytes('a') });
-  const fromB = b.tick(5).publish.flatMap((p) => p.entries);
   a.step(6, { kind: 'gossip', from: 'b', topic: networkTopic('n1'), entries: fromB });
   t.truthy(a.tables.get(NET, 'ep-b'));
   a.step(7, { kind: 'delete', table: NET, key: 'ep-a' });
