@@ -8,8 +8,7 @@
 // be shared. Prints a table and writes bench/results/start-join.json.
 // Usage: node_modules/.bin/node bench/start-join.ts [rounds (default 10)] [cluster members (default 3)]
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { labDown, labUp, restartAgent, type LabHost } from '../deploy/lab/lab.ts';
-import { AgentClient } from '../agent/api/client.ts';
+import { labDown, labUp, restartAgent, withClient, type LabHost } from '../deploy/lab/lab.ts';
 import { isProcessAlive } from '../agent/daemon/process-alive.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 
@@ -23,14 +22,7 @@ const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' 
 const quantile = (values: number[], q: number): number => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? NaN;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function call<T>(host: LabHost, method: string, request: object = {}): Promise<T> {
-  const client = new AgentClient(host.socket);
-  try {
-    return await client.call<T>(method, request);
-  } finally {
-    client.close();
-  }
-}
+const call = <T>(host: LabHost, method: string, request: object = {}): Promise<T> => withClient(host, (c) => c.call<T>(method, request));
 
 /** Polls until `check` holds; returns the milliseconds since `since`. */
 async function until(what: string, since: number, check: () => Promise<boolean>): Promise<number> {

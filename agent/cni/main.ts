@@ -13,13 +13,11 @@ import { buildResult, type SandboxReply } from './cni-result.ts';
 const { readFileSync } = process.getBuiltinModule('node:fs');
 
 async function call<T>(config: CniConfig, method: string, request: object): Promise<T> {
-  const client = new AgentClient(config.socket);
   try {
-    return await client.call<T>(method, request);
+    // A call opens its own connection and closes it when answered (api/client.ts).
+    return await new AgentClient(config.socket).call<T>(method, request);
   } catch (error) {
     throw asCniError(error, config.socket);
-  } finally {
-    client.close();
   }
 }
 

@@ -15,11 +15,11 @@ import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
 export { DEFAULT_PREFIX, validatePrefix };
 
 export const LAB_ROOT = '/run/weft-lab';
+export const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
 // Lab agents start as installed ones do: through bin/weft, which runs Node with the
 // agent's flags and the compile cache (without it every agent loads Node's type
 // stripper: ~15 MB more RSS and a slower start).
-const WEFT_LAUNCHER = fileURLToPath(new URL('../../bin/weft', import.meta.url));
-export const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
+const WEFT_LAUNCHER = join(REPO_BIN, 'weft');
 
 export interface LabHost {
   name: string;      // h1..hN
@@ -143,7 +143,8 @@ export function dockerPluginDir(host: Pick<LabHost, 'dataDir'>): string {
   return join(host.dataDir, 'docker-plugins');
 }
 
-async function withClient<T>(host: LabHost, use: (c: AgentClient) => Promise<T>): Promise<T> {
+/** One agent API client for `use`, closed afterwards. */
+export async function withClient<T>(host: LabHost, use: (c: AgentClient) => Promise<T>): Promise<T> {
   const client = new AgentClient(host.socket);
   try {
     return await use(client);
