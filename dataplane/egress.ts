@@ -10,12 +10,13 @@
 import { createHash } from 'node:crypto';
 import type { DataplaneContext } from './context.ts';
 import { run, runBatch } from './exec.ts';
-import { findLink, readLinks } from './links.ts';
+import { deleteLinkIfPresent, findLink, readLinks } from './links.ts';
 import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
 import { parseCidr, formatIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
 import { syncContainerRoutes, type ContainerRoute } from './container-routes.ts';
+import { LastWritten } from './last-written.ts';
 
 export const EGRESS_BRIDGE = 'weft_gw';
 export const EGRESS_IFNAME = 'egress0';
@@ -66,8 +67,17 @@ export function egressGateway(spec: EgressSpec): string {
 
 /** Bridge, forwarding, masquerading and the resolver redirect in the host namespace; idempotent. */
 export async function ensureEgress(ctx: DataplaneContext, spec: EgressSpec, state: EgressState = { noEgress: [] }): Promise<string[]> {
+  return writeEgress(ctx, spec, egressScript(spec, state));
+}
+
+/** The transaction that replaces the gateway table with what `state` needs. */
+function egressScript(spec: EgressSpec, state: EgressState): string {
+  // The whole table is replaced in one transaction: the rule set is always exactly this.
+  return [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`, ...renderEgressTable(spec, state)].join('\n') + '\n';
+}
+
+async function writeEgress(ctx: DataplaneContext, spec: EgressSpec, script: string): Promise<string[]> {
   const { gateway, prefix } = gatewayOf(spec);
-  const changes: string[] = [];
   const links = await readLinks(ctx.runner, hostRef());
   const bridge = findLink(links, EGRESS_BRIDGE);
   const lines: string[] = [];
@@ -75,13 +85,10 @@ export async function ensureEgress(ctx: DataplaneContext, spec: EgressSpec, stat
   if (!bridge?.ipv4.some((a) => a.address === gateway && a.prefixLength === prefix)) lines.push(`addr replace ${gateway}/${prefix} dev ${EGRESS_BRIDGE}`);
   if (!bridge?.up) lines.push(`link set dev ${EGRESS_BRIDGE} up`);
   await runBatch(ctx.runner, 'ip', [], lines);
-  changes.push(...lines);
   await run(ctx.runner, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-  // The whole table is replaced in one transaction: the rule set is always exactly this.
-  const script = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`, ...renderEgressTable(spec, state)].join('\n') + '\n';
   const result = await ctx.runner('nft', ['-f', '-'], script);
   if (result.exitCode !== 0) throw new Error(`nft -f (egress table) failed: ${result.stderr.trim()}`);
-  return changes;
+  return lines;
 }
 
 /** The host's gateway table (pure, for tests): delete-then-add of this replaces it in one transaction. */
@@ -132,12 +139,12 @@ export function renderEgressTable(spec: EgressSpec, state: EgressState): string[
  * reach the outside, makes the bridge its default route.
  */
 export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number, outside = true): Promise<void> {
-  const { prefix } = gatewayOf(spec);
+  const { gateway, prefix } = gatewayOf(spec);
   const veth = egressVethFor(sandbox.key);
-  const hostLinks = await readLinks(ctx.runner, hostRef());
-  const sandboxLinks = await readLinks(ctx.runner, sandbox.ref);
+  const [hostLinks, sandboxLinks] = await Promise.all([readLinks(ctx.runner, hostRef()), readLinks(ctx.runner, sandbox.ref)]);
   const mac = egressMacFor(ip);
-  if (!findLink(hostLinks, veth) || !findLink(sandboxLinks, EGRESS_IFNAME)) {
+  const made = !findLink(hostLinks, veth) || !findLink(sandboxLinks, EGRESS_IFNAME);
+  if (made) {
     if (findLink(hostLinks, veth)) await run(ctx.runner, 'ip', ['link', 'del', 'dev', veth]);
     // Born in the guarded group, so frames from the port are filtered before it ever carries one.
     await run(ctx.runner, 'ip', ['link', 'add', veth, 'mtu', String(mtu), 'group', String(EGRESS_PORT_GROUP), 'type', 'veth',
@@ -154,8 +161,10 @@ export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec
     `link set dev ${EGRESS_IFNAME} address ${mac}`,
     `addr replace ${ip}/${prefix} dev ${EGRESS_IFNAME}`,
     `link set dev ${EGRESS_IFNAME} up`,
+    // A leg made just now carries no route yet: no need to read the sandbox's routes first.
+    ...(made && outside ? [`route replace default via ${gateway} dev ${EGRESS_IFNAME}`] : []),
   ]);
-  await setEgressRoute(ctx, sandbox, spec, outside);
+  if (!made) await setEgressRoute(ctx, sandbox, spec, outside);
 }
 
 /**
@@ -200,11 +209,8 @@ export async function setEgressPublishing(ctx: DataplaneContext, sandbox: Sandbo
 }
 
 /** Removes the sandbox's egress link (both ends go with the host end); false if there was none. */
-export async function detachEgress(ctx: DataplaneContext, sandbox: Sandbox): Promise<boolean> {
-  const veth = egressVethFor(sandbox.key);
-  if (!findLink(await readLinks(ctx.runner, hostRef()), veth)) return false;
-  await run(ctx.runner, 'ip', ['link', 'del', 'dev', veth]);
-  return true;
+export function detachEgress(ctx: DataplaneContext, sandbox: Sandbox): Promise<boolean> {
+  return deleteLinkIfPresent(ctx.runner, 'own', egressVethFor(sandbox.key)); // the runner's own namespace: the host's
 }
 
 function hostRef(): NetnsRef {
@@ -214,25 +220,38 @@ function hostRef(): NetnsRef {
 /** The gateway bridge calls for one host's egress spec, bound to its data plane context. */
 export interface EgressPlane {
   readonly spec: EgressSpec;
-  ensure(state: EgressState): Promise<string[]>;
+  /** Writes the bridge and its table unless the last write put exactly this there (`force` writes anyway: start-up, repair). */
+  ensure(state: EgressState, force?: boolean): Promise<string[]>;
   attach(sandbox: Sandbox, ip: string, mtu: number, outside: boolean): Promise<void>;
   setRoute(sandbox: Sandbox, outside: boolean): Promise<void>;
   setPublishing(sandbox: Sandbox, publishes: boolean): Promise<boolean>;
   detach(sandbox: Sandbox): Promise<boolean>;
   unguardedPorts(sandboxKeys: readonly string[]): Promise<string[]>;
-  /** The host routes to CNI containers' overlay addresses through their legs (container-routes.ts), replaced whole. */
-  syncContainerRoutes(routes: readonly ContainerRoute[]): Promise<string[]>;
+  /** The host routes to CNI containers' overlay addresses through their legs (container-routes.ts); skipped when they are what the last sync made, unless `force`. */
+  syncContainerRoutes(routes: readonly ContainerRoute[], force?: boolean): Promise<string[]>;
 }
 
 export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlane {
+  const written = new LastWritten();
+  const routesSynced = new LastWritten();
   return {
     spec,
-    ensure: (state) => ensureEgress(ctx, spec, state),
+    ensure: async (state, force = false) => {
+      const script = egressScript(spec, state);
+      let changes: string[] = [];
+      await written.write(script, force, async () => { changes = await writeEgress(ctx, spec, script); });
+      return changes;
+    },
     attach: (sandbox, ip, mtu, outside) => attachEgress(ctx, sandbox, spec, ip, mtu, outside),
     setRoute: (sandbox, outside) => setEgressRoute(ctx, sandbox, spec, outside),
     setPublishing: (sandbox, publishes) => setEgressPublishing(ctx, sandbox, publishes),
     detach: (sandbox) => detachEgress(ctx, sandbox),
     unguardedPorts: (keys) => unguardedEgressPorts(ctx, keys),
-    syncContainerRoutes: (routes) => syncContainerRoutes(ctx, EGRESS_BRIDGE, routes),
+    syncContainerRoutes: async (routes, force = false) => {
+      let changes: string[] = [];
+      const key = JSON.stringify([...routes].sort((a, b) => a.ip.localeCompare(b.ip)));
+      await routesSynced.write(key, force, async () => { changes = await syncContainerRoutes(ctx, EGRESS_BRIDGE, routes); });
+      return changes;
+    },
   };
 }

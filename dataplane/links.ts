@@ -1,9 +1,9 @@
 // Reads links as `ip -d -j addr show` prints them and keeps the fields the
 // data plane compares. One command gives links, addresses and VXLAN/bridge
 // details together, so a check costs one spawn per namespace.
-import type { Runner } from './exec.ts';
+import { CommandError, type Runner } from './exec.ts';
 import type { NetnsRef } from './netns.ts';
-import { runJsonIn } from './netns.ts';
+import { inNetns, runJsonIn } from './netns.ts';
 
 export interface VxlanInfo {
   vni: number;
@@ -85,6 +85,25 @@ export async function readLinks(runner: Runner, ref: NetnsRef): Promise<LinkStat
   return parseLinks(await runJsonIn<unknown>(runner, ref, 'ip', ['-d', '-j', 'addr', 'show']));
 }
 
+/** A link as `ip link add` leaves it (down, no address, no master; a veth unless the caller says otherwise): callers fill in what they set. */
+export function blankLink(ifname: string): LinkState {
+  return { ifindex: 0, ifname, kind: 'veth', mtu: 0, up: false, mac: '', master: undefined, alias: undefined, group: 'default', linkIndex: undefined, linkNetnsId: undefined, ipv4: [], vxlan: undefined };
+}
+
 export function findLink(links: readonly LinkState[], ifname: string): LinkState | undefined {
   return links.find((l) => l.ifname === ifname);
+}
+
+/**
+ * Deletes a link if it is there: false when it (or, for a named namespace, the
+ * namespace) is not. `own`: the namespace the runner's commands run in. One command instead of a listing and a delete: detaching
+ * is on the path of every container's DEL.
+ */
+export async function deleteLinkIfPresent(runner: Runner, ref: NetnsRef | 'own', ifname: string): Promise<boolean> {
+  const del = ['link', 'del', 'dev', ifname];
+  const [file, args] = ref === 'own' ? ['ip', del] : inNetns(ref, 'ip', del);
+  const result = await runner(file, args);
+  if (result.exitCode === 0) return true;
+  if (/Cannot find device|Cannot open network namespace/.test(result.stderr)) return false;
+  throw new CommandError([file, ...args].join(' '), result.exitCode, result.stderr);
 }

@@ -56,16 +56,23 @@ function identityOf(path: string): Identity | undefined {
 
 const same = (a: Identity | undefined, b: Identity): boolean => a !== undefined && a.dev === b.dev && a.ino === b.ino;
 
+/** Per runner: the namespace its commands run in never changes, so it is read once. */
+const ownIdentities = new WeakMap<DataplaneContext['runner'], Identity>();
+
 /**
  * The namespace the data plane's commands run in, as the runner sees it (the
  * agent's own; in tests, the emulated host's). Every nsfs file has the
  * device of this one, which tells a namespace from any other file.
  */
 async function ownIdentity(ctx: DataplaneContext): Promise<Identity> {
+  const known = ownIdentities.get(ctx.runner);
+  if (known) return known;
   const out = await run(ctx.runner, 'stat', ['-L', '-c', '%d:%i', '/proc/self/ns/net']);
   const match = /^(\d+):(\d+)$/.exec(out.trim());
   if (!match) throw new Error(`cannot read the agent's own network namespace: stat printed ${JSON.stringify(out)}`);
-  return { dev: Number(match[1]), ino: Number(match[2]) };
+  const identity = { dev: Number(match[1]), ino: Number(match[2]) };
+  ownIdentities.set(ctx.runner, identity);
+  return identity;
 }
 
 /** Throws, naming the problem, unless `ref` is a namespace that may become a sandbox. */

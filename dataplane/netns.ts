@@ -1,5 +1,6 @@
 // Network namespaces, named (/run/netns/NAME, what `ip netns` manages) or
 // adopted by path (/proc/PID/ns/net, a container runtime's bind mount).
+import { existsSync } from 'node:fs';
 import type { Runner } from './exec.ts';
 import { run, runJson, CommandError } from './exec.ts';
 import { validateNetnsName } from './names.ts';
@@ -80,7 +81,7 @@ export async function netnsExists(runner: Runner, ref: NetnsRef): Promise<boolea
 export async function ensureNamedNetns(runner: Runner, name: string): Promise<boolean> {
   const ref = netnsByName(name);
   if (await netnsExists(runner, ref)) return false;
-  await run(runner, 'ip', ['netns', 'delete', name]).catch(() => undefined);
+  if (existsSync(netnsPath(ref))) await run(runner, 'ip', ['netns', 'delete', name]).catch(() => undefined);
   await run(runner, 'ip', ['netns', 'add', name]);
   await runIn(runner, ref, 'ip', ['link', 'set', 'dev', 'lo', 'up']);
   return true;
@@ -89,8 +90,8 @@ export async function ensureNamedNetns(runner: Runner, name: string): Promise<bo
 /** Deletes a named namespace; false if there was none. */
 export async function deleteNamedNetns(runner: Runner, name: string): Promise<boolean> {
   validateNetnsName(name);
-  const names = await listNamedNetns(runner, '');
-  if (!names.includes(name)) return false;
+  // /run/netns is the list `ip netns list` prints (one mount, whatever network namespace the runner is in).
+  if (!existsSync(netnsPath(netnsByName(name)))) return false;
   await run(runner, 'ip', ['netns', 'delete', name]);
   return true;
 }

@@ -10,7 +10,7 @@ import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
 import { deleteNamedNetns, ensureNamedNetns, inNetns, netnsByName, netnsExists } from './netns.ts';
 import { markInfraNetns, unmarkInfraNetns } from './netns-guard.ts';
-import { findLink, readLinks } from './links.ts';
+import { blankLink, findLink, readLinks } from './links.ts';
 import { findUnderlay } from './underlay.ts';
 
 export interface EnsureResult {
@@ -69,8 +69,10 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
   const ref = netnsByName(network.netns);
   // Marked before it exists: there is no moment when it could be adopted as a sandbox.
   markInfraNetns(network.netns);
-  if (await ensureNamedNetns(ctx.runner, network.netns)) changes.push(`created namespace ${network.netns}`);
-  let links = await readLinks(ctx.runner, ref);
+  const created = await ensureNamedNetns(ctx.runner, network.netns);
+  if (created) changes.push(`created namespace ${network.netns}`);
+  // A namespace made just now holds only lo, up (ensureNamedNetns): nothing to read.
+  let links = created ? [{ ...blankLink('lo'), kind: undefined, up: true }] : await readLinks(ctx.runner, ref);
 
   const vxlan = findLink(links, VXLAN);
   const mismatch = vxlan && vxlanMismatch(vxlan, network);
@@ -89,7 +91,8 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
       'id', String(network.vni), 'local', spec.vtep, 'dstport', String(network.dstPort), 'nolearning', 'proxy',
       ...(spec.underlayDevice ? ['dev', spec.underlayDevice] : [])]);
     changes.push(`created ${VXLAN} (VNI ${network.vni}, local ${spec.vtep}, dstport ${network.dstPort})`);
-    links = await readLinks(ctx.runner, ref);
+    // Made just now: down, with the network's MTU, on no bridge. Known without reading it back.
+    links = [...links.filter((l) => l.ifname !== VXLAN), { ...blankLink(VXLAN), kind: 'vxlan', mtu: network.mtu }];
   }
 
   const lines = bridgeAndPortLines(links, network, changes);

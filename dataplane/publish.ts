@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import type { DataplaneContext } from './context.ts';
 import { EGRESS_BRIDGE } from './egress.ts';
+import { LastWritten } from './last-written.ts';
 import { formatIPv4, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 
 export const PUBLISH_TABLE = 'weft_publish';
@@ -103,7 +104,14 @@ export function renderPublishTable(rules: readonly PublishRule[], subnet: string
 
 /** Replaces the table whole in one transaction and lets localhost DNAT leave through the bridge. */
 export async function applyPublish(ctx: DataplaneContext, rules: readonly PublishRule[], subnet: string): Promise<void> {
-  const script = [`table ip ${PUBLISH_TABLE}`, `delete table ip ${PUBLISH_TABLE}`, ...renderPublishTable(rules, subnet)].join('\n') + '\n';
+  await writePublish(ctx, publishScript(rules, subnet));
+}
+
+function publishScript(rules: readonly PublishRule[], subnet: string): string {
+  return [`table ip ${PUBLISH_TABLE}`, `delete table ip ${PUBLISH_TABLE}`, ...renderPublishTable(rules, subnet)].join('\n') + '\n';
+}
+
+async function writePublish(ctx: DataplaneContext, script: string): Promise<void> {
   const result = await ctx.runner('nft', ['-f', '-'], script);
   if (result.exitCode !== 0) throw new Error(`nft -f (publish table) failed: ${result.stderr.trim()}`);
   // A packet from 127.0.0.1 DNATed to a sandbox is otherwise dropped as a martian on its way out.
@@ -198,15 +206,20 @@ export async function hostAddresses(ctx: DataplaneContext): Promise<string[]> {
 
 /** The publish table calls, bound to one data plane context. */
 export interface PublishPlane {
-  apply(rules: readonly PublishRule[], subnet: string): Promise<void>;
+  /** Replaces the table unless the last write put exactly this there (`force` writes anyway: start-up, repair). */
+  apply(rules: readonly PublishRule[], subnet: string, force?: boolean): Promise<void>;
   inspect(rules: readonly PublishRule[]): Promise<string[]>;
   listeners(): Promise<HostListener[]>;
   addresses(): Promise<string[]>;
 }
 
 export function publishPlane(ctx: DataplaneContext): PublishPlane {
+  const written = new LastWritten();
   return {
-    apply: (rules, subnet) => applyPublish(ctx, rules, subnet),
+    apply: async (rules, subnet, force = false) => {
+      const script = publishScript(rules, subnet);
+      await written.write(script, force, () => writePublish(ctx, script));
+    },
     inspect: (rules) => inspectPublish(ctx, rules),
     listeners: () => hostListeners(ctx),
     addresses: () => hostAddresses(ctx),

@@ -11,7 +11,7 @@ import { BRIDGE, networkNamespaceName, sandboxNamespaceName, validateIfName, vet
 import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp, normalizeMac } from './mac.ts';
 import { deleteNamedNetns, describeNetns, ensureNamedNetns, inNetns, netnsArg, netnsByName, netnsExists, netnsRef, runJsonIn } from './netns.ts';
-import { findLink, readLinks } from './links.ts';
+import { blankLink, deleteLinkIfPresent, findLink, readLinks } from './links.ts';
 import { removeResolvConf } from './resolv-conf.ts';
 import { refuseUnadoptable } from './netns-guard.ts';
 
@@ -168,21 +168,10 @@ function firstFreeEth(links: readonly LinkState[]): string {
   for (let i = 0; ; i++) if (!findLink(links, `eth${i}`)) return `eth${i}`;
 }
 
-function blankLink(ifname: string): LinkState {
-  return { ifindex: 0, ifname, kind: 'veth', mtu: 0, up: false, mac: '', master: undefined, alias: undefined, group: 'default', linkIndex: undefined, linkNetnsId: undefined, ipv4: [], vxlan: undefined };
-}
-
 /** Removes the sandbox's link to a network (both veth ends); false if there was none. */
 export async function detachSandbox(ctx: DataplaneContext, sandbox: Sandbox, vni: number): Promise<boolean> {
   const netns = networkNamespaceName(ctx.nsPrefix, vni);
-  const netRef = netnsByName(netns);
-  if (!(await netnsExists(ctx.runner, netRef))) return false;
-  const hostVeth = vethNameFor(sandbox.key, netns);
-  const links = await readLinks(ctx.runner, netRef);
-  if (!findLink(links, hostVeth)) return false;
-  const [file, args] = inNetns(netRef, 'ip', ['link', 'del', 'dev', hostVeth]);
-  await run(ctx.runner, file, args);
-  return true;
+  return deleteLinkIfPresent(ctx.runner, netnsByName(netns), vethNameFor(sandbox.key, netns));
 }
 
 /**

@@ -10,12 +10,15 @@ import { egressGateway, egressMacFor, egressVethFor } from '../../dataplane/egre
 import { VXLAN_OVERHEAD } from '../../dataplane/index.ts';
 import type { GuardPin } from '../../dataplane/host-guard.ts';
 import { formatIPv4, parseCidr } from '../../lib/ipv4.ts';
+import { Serializer } from '../../lib/serial.ts';
 import { AgentError } from '../api/errors.ts';
 import type { LocalSandbox } from './local-state.ts';
 import type { Networks } from './networks.ts';
 
 /** A leg's MTU when the sandbox's first network is not known: the default overlay MTU plus the overhead. */
 const DEFAULT_LEG_MTU = 1450 + VXLAN_OVERHEAD;
+/** How often the gateway and publish tables are written whatever the last write was: a table changed by hand is repaired within this. */
+const REPAIR_INTERVAL_MS = 30_000;
 
 export interface GatewayOptions {
   egress: EgressPlane;
@@ -27,7 +30,7 @@ export interface GatewayOptions {
   /** The embedded resolver's port on the gateway address, once it listens. */
   dnsPort?: (() => number | undefined) | undefined;
   /** The published ports: their table follows the sandboxes plugged in here. */
-  publisher?: { sync(): Promise<void> } | undefined;
+  publisher?: { sync(force?: boolean): Promise<void> } | undefined;
   /** After the table was rewritten: resolves once the host guard has re-pinned. */
   onChange?: (() => Promise<void>) | undefined;
   logger: Logger;
@@ -35,6 +38,9 @@ export interface GatewayOptions {
 
 export class Gateway {
   readonly #o: GatewayOptions;
+  /** Syncs never interleave: each computes the tables from the sandboxes as they are when it starts. */
+  readonly #syncs = new Serializer();
+  #repairTimer: NodeJS.Timeout | undefined;
 
   constructor(options: GatewayOptions) {
     this.#o = options;
@@ -84,17 +90,38 @@ export class Gateway {
     }
   }
 
-  /** Rewrites the bridge's table and the published ports whole, each in one transaction, then lets the host guard re-pin. */
-  async sync(): Promise<void> {
+  /**
+   * Brings the bridge's table, the host routes to CNI containers and the
+   * published ports in line with the local sandboxes, then lets the host guard
+   * re-pin. The tables are written whole, each in one transaction, and only
+   * when they differ from the last write unless `force` (start-up, repair).
+   */
+  sync(force = false): Promise<void> {
+    return this.#syncs.run(() => this.#sync(force));
+  }
+
+  /** Forces a full write every REPAIR_INTERVAL_MS (a table changed by hand is repaired), until stop(). */
+  startRepairs(): void {
+    this.#repairTimer ??= setInterval(() => void this.sync(true), REPAIR_INTERVAL_MS);
+    this.#repairTimer.unref();
+  }
+
+  stop(): void {
+    if (this.#repairTimer) clearInterval(this.#repairTimer);
+    this.#repairTimer = undefined;
+  }
+
+  async #sync(force: boolean): Promise<void> {
     const noEgress = this.#plugged().filter((s) => !this.reachesOutside(s)).map((s) => s.egressIp);
-    try {
-      await this.#o.egress.ensure({ noEgress, dnsPort: this.#o.dnsPort?.() });
-    } catch (error) {
-      this.#o.logger.error({ err: (error as Error).message }, 'cannot program the gateway bridge table');
-    }
-    await this.#o.egress.syncContainerRoutes(this.#containerRoutes().map(({ sandbox, ip }) => ({ ip, via: sandbox.egressIp })))
-      .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the host routes to CNI containers'));
-    await this.#o.publisher?.sync();
+    const routes = this.#containerRoutes().map(({ sandbox, ip }) => ({ ip, via: sandbox.egressIp }));
+    // Independent tables: written side by side, so a sandbox change waits for the slower, not the sum.
+    await Promise.all([
+      this.#o.egress.ensure({ noEgress, dnsPort: this.#o.dnsPort?.() }, force)
+        .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the gateway bridge table')),
+      this.#o.egress.syncContainerRoutes(routes, force)
+        .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the host routes to CNI containers')),
+    ]);
+    await this.#o.publisher?.sync(force);
     await this.#o.onChange?.();
   }
 

@@ -139,7 +139,7 @@ export class Overlay {
 
   /** Restores this host's networks and endpoints after a restart without touching the sandboxes. */
   async start(): Promise<void> {
-    await this.#gateway.sync();
+    await this.#gateway.sync(true);
     for (const sandbox of this.#local.sandboxes.values()) {
       for (const attachment of sandbox.attachments) {
         const network = this.networks.byId(attachment.networkId);
@@ -160,6 +160,7 @@ export class Overlay {
     for (const s of this.localSandboxes().filter((l) => l.published.length > 0)) await this.#gateway.isolate(this.#o.dataplane.sandbox(s.netns), s);
     await this.#hostNetworks.removeUnused(new Set(this.#localNetworks().map((n) => n.vni)));
     this.#programmer.start();
+    this.#gateway.startRepairs();
     this.#detached.watch(() => this.localSandboxes(), (record) => this.detach(record.netns).then(() => undefined));
   }
 
@@ -324,6 +325,7 @@ export class Overlay {
 
   stop(): void {
     this.#programmer.stop();
+    this.#gateway.stop();
     this.#detached.stop();
   }
 }

@@ -114,10 +114,10 @@ export class Publisher {
     return this.#published().some((q) => samePublishedSocket(q, { hostIp: ANY_ADDRESS, hostPort: port.published, protocol: port.protocol }));
   }
 
-  /** Rewrites the table from the local sandboxes; errors are logged (doctor shows the difference). */
-  async sync(): Promise<void> {
+  /** Rewrites the table from the local sandboxes (if it changed, or `force`); errors are logged (doctor shows the difference). */
+  async sync(force = false): Promise<void> {
     try {
-      await this.#o.plane.apply(this.rules(), this.#o.subnet);
+      await this.#o.plane.apply(this.rules(), this.#o.subnet, force);
     } catch (error) {
       this.#o.logger.error({ err: (error as Error).message }, 'cannot program the published ports');
     }
@@ -132,7 +132,7 @@ export class Publisher {
     try {
       return [...shadowed, ...(await this.#o.plane.inspect(this.rules())).map((problem) => ({
         subject: 'published ports', problem,
-        hint: 'the agent rewrites the table whenever a sandbox comes or goes and at start-up (`systemctl restart weft`); if this persists, look for "published ports" errors in the agent log',
+        hint: 'the agent rewrites the table when a sandbox comes or goes, at start-up and every 30 s; if this persists, look for "published ports" errors in the agent log',
       }))];
     } catch (error) {
       return [{ subject: 'published ports', problem: `cannot read the publish table: ${(error as Error).message}`, hint: 'check that nft works on this host' }];
