@@ -15,6 +15,7 @@ import { readNeighbours } from './neighbours.ts';
 import { macFromIp, normalizeMac } from './mac.ts';
 import { peerOf, sandboxFrom } from './sandbox.ts';
 import { checkNamespaceHome } from './namespace-home.ts';
+import { leftoverIfbs } from './bandwidth.ts';
 
 export interface Finding {
   /** What the finding is about, e.g. "network blue (VNI 4097)" or "sandbox web-1 eth0". */
@@ -101,6 +102,9 @@ async function checkNetwork(ctx: DataplaneContext, network: Network, subject: st
     if (!vxlan.up) problem(`${VXLAN} is down`);
     if (vxlan.mtu !== network.mtu) problem(`${VXLAN} MTU is ${vxlan.mtu}, want ${network.mtu}`);
     if (vxlan.master !== BRIDGE) problem(`${VXLAN} is not a port of ${BRIDGE}`);
+  }
+  for (const ifb of leftoverIfbs(links)) {
+    problem(`${ifb} in ${network.netns} is bandwidth shaping left by a sandbox that is gone (no veth v${ifb.slice(3)})`, `the agent removes it when it starts; or \`ip -n ${network.netns} link del ${ifb}\``);
   }
   const underlay = await findUnderlay(ctx.runner, network.spec.vtep, network.spec.underlayDevice).catch((error: Error) => {
     problem(error.message, 'configure the VTEP address on this host or fix the advertise address');

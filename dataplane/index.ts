@@ -23,6 +23,8 @@ import { startDetachedIn } from './detached-process.ts';
 import { publishPlane, type PublishPlane } from './publish.ts';
 import { ingressPlane, type IngressPlane } from './ingress.ts';
 import { linksBackHome, movedLinkName, prepareMovableLink } from './movable-link.ts';
+import { readShaping, removeLeftoverShaping, shapeSandbox, unshapeSandbox, type ShapingState } from './bandwidth.ts';
+import type { BandwidthLimits } from '../lib/bandwidth.ts';
 
 export type { DataplaneContext, DataplaneOptions } from './context.ts';
 export type { AttachmentSpec, Counts, Network, NetworkEndpoints, NetworkSpec, RemoteEndpoint } from './types.ts';
@@ -31,6 +33,8 @@ export type { EnsureResult } from './overlay-network.ts';
 export type { NetworkReconcileResult, ReconcileOptions, ReconcileResult } from './reconciler.ts';
 export type { DoctorAttachment, DoctorInput, Finding } from './doctor.ts';
 export type { NamespaceHomeProblem } from './namespace-home.ts';
+export type { ShapingState } from './bandwidth.ts';
+export { shapingProblems } from './bandwidth.ts';
 export type { EgressPlane, EgressSpec } from './egress.ts';
 export type { HostListener, PublishPlane, PublishRule } from './publish.ts';
 export type { Runner, RunResult } from './exec.ts';
@@ -58,6 +62,13 @@ export interface Dataplane {
   movedLinkName(sandbox: Sandbox, network: Network): Promise<string | undefined>;
   /** Which of these moved links are back in the data plane's own namespace (the runtime took them out again). */
   linksBackHome(localNames: readonly string[]): Promise<string[]>;
+  /** Limits the sandbox's traffic on its link to network `vni` to exactly `limits` (bandwidth.ts); `mtu` is the link's. */
+  shape(sandbox: Sandbox, vni: number, limits: BandwidthLimits, mtu: number): Promise<string[]>;
+  /** Removes the shaping the link's veth does not take with it (its ifb); call after detach. */
+  unshape(sandbox: Sandbox, vni: number): Promise<boolean>;
+  readShaping(sandbox: Sandbox, vni: number): Promise<ShapingState>;
+  /** Removes shaping left behind by sandboxes that went (ifb devices without their veth) on network `vni`. */
+  removeLeftoverShaping(vni: number): Promise<string[]>;
   /** Only for named sandboxes; `ip netns exec NAME` then uses it. A file weft did not write is left alone ('foreign'). */
   writeResolvConf(sandboxName: string, lines: readonly string[]): ResolvConfResult;
   reconcile(desired: readonly NetworkEndpoints[], options?: ReconcileOptions): Promise<ReconcileResult>;
@@ -102,6 +113,10 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     prepareMovableLink: (sandbox, network, localName, mac) => serial.run(key(network.vni), () => prepareMovableLink(ctx, sandbox, network, localName, mac)),
     movedLinkName: (sandbox, network) => movedLinkName(ctx, sandbox, network),
     linksBackHome: (localNames) => linksBackHome(ctx, localNames),
+    shape: (sandbox, vni, limits, mtu) => serial.run(key(vni), () => shapeSandbox(ctx, sandbox, vni, limits, mtu)),
+    unshape: (sandbox, vni) => serial.run(key(vni), () => unshapeSandbox(ctx, sandbox, vni)),
+    readShaping: (sandbox, vni) => readShaping(ctx, sandbox, vni),
+    removeLeftoverShaping: (vni) => serial.run(key(vni), () => removeLeftoverShaping(ctx, vni)),
     writeResolvConf: (name, lines) => writeResolvConf(name, lines),
     reconcile: (desired, opts) => serial.runAll(desired.map((d) => key(d.vni)), () => reconcile(ctx, desired, { known, ...opts })),
     doctor: (input) => doctor(ctx, input),

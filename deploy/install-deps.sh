@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(iproute2 nftables iputils-ping dnsutils socat curl wrk procps python3-nftables dnsmasq-base time zsh containernetworking-plugins iptables systemd docker.io busybox-static containerd runc podman prometheus)
+PACKAGES=(iproute2 nftables iputils-ping dnsutils socat curl wrk procps python3-nftables dnsmasq-base time zsh containernetworking-plugins iptables systemd docker.io busybox-static containerd runc podman prometheus iperf3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { DEFAULT_ADDR_POOL } from './defaults.ts';
 import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE } from '../../lib/names.ts';
 import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
+import { bandwidthEntrySchema, limitsOf } from '../../lib/bandwidth.ts';
 import { MAX_SERVICE_PUBLICATIONS, parseServicePublications, ServicePublishError } from '../../lib/service-publish-spec.ts';
 
 export { DEFAULT_ADDR_POOL };
@@ -66,6 +67,8 @@ export const sandboxCreateRequest = z.object({
       return z.NEVER;
     }
   }),
+  /** Unset (null after agent.proto's codec) or all zero: no limits. */
+  bandwidth: bandwidthEntrySchema.nullish().transform((entry) => (entry ? limitsOf(entry) : undefined)),
 });
 export const servicePortRequest = z.object({
   port: z.number().int().min(1, 'a port is 1-65535').max(65_535, 'a port is 1-65535'),

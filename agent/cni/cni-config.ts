@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { DEFAULT_API_SOCKET } from '../api/defaults.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
+import { bandwidthEntrySchema, limitsOf, type BandwidthLimits } from '../../lib/bandwidth.ts';
 import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE, OBJECT_NAME, OBJECT_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
 
 /** Result formats this plugin writes (0.4.0 adds `version` to each IP; CHECK exists from 0.4.0). */
@@ -25,15 +26,42 @@ const configSchema = z.object({
   socket: z.string().startsWith('/', 'socket must be an absolute path').max(107, 'socket must be a unix socket path under 108 characters').default(DEFAULT_API_SOCKET),
   /** Conventions' `args.cni`: static per-network values. */
   args: z.object({ cni: z.object({ name: objectName('the endpoint name').optional(), aliases: aliasList.optional(), services: serviceList.optional() }).loose().optional() }).loose().optional(),
-  /** Capability args: `aliases` as podman sends them, keyed by CNI network name. */
-  runtimeConfig: z.object({ aliases: z.record(z.string(), aliasList).optional() }).loose().optional(),
+  /** Capability args: `aliases` as podman sends them, keyed by CNI network name; `bandwidth` as Kubernetes sends it. */
+  runtimeConfig: z.object({ aliases: z.record(z.string(), aliasList).optional(), bandwidth: bandwidthEntrySchema.optional() }).loose().optional(),
+  /** Static limits, as the stock bandwidth plugin's configuration has them (top-level ingressRate ...) or grouped. */
+  bandwidth: bandwidthEntrySchema.optional(),
+  ingressRate: z.unknown().optional(),
+  ingressBurst: z.unknown().optional(),
+  egressRate: z.unknown().optional(),
+  egressBurst: z.unknown().optional(),
 }).loose();
+
+const BANDWIDTH_FIELDS = ['ingressRate', 'ingressBurst', 'egressRate', 'egressBurst'] as const;
+
+/**
+ * The limits to apply: the configuration's own (top-level fields, or a `bandwidth`
+ * object) win over the capability's, as in the stock plugin, which reads
+ * runtimeConfig only when its configuration sets none.
+ */
+function bandwidthOf(c: z.infer<typeof configSchema>): BandwidthLimits | undefined {
+  const topLevel = BANDWIDTH_FIELDS.some((f) => c[f] !== undefined);
+  if (topLevel && c.bandwidth !== undefined) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration: give the bandwidth limits either at the top level (ingressRate, ...) or in "bandwidth", not both');
+  if (topLevel) {
+    const parsed = bandwidthEntrySchema.safeParse(Object.fromEntries(BANDWIDTH_FIELDS.map((f) => [f, c[f]])));
+    if (!parsed.success) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration: bad bandwidth limits', z.prettifyError(parsed.error));
+    return limitsOf(parsed.data);
+  }
+  const entry = c.bandwidth ?? c.runtimeConfig?.bandwidth;
+  return entry ? limitsOf(entry) : undefined;
+}
 
 export interface CniConfig {
   cniVersion: CniVersion;
   name: string;
   network: string;
   socket: string;
+  /** Limits on the container's traffic (bits); undefined: none. */
+  bandwidth: BandwidthLimits | undefined;
   /** Endpoint name, aliases and services from args.cni and runtimeConfig (CNI_ARGS may override). */
   endpointName: string;
   aliases: string[];
@@ -64,6 +92,7 @@ export function parseConfig(text: string): CniConfig {
     endpointName: c.args?.cni?.name ?? '',
     aliases: [...(c.args?.cni?.aliases ?? []), ...(c.runtimeConfig?.aliases?.[c.name] ?? [])],
     services: c.args?.cni?.services ?? [],
+    bandwidth: bandwidthOf(c),
   };
 }
 

@@ -17,7 +17,21 @@ export interface CniResult {
   interfaces: Array<{ name: string; mac: string; sandbox: string }>;
   ips: Array<{ address: string; gateway: string; interface: number; version?: '4' }>;
   routes: Array<{ dst: string; gw: string }>;
-  dns: { nameservers?: string[] };
+  dns: { nameservers?: string[]; search?: string[]; options?: string[] };
+}
+
+/**
+ * weft's resolver, and the resolv.conf settings a `weft run` sandbox gets with it
+ * (gateway.ts): `ndots:0`, so a short name goes to the resolver as it is, which
+ * answers single-label names itself. The search list is the network's name: in
+ * weft's naming `<name>.<network>` is the same name restricted to that network
+ * (docs/dns.md), so a runtime that drops the options and keeps the host's
+ * search domains still asks for `web.blue` first and gets weft's answer rather
+ * than a detour through the host's upstreams.
+ */
+export function resolverDns(nameserver: string | undefined, network: string): CniResult['dns'] {
+  if (!nameserver) return {};
+  return { nameservers: [nameserver], search: [network], options: ['ndots:0'] };
 }
 
 export function buildResult(version: CniVersion, reply: SandboxReply, network: string, ifname: string, netnsPath: string): CniResult {
@@ -29,6 +43,6 @@ export function buildResult(version: CniVersion, reply: SandboxReply, network: s
     interfaces: [{ name: iface.ifname, mac: iface.mac, sandbox: netnsPath }],
     ips: [version === '0.4.0' ? { ...ip, version: '4' } : ip],
     routes: reply.defaultGateway ? [{ dst: '0.0.0.0/0', gw: reply.defaultGateway }] : [],
-    dns: reply.nameserver ? { nameservers: [reply.nameserver] } : {},
+    dns: resolverDns(reply.nameserver, network),
   };
 }

@@ -8,6 +8,7 @@ import { STATUS } from '../api/json-line.ts';
 import { parseCommand, parseConfig, parseEnv, SUPPORTED_VERSIONS, type CniConfig, type CniEnv } from './cni-config.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
 import { buildResult, type SandboxReply } from './cni-result.ts';
+import { entryOf } from '../../lib/bandwidth.ts';
 
 // (a builtin taken with process.getBuiltinModule, not `import`: docs/cli.md, "Startup")
 const { readFileSync } = process.getBuiltinModule('node:fs');
@@ -40,6 +41,7 @@ async function add(config: CniConfig, env: CniEnv): Promise<object> {
     services: [...new Set([...config.services, ...env.services])],
     containerId: env.containerId,
     ifname: env.ifname,
+    ...(config.bandwidth ? { bandwidth: entryOf(config.bandwidth) } : {}),
   });
   return buildResult(config.cniVersion, reply, config.network, env.ifname, env.netns);
 }

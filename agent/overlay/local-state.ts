@@ -21,6 +21,11 @@ const attachmentSchema = z.object({
   containerId: z.string().default(''),
   /** The address was handed out to a runtime's IPAM (Docker), which frees it: detaching does not. */
   addressHeld: z.boolean().default(false),
+  /** Bandwidth limits a container runtime asked for (CNI `bandwidth`), in bits: CHECK compares the kernel with them. */
+  bandwidth: z.object({
+    ingress: z.object({ rateBits: z.number().int().positive(), burstBits: z.number().int().positive() }).optional(),
+    egress: z.object({ rateBits: z.number().int().positive(), burstBits: z.number().int().positive() }).optional(),
+  }).optional(),
 });
 
 const sandboxSchema = z.object({

@@ -156,6 +156,7 @@ export class Overlay {
     }
     // Own entries the saved tables hold that no local sandbox backs any more (a crash between the two saves).
     this.#endpoints.settle(this.#o.tables.tables.tableNames().flatMap((t) => this.#o.tables.tables.bucketEntries(t, this.#o.selfId)), false);
+    await this.#removeLeftoverShaping();
     await this.#gateway.guardOldPorts();
     for (const s of this.localSandboxes().filter((l) => l.published.length > 0)) await this.#gateway.isolate(this.#o.dataplane.sandbox(s.netns), s);
     await this.#hostNetworks.removeUnused(new Set(this.#localNetworks().map((n) => n.vni)));
@@ -316,6 +317,17 @@ export class Overlay {
   /** Each local sandbox's port on the gateway bridge and the only source (MAC, address) it may use there. */
   gatewayPins(): GuardPin[] {
     return this.#gateway.pins();
+  }
+
+  /** Bandwidth limits (ifb devices) of containers that went while the agent was down without their runtime's DEL reaching it. */
+  async #removeLeftoverShaping(): Promise<void> {
+    for (const network of this.#localNetworks()) {
+      const removed = await this.#o.dataplane.removeLeftoverShaping(network.vni).catch((e: Error) => {
+        this.#log.warn({ network: network.name, err: e.message }, 'cannot remove leftover bandwidth limits');
+        return [];
+      });
+      if (removed.length > 0) this.#log.info({ network: network.name, removed }, 'removed bandwidth limits of sandboxes that are gone');
+    }
   }
 
   #localNetworks(): NetworkObject[] {

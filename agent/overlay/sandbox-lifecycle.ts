@@ -22,6 +22,7 @@ import type { LocalEndpoints } from './local-endpoints.ts';
 import type { LocalAttachment, LocalSandbox, LocalState } from './local-state.ts';
 import type { Networks } from './networks.ts';
 import { Publisher } from './publisher.ts';
+import { ContainerShaping } from './container-shaping.ts';
 import { checkSandboxRequest, servicesToBack, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
 import type { Services } from './services.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
@@ -45,9 +46,11 @@ export interface SandboxLifecycleOptions {
 
 export class SandboxLifecycle {
   readonly #o: SandboxLifecycleOptions;
+  readonly #shaping: ContainerShaping;
 
   constructor(options: SandboxLifecycleOptions) {
     this.#o = options;
+    this.#shaping = new ContainerShaping(options.dataplane);
   }
 
   async create(request: SandboxRequest): Promise<SandboxInfo> {
@@ -75,6 +78,7 @@ export class SandboxLifecycle {
         this.#o.local.sandboxes.set(record.id, record);
         this.#o.local.save();
       }
+      if (request.bandwidth) await this.#shape(sandbox, record.attachments.at(-1)!, request);
       await this.#o.gateway.plug(sandbox, record);
       if (published.length > 0) await this.#o.gateway.isolate(sandbox, record);
       if (adopted && published.length > 0) this.#o.endpoints.republish(record); // its older endpoints name the new ports too
@@ -160,6 +164,7 @@ export class SandboxLifecycle {
     });
     // Only the attachment's own findings: the network's are `weft doctor`'s business.
     const problems = findings.filter((f) => f.subject.startsWith('sandbox ')).map((f) => `${f.subject}: ${f.problem}`);
+    problems.push(...(await this.#shaping.problems(this.#o.dataplane.sandbox(sandbox.netns), attachment)));
     return { info: this.info(sandbox), problems };
   }
 
@@ -194,6 +199,7 @@ export class SandboxLifecycle {
     if (attachment.networkId !== network.id) throw precondition(`${what} is already attached to network "${this.#o.networks.byId(attachment.networkId)?.name ?? attachment.networkId}"`);
     const netns = this.#netnsOf(this.#o.dataplane.sandbox(request.netns ?? ''));
     if (netns !== record.netns) throw precondition(`${what} is already attached in namespace ${record.netns}, not ${netns}`);
+    if (!ContainerShaping.same(attachment.bandwidth, request.bandwidth)) throw precondition(`${what} is already attached with other bandwidth limits; delete it (CNI DEL) to change them`);
     return this.info(record);
   }
 
@@ -245,12 +251,25 @@ export class SandboxLifecycle {
     }
   }
 
+  /** A container's bandwidth limits on its (single) new attachment: refused (and the attachment rolled back by the caller) if they cannot work. */
+  async #shape(sandbox: Sandbox, attachment: LocalAttachment, request: SandboxRequest): Promise<void> {
+    const mtu = this.#o.hostNetworks.mtu(attachment.networkId);
+    if (mtu === undefined) throw new AgentError(status.INTERNAL, `network ${attachment.networkId} is not realised on this host`);
+    try {
+      await this.#shaping.apply(sandbox, attachment, request.bandwidth!, mtu, () => this.#o.local.save());
+    } catch (error) {
+      if (error instanceof AgentError) throw error;
+      throw new AgentError(status.INTERNAL, `cannot set the bandwidth limits: ${(error as Error).message}`);
+    }
+  }
+
   /** Undoes attachments (endpoint entries, IPs, interfaces) and forgets the sandbox when nothing is left. */
   async #rollback(sandbox: Sandbox, record: LocalSandbox, networkIds: string[]): Promise<void> {
     const log = this.#o.logger;
     for (const attachment of record.attachments.filter((a) => networkIds.includes(a.networkId))) {
       this.#o.endpoints.withdraw(attachment);
       await this.#o.dataplane.detach(sandbox, attachment.vni).catch((e: Error) => log.warn({ err: e.message }, 'detach failed'));
+      await this.#shaping.remove(sandbox, attachment).catch((e: Error) => log.warn({ err: e.message }, 'removing the bandwidth limits failed'));
       const network = this.#o.networks.byId(attachment.networkId);
       if (network && !attachment.addressHeld) await this.#o.allocations.free(ipSpace(network.id, network.subnet, network.gateway).name, parseIPv4(attachment.ip)).catch(() => undefined);
     }

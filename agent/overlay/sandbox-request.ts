@@ -4,6 +4,7 @@ import type { EndpointObject, NetworkObject, ServiceObject } from '../wire/objec
 import type { Services } from './services.ts';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../../lib/names.ts';
 import type { PortPublication } from '../../lib/publish-spec.ts';
+import type { BandwidthLimits } from '../../lib/bandwidth.ts';
 
 export interface SandboxRequest {
   networks: string[];
@@ -26,6 +27,8 @@ export interface SandboxRequest {
   publish?: PortPublication[] | undefined;
   /** An address of the (single) network already allocated for this attachment (Docker's IPAM); its holder frees it. */
   address?: string | undefined;
+  /** Limits on the container's traffic over its link (CNI `bandwidth`); only for a container attachment. */
+  bandwidth?: BandwidthLimits | undefined;
 }
 
 /** The interfaces a sandbox has on its networks, as a container runtime reports them. */
@@ -64,6 +67,7 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if (request.command !== undefined) throw badRequest('a container attachment (containerId) cannot run a command');
     if ((request.publish ?? []).length > 0) throw badRequest('a container attachment (containerId) cannot publish ports; publish them with `weft attach --netns`');
   }
+  if (request.bandwidth !== undefined && request.containerId === undefined) throw badRequest('bandwidth limits are for a container attachment (containerId) only');
   if (request.address !== undefined && request.networks.length !== 1) throw badRequest('an attachment with a given address names exactly one network');
 }
 

@@ -102,9 +102,10 @@ test.serial('podman: containers on two hosts reach and resolve each other (name,
   const podA = await endpointNamed(h1, 'pod-a');
   const vip = (JSON.parse(await ok(h1, ['service', 'inspect', 'api'])) as { vip: string }).vip;
 
-  // No nameserver given: podman wrote resolv.conf from the result's dns.nameservers.
+  // No nameserver given: podman wrote resolv.conf from the result's dns (nameservers, search).
   const b = await podmanRun(p2, 'weftpod', ['--name', 'pod-b', PODMAN_IMAGE, 'sh', '-c', [
-    'head -1 /etc/resolv.conf',
+    'grep -m1 ^nameserver /etc/resolv.conf',
+    'grep -m1 ^search /etc/resolv.conf',
     retry(`ping -c 1 -W 1 ${podA.ip} >/dev/null`),
     retry(`nslookup pod-a | grep -q 'Address.*${podA.ip}'`),
     retry(`nslookup pod-a-alias | grep -q 'Address.*${podA.ip}'`),
@@ -113,8 +114,9 @@ test.serial('podman: containers on two hosts reach and resolve each other (name,
   ].join(' && ')]);
   t.is(b.exitCode, 0, `${String(b.stdout)}\n${String(b.stderr)}`);
   t.regex(String(b.stdout), /reached/);
-  const resolver = String(b.stdout).split('\n')[0] ?? '';
-  t.regex(resolver, /^nameserver \d+\.\d+\.\d+\.\d+$/, 'weft\'s resolver comes first in the resolv.conf podman wrote');
+  const [resolver, search] = String(b.stdout).split('\n');
+  t.regex(resolver ?? '', /^nameserver \d+\.\d+\.\d+\.\d+$/, 'weft\'s resolver comes first in the resolv.conf podman wrote');
+  t.regex(search ?? '', /^search blue\b/, 'and the network is the first search domain');
   t.false((await endpoints(h2)).some((e) => e.name === 'pod-b'), 'podman run --rm ran DEL on exit');
 
   t.is((await podmanOn(p1, ['rm', '--force', '--time', '0', 'pod-a'])).exitCode, 0);

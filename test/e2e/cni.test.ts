@@ -17,7 +17,7 @@ const ns = (name: string): string => `${prefix}-${name}`;
 const nsPath = (name: string): string => `/run/netns/${ns(name)}`;
 
 interface CniRun { exitCode: number; json: Record<string, unknown> }
-interface Result { interfaces: Array<{ name: string; mac: string; sandbox: string }>; ips: Array<{ address: string; gateway: string; interface: number }>; routes: Array<{ dst: string; gw: string }>; dns: { nameservers?: string[] } }
+interface Result { interfaces: Array<{ name: string; mac: string; sandbox: string }>; ips: Array<{ address: string; gateway: string; interface: number }>; routes: Array<{ dst: string; gw: string }>; dns: { nameservers?: string[]; search?: string[]; options?: string[] } }
 interface Endpoint { name: string; network: string; ip: string }
 
 async function cni(command: string, containerId: string, netns: string, config: object, extra: Record<string, string> = {}): Promise<CniRun> {
@@ -80,6 +80,9 @@ test.serial('ADD attaches the namespace: it reaches a sandbox on h2 and resolves
   t.deepEqual(result.routes.map((r) => r.dst), ['0.0.0.0/0'], 'blue is not internal: a default route');
   const nameserver = result.dns.nameservers?.[0];
   t.truthy(nameserver);
+  // What a `weft run` sandbox's resolv.conf has (ndots:0), and the network as the search domain.
+  t.deepEqual(result.dns.search, ['blue']);
+  t.deepEqual(result.dns.options, ['ndots:0']);
   const links = JSON.parse(String((await inNs('c1', ['ip', '-j', 'addr', 'show', 'dev', 'eth7'])).stdout)) as Array<{ address: string; addr_info: Array<{ local: string; prefixlen: number }> }>;
   t.is(links[0]?.address, result.interfaces[0]?.mac);
   t.is(`${links[0]?.addr_info[0]?.local}/${links[0]?.addr_info[0]?.prefixlen}`, result.ips[0]?.address ?? '');
@@ -93,6 +96,9 @@ test.serial('ADD attaches the namespace: it reaches a sandbox on h2 and resolves
     return String(r.stdout).split('\n').includes(web.ip) ? r : undefined;
   });
   t.truthy(dig);
+  // A short name qualified with the returned search domain is weft's too: `web.blue`, not a query upstream.
+  const qualified = await inNs('c1', ['dig', '+short', '+time=2', '+tries=2', `@${nameserver ?? ''}`, `web.${result.dns.search?.[0] ?? ''}`]);
+  t.true(String(qualified.stdout).split('\n').includes(web.ip), `web.blue resolves to ${web.ip}: ${String(qualified.stdout)}`);
 
   const again = await cni('ADD', 'ctr1', nsPath('c1'), config(), { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=pod1' });
   t.is(again.exitCode, 0);

@@ -91,7 +91,8 @@ test('the result names the requested interface with its address, route and names
     interfaces: [{ name: 'net1', mac: '02:00:00:00:00:02', sandbox: '/run/netns/c' }],
     ips: [{ address: '100.64.2.7/24', gateway: '100.64.2.1', interface: 0 }],
     routes: [{ dst: '0.0.0.0/0', gw: '169.254.77.1' }],
-    dns: { nameservers: ['169.254.77.1'] },
+    // As a `weft run` sandbox's resolv.conf, plus the network as search domain (`web` -> `web.blue`).
+    dns: { nameservers: ['169.254.77.1'], search: ['blue'], options: ['ndots:0'] },
   });
   t.deepEqual(buildResult('0.4.0', reply, 'blue', 'net1', '/run/netns/c').ips[0], { address: '100.64.2.7/24', gateway: '100.64.2.1', interface: 0, version: '4' });
   const internal = buildResult('1.0.0', { ...reply, nameserver: '', defaultGateway: '' }, 'red', 'eth0', '/p');
