@@ -166,7 +166,17 @@ async function runJoin(cluster: ClusterNode, call: JoinStream): Promise<void> {
   call.end();
 }
 
-async function admit(cluster: ClusterNode, request: AdmissionRequest, secret: Uint8Array, transcript: JoinTranscript): Promise<Record<string, unknown>> {
+/** What admitting a joiner needs of the cluster member that admits it. */
+export type AdmittingCluster = Pick<ClusterNode, 'material' | 'roster' | 'nodeId' | 'addAdmitted' | 'snapshot'>;
+
+/**
+ * Checks a joiner's request and adds it to the roster; returns the reply.
+ * Joins run side by side (a lab joins several hosts at once through one
+ * member): the identity check is repeated after the last await, where
+ * nothing else can run before addAdmitted, so two joins with one identity
+ * cannot both pass it while the first awaits its certificate.
+ */
+export async function admit(cluster: AdmittingCluster, request: AdmissionRequest, secret: Uint8Array, transcript: JoinTranscript): Promise<Record<string, unknown>> {
   if (!proofsEqual(request.clientProof, clientProof(secret, transcript, request.libp2pPublicKey, request.tlsPublicKey))) {
     throw new AdmissionError(
       grpc.status.PERMISSION_DENIED,
@@ -175,9 +185,7 @@ async function admit(cluster: ClusterNode, request: AdmissionRequest, secret: Ui
   }
   const peerId = await verifyProof(request.libp2pPublicKey, request.tlsPublicKey, request.proof);
   if (!peerId) throw new AdmissionError(grpc.status.PERMISSION_DENIED, 'the joining host did not prove ownership of its libp2p key');
-  if (cluster.roster.byPeerId(peerId)) {
-    throw new AdmissionError(grpc.status.ALREADY_EXISTS, 'a member with this libp2p identity exists already; a host that left or was removed must join with a fresh data dir');
-  }
+  refuseKnownIdentity(cluster, peerId);
   const nodeId = randomBytes(16).toString('hex');
   const certificate = await issueNodeCertificate(
     { certificate: cluster.material.caCertificate, privateKey: cluster.material.caPrivateKey },
@@ -196,6 +204,7 @@ async function admit(cluster: ClusterNode, request: AdmissionRequest, secret: Ui
     status: 'active',
     changedBy: cluster.nodeId,
   };
+  refuseKnownIdentity(cluster, peerId); // again: a join with this identity may have been admitted while this one awaited
   cluster.addAdmitted(record);
   return {
     nodeId,
@@ -205,6 +214,12 @@ async function admit(cluster: ClusterNode, request: AdmissionRequest, secret: Ui
     psk: cluster.material.psk,
     snapshot: encodeSnapshot(cluster.snapshot()),
   };
+}
+
+function refuseKnownIdentity(cluster: AdmittingCluster, peerId: string): void {
+  if (cluster.roster.byPeerId(peerId)) {
+    throw new AdmissionError(grpc.status.ALREADY_EXISTS, 'a member with this libp2p identity exists already; a host that left or was removed must join with a fresh data dir');
+  }
 }
 
 /** A joiner's first message as gRPC decoded it, checked field by field; AdmissionError when it is not a hello. */

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ETC_NETNS } from '../resolv-conf.ts';
 import { markInfraNetns, unmarkInfraNetnsWithPrefix } from '../netns-guard.ts';
+import { processRunner, runBatch } from '../exec.ts';
 
 /** Every emulated host's eth0 is in this prefix length (198.18.0.0/15). */
 export const UNDERLAY_PREFIX_LENGTH = 15;
@@ -39,16 +40,33 @@ export async function createUnderlaySwitch(prefix: string, mtu: number): Promise
 
 /** Adds host `name` with `address` on its eth0; returns its namespace. Port `name` on the switch is its cable. */
 export async function addUnderlayHost(prefix: string, name: string, address: string, mtu: number): Promise<string> {
-  const netns = `${prefix}-${name}`;
+  const [netns] = await addUnderlayHosts(prefix, [{ name, address }], mtu);
+  return netns!;
+}
+
+/**
+ * Adds every host at once; returns their namespaces in order. Three steps
+ * whatever the count, each an `ip -batch` (one process, not one per command):
+ * the namespaces, then every cable on the switch, then each host's own side
+ * (one batch per host, run side by side: a batch runs in one namespace). A
+ * 20-host lab took ~140 `ip` processes one after another before.
+ */
+export async function addUnderlayHosts(prefix: string, hosts: ReadonlyArray<{ name: string; address: string }>, mtu: number): Promise<string[]> {
   const sw = switchNamespace(prefix);
-  markInfraNetns(netns); // a host: no agent (its own nor another's) adopts it as a sandbox
-  await ip('netns', 'add', netns);
-  await ip('-n', netns, 'link', 'set', 'lo', 'up');
-  await ip('-n', sw, 'link', 'add', name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', netns);
-  await ip('-n', sw, 'link', 'set', name, 'master', 'br0', 'up');
-  await ip('-n', netns, 'addr', 'add', `${address}/${UNDERLAY_PREFIX_LENGTH}`, 'dev', 'eth0');
-  await ip('-n', netns, 'link', 'set', 'eth0', 'up');
-  return netns;
+  const runner = processRunner();
+  const netnsOf = (name: string): string => `${prefix}-${name}`;
+  for (const host of hosts) markInfraNetns(netnsOf(host.name)); // a host: no agent (its own nor another's) adopts it as a sandbox
+  await runBatch(runner, 'ip', [], hosts.map((h) => `netns add ${netnsOf(h.name)}`));
+  await runBatch(runner, 'ip', ['-n', sw], hosts.flatMap((h) => [
+    `link add ${h.name} mtu ${mtu} type veth peer name eth0 mtu ${mtu} netns ${netnsOf(h.name)}`,
+    `link set ${h.name} master br0 up`,
+  ]));
+  await Promise.all(hosts.map((h) => runBatch(runner, 'ip', ['-n', netnsOf(h.name)], [
+    'link set lo up',
+    `addr add ${h.address}/${UNDERLAY_PREFIX_LENGTH} dev eth0`,
+    'link set eth0 up',
+  ])));
+  return hosts.map((h) => netnsOf(h.name));
 }
 
 /** Cuts (up = false) or restores a host's cable: its port on the switch goes down or up. */

@@ -4,10 +4,11 @@
 // Each host runs a real agent with its own data dir and API socket; h1 runs
 // `weft init`, the others `weft join` through h1.
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable, underlayAddress } from '../../dataplane/testing/underlay.ts';
+import { addUnderlayHosts, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable, underlayAddress } from '../../dataplane/testing/underlay.ts';
 import { AgentClient } from '../../agent/api/client.ts';
 import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
 import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
@@ -20,6 +21,15 @@ export const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
 // agent's flags and the compile cache (without it every agent loads Node's type
 // stripper: ~15 MB more RSS and a slower start).
 const WEFT_LAUNCHER = join(REPO_BIN, 'weft');
+/**
+ * Joins in flight at once during `lab up` unless told otherwise (joinAll): one
+ * per two cores, at most 4. A join is CPU work more than waiting: at 19
+ * members the joiner spends ~2 CPU-s and each member ~0.3 CPU-s on it, and
+ * one join at a time already keeps ~1.6 of 2 cores busy, so more at once
+ * only queues them for the CPU and starves the members' failure detectors
+ * (docs/lab.md, "Where `lab up` spends its time").
+ */
+export const DEFAULT_JOIN_CONCURRENCY = Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 
 export interface LabHost {
   name: string;      // h1..hN
@@ -54,6 +64,8 @@ export interface LabUpOptions {
   dnsUpstreams?: string[];
   /** Config-file fields for every agent, e.g. a short `tableReapSeconds` in a test. */
   agentConfig?: Record<string, unknown>;
+  /** How many hosts join at once (default DEFAULT_JOIN_CONCURRENCY; 1: one after another). */
+  joinConcurrency?: number;
 }
 
 export function labDir(prefix: string): string {
@@ -71,30 +83,32 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   const say = options.progress ?? (() => undefined);
   if (!Number.isInteger(options.hosts) || options.hosts < 1 || options.hosts > 64) throw new Error('--hosts must be an integer from 1 to 64');
   if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000) throw new Error('--mtu must be an integer from 1280 to 9000');
+  const joinConcurrency = options.joinConcurrency ?? DEFAULT_JOIN_CONCURRENCY;
+  if (!Number.isInteger(joinConcurrency) || joinConcurrency < 1 || joinConcurrency > 64) throw new Error('the join concurrency must be an integer from 1 to 64');
   await labDown(prefix); // a previous run may have crashed: start clean
   const dir = labDir(prefix);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const state: LabState = { prefix, mtu, hosts: [], token: '', dnsUpstreams: options.dnsUpstreams ?? [], agentConfig: options.agentConfig ?? {} };
   try {
-    say(`creating underlay switch ${prefix}-sw (198.18.0.0/15, MTU ${mtu})`);
+    say(`creating underlay switch ${prefix}-sw (198.18.0.0/15, MTU ${mtu}) and ${options.hosts} host namespaces`);
     await createUnderlaySwitch(prefix, mtu);
-    for (let i = 0; i < options.hosts; i++) {
-      const host = await createHost(prefix, i, mtu);
+    // Every namespace before any agent: agents starting take the CPU the `ip` commands would wait for.
+    state.hosts = await createHosts(prefix, options.hosts, mtu);
+    saveState(state);
+    for (const host of state.hosts) {
       say(`host ${host.name}: namespace ${host.netns}, ${host.ip}; starting agent`);
       host.pid = startAgent(host, options.logLevel ?? 'info', state);
-      state.hosts.push(host);
       saveState(state);
     }
-    for (const host of state.hosts) await waitForAgent(host);
+    say('waiting for every agent to answer');
+    // They all start at once on however many cores there are: the deadline grows with their number.
+    await Promise.all(state.hosts.map((host) => waitForAgent(host, 30_000 + 2_000 * state.hosts.length)));
     const first = state.hosts[0]!;
     say(`${first.name}: weft init`);
     state.token = await withClient(first, async (c) => (await c.call<{ token: string }>('Init', { defaultAddrPool: '100.64.0.0/10' })).token);
     saveState(state);
     const members = options.members ?? options.hosts;
-    for (const host of state.hosts.slice(1, members)) {
-      say(`${host.name}: weft join ${first.ip}`);
-      await withClient(host, (c) => c.call('Join', { token: state.token, address: `${first.ip}:2377` }));
-    }
+    await joinAll(state.hosts.slice(1, members), first, state.token, joinConcurrency, say);
     say('waiting for every host to see every other host');
     await waitForFullMesh({ ...state, hosts: state.hosts.slice(0, members) });
     return state;
@@ -104,12 +118,28 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   }
 }
 
-async function createHost(prefix: string, index: number, mtu: number): Promise<LabHost> {
-  const name = `h${index + 1}`;
-  const address = underlayAddress(index);
-  const netns = await addUnderlayHost(prefix, name, address, mtu);
+async function createHosts(prefix: string, count: number, mtu: number): Promise<LabHost[]> {
   const dir = labDir(prefix);
-  return { name, netns, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0 };
+  const wanted = Array.from({ length: count }, (_, index) => ({ name: `h${index + 1}`, address: underlayAddress(index) }));
+  const namespaces = await addUnderlayHosts(prefix, wanted, mtu);
+  return wanted.map(({ name, address }, index) => ({
+    name, netns: namespaces[index]!, ip: address, socket: join(dir, `${name}.sock`), dataDir: join(dir, name), logFile: join(dir, `${name}.log`), pid: 0,
+  }));
+}
+
+/**
+ * Joins the hosts through `seed`, `concurrency` at a time (the seed admits
+ * side by side joins: agent/cluster/admission-server.ts, admit).
+ */
+async function joinAll(hosts: LabHost[], seed: LabHost, token: string, concurrency: number, say: (message: string) => void): Promise<void> {
+  const queue = [...hosts];
+  const worker = async (): Promise<void> => {
+    for (let host = queue.shift(); host; host = queue.shift()) {
+      say(`${host.name}: weft join ${seed.ip}`);
+      await withClient(host, (c) => c.call('Join', { token, address: `${seed.ip}:2377` }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
 }
 
 function startAgent(host: LabHost, logLevel: string, lab: Pick<LabState, 'dnsUpstreams' | 'agentConfig'>): number {
@@ -162,8 +192,8 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
 }
 
-async function waitForAgent(host: LabHost): Promise<void> {
-  await waitFor(`the agent of ${host.name} to answer on ${host.socket}`, 30_000, async () => {
+async function waitForAgent(host: LabHost, timeoutMs = 30_000): Promise<void> {
+  await waitFor(`the agent of ${host.name} to answer on ${host.socket}`, timeoutMs, async () => {
     if (!isProcessAlive(host.pid)) throw new Error(`the agent of ${host.name} exited`);
     await withClient(host, (c) => c.call('Status'));
     return true;

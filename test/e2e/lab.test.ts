@@ -32,6 +32,25 @@ test.serial('lab up after every agent was killed -9 starts a fresh lab', async (
   t.is((JSON.parse(r.stdout) as unknown[]).length, 2);
 });
 
+test.serial('hosts joining side by side through h1 each become one member, seen by every host', async (t) => {
+  // Four joins in flight at once, whatever the core count: they all go through h1's admission.
+  const state = await labUp({ hosts: 5, prefix, joinConcurrency: 4 });
+  for (const host of state.hosts) {
+    const r = await weft(['lab', 'exec', '--prefix', prefix, host.name, '--', 'weft', 'members', '--json']);
+    t.is(r.exitCode, 0, r.stderr);
+    const members = JSON.parse(r.stdout) as Array<{ nodeId: string; name: string; state: string }>;
+    t.deepEqual(members.map((m) => m.name).sort(), ['h1', 'h2', 'h3', 'h4', 'h5'], `members seen by ${host.name}`);
+    t.is(new Set(members.map((m) => m.nodeId)).size, 5, `one node per host on ${host.name}`);
+  }
+});
+
+test.serial('lab up refuses a join concurrency that is not a whole number from 1 to 64', async (t) => {
+  // Refused before anything is touched: the lab of the tests before stays up.
+  for (const joinConcurrency of [0, 1.5, 65]) {
+    await t.throwsAsync(labUp({ hosts: 2, prefix, joinConcurrency }), { message: /join concurrency must be an integer from 1 to 64/ });
+  }
+});
+
 test.serial('lab down removes every namespace, process and file of the lab', async (t) => {
   const state = readLabState(prefix)!;
   const r = await weft(['lab', 'down', '--prefix', prefix]);
