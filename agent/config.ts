@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { OBJECT_NAME, OBJECT_NAME_RULE } from '../lib/names.ts';
 import { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET } from './api/defaults.ts';
+import { CONFIG_FIELDS, flagKey, flagName, isConfigField, optionOf, optionValue, type ConfigField } from './config-options.ts';
 
 export { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET };
 
@@ -85,33 +86,39 @@ export function defaultConfig(): AgentConfig {
   };
 }
 
-const ENV_FIELDS: Record<string, keyof AgentConfig> = {
-  WEFT_DATA_DIR: 'dataDir',
-  WEFT_SOCKET: 'apiSocket',
-  WEFT_ADVERTISE_ADDR: 'advertiseAddr',
-  WEFT_LISTEN_ADDR: 'listenAddr',
-  WEFT_GOSSIP_PORT: 'gossipPort',
-  WEFT_NODE_NAME: 'name',
-  WEFT_LOG_LEVEL: 'logLevel',
-  WEFT_NS_PREFIX: 'nsPrefix',
-  WEFT_EGRESS_SUBNET: 'egressSubnet',
-  WEFT_DNS_UPSTREAMS: 'dnsUpstreams',
-  WEFT_DNS_TTL: 'dnsTtl',
-  WEFT_DOCKER_PLUGIN_DIR: 'dockerPluginDir',
-  WEFT_METRICS_ADDR: 'metricsAddr',
-  WEFT_DOCKER_SOCKET: 'dockerSocket',
-};
+// Each schema field has its line in config-options.ts and each line a field: else this does not type-check.
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const optionsMatchTheSchema: SameKeys<keyof AgentConfig, ConfigField> = true;
+void optionsMatchTheSchema;
 
-const ENV_VARIABLES = new Map(Object.entries(ENV_FIELDS).map(([variable, field]) => [field as string, variable]));
+/** The fields the environment sets, by variable. */
+const ENV_FIELDS = new Map(CONFIG_FIELDS.flatMap((field) => {
+  const variable = optionOf(field).env;
+  return variable === undefined ? [] : [[variable, field] as const];
+}));
 
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfigInput {
   const out: Record<string, unknown> = {};
-  for (const [variable, field] of Object.entries(ENV_FIELDS)) {
+  for (const [variable, field] of ENV_FIELDS) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
-    out[field] = field === 'gossipPort' || field === 'dnsTtl' ? Number(value) : field === 'dnsUpstreams' ? value.split(',').map((v) => v.trim()) : value;
+    out[field] = optionValue(field, value);
   }
-  return validatePartial(out, 'environment', (field) => ENV_VARIABLES.get(field) ?? field);
+  return validatePartial(out, 'environment', (field) => (isConfigField(field) ? optionOf(field).env : undefined) ?? field);
+}
+
+/** The flags of `weft agent` as commander parses them (agent-command.ts registers them from config-options.ts). */
+export type AgentFlags = { config?: string; apiSocket?: string } & Record<string, string | string[] | undefined>;
+
+export function configFromFlags(flags: AgentFlags): AgentConfigInput {
+  const raw: Record<string, unknown> = {};
+  for (const field of CONFIG_FIELDS) {
+    // --api-socket is global (program.ts): commander hands it over under the field's own name.
+    const value = field === 'apiSocket' ? flags.apiSocket : flags[flagKey(field) ?? ''];
+    if (value !== undefined) raw[field] = optionValue(field, value);
+  }
+  const flagOf = (field: string) => (field === 'apiSocket' ? '--api-socket' : isConfigField(field) ? flagName(field) : undefined) ?? field;
+  return validatePartial(raw, 'command-line flags', flagOf);
 }
 
 export function configFromFile(path: string): AgentConfigInput {

@@ -1,6 +1,6 @@
 // `weft agent` once its flags are parsed: resolve the config, start the
 // daemon and its API, and run until SIGTERM/SIGINT.
-import { configFromEnv, configFromFile, resolveConfig, validatePartial, ConfigError, type AgentConfigInput } from '../config.ts';
+import { configFromEnv, configFromFile, configFromFlags, resolveConfig, ConfigError, type AgentFlags } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { Agent } from '../daemon/agent.ts';
 import { refuseIfSocketLive, startApiServer } from '../api/api-server.ts';
@@ -13,64 +13,6 @@ import { networkHandlers } from '../docker/network-handlers.ts';
 import { endpointHandlers } from '../docker/endpoint-handlers.ts';
 import { DockerState } from '../docker/docker-state.ts';
 import { ContainerEndpoints } from '../docker/container-endpoints.ts';
-
-/** The flags of `weft agent` (agent-command.ts defines them). */
-export interface AgentFlags {
-  config?: string;
-  dataDir?: string;
-  advertiseAddr?: string;
-  listenAddr?: string;
-  gossipPort?: string;
-  apiSocket?: string;
-  logLevel?: string;
-  name?: string;
-  nsPrefix?: string;
-  egressSubnet?: string;
-  dnsUpstream?: string[];
-  dnsTtl?: string;
-  dockerPluginDir?: string;
-  metricsAddr?: string;
-  dockerSocket?: string;
-}
-
-// Config field → the flag that sets it, for errors that name the flag.
-const FLAG_OF_FIELD: Record<string, string> = {
-  dataDir: '--data-dir',
-  advertiseAddr: '--advertise-addr',
-  listenAddr: '--listen-addr',
-  gossipPort: '--gossip-port',
-  apiSocket: '--api-socket',
-  logLevel: '--log-level',
-  name: '--name',
-  nsPrefix: '--ns-prefix',
-  egressSubnet: '--egress-subnet',
-  dnsUpstreams: '--dns-upstream',
-  dnsTtl: '--dns-ttl',
-  dockerPluginDir: '--docker-plugin-dir',
-  metricsAddr: '--metrics-addr',
-  dockerSocket: '--docker-socket',
-};
-
-function configFromFlags(flags: AgentFlags): AgentConfigInput {
-  const raw: Record<string, unknown> = {
-    dataDir: flags.dataDir,
-    advertiseAddr: flags.advertiseAddr,
-    listenAddr: flags.listenAddr,
-    gossipPort: flags.gossipPort === undefined ? undefined : Number(flags.gossipPort),
-    apiSocket: flags.apiSocket,
-    logLevel: flags.logLevel,
-    name: flags.name,
-    nsPrefix: flags.nsPrefix,
-    egressSubnet: flags.egressSubnet,
-    dnsUpstreams: flags.dnsUpstream,
-    dnsTtl: flags.dnsTtl === undefined ? undefined : Number(flags.dnsTtl),
-    dockerPluginDir: flags.dockerPluginDir,
-    metricsAddr: flags.metricsAddr,
-    dockerSocket: flags.dockerSocket,
-  };
-  const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
-  return validatePartial(defined, 'command-line flags', (field) => FLAG_OF_FIELD[field] ?? field);
-}
 
 /**
  * The agent drives the kernel through system tools (ip, bridge, nft, sysctl,
