@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { OBJECT_NAME, OBJECT_NAME_RULE } from '../lib/names.ts';
+import { OBJECT_NAME, OBJECT_NAME_RULE, namePattern } from '../lib/names.ts';
 import { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET } from './api/defaults.ts';
 import { CONFIG_FIELDS, flagKey, flagName, isConfigField, optionOf, optionValue, type ConfigField } from './config-options.ts';
 
@@ -14,6 +14,7 @@ export { DEFAULT_ADMISSION_PORT, DEFAULT_API_SOCKET };
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_DATA_DIR = '/var/lib/weft';
 
+const NS_PREFIX = namePattern(40);
 const ipv4 = z.string().refine((v) => isIPv4(v), 'must be an IPv4 address such as 198.18.0.1');
 const listenAddr = z
   .string()
@@ -37,7 +38,7 @@ export const agentConfigSchema = z.strictObject({
   // machine (the lab) must each use their own prefix.
   // Host-local subnet of the egress bridge (like docker_gwbridge); must not overlap overlay networks.
   egressSubnet: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-8])$/, 'must be an IPv4 CIDR from /16 to /28, such as 172.31.255.0/24'),
-  nsPrefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'must be 1-40 letters, digits, "_", ".", "-"'),
+  nsPrefix: z.string().regex(NS_PREFIX.pattern, `must be ${NS_PREFIX.rule}`),
   // Where the embedded resolver forwards names outside the cluster, tried in
   // order; empty: the nameservers of the host's /etc/resolv.conf.
   dnsUpstreams: z.array(upstream).max(8, 'at most 8 upstream resolvers'),

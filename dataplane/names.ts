@@ -3,7 +3,7 @@
 // machine, so each is built from a caller-supplied prefix. Interface names are
 // per namespace but limited to 15 characters (IFNAMSIZ - 1).
 import { createHash } from 'node:crypto';
-import { INTERFACE_NAME, INTERFACE_NAME_RULE } from '../lib/names.ts';
+import { INTERFACE_NAME, INTERFACE_NAME_RULE, namePattern } from '../lib/names.ts';
 
 export const BRIDGE = 'br0';
 export const VXLAN = 'vxlan0';
@@ -11,16 +11,16 @@ export const DEFAULT_DSTPORT = 4789;
 /** IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) bytes of encapsulation. */
 export const VXLAN_OVERHEAD = 50;
 
-const PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const PREFIX = namePattern(64);
+const NETNS_NAME = namePattern(128);
 
 export function validatePrefix(prefix: string): string {
-  if (!PREFIX.test(prefix)) throw new Error(`namespace prefix "${prefix}" must be 1-64 letters, digits, '_', '.', '-' and start with a letter or digit`);
+  if (!PREFIX.pattern.test(prefix)) throw new Error(`namespace prefix "${prefix}" must be ${PREFIX.rule}`);
   return prefix;
 }
 
 export function validateNetnsName(name: string): string {
-  if (!NETNS_NAME.test(name)) throw new Error(`network namespace name "${name}" must be 1-128 letters, digits, '_', '.', '-' and start with a letter or digit`);
+  if (!NETNS_NAME.pattern.test(name)) throw new Error(`network namespace name "${name}" must be ${NETNS_NAME.rule}`);
   return name;
 }
 

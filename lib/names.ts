@@ -8,15 +8,31 @@
 // Names a container runtime sends (CNI, Docker) are checked against the same
 // patterns, so a name one entry point accepts is accepted by all.
 
-export const OBJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-export const OBJECT_NAME_RULE = '1-63 letters, digits, "_", ".", "-", starting with a letter or digit';
+/**
+ * The family every name here belongs to: letters, digits, "_", "-" and (unless `dots` is
+ * false) ".", starting with a letter or digit, at most `max` characters. With its rule in
+ * words, for error messages.
+ */
+export function namePattern(max: number, dots = true): { pattern: RegExp; rule: string } {
+  const rest = dots ? '[A-Za-z0-9_.-]' : '[A-Za-z0-9_-]';
+  return {
+    pattern: new RegExp(`^[A-Za-z0-9]${rest}{0,${max - 1}}$`),
+    rule: `1-${max} letters, digits, "_", ${dots ? '".", ' : ''}"-", starting with a letter or digit`,
+  };
+}
 
-export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-export const SERVICE_NAME_RULE = '1-63 letters, digits, "_", "-", starting with a letter or digit (it is a DNS label)';
+const objectName = namePattern(63);
+export const OBJECT_NAME = objectName.pattern;
+export const OBJECT_NAME_RULE = objectName.rule;
+
+const serviceName = namePattern(63, false);
+export const SERVICE_NAME = serviceName.pattern;
+export const SERVICE_NAME_RULE = `${serviceName.rule} (it is a DNS label)`;
 
 /** CNI 1.0: a container ID is letters, digits, "_", ".", "-", starting with a letter or digit. */
-export const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
-export const CONTAINER_ID_RULE = '1-255 letters, digits, "_", ".", "-", starting with a letter or digit';
+const containerId = namePattern(255);
+export const CONTAINER_ID = containerId.pattern;
+export const CONTAINER_ID_RULE = containerId.rule;
 
 /**
  * An interface name inside a sandbox, as the kernel takes it (IFNAMSIZ - 1 characters) and
