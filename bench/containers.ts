@@ -96,7 +96,10 @@ try {
   // Settled: what is still held after the removals is a leak.
   await eventually('churn settled', async () => lab.hosts.every((h) => heldAddresses(h) === 0), 30_000).catch(() => undefined);
   const left = (await Promise.all(lab.hosts.map(async (h) => JSON.parse((await weftOn(h, ['endpoints', '--json'])).stdout) as unknown[]))).flat().length;
-  churn = { containers: CHURN_PER_HOST * 2, failedRuns: failures.length, seconds: Math.round(seconds * 10) / 10, addressesHeld: lab.hosts.reduce((n, h) => n + heldAddresses(h), 0), endpointsLeft: left, rssBeforeMb, rssAfterMb: lab.hosts.map(rssMb) };
+  churn = {
+    containers: CHURN_PER_HOST * 2, failedRuns: failures.length, seconds: Math.round(seconds * 10) / 10,
+    addressesHeld: lab.hosts.reduce((n, h) => n + heldAddresses(h), 0), endpointsLeft: left, rssBeforeMb, rssAfterMb: lab.hosts.map(rssMb),
+  };
 } finally {
   for (const docker of dockers) await stopLabDocker(docker);
   await labDown(prefix);

@@ -103,11 +103,11 @@ function rpcSize(rpc: GossipRpc<EntryBatchData>): number {
     rpc.ihave.length + rpc.iwant.length + rpc.graft.length + rpc.prune.length === 0
       ? undefined
       : {
-          ihave: rpc.ihave.map((h) => ({ topicID: h.topic, messageIDs: h.ids.map(() => MESSAGE_ID) })),
-          iwant: rpc.iwant.length === 0 ? [] : [{ messageIDs: rpc.iwant.map(() => MESSAGE_ID) }],
-          graft: rpc.graft.map((topicID) => ({ topicID })),
-          prune: rpc.prune.map((topicID) => ({ topicID, backoff: 60 })),
-        };
+        ihave: rpc.ihave.map((h) => ({ topicID: h.topic, messageIDs: h.ids.map(() => MESSAGE_ID) })),
+        iwant: rpc.iwant.length === 0 ? [] : [{ messageIDs: rpc.iwant.map(() => MESSAGE_ID) }],
+        graft: rpc.graft.map((topicID) => ({ topicID })),
+        prune: rpc.prune.map((topicID) => ({ topicID, backoff: 60 })),
+      };
   const size = encode(T.Rpc, { messages: rpc.messages.map(rpcMessage), ...(control === undefined ? {} : { control }) }).length;
   if (onlyOne) singleMessageRpc.set(rpc.messages[0] as GossipMessage<EntryBatchData>, size);
   return size;

@@ -99,7 +99,10 @@ try {
       if (result.errors.length > 0 || result.applied !== size) throw new Error(`UDP change ${change}: applied ${result.applied} of ${size}: ${result.errors[0]?.error}`);
     }
     await lb.apply(desired(0));
-    rows.push({ sandboxes: size, p50ms: percentile(samples, 50), p99ms: percentile(samples, 99), maxms: Math.max(...samples), initialMs, udpDropP50ms: percentile(udpSamples, 50), udpDropP99ms: percentile(udpSamples, 99) });
+    rows.push({
+      sandboxes: size, p50ms: percentile(samples, 50), p99ms: percentile(samples, 99), maxms: Math.max(...samples), initialMs,
+      udpDropP50ms: percentile(udpSamples, 50), udpDropP99ms: percentile(udpSamples, 99),
+    });
     console.error(`${size} sandboxes: p50 ${percentile(samples, 50).toFixed(1)} ms`);
   }
   console.log(`\nLB update: one backend change -> every sandbox's table (10 services x 3 backends each); ${CHANGES} changes per size`);

@@ -42,7 +42,10 @@ export { BatchError, CommandError, processRunner } from './exec.ts';
 export { DesiredStateError } from './diff.ts';
 export { macFromIp } from './mac.ts';
 export { networkNamespaceName, sandboxNamespaceName, BRIDGE, VXLAN, DEFAULT_DSTPORT, VXLAN_OVERHEAD } from './names.ts';
-export { dataplaneContext, ensureNetwork, removeNetwork, createSandbox, adoptSandbox, attachSandbox, detachSandbox, destroySandbox, sandboxFrom, reconcile, doctor, checkNamespaceHome, writeResolvConf };
+export {
+  dataplaneContext, ensureNetwork, removeNetwork, createSandbox, adoptSandbox, attachSandbox, detachSandbox, destroySandbox, sandboxFrom, reconcile, doctor,
+  checkNamespaceHome, writeResolvConf,
+};
 
 export interface Dataplane {
   readonly context: DataplaneContext;

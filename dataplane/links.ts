@@ -70,12 +70,12 @@ export function parseLinks(raw: unknown): LinkState[] {
         .map((a) => ({ address: a.local!, prefixLength: a.prefixlen ?? 32 })),
       vxlan: kind === 'vxlan' && data
         ? {
-            vni: Number(data['id']),
-            local: typeof data['local'] === 'string' ? data['local'] : undefined,
-            port: Number(data['port']),
-            learning: data['learning'] === true,
-            proxy: data['proxy'] === true,
-          }
+          vni: Number(data['id']),
+          local: typeof data['local'] === 'string' ? data['local'] : undefined,
+          port: Number(data['port']),
+          learning: data['learning'] === true,
+          proxy: data['proxy'] === true,
+        }
         : undefined,
     };
   });

@@ -14,11 +14,13 @@ import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
 const { spawn } = process.getBuiltinModule('node:child_process');
 const { constants } = process.getBuiltinModule('node:os');
 
-interface EndpointInfo { id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string; aliases: string[]; services: string[]; unhealthyServices: string[]; published: string[] }
+interface EndpointInfo {
+  id: string; name: string; network: string; ip: string; mac: string; node: string; nodeId: string; sandbox: string;
+  aliases: string[]; services: string[]; unhealthyServices: string[]; published: string[];
+}
 interface NetworkInfo { id: string; name: string; vni: number; subnet: string; gateway: string; internal: boolean; hosts: string[]; endpoints: EndpointInfo[] }
 interface SandboxInfo { id: string; netns: string; pid: number; endpoints: EndpointInfo[] }
 interface Finding { subject: string; problem: string; hint: string }
-
 
 function checkName(value: string, what: string): void {
   if (!OBJECT_NAME.test(value)) throw new UsageError(`${what} "${value}" must be ${OBJECT_NAME_RULE}`);
@@ -173,7 +175,10 @@ function checkSandboxOptions(networks: string[], name: string, aliases: string[]
 
 /** Stable JSON for `endpoints --json`: name, network, IP, MAC, node and the sandbox's namespace at least. */
 function endpointJson(e: EndpointInfo): Record<string, unknown> {
-  return { id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases, services: e.services, healthy: e.unhealthyServices.length === 0, unhealthyServices: e.unhealthyServices, published: e.published };
+  return {
+    id: e.id, name: e.name, network: e.network, ip: e.ip, mac: e.mac, node: e.node, nodeId: e.nodeId, netns: e.sandbox, aliases: e.aliases,
+    services: e.services, healthy: e.unhealthyServices.length === 0, unhealthyServices: e.unhealthyServices, published: e.published,
+  };
 }
 
 const ENDPOINT_HEADERS = ['NAME', 'NETWORK', 'IP', 'MAC', 'NODE', 'NETNS', 'PORTS'];

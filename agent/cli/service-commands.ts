@@ -13,7 +13,6 @@ interface BackendInfo { endpointId: string; name: string; ip: string; nodeId: st
 interface PublishInfo { published: number; target: number; protocol: 'tcp' | 'udp'; mode: 'ingress' | 'host' }
 interface ServiceInfo { id: string; name: string; network: string; networkId: string; mode: string; vip: string; ports: PortInfo[]; health: string; backends: BackendInfo[]; publish?: PublishInfo[] }
 
-
 /** `80`, `80/tcp`, `53/udp`. */
 export function parsePort(text: string): PortInfo {
   const match = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);

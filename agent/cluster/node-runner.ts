@@ -86,7 +86,10 @@ export class NodeRunner {
       // Seeded from the OS: production needs unpredictability, the simulator seeds its own.
       rng: mulberry32(randomInt(2 ** 31)),
       claims: options.claims,
-      tables: { initialLamport: saved?.lamport ?? 0, isAdmitted: options.isAdmittedOwner, sign: options.sign, verify: options.verify, ...(options.reapMs === undefined ? {} : { reapMs: options.reapMs }) },
+      tables: {
+        initialLamport: saved?.lamport ?? 0, isAdmitted: options.isAdmittedOwner, sign: options.sign, verify: options.verify,
+        ...(options.reapMs === undefined ? {} : { reapMs: options.reapMs }),
+      },
     });
     this.counters = new SwimCounters(options.selfId, this.core.membership.member(options.selfId)?.incarnation ?? 0);
     if (saved) this.#restore(saved.entries);

@@ -1,7 +1,7 @@
 // The ADD result (CNI spec 1.0 "Success"): built from the agent's SandboxInfo
 // reply for the one interface this request attached.
 import { CNI_CODE, CniError } from './cni-error.ts';
-import type { CniVersion } from "./cni-config.ts";
+import type { CniVersion } from './cni-config.ts';
 
 /** The parts of the agent's SandboxInfo reply a result needs (proto/agent.proto). */
 export interface SandboxReply {

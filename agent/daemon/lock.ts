@@ -44,4 +44,3 @@ function releaseIfOurs(path: string): void {
     // already gone: nothing to release
   }
 }
-

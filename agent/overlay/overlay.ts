@@ -341,4 +341,3 @@ export class Overlay {
     this.#detached.stop();
   }
 }
-

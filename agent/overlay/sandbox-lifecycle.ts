@@ -160,7 +160,10 @@ export class SandboxLifecycle {
     const index = sandbox.attachments.indexOf(attachment);
     const findings = await this.#o.dataplane.doctor({
       networks: [this.#o.hostNetworks.spec(network)],
-      attachments: [{ sandbox: sandbox.netns, vni: attachment.vni, spec: { ip: attachment.ip, mac: attachment.mac, ifname: attachment.ifname, defaultRoute: index === 0 && !this.#o.gateway.reachesOutside(sandbox) } }],
+      attachments: [{
+        sandbox: sandbox.netns, vni: attachment.vni,
+        spec: { ip: attachment.ip, mac: attachment.mac, ifname: attachment.ifname, defaultRoute: index === 0 && !this.#o.gateway.reachesOutside(sandbox) },
+      }],
     });
     // Only the attachment's own findings: the network's are `weft doctor`'s business.
     const problems = findings.filter((f) => f.subject.startsWith('sandbox ')).map((f) => `${f.subject}: ${f.problem}`);

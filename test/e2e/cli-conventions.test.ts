@@ -45,7 +45,7 @@ test.serial('node ls -q prints the node ID; --format json, --json and members ag
   const status = JSON.parse((await weft(['status', '--format', 'json'], env)).stdout) as { nodeId: string };
   const quiet = await weft(['node', 'ls', '-q'], env);
   t.is(quiet.exitCode, 0, quiet.stderr);
-  t.is(quiet.stdout, status.nodeId, "one ID a line (execa strips the final newline)");
+  t.is(quiet.stdout, status.nodeId, 'one ID a line (execa strips the final newline)');
   t.is((await weft(['members', '--quiet'], env)).stdout, quiet.stdout);
 
   const json = await weft(['node', 'ls', '--format', 'json'], env);

@@ -17,7 +17,12 @@ const ns = (name: string): string => `${prefix}-${name}`;
 const nsPath = (name: string): string => `/run/netns/${ns(name)}`;
 
 interface CniRun { exitCode: number; json: Record<string, unknown> }
-interface Result { interfaces: Array<{ name: string; mac: string; sandbox: string }>; ips: Array<{ address: string; gateway: string; interface: number }>; routes: Array<{ dst: string; gw: string }>; dns: { nameservers?: string[]; search?: string[]; options?: string[] } }
+interface Result {
+  interfaces: Array<{ name: string; mac: string; sandbox: string }>;
+  ips: Array<{ address: string; gateway: string; interface: number }>;
+  routes: Array<{ dst: string; gw: string }>;
+  dns: { nameservers?: string[]; search?: string[]; options?: string[] };
+}
 interface Endpoint { name: string; network: string; ip: string }
 
 async function cni(command: string, containerId: string, netns: string, config: object, extra: Record<string, string> = {}): Promise<CniRun> {

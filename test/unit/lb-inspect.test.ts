@@ -74,7 +74,9 @@ test('a listing in another shape is an error, not a crash', (t) => {
 
 /** Services compared whatever order nft lists ports and backends in. */
 const canonical = (list: readonly { name: string; vip: string; ports: readonly { port: number; protocol: string }[]; backends: readonly string[] }[]) =>
-  list.map((s) => ({ ...s, ports: [...s.ports].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)), backends: [...s.backends].sort() })).sort((a, b) => a.name.localeCompare(b.name));
+  list
+    .map((s) => ({ ...s, ports: [...s.ports].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)), backends: [...s.backends].sort() }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 
 test('the services a table balances read back from its listing (what a restarted agent judges old flows by)', (t) => {
   t.deepEqual(canonical(heldServices(LISTING)), canonical(services));
