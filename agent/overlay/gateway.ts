@@ -113,14 +113,12 @@ export class Gateway {
 
   async #sync(force: boolean): Promise<void> {
     const noEgress = this.#plugged().filter((s) => !this.reachesOutside(s)).map((s) => s.egressIp);
+    await this.#o.egress.ensure({ noEgress, dnsPort: this.#o.dnsPort?.() }, force)
+      .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the gateway bridge table'));
+    // After the bridge: the routes go through it, and ensure may just have made it.
     const routes = this.#containerRoutes().map(({ sandbox, ip }) => ({ ip, via: sandbox.egressIp }));
-    // Independent tables: written side by side, so a sandbox change waits for the slower, not the sum.
-    await Promise.all([
-      this.#o.egress.ensure({ noEgress, dnsPort: this.#o.dnsPort?.() }, force)
-        .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the gateway bridge table')),
-      this.#o.egress.syncContainerRoutes(routes, force)
-        .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the host routes to CNI containers')),
-    ]);
+    await this.#o.egress.syncContainerRoutes(routes, force)
+      .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the host routes to CNI containers'));
     await this.#o.publisher?.sync(force);
     await this.#o.onChange?.();
   }
