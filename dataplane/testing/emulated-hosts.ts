@@ -9,7 +9,7 @@ import type { Runner } from '../exec.ts';
 import type { DataplaneContext } from '../context.ts';
 import { processRunner } from '../exec.ts';
 import { dataplaneContext } from '../context.ts';
-import { addUnderlayHost, createUnderlaySwitch, removeNamespacesWithPrefix, underlayAddress } from './underlay.ts';
+import { addUnderlayHosts, createUnderlaySwitch, removeNamespacesWithPrefix, underlayAddress } from './underlay.ts';
 
 export interface EmulatedHost {
   name: string;
@@ -42,12 +42,13 @@ export async function createEmulatedHosts(options: { prefix: string; hosts: numb
   const result: EmulatedHosts = { prefix, hosts: [], cleanup: () => removeNamespacesWithPrefix(prefix) };
   try {
     await createUnderlaySwitch(prefix, mtu);
-    for (let i = 1; i <= options.hosts; i++) {
-      const address = underlayAddress(i - 1);
-      const netns = await addUnderlayHost(prefix, `h${i}`, address, mtu);
+    const wanted = Array.from({ length: options.hosts }, (_, index) => ({ name: `h${index + 1}`, address: underlayAddress(index) }));
+    const namespaces = await addUnderlayHosts(prefix, wanted, mtu);
+    wanted.forEach(({ name, address }, index) => {
+      const netns = namespaces[index]!;
       const runner = processRunner(['nsenter', `--net=/run/netns/${netns}`, '--']);
-      result.hosts.push({ name: `h${i}`, netns, ip: address, runner, ctx: dataplaneContext({ nsPrefix: netns, runner }) });
-    }
+      result.hosts.push({ name, netns, ip: address, runner, ctx: dataplaneContext({ nsPrefix: netns, runner }) });
+    });
     return result;
   } catch (error) {
     await removeNamespacesWithPrefix(prefix);
