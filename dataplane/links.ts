@@ -3,7 +3,7 @@
 // details together, so a check costs one spawn per namespace.
 import { CommandError, type Runner } from './exec.ts';
 import type { NetnsRef } from './netns.ts';
-import { inNetns, runJsonIn } from './netns.ts';
+import { inNetns, netnsExists, runJsonIn } from './netns.ts';
 
 export interface VxlanInfo {
   vni: number;
@@ -104,6 +104,9 @@ export async function deleteLinkIfPresent(runner: Runner, ref: NetnsRef | 'own',
   const [file, args] = ref === 'own' ? ['ip', del] : inNetns(ref, 'ip', del);
   const result = await runner(file, args);
   if (result.exitCode === 0) return true;
-  if (/Cannot find device|Cannot open network namespace/.test(result.stderr)) return false;
+  if (/Cannot find device/.test(result.stderr)) return false;
+  // A namespace that cannot be entered (gone, or a stale /run/netns file) holds no link of ours,
+  // as before this took one command; one that can be entered failed for another reason.
+  if (ref !== 'own' && !(await netnsExists(runner, ref))) return false;
   throw new CommandError([file, ...args].join(' '), result.exitCode, result.stderr);
 }

@@ -27,9 +27,10 @@ const configSchema = z.object({
   /** Conventions' `args.cni`: static per-network values. */
   args: z.object({ cni: z.object({ name: objectName('the endpoint name').optional(), aliases: aliasList.optional(), services: serviceList.optional() }).loose().optional() }).loose().optional(),
   /** Capability args: `aliases` as podman sends them, keyed by CNI network name; `bandwidth` as Kubernetes sends it. */
-  runtimeConfig: z.object({ aliases: z.record(z.string(), aliasList).optional(), bandwidth: bandwidthEntrySchema.optional() }).loose().optional(),
+  // The limits are checked by bandwidthOf, for ADD only: a DEL or CHECK with limits ADD refused must still go through.
+  runtimeConfig: z.object({ aliases: z.record(z.string(), aliasList).optional(), bandwidth: z.unknown().optional() }).loose().optional(),
   /** Static limits, as the stock bandwidth plugin's configuration has them (top-level ingressRate ...) or grouped. */
-  bandwidth: bandwidthEntrySchema.optional(),
+  bandwidth: z.unknown().optional(),
   ingressRate: z.unknown().optional(),
   ingressBurst: z.unknown().optional(),
   egressRate: z.unknown().optional(),
@@ -46,13 +47,11 @@ const BANDWIDTH_FIELDS = ['ingressRate', 'ingressBurst', 'egressRate', 'egressBu
 function bandwidthOf(c: z.infer<typeof configSchema>): BandwidthLimits | undefined {
   const topLevel = BANDWIDTH_FIELDS.some((f) => c[f] !== undefined);
   if (topLevel && c.bandwidth !== undefined) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration: give the bandwidth limits either at the top level (ingressRate, ...) or in "bandwidth", not both');
-  if (topLevel) {
-    const parsed = bandwidthEntrySchema.safeParse(Object.fromEntries(BANDWIDTH_FIELDS.map((f) => [f, c[f]])));
-    if (!parsed.success) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration: bad bandwidth limits', z.prettifyError(parsed.error));
-    return limitsOf(parsed.data);
-  }
-  const entry = c.bandwidth ?? c.runtimeConfig?.bandwidth;
-  return entry ? limitsOf(entry) : undefined;
+  const entry = topLevel ? Object.fromEntries(BANDWIDTH_FIELDS.map((f) => [f, c[f]])) : (c.bandwidth ?? c.runtimeConfig?.bandwidth);
+  if (entry === undefined) return undefined;
+  const parsed = bandwidthEntrySchema.safeParse(entry);
+  if (!parsed.success) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration: bad bandwidth limits', z.prettifyError(parsed.error));
+  return limitsOf(parsed.data);
 }
 
 export interface CniConfig {
@@ -68,7 +67,12 @@ export interface CniConfig {
   services: string[];
 }
 
-export function parseConfig(text: string): CniConfig {
+/**
+ * The configuration as `command` needs it. Bandwidth limits are read for ADD only: DEL must
+ * release whatever ADD made (or nothing) whatever the limits say, and CHECK compares the
+ * kernel with the limits the attachment was made with.
+ */
+export function parseConfig(text: string, command: CniCommand = 'ADD'): CniConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -92,7 +96,7 @@ export function parseConfig(text: string): CniConfig {
     endpointName: c.args?.cni?.name ?? '',
     aliases: [...(c.args?.cni?.aliases ?? []), ...(c.runtimeConfig?.aliases?.[c.name] ?? [])],
     services: c.args?.cni?.services ?? [],
-    bandwidth: bandwidthOf(c),
+    bandwidth: command === 'ADD' ? bandwidthOf(c) : undefined,
   };
 }
 

@@ -77,11 +77,12 @@ export function readStdin(): string {
 export async function runCni(env: NodeJS.ProcessEnv, stdin: () => string, out: (text: string) => void): Promise<number> {
   let version = '1.0.0';
   try {
-    if (parseCommand(env) === 'VERSION') {
+    const command = parseCommand(env);
+    if (command === 'VERSION') {
       out(JSON.stringify({ cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS }));
       return 0;
     }
-    const config = parseConfig(stdin());
+    const config = parseConfig(stdin(), command);
     version = config.cniVersion;
     const request = parseEnv(env);
     if (request.command === 'ADD') out(JSON.stringify(await add(config, request)));

@@ -113,13 +113,19 @@ export class Gateway {
 
   async #sync(force: boolean): Promise<void> {
     const noEgress = this.#plugged().filter((s) => !this.reachesOutside(s)).map((s) => s.egressIp);
-    await this.#o.egress.ensure({ noEgress, dnsPort: this.#o.dnsPort?.() }, force)
-      .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the gateway bridge table'));
+    const bridgeChanges = await this.#o.egress.ensure({ noEgress, dnsPort: this.#o.dnsPort?.() }, force)
+      .catch((e: Error) => {
+        this.#o.logger.error({ err: e.message }, 'cannot program the gateway bridge table');
+        return [];
+      });
+    // A bridge made or brought up again lost the routes through it and its route_localnet
+    // (set with the publish table): both are written again, whatever their last write was.
+    const rewrite = force || bridgeChanges.length > 0;
     // After the bridge: the routes go through it, and ensure may just have made it.
     const routes = this.#containerRoutes().map(({ sandbox, ip }) => ({ ip, via: sandbox.egressIp }));
-    await this.#o.egress.syncContainerRoutes(routes, force)
+    await this.#o.egress.syncContainerRoutes(routes, rewrite)
       .catch((e: Error) => this.#o.logger.error({ err: e.message }, 'cannot program the host routes to CNI containers'));
-    await this.#o.publisher?.sync(force);
+    await this.#o.publisher?.sync(rewrite);
     await this.#o.onChange?.();
   }
 

@@ -109,6 +109,10 @@ test.serial('bad limits are refused with code 7 and leave nothing behind', async
   t.regex(tiny?.output ?? '', /"code":7.*smaller than one full-size packet/);
   const r = await weftOn(h1, ['endpoints', '--json']);
   t.deepEqual(JSON.parse(r.stdout), [], 'the refused ADD was rolled back');
+  // A runtime answers a failed ADD with DEL, with the same limits: it must go through, or the
+  // runtime retries it forever and never frees the container's namespace.
+  await t.notThrowsAsync(chainDel(list(h1), call(h1, 'shaped', { egressRate: EGRESS }), undefined));
+  await t.notThrowsAsync(chainDel(list(h1), call(h1, 'shaped', { egressRate: 10 ** 15, egressBurst: 1 }), undefined));
   await eventually('doctor to be clean', async () => (await weftOn(h1, ['doctor'])).exitCode === 0, 60_000);
 });
 

@@ -87,3 +87,12 @@ test('an ifb whose veth is gone is a leftover; one with its veth is not', (t) =>
   const links = parseLinks([link('br0', 'bridge'), link('v0123456789ab', 'veth'), link('ifb0123456789ab', 'ifb'), link('ifbaaaaaaaaaaaa', 'ifb'), link('ifb0', 'ifb')]);
   t.deepEqual(leftoverIfbs(links), ['ifbaaaaaaaaaaaa'], 'only weft\'s names, only without their veth');
 });
+
+test('limits are read for ADD only: DEL and CHECK with limits ADD would refuse go through', (t) => {
+  for (const bad of [{ runtimeConfig: { bandwidth: { egressRate: 10 ** 15, egressBurst: 1 } } }, { egressRate: 'fast' }, { ingressRate: 8000, ingressBurst: 80000, bandwidth: { egressRate: 1, egressBurst: 1 } }]) {
+    const text = JSON.stringify({ ...good, ...bad });
+    t.is(failure(bad).code, 7, 'ADD refuses them');
+    t.is(parseConfig(text, 'DEL').bandwidth, undefined);
+    t.is(parseConfig(text, 'CHECK').bandwidth, undefined);
+  }
+});
