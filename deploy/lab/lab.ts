@@ -133,10 +133,14 @@ async function createHosts(prefix: string, count: number, mtu: number): Promise<
  */
 async function joinAll(hosts: LabHost[], seed: LabHost, token: string, concurrency: number, say: (message: string) => void): Promise<void> {
   const queue = [...hosts];
+  let failed = false; // after one join fails, the other workers take no new host (lab up is failing)
   const worker = async (): Promise<void> => {
-    for (let host = queue.shift(); host; host = queue.shift()) {
+    for (let host = queue.shift(); host && !failed; host = queue.shift()) {
       say(`${host.name}: weft join ${seed.ip}`);
-      await withClient(host, (c) => c.call('Join', { token, address: `${seed.ip}:2377` }));
+      await withClient(host, (c) => c.call('Join', { token, address: `${seed.ip}:2377` })).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
