@@ -14,7 +14,7 @@ import type { BandwidthLimits, TokenBucket } from '../lib/bandwidth.ts';
 import type { LinkState } from './links.ts';
 import type { Sandbox } from './sandbox.ts';
 import { run, runBatch } from './exec.ts';
-import { findLink, readLinks } from './links.ts';
+import { deleteLinkIfPresent, findLink, readLinks } from './links.ts';
 import { networkNamespaceName, vethNameFor } from './names.ts';
 import { inNetns, netnsByName, netnsExists, runJsonIn, type NetnsRef } from './netns.ts';
 
@@ -103,10 +103,7 @@ export async function shapeSandbox(ctx: DataplaneContext, sandbox: Sandbox, vni:
 /** Removes what shaping leaves when the veth goes (its ifb); false when there was nothing. */
 export async function unshapeSandbox(ctx: DataplaneContext, sandbox: Sandbox, vni: number): Promise<boolean> {
   const w = where(ctx, sandbox, vni);
-  if (!(await netnsExists(ctx.runner, w.ref))) return false; // the ifb went with the namespace
-  if (!findLink(await readLinks(ctx.runner, w.ref), w.ifb)) return false;
-  await run(ctx.runner, ...inNetns(w.ref, 'ip', ['link', 'del', 'dev', w.ifb]));
-  return true;
+  return deleteLinkIfPresent(ctx.runner, w.ref, w.ifb); // false also when the ifb went with the namespace
 }
 
 /** The shaping on the sandbox's link to network `vni`, as tc reports it. */

@@ -65,17 +65,13 @@ export function egressGateway(spec: EgressSpec): string {
   return gatewayOf(spec).gateway;
 }
 
-/** Bridge, forwarding, masquerading and the resolver redirect in the host namespace; idempotent. */
-export async function ensureEgress(ctx: DataplaneContext, spec: EgressSpec, state: EgressState = { noEgress: [] }): Promise<string[]> {
-  return writeEgress(ctx, spec, egressScript(spec, state));
-}
-
 /** The transaction that replaces the gateway table with what `state` needs. */
 function egressScript(spec: EgressSpec, state: EgressState): string {
   // The whole table is replaced in one transaction: the rule set is always exactly this.
   return [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`, ...renderEgressTable(spec, state)].join('\n') + '\n';
 }
 
+/** Bridge, forwarding, masquerading and the resolver redirect in the host namespace; returns the bridge lines it ran. */
 async function writeEgress(ctx: DataplaneContext, spec: EgressSpec, script: string): Promise<string[]> {
   const { gateway, prefix } = gatewayOf(spec);
   const links = await readLinks(ctx.runner, hostRef());
