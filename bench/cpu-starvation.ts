@@ -8,11 +8,12 @@
 // Usage: node bench/cpu-starvation.ts [minutes, default 5]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { labUp, labDown, callAgent, type LabState } from '../deploy/lab/lab.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 import { setUpHealScenario, HEAL_SERVICE } from '../test/helpers/heal-scenario.ts';
 import { readViews, viewDifferences } from '../test/helpers/lab-truth.ts';
+import { memberStateChanges, type MemberStateChange } from '../test/helpers/member-log.ts';
 
 const MINUTES = Number(process.argv[2] ?? 5);
 if (!(MINUTES > 0)) {
@@ -25,21 +26,11 @@ const KERNEL_PARTS = ['fdb', 'neighbours', 'lb'] as const;
 const prefix = uniquePrefix('cs');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Transition { observer: string; node: string; state: string; previous: string | null; time: number }
+interface Transition extends MemberStateChange { observer: string }
 
 /** Changes of a peer's state logged by `observer` since `since` (its own incarnation bumps are left out). */
 function transitions(logFile: string, observer: string, selfId: string, since: number): Transition[] {
-  const out: Transition[] = [];
-  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-    if (!line.includes('member state changed')) continue;
-    try {
-      const e = JSON.parse(line) as { time: number; node: string; state: string; previous: string | null };
-      if (e.time >= since && e.node !== selfId) out.push({ observer, node: e.node, state: e.state, previous: e.previous, time: e.time });
-    } catch {
-      // not one of our log lines
-    }
-  }
-  return out;
+  return memberStateChanges(logFile, since).filter((c) => c.node !== selfId).map((c) => ({ observer, ...c }));
 }
 
 /** Suspicions that ended in `alive` (refuted), per observer and node, in log order. */

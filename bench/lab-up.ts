@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { DEFAULT_JOIN_CONCURRENCY, labUp, labDown, type LabState } from '../deploy/lab/lab.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
+import { memberStateChanges } from '../test/helpers/member-log.ts';
 
 const hosts = Number(process.argv[2] ?? 3);
 const runs = Number(process.argv[3] ?? 3);
@@ -44,19 +45,15 @@ function phaseSeconds(marks: Array<{ at: number; message: string }>, started: nu
   });
 }
 
-/** "member state changed" log lines per new state, over every agent's log (JSON lines). */
+/** Member state changes to "dead" and "suspect", over every agent's log. */
 function verdicts(state: LabState): { dead: number; suspect: number; agentsWithDead: number } {
   let dead = 0;
   let suspect = 0;
   let agentsWithDead = 0;
   for (const host of state.hosts) {
-    let deadHere = 0;
-    for (const line of readFileSync(host.logFile, 'utf8').split('\n')) {
-      if (!line.includes('member state changed')) continue;
-      const entry = JSON.parse(line) as { state?: string };
-      if (entry.state === 'dead') deadHere++;
-      if (entry.state === 'suspect') suspect++;
-    }
+    const changes = memberStateChanges(host.logFile);
+    const deadHere = changes.filter((c) => c.state === 'dead').length;
+    suspect += changes.filter((c) => c.state === 'suspect').length;
     dead += deadHere;
     if (deadHere > 0) agentsWithDead++;
   }

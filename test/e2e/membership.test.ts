@@ -3,9 +3,9 @@
 // datagram per probe, not a stream); kill -9 of an agent is detected by the
 // others; the restarted agent refutes and is alive again everywhere.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { labUp, labDown, restartAgent, waitForAgent, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+import { memberStateChanges } from '../helpers/member-log.ts';
 import { ip, switchNamespace } from '../../dataplane/testing/underlay.ts';
 
 const prefix = uniquePrefix('m');
@@ -59,7 +59,7 @@ test.serial(`a quiet lab declares nobody suspect or dead over ${QUIET_MS / 1000}
   }
   // Between samples too: the agents log every state change.
   for (const host of lab.hosts) {
-    const changes = readFileSync(host.logFile, 'utf8').split('\n').filter((l) => l.includes('member state changed') && /"state":"(suspect|dead)"/.test(l));
+    const changes = memberStateChanges(host.logFile).filter((c) => c.state === 'suspect' || c.state === 'dead');
     t.deepEqual(changes, [], `${host.name} logged no suspicion`);
   }
   t.true(samples > 10);

@@ -3,7 +3,7 @@
 // the healthy cluster's view of it as the truth; then one host's underlay link
 // is cut for a while and restored, and the time is measured from the moment
 // the link is back until every host shows the truth again exactly.
-import { readFileSync } from 'node:fs';
+import { memberStateChanges, type MemberStateChange } from './member-log.ts';
 import { callAgent, setUnderlayLink, type LabHost, type LabState } from '../../deploy/lab/lab.ts';
 import { readViews, sameView, viewDifferences, type HostView, type ViewTarget } from './lab-truth.ts';
 
@@ -113,17 +113,10 @@ async function nodeIds(lab: LabState): Promise<Map<string, string>> {
  * alive at `since` (the victim may heal before it suspects anyone).
  */
 function firstAliveAfter(observer: LabHost, node: string, since: number, orAlready = false): number | undefined {
-  let lastChange: { time: number; state: string } | undefined;
-  for (const line of readFileSync(observer.logFile, 'utf8').split('\n')) {
-    if (!line.includes('member state changed') || !line.includes(node)) continue;
-    try {
-      const entry = JSON.parse(line) as { time: number; node: string; state: string };
-      if (entry.node !== node) continue;
-      if (entry.time > since && entry.state === 'alive') return entry.time;
-      if (entry.time <= since) lastChange = entry;
-    } catch {
-      // not a log line of ours
-    }
+  let lastChange: MemberStateChange | undefined;
+  for (const change of memberStateChanges(observer.logFile).filter((c) => c.node === node)) {
+    if (change.time > since && change.state === 'alive') return change.time;
+    if (change.time <= since) lastChange = change;
   }
   return orAlready && (lastChange === undefined || lastChange.state === 'alive') ? since : undefined;
 }
