@@ -4,8 +4,9 @@
 // packet loss, and removal of a dead host's entries.
 import test from 'ava';
 import { execa } from 'execa';
-import { labUp, labDown, restartAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
+import { labUp, labDown, restartAgent, waitForAgent, callAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
+import { memberStateChanges } from '../helpers/member-log.ts';
 
 const prefix = uniquePrefix('o');
 let lab: LabState;
@@ -141,19 +142,28 @@ test.serial('an FDB entry deleted by hand is restored and a stale one is removed
 
 test.serial('kill -9 of an agent while traffic flows loses no packet; after restart doctor is clean', async (t) => {
   const [a, c] = [sandboxes.get('a')!, sandboxes.get('c')!];
+  const h3Id = (await callAgent<{ members: Array<{ nodeId: string; name: string }> }>(host('h1'), 'Members')).members.find((m) => m.name === 'h3')!.nodeId;
   const ping = inSandbox(a, ['ping', '-c', '40', '-i', '0.2', '-W', '1', c.ip], 60_000);
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   // Restart at once, as a supervisor would: the crash must not touch the data
   // path, and the restarted agent refutes before failure detection (~2 s here)
   // declares its host dead (which would rightly remove its entries).
+  const killedAt = Date.now();
   process.kill(host('h3').pid, 'SIGKILL');
   const restarted = restartAgent(prefix, 'h3');
   lab.hosts = lab.hosts.map((h) => (h.name === 'h3' ? restarted : h));
   await waitForAgent(restarted);
   const result = await ping;
-  t.regex(result.stdout, /40 packets transmitted, 40 received/);
-  // Liveness hid nothing here (the restart was quicker than failure detection), and the
-  // restarted host re-published its endpoint: everyone still sees c.
+  if (!/40 packets transmitted, 40 received/.test(result.stdout)) {
+    // On a starved machine the restart can take longer than failure detection:
+    // then a peer rightly declares h3 dead and hides c until h3 is back. Loss
+    // is a defect only when nobody declared h3 dead.
+    const deciders = lab.hosts.filter((h) => memberStateChanges(h.logFile, killedAt).some((c) => c.node === h3Id && c.state === 'dead')).map((h) => h.name);
+    t.not(deciders.length, 0, `packets lost while no host declared h3 dead:\n${result.stdout}`);
+    t.log(`the restart outlasted failure detection (${deciders.join(', ')} declared h3 dead): ${/\d+ received/.exec(result.stdout)?.[0] ?? '?'} of 40`);
+    await eventually('a to reach c again', async () => (await inSandbox(a, ['ping', '-c', '1', '-W', '1', c.ip])).exitCode === 0, 60_000);
+  }
+  // The restarted host re-published its endpoint: everyone still sees c.
   for (const h of lab.hosts) {
     await eventually(`${h.name} to list c`, async () => (JSON.parse(await ok(h, ['endpoints', '--network', 'blue', '--json'])) as Endpoint[]).some((e) => e.name === 'c'));
   }
