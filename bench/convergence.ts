@@ -324,7 +324,7 @@ console.log(`  libp2p connection monitor (10 s) + yamux keep-alive (30 s) on ${s
 
 const heals = [1, 2, 3, 4, 5].map((seed) => runPartitionHeal({ n: 100, seed, network: NETWORK }));
 const healsFullMesh = [1, 2, 3, 4, 5].map((seed) => runPartitionHeal({ n: 100, seed, network: NETWORK, connections: { dial: 99 } }));
-console.log('\n30% partition of N = 100 for 60 s, writes on both sides, then heal (connections re-dial within 2 s, sync on connect):');
+console.log('\n30% partition of N = 100 for 60 s, writes on both sides, then heal (the connections of dead members dropped, re-dialled every second, sync on connect):');
 console.log('connections         seed  no link across  stored equal ms  visible equal ms  syncs');
 for (const [label, list] of [['random, degree ~28', heals], ['full mesh', healsFullMesh]] as const) {
   for (const h of list) {

@@ -165,15 +165,9 @@ export class TablesCluster {
     }
   }
 
-  /** The network heals; every closed connection is re-dialled within redialWithinMs. */
+  /** The network heals; the dialers' next attempts (within redialWithinMs) open what was closed. */
   heal(): void {
     this.sim.network.heal();
-    const now = this.sim.now;
-    for (const edge of this.graph.edges()) {
-      if (edge.up) continue;
-      const delay = randomInt(this.#rng, this.connectionParams.redialWithinMs + 1);
-      this.sim.at(now + delay, () => this.#open(edge, edge.dialer));
-    }
   }
 
   // ---- checks -------------------------------------------------------------
@@ -272,6 +266,7 @@ export class TablesCluster {
       onMemberChanged: (at, observer, member, previous) => {
         for (const listener of this.#memberListeners) listener({ at, observer, member, previous });
       },
+      onDropConnections: (peer) => this.#dropConnection(id, peer),
     });
     node.tables.subscribe((changes) => {
       for (const listener of this.#tableListeners) listener({ at: this.sim.now, node: id, changes });
@@ -291,13 +286,39 @@ export class TablesCluster {
     sim.invoke(dialer, (node, now) => node.connect(now, listener, listenerTopics, true));
   }
 
-  #close(edge: Edge): void {
+  /**
+   * Closes a connection; `redialBy` (default: its dialer) then dials it again
+   * every redialWithinMs until it opens, as the agent's dialer does.
+   */
+  #close(edge: Edge, redialBy = edge.dialer): void {
     if (!edge.up) return;
     edge.up = false;
     edge.generation += 1;
     // invoke() skips a crashed end: it has no state to update.
     this.sim.invoke(edge.dialer, (node, now) => node.disconnect(now, edge.listener));
     this.sim.invoke(edge.listener, (node, now) => node.disconnect(now, edge.dialer));
+    this.#redial(edge, redialBy);
+  }
+
+  /** The next attempt lands at a random point of the dialer's period; a crashed dialer dials again on restart. */
+  #redial(edge: Edge, dialer: string): void {
+    const generation = edge.generation;
+    const delay = 1 + randomInt(this.#rng, this.connectionParams.redialWithinMs);
+    this.sim.at(this.sim.now + delay, () => {
+      if (edge.up || edge.generation !== generation || !this.sim.isUp(dialer)) return;
+      this.#open(edge, dialer);
+      if (!edge.up) this.#redial(edge, dialer);
+    });
+  }
+
+  /**
+   * The core declared `peer` dead: `observer` aborts its connection to it and
+   * re-dials (member-dialer.ts). Queued, not done at once: the observer is in
+   * the middle of a step, and closing calls into it.
+   */
+  #dropConnection(observer: string, peer: string): void {
+    const edge = this.graph.edgesOf(observer).find((e) => e.dialer === peer || e.listener === peer);
+    if (edge !== undefined) this.sim.at(this.sim.now, () => this.#close(edge, observer));
   }
 
   #closeLater(edge: Edge, stillBroken: () => boolean): void {

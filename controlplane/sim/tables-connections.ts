@@ -11,10 +11,13 @@
 // dials on demand).
 //
 // Connection failures: a connection across a partition, or to a crashed
-// node, closes after `dropAfterMs` (libp2p's connection monitor pings every
-// 10 s and aborts on failure). After a heal, each closed connection is
-// re-dialled within `redialWithinMs` (the agent's dialer runs every 2 s) by
-// its original dialer; a restarted node re-dials all its connections at once.
+// node, closes when failure detection declares the other end dead (the
+// agent drops a dead member's connections), at the latest after
+// `dropAfterMs` (libp2p's connection monitor pings every 10 s and aborts on
+// failure). A closed connection is re-dialled every `redialWithinMs` (the
+// agent's dialer runs every second) until it opens again: by the side that
+// dropped it, else by its original dialer. A restarted node re-dials all its
+// connections at once.
 
 import type { Rng } from '../membership/rng.ts';
 import { randomInt } from '../membership/rng.ts';
@@ -25,7 +28,7 @@ export interface ConnectionParams {
   redialWithinMs: number;
 }
 
-export const DEFAULT_CONNECTIONS: Readonly<ConnectionParams> = Object.freeze({ dial: 15, dropAfterMs: 15_000, redialWithinMs: 2_000 });
+export const DEFAULT_CONNECTIONS: Readonly<ConnectionParams> = Object.freeze({ dial: 15, dropAfterMs: 15_000, redialWithinMs: 1_000 });
 
 export interface Edge {
   /** The side that dials (and so starts the on-connect sync). */

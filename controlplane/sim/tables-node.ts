@@ -11,10 +11,10 @@
 // - /weft/sync/1 on every outbound connection and every periodicSyncMs
 //   with a random connected peer: open (membership snapshot + digest),
 //   answer (snapshot after merging + SyncReply), finish (entries).
-// The connections themselves are the cluster's (tables-cluster.ts), which
-// calls connect()/disconnect(). Not modelled: the agent's reactions to a
-// member's death (dropping its connections) and return (an immediate sync);
-// the cluster closes and re-dials connections itself.
+// - the core's member reactions, as cluster-node.ts carries them out: a sync
+//   with a member back from dead (on the open connection, if any), and a
+//   dead member's connections dropped, which the cluster does
+//   (onDropConnections) since the connections are its (tables-cluster.ts).
 
 import type { MembershipConfig } from '../membership/config.ts';
 import type { MemberView } from '../membership/member-table.ts';
@@ -84,6 +84,8 @@ export interface TablesNodeOptions {
   restored?: PersistedTables;
   sizer?: Sizer;
   onMemberChanged?: (now: number, observer: string, member: MemberView, previous: MemberState | null) => void;
+  /** The core asked to drop every connection to `peer` (it was declared dead). */
+  onDropConnections?: (peer: string) => void;
 }
 
 export interface SyncCounters {
@@ -121,6 +123,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
   readonly #rng: Rng;
   readonly #sizer: Sizer | undefined;
   readonly #onMemberChanged: TablesNodeOptions['onMemberChanged'];
+  readonly #onDropConnections: TablesNodeOptions['onDropConnections'];
   #deferredSeq = 0;
   #exchangeSeq = 0;
   #nextSyncAt: number;
@@ -133,6 +136,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
     this.timing = options.timing;
     this.#sizer = options.sizer;
     this.#onMemberChanged = options.onMemberChanged;
+    this.#onDropConnections = options.onDropConnections;
     this.core = new NodeCore({
       self: { id, address: options.address },
       now,
@@ -140,8 +144,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
       ...(options.membership === undefined ? {} : { membership: options.membership }),
       claims: UNSIGNED_CLAIMS,
       tables: { initialLamport: options.restored?.lamport ?? 0 },
-      // The simulator has never reaped tombstones; its scenarios are shorter than the reap time.
-      timing: { coalesceMs: this.timing.coalesceMs, maxEntriesPerMessage: this.timing.maxEntriesPerMessage, reapEveryMs: Infinity },
+      timing: { coalesceMs: this.timing.coalesceMs, maxEntriesPerMessage: this.timing.maxEntriesPerMessage },
       networks: options.networks,
     });
     // As the agent does on start-up: the saved entries go back in as a sync from ourselves.
@@ -286,7 +289,11 @@ export class TablesSimNode implements SimNode<TablesWire> {
       subscribe: (topic) => this.router.subscribe(topic),
       publish: ({ topic, entries }) => this.#later(now, this.timing.signMs, (t) => this.#sendRpcs(this.router.publish(t, topic, entries).sends)),
       send: ({ to, message }) => this.#send(to, { kind: 'swim', message }),
-      memberChanged: ({ member, previous }) => this.#onMemberChanged?.(now, this.id, member, previous),
+      memberChanged: ({ member, previous, reaction }) => {
+        if (reaction.dropConnections && member.id !== this.id) this.#onDropConnections?.(member.id);
+        if (reaction.sync && this.#connections.has(member.id)) this.#startSync(now, member.id);
+        this.#onMemberChanged?.(now, this.id, member, previous);
+      },
     });
   }
 

@@ -216,3 +216,28 @@ test('the simulator runs the agent\'s node core: same scope (network-hosts inclu
   const refused = node.core.step(cluster.sim.now, { kind: 'gossip', from: 'n1', topic: 'weft/tables/1', entries: [{ table: 'made-up', key: 'k', owner: 'n1', lamport: 1, deleted: false, reapInMs: 0, value: new Uint8Array() }] });
   t.is(refused.refused, 1, 'a table that is not a cluster table is refused on the cluster topic');
 });
+
+test('a member declared dead loses its connections at once; after the heal they are re-dialled and the tables agree', (t) => {
+  const cluster = new TablesCluster({ n: 10, seed: 5 });
+  const { sim } = cluster;
+  cluster.setPeriodicSync(false);
+  sim.runUntil(2_000);
+  const victim = 'n4';
+  const others = cluster.ids.filter((id) => id !== victim);
+  t.true(others.every((id) => cluster.node(id).isConnected(victim)), 'a full mesh at N = 10');
+  const cutAt = sim.now;
+  cluster.partition([[victim], others]);
+  cluster.write(victim, NET1, 'written-while-cut-off', text('x'));
+  const deadEverywhere = () => others.every((id) => cluster.node(id).membership.member(victim)?.state === 'dead');
+  t.true(sim.runUntilTrue(sim.now + 30_000, deadEverywhere), 'declared dead by all the others');
+  sim.runFor(1);
+  t.true(sim.now - cutAt < cluster.connectionParams.dropAfterMs, 'death came before the connection monitor would have closed anything');
+  t.deepEqual(others.filter((id) => cluster.node(id).isConnected(victim)), [], 'every connection to the dead member is dropped at its death');
+
+  cluster.heal();
+  t.true(
+    pollUntil(cluster, sim.now + 10_000, () => cluster.membershipConverged() && others.every((id) => cluster.node(id).isConnected(victim)) && cluster.storedConverged(TABLES)),
+    'connections back and tables equal without any periodic sync',
+  );
+  t.truthy(cluster.node('n0').tables.get(NET1, 'written-while-cut-off'));
+});
