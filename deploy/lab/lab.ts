@@ -102,7 +102,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     }
     say('waiting for every agent to answer');
     // They all start at once on however many cores there are: the deadline grows with their number.
-    await Promise.all(state.hosts.map((host) => waitForAgent(host, 30_000 + 2_000 * state.hosts.length)));
+    await waitForAgents(state.hosts, 30_000 + 2_000 * state.hosts.length);
     const first = state.hosts[0]!;
     say(`${first.name}: weft init`);
     state.token = await withClient(first, async (c) => (await c.call<{ token: string }>('Init', { defaultAddrPool: '100.64.0.0/10' })).token);
@@ -187,21 +187,41 @@ export async function withClient<T>(host: LabHost, use: (c: AgentClient) => Prom
   }
 }
 
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+/**
+ * Polls `check` until it holds. A failing check is retried (the agent may not
+ * listen yet); `hopeless` names a reason to stop at once instead of waiting
+ * out the deadline.
+ */
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, hopeless: () => string | undefined = () => undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    const reason = hopeless();
+    if (reason !== undefined) throw new Error(`gave up waiting for ${what}: ${reason}`);
     if (await check().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
 }
 
-async function waitForAgent(host: LabHost, timeoutMs = 30_000): Promise<void> {
+/** Waits for the agent to answer; stops when it exits or `signal` aborts (another agent failed). */
+async function waitForAgent(host: LabHost, timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
+  const hopeless = (): string | undefined => {
+    if (!isProcessAlive(host.pid)) return `the agent of ${host.name} exited (its log: ${host.logFile})`;
+    return signal?.aborted ? 'another agent failed' : undefined;
+  };
   await waitFor(`the agent of ${host.name} to answer on ${host.socket}`, timeoutMs, async () => {
-    if (!isProcessAlive(host.pid)) throw new Error(`the agent of ${host.name} exited`);
     await withClient(host, (c) => c.call('Status'));
     return true;
-  });
+  }, hopeless);
+}
+
+/** Waits for every agent; the first to fail stops the others' waits. */
+async function waitForAgents(hosts: readonly LabHost[], timeoutMs: number): Promise<void> {
+  const failed = new AbortController();
+  await Promise.all(hosts.map((host) => waitForAgent(host, timeoutMs, failed.signal).catch((error: unknown) => {
+    failed.abort();
+    throw error;
+  })));
 }
 
 export async function waitForFullMesh(state: LabState, timeoutMs = 60_000): Promise<void> {

@@ -51,6 +51,14 @@ test.serial('lab up refuses a join concurrency that is not a whole number from 1
   }
 });
 
+test.serial('lab up stops at an agent that exits, naming it, without waiting out the deadline', async (t) => {
+  // Unknown config keys are refused: every agent exits right after it starts.
+  const error = await t.throwsAsync(labUp({ hosts: 2, prefix, agentConfig: { bogus: 1 } }));
+  t.regex(error.message, /gave up waiting for the agent of h\d .*: the agent of h\d exited/);
+  t.notRegex(error.message, /timed out/);
+  t.regex(error.message, /Unrecognized key: "bogus"/, 'the agent\'s own reason comes with it, from its log');
+});
+
 test.serial('lab down removes every namespace, process and file of the lab', async (t) => {
   const state = readLabState(prefix)!;
   const r = await weft(['lab', 'down', '--prefix', prefix]);
