@@ -21,7 +21,8 @@ import { TablesCluster } from '../controlplane/sim/tables-cluster.ts';
 import { DEFAULT_CONNECTIONS } from '../controlplane/sim/tables-connections.ts';
 import { runConvergence, runPartitionHeal, runTraffic } from '../controlplane/sim/tables-convergence.ts';
 import type { ConvergenceRunOptions, ConvergenceRunResult, TrafficRunResult } from '../controlplane/sim/tables-convergence.ts';
-import type { EntryBatchData, MessageSize, Sizer, TablesWire } from '../controlplane/sim/tables-messages.ts';
+import type { EntryBatchData, MessageSize, Sizer, SyncMembership, TablesWire } from '../controlplane/sim/tables-messages.ts';
+import { DATAGRAM_OVERHEAD_BYTES } from '../agent/cluster/swim-datagram.ts';
 import { DEFAULT_HOST_TIMING } from '../controlplane/sim/tables-node.ts';
 import { makeDigest } from '../controlplane/tables/digest.ts';
 
@@ -72,12 +73,14 @@ const MESSAGE_ID = new Uint8Array(46).fill(3);
 // Transport framing, an estimate (docs/simulation.md): every write on a
 // libp2p stream is one yamux frame (12 B header) in one Noise frame (2 B
 // length + 16 B tag) in TCP/IP segments (52 B of headers each, 1448 B MSS).
-// Pure ACKs are not counted. A new stream (SWIM's stream per packet, each
-// sync) adds 5 writes (SYN, multistream-select both ways, FIN both ways)
-// and ~68 B of protocol names.
+// Pure ACKs are not counted. A new stream (each sync) adds 5 writes (SYN,
+// multistream-select both ways, FIN both ways) and ~68 B of protocol names.
+// SWIM packets are UDP datagrams (agent/cluster/swim-udp.ts): sealing plus
+// 28 B of UDP/IP headers each.
 const YAMUX = 12;
 const NOISE = 18;
 const TCPIP = 52;
+const UDPIP = 28;
 const MSS = 1448;
 const STREAM_SETUP = 5 * (YAMUX + NOISE + TCPIP) + 68;
 const varintLength = (n: number) => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
@@ -116,26 +119,33 @@ function rpcSize(rpc: GossipRpc<EntryBatchData>): number {
 // The agent's sync also carries its token record and settings; the roster is accounted apart.
 const TOKEN = { secret: new Uint8Array(32).fill(9), version: 1, changedBy: 'f'.repeat(32) };
 const SETTINGS = { defaultAddrPool: '100.64.0.0/10' };
-const clusterSnapshot = (membership: object) =>
-  encode(T.ClusterSnapshot, { members: [], token: TOKEN, settings: SETTINGS, membership: encode(T.SwimSnapshot, membership) });
+const DIGEST = new Uint8Array(16).fill(4);
+// A full round carries the liveness snapshot; a digest round (the periodic one) the two 16-byte hashes instead.
+const clusterSnapshot = (sync: SyncMembership) =>
+  encode(
+    T.ClusterSnapshot,
+    sync.snapshot === undefined
+      ? { members: [], token: TOKEN, settings: SETTINGS, rosterDigest: DIGEST, membershipDigest: DIGEST }
+      : { members: [], token: TOKEN, settings: SETTINGS, membership: encode(T.SwimSnapshot, sync.snapshot) },
+  );
 
 const sizer: Sizer = (message: TablesWire): MessageSize => {
   switch (message.kind) {
     case 'swim': {
       const { kind, ...body } = message.message;
       const payload = encode(T.SwimPacket, { [kind]: body }).length;
-      return { payload, wire: framed(payload) + STREAM_SETUP };
+      return { payload, wire: payload + DATAGRAM_OVERHEAD_BYTES + UDPIP };
     }
     case 'gossipsub': {
       const payload = rpcSize(message.rpc);
       return { payload, wire: framed(payload) };
     }
     case 'sync-open': {
-      const payload = encode(T.SyncOpen, { snapshot: clusterSnapshot(message.snapshot), digest: encode(T.Digest, message.digest) }).length;
+      const payload = encode(T.SyncOpen, { snapshot: clusterSnapshot(message), digest: encode(T.Digest, message.digest) }).length;
       return { payload, wire: framed(payload) + STREAM_SETUP };
     }
     case 'sync-answer': {
-      const payload = encode(T.SyncAnswer, { snapshot: clusterSnapshot(message.snapshot), reply: encode(T.SyncReply, message.reply) }).length;
+      const payload = encode(T.SyncAnswer, { snapshot: clusterSnapshot(message), reply: encode(T.SyncReply, message.reply) }).length;
       return { payload, wire: framed(payload) };
     }
     case 'sync-finish': {
@@ -219,7 +229,7 @@ console.log(`RSS after the N = 1000 runs: ${rssAfter1000} MB`);
 // ---- bandwidth ------------------------------------------------------------------
 
 /** A real node certificate, to size the roster that the agent's sync ships (outside the simulator). */
-async function rosterRecordBytes(): Promise<{ certificateBytes: number; recordBytes: number }> {
+async function rosterRecordBytes(): Promise<{ certificateBytes: number; recordBytes: number; summaryBytes: number }> {
   const now = new Date();
   const ca = await createClusterCa(now);
   const keys = await generateEcKeyPair();
@@ -228,7 +238,8 @@ async function rosterRecordBytes(): Promise<{ certificateBytes: number; recordBy
   const certificate = await issueNodeCertificate(ca, { nodeId, peerId, publicKeySpki: keys.publicKeySpki, ip: '198.18.0.42' }, now);
   const record = { nodeId, name: 'host-042', peerId, address: '198.18.0.42', gossipPort: 7946, admissionPort: 7947, certificate, version: 3, status: 'active', changedBy: nodeId };
   const one = encode(T.ClusterSnapshot, { members: [record] }).length;
-  return { certificateBytes: certificate.length, recordBytes: one };
+  const summary = encode(T.ClusterSnapshot, { summary: [{ nodeId, version: 3, status: 'active', changedBy: nodeId }] }).length;
+  return { certificateBytes: certificate.length, recordBytes: one, summaryBytes: summary };
 }
 
 interface Component {
@@ -237,7 +248,7 @@ interface Component {
 }
 const COMPONENTS: Component[] = [
   { name: 'SWIM probes + gossip', classes: (c) => c.startsWith('swim/') },
-  { name: 'sync (digest + swim snapshot)', classes: (c) => c.startsWith('sync/') },
+  { name: 'sync (table digest + liveness snapshot or hash)', classes: (c) => c.startsWith('sync/') },
   { name: 'gossipsub messages', classes: (c) => c === 'gossipsub/message' },
   { name: 'gossipsub IHAVE/IWANT/GRAFT/PRUNE', classes: (c) => c.startsWith('gossipsub/') && c !== 'gossipsub/message' },
 ];
@@ -308,7 +319,8 @@ console.log(
 
 // Outside the simulator, estimated from the simulated sync rate and connection count.
 const roster = await rosterRecordBytes();
-const rosterBytesPerSecond = Math.round(steadyRun.syncSnapshotsPerNodePerSecond * roster.recordBytes * steadyRun.n);
+// A full round's open and answer each summarise the whole roster; records travel only where they differ (none when quiet).
+const rosterBytesPerSecond = Math.round(steadyRun.syncSnapshotsPerNodePerSecond * roster.summaryBytes * steadyRun.n);
 // libp2p connection monitor: each side opens a ping stream per connection every 10 s; weft
 // registers no ping handler, so it is a stream open + "na" + reset (~4 writes + names).
 const monitorBytes = 4 * (YAMUX + NOISE + TCPIP) + 61;
@@ -316,7 +328,7 @@ const yamuxKeepaliveBytes = 2 * (YAMUX + NOISE + TCPIP);
 const backgroundBytesPerSecond = Math.round(steadyRun.meanDegree * (monitorBytes / 10 + yamuxKeepaliveBytes / 30));
 console.log('\nnot simulated, estimated for the same cluster (see docs/simulation.md):');
 console.log(
-  `  roster in every sync open/answer (agent): ${steadyRun.n} records x ${roster.recordBytes} B (certificate ${roster.certificateBytes} B), ${steadyRun.syncSnapshotsPerNodePerSecond.toFixed(3)} snapshots/node/s -> ${kbit(rosterBytesPerSecond)} kbit/s`,
+  `  roster summary in every full-round open/answer (agent): ${steadyRun.n} x ${roster.summaryBytes} B (a record with its certificate, ${roster.recordBytes} B, only where they differ), ${steadyRun.syncSnapshotsPerNodePerSecond.toFixed(3)} full opens+answers/node/s -> ${kbit(rosterBytesPerSecond)} kbit/s`,
 );
 console.log(`  libp2p connection monitor (10 s) + yamux keep-alive (30 s) on ${steadyRun.meanDegree.toFixed(1)} connections: ${kbit(backgroundBytesPerSecond)} kbit/s`);
 

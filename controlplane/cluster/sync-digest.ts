@@ -40,6 +40,7 @@ function digestOf(tuples: unknown[][]): Uint8Array {
   return new Uint8Array(hash.digest().subarray(0, SYNC_DIGEST_BYTES));
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+/** Whether two digests are the same bytes (a missing one never is). */
+export function equalBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
   return b !== undefined && a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

@@ -134,7 +134,7 @@ export interface TrafficRunResult {
   entries: number;
   /** Per traffic class: sent per node per second. */
   perNodePerSecond: Record<string, TrafficTotals>;
-  /** Sync opens and answers sent per node per second (each would carry the agent's roster too). */
+  /** Full-round sync opens and answers sent per node per second (each would carry the agent's roster summary too). */
   syncSnapshotsPerNodePerSecond: number;
   /** Stored tables and membership agree everywhere 5 s after the window (writes drained). */
   convergedAtEnd: boolean;
@@ -346,13 +346,17 @@ export function runPartitionHeal(options: PartitionHealOptions): PartitionHealRe
   sim.runFor(20_000);
   writeDuringPartition(cluster, { minority, majority }, table, existing, 10_000, 10);
   sim.runFor(partitionMs - 20_000);
-  const syncsBefore = cluster.trafficTotals().get('sync/open')?.messages ?? 0;
+  const opens = (): number => {
+    const t = cluster.trafficTotals();
+    return (t.get('sync/open')?.messages ?? 0) + (t.get('sync/open-digest')?.messages ?? 0);
+  };
+  const syncsBefore = opens();
   cluster.heal();
   const healedAt = sim.now;
   const tables = [...CLUSTER_TABLES, table];
   const stored = pollUntil(cluster, healedAt + 120_000, () => cluster.storedConverged(tables));
   const storedMs = stored ? sim.now - healedAt : null;
-  const syncs = (cluster.trafficTotals().get('sync/open')?.messages ?? 0) - syncsBefore;
+  const syncs = opens() - syncsBefore;
   const visible = pollUntil(cluster, healedAt + 120_000, () => cluster.membershipConverged() && cluster.visibleConverged(tables));
   return { seed, storedMs, visibleMs: visible ? sim.now - healedAt : null, syncs, isolated };
 }

@@ -2,11 +2,13 @@
 // simulator carries all three protocols, as one libp2p connection does:
 // SWIM packets (/weft/swim/1), gossipsub RPCs (the table topics) and the
 // three parts of /weft/sync/1. The sync parts carry what the agent's do
-// (agent/cluster/state-sync.ts): the membership snapshot for push-pull and
-// the table digest, reply and finish. The agent's sync also carries the
-// roster (member records with certificates); the simulator has no roster,
-// and bench/convergence.ts accounts for its size separately. `exchange`
-// stands for the stream: it is not a field on the wire.
+// (agent/cluster/state-sync.ts): the table digest, reply and finish, and
+// either the membership snapshot for push-pull (a full round) or only the
+// hash of the liveness view (a digest round, the periodic one). The agent's
+// sync also carries the roster (a summary, records only where they differ);
+// the simulator has no roster, and bench/convergence.ts accounts for its
+// size separately. `exchange` stands for the stream: it is not a field on
+// the wire.
 
 import type { Snapshot, SwimMessage } from '../membership/messages.ts';
 import type { SyncReply } from '../tables/antientropy.ts';
@@ -20,9 +22,12 @@ export type EntryBatchData = readonly WireEntry[];
 export type TablesWire =
   | { kind: 'swim'; message: SwimMessage }
   | { kind: 'gossipsub'; rpc: GossipRpc<EntryBatchData> }
-  | { kind: 'sync-open'; exchange: string; snapshot: Snapshot; digest: Digest }
-  | { kind: 'sync-answer'; exchange: string; snapshot: Snapshot; reply: SyncReply }
+  | ({ kind: 'sync-open'; exchange: string; digest: Digest } & SyncMembership)
+  | ({ kind: 'sync-answer'; exchange: string; reply: SyncReply } & SyncMembership)
   | { kind: 'sync-finish'; exchange: string; entries: WireEntry[] };
+
+/** What a sync message says of membership: the snapshot (full round) or its hash (digest round). */
+export type SyncMembership = { snapshot: Snapshot; membershipDigest?: undefined } | { snapshot?: undefined; membershipDigest: Uint8Array };
 
 /** Size of one message as the host estimates it (the simulator itself does no encoding). */
 export interface MessageSize {
@@ -46,6 +51,9 @@ export function trafficClass(message: TablesWire): string {
       if (rpc.iwant.length > 0) return 'gossipsub/iwant';
       return 'gossipsub/graft-prune';
     }
+    case 'sync-open':
+    case 'sync-answer':
+      return `sync/${message.kind.slice('sync-'.length)}${message.snapshot === undefined ? '-digest' : ''}`;
     default:
       return `sync/${message.kind.slice('sync-'.length)}`;
   }

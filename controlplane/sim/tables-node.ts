@@ -10,7 +10,10 @@
 //   drops entries that do not belong on the topic), then forwarded;
 // - /weft/sync/1 on every outbound connection and every periodicSyncMs
 //   with a random connected peer: open (membership snapshot + digest),
-//   answer (snapshot after merging + SyncReply), finish (entries).
+//   answer (snapshot after merging + SyncReply), finish (entries). The
+//   periodic round is a digest round, as the agent's: the hash of the
+//   liveness view stands in for the snapshot each way, and a full round
+//   follows only when the hashes differ.
 // - the core's member reactions, as cluster-node.ts carries them out: a sync
 //   with a member back from dead (on the open connection, if any), and a
 //   dead member's connections dropped, which the cluster does
@@ -28,6 +31,7 @@ import { toWire } from '../tables/entry.ts';
 import type { WireEntry } from '../tables/entry.ts';
 import type { ReplicatedTables } from '../tables/table.ts';
 import { DEFAULT_NODE_TIMING, NodeCore } from '../node/node-core.ts';
+import { equalBytes, syncDigests } from '../cluster/sync-digest.ts';
 import { deliverReady, type Ready } from '../node/ready.ts';
 import type { GossipMessage, GossipsubParams, RouterSend } from './dissemination-gossipsub.ts';
 import { GossipRouter } from './dissemination-gossipsub.ts';
@@ -102,9 +106,13 @@ interface Deferred {
   run: (now: number) => void;
 }
 
+/** full: on connect, on a member's return, after a digest round differed. digest: periodic. */
+export type SyncMode = 'full' | 'digest';
+
 interface PendingSync {
   peer: string;
   digest: Digest;
+  mode: SyncMode;
   expiresAt: number;
 }
 
@@ -200,21 +208,24 @@ export class TablesSimNode implements SimNode<TablesWire> {
       }
       case 'sync-open': {
         // The responder merges the initiator's snapshot before answering (state-sync.ts).
-        this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
+        if (message.snapshot !== undefined) this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
         const reply = this.core.answer(now, message.digest);
         this.syncCounters.answered += 1;
-        this.#send(from, { kind: 'sync-answer', exchange: message.exchange, snapshot: this.membership.snapshot(), reply });
+        const membership = message.snapshot === undefined ? { membershipDigest: this.#membershipDigest() } : { snapshot: this.membership.snapshot() };
+        this.#send(from, { kind: 'sync-answer', exchange: message.exchange, reply, ...membership });
         break;
       }
       case 'sync-answer': {
         const pending = this.#pending.get(message.exchange);
         if (pending === undefined || pending.peer !== from) break;
         this.#pending.delete(message.exchange);
-        this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
+        if (message.snapshot !== undefined) this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
         const ready = this.core.step(now, { kind: 'sync-reply', from, digest: pending.digest, reply: message.reply });
         this.#run(now, ready);
         this.syncCounters.completed += 1;
         this.#send(from, { kind: 'sync-finish', exchange: message.exchange, entries: ready.syncClose });
+        // The views differ: exchange them now, not at the next periodic round (sync-scheduler.ts).
+        if (pending.mode === 'digest' && !equalBytes(this.#membershipDigest(), message.membershipDigest)) this.#startSync(now, from, 'full');
         break;
       }
       case 'sync-finish':
@@ -269,9 +280,9 @@ export class TablesSimNode implements SimNode<TablesWire> {
     return this.#flush();
   }
 
-  /** Opens a /weft/sync/1 exchange with `peer` (message 1). */
-  startSync(now: number, peer: string): Envelope<TablesWire>[] {
-    this.#startSync(now, peer);
+  /** Opens a /weft/sync/1 exchange with `peer` (message 1); `digest`: as the periodic round does. */
+  startSync(now: number, peer: string, mode: SyncMode = 'full'): Envelope<TablesWire>[] {
+    this.#startSync(now, peer, mode);
     return this.#flush();
   }
 
@@ -297,13 +308,19 @@ export class TablesSimNode implements SimNode<TablesWire> {
     });
   }
 
-  #startSync(now: number, peer: string): void {
+  #startSync(now: number, peer: string, mode: SyncMode = 'full'): void {
     this.#exchangeSeq += 1;
     const exchange = `${this.id}/${this.#exchangeSeq}`;
     const digest = this.core.digest();
-    this.#pending.set(exchange, { peer, digest, expiresAt: now + this.timing.syncTimeoutMs });
+    this.#pending.set(exchange, { peer, digest, mode, expiresAt: now + this.timing.syncTimeoutMs });
     this.syncCounters.started += 1;
-    this.#send(peer, { kind: 'sync-open', exchange, snapshot: this.membership.snapshot(), digest });
+    const membership = mode === 'digest' ? { membershipDigest: this.#membershipDigest() } : { snapshot: this.membership.snapshot() };
+    this.#send(peer, { kind: 'sync-open', exchange, digest, ...membership });
+  }
+
+  /** The hash a digest round sends for the liveness view (the simulator has no roster to hash). */
+  #membershipDigest(): Uint8Array {
+    return syncDigests([], this.membership.members()).membershipDigest;
   }
 
   #periodic(now: number): void {
@@ -315,7 +332,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
     }
     if (!this.periodicSync || this.#connections.size === 0) return;
     const peers = [...this.#connections.keys()];
-    this.#startSync(now, peers[randomInt(this.#rng, peers.length)] as string);
+    this.#startSync(now, peers[randomInt(this.#rng, peers.length)] as string, 'digest');
   }
 
   /** A validated first copy: the core applies what belongs on its topic, then it is forwarded. */

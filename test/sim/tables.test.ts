@@ -241,3 +241,24 @@ test('a member declared dead loses its connections at once; after the heal they 
   );
   t.truthy(cluster.node('n0').tables.get(NET1, 'written-while-cut-off'));
 });
+
+test('the periodic sync is a digest round: hashes only while views agree, a full round when they differ', (t) => {
+  const cluster = new TablesCluster({ n: 10, seed: 2 });
+  const { sim } = cluster;
+  const opens = (cls: string) => cluster.trafficTotals().get(cls)?.messages ?? 0;
+  sim.runUntil(5_000);
+  const [fullBefore, digestBefore] = [opens('sync/open'), opens('sync/open-digest')];
+  sim.runFor(120_000); // four periodic rounds per node, nothing changing
+  t.true(opens('sync/open-digest') - digestBefore >= 30, 'periodic rounds ran as digest rounds');
+  t.is(opens('sync/open') - fullBefore, 0, 'no full round while every view agrees');
+
+  // n3's liveness view differs from n4's (a member only n3 has heard of): the
+  // digest round between them finds it and a full round follows at once.
+  const fullBefore2 = opens('sync/open');
+  sim.invoke('n3', (node, now) => {
+    node.membership.addMember(now, { id: 'n-unknown', address: '/ip4/198.18.9.9/tcp/7946', incarnation: 0 });
+    return node.startSync(now, 'n4', 'digest');
+  });
+  sim.runFor(200);
+  t.is(opens('sync/open') - fullBefore2, 1, 'one full round followed the digest round that differed');
+});
