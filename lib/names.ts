@@ -34,6 +34,10 @@ const containerId = namePattern(255);
 export const CONTAINER_ID = containerId.pattern;
 export const CONTAINER_ID_RULE = containerId.rule;
 
+/** CNI 1.0: a network configuration's name follows the same rule as a container ID. */
+export const CNI_NETWORK_NAME = containerId.pattern;
+export const CNI_NETWORK_NAME_RULE = containerId.rule;
+
 /**
  * An interface name inside a sandbox, as the kernel takes it (IFNAMSIZ - 1 characters) and
  * `ip` parses it: no "/", ":" nor whitespace, and no leading "." or "-" (so neither "." nor

@@ -5,7 +5,7 @@ import type { Overlay } from '../overlay/overlay.ts';
 import type { EndpointObject, HealthCheck, NetworkObject, ServiceObject } from '../wire/objects-codec.ts';
 import { liveBackends } from '../../controlplane/services/backends.ts';
 import { badRequest } from './errors.ts';
-import { containerRef, endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest, serviceCreateRequest, serviceRef } from './schemas.ts';
+import { containerGcRequest, containerRef, endpointsRequest, networkCreateRequest, networkRef, sandboxCreateRequest, sandboxDetachRequest, serviceCreateRequest, serviceRef } from './schemas.ts';
 
 type Handler = (request: unknown) => Promise<object> | object;
 
@@ -59,6 +59,10 @@ export function overlayHandlers(overlay: () => Overlay, nodeName: (nodeId: strin
       const { containerId, ifname } = parse(containerRef, req);
       const info = await overlay().detachContainer(containerId, ifname);
       return info ? { ...info, endpoints: info.endpoints.map(endpointInfo) } : {};
+    },
+    ContainerGc: async (req) => {
+      const { network, cniNetwork, valid } = parse(containerGcRequest, req);
+      return { removed: await overlay().collectContainers(network, cniNetwork, valid) };
     },
     ContainerCheck: async (req) => {
       const { containerId, ifname } = parse(containerRef, req);

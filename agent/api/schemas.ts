@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isIPv4 } from 'node:net';
 
 import { DEFAULT_ADDR_POOL } from './defaults.ts';
-import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE } from '../../lib/names.ts';
+import { CNI_NETWORK_NAME, CNI_NETWORK_NAME_RULE, CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE } from '../../lib/names.ts';
 import { parsePublishSpecs, PublishSpecError } from '../../lib/publish-spec.ts';
 import { bandwidthEntrySchema, limitsOf } from '../../lib/bandwidth.ts';
 import { MAX_SERVICE_PUBLICATIONS, parseServicePublications, ServicePublishError } from '../../lib/service-publish-spec.ts';
@@ -49,6 +49,12 @@ const optionalIfname = z.string().default('').refine((v) => v === '' || INTERFAC
   .transform((v) => (v === '' ? undefined : v));
 const containerKey = { containerId: z.string().min(1, 'name the container (containerId)').refine((v) => CONTAINER_ID.test(v), `a container ID is ${CONTAINER_ID_RULE}`), ifname: z.string().min(1, 'name the interface (ifname)').refine((v) => INTERFACE_NAME.test(v), `an interface name is ${INTERFACE_NAME_RULE}`) };
 export const containerRef = z.object(containerKey);
+const optionalCniNetwork = z.string().default('').refine((v) => v === '' || CNI_NETWORK_NAME.test(v), `a CNI network name is ${CNI_NETWORK_NAME_RULE}`);
+export const containerGcRequest = z.object({
+  network: z.string().min(1, 'name the weft network'),
+  cniNetwork: z.string().refine((v) => CNI_NETWORK_NAME.test(v), `a CNI network name is ${CNI_NETWORK_NAME_RULE}`),
+  valid: z.array(z.object(containerKey)).max(100_000).default([]),
+});
 export const sandboxCreateRequest = z.object({
   networks: z.array(z.string().min(1)).min(1, 'give at least one --network').max(16),
   name,
@@ -69,6 +75,7 @@ export const sandboxCreateRequest = z.object({
   }),
   /** Unset (null after agent.proto's codec) or all zero: no limits. */
   bandwidth: bandwidthEntrySchema.nullish().transform((entry) => (entry ? limitsOf(entry) : undefined)),
+  cniNetwork: optionalCniNetwork.transform((v) => (v === '' ? undefined : v)),
 });
 export const servicePortRequest = z.object({
   port: z.number().int().min(1, 'a port is 1-65535').max(65_535, 'a port is 1-65535'),

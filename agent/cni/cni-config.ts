@@ -7,11 +7,14 @@ import { CNI_CODE, CniError } from './cni-error.ts';
 import { bandwidthEntrySchema, limitsOf, type BandwidthLimits } from '../../lib/bandwidth.ts';
 import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE, OBJECT_NAME, OBJECT_NAME_RULE, SERVICE_NAME, SERVICE_NAME_RULE } from '../../lib/names.ts';
 
-/** Result formats this plugin writes (0.4.0 adds `version` to each IP; CHECK exists from 0.4.0). */
-export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0'] as const;
+/** Result formats this plugin writes (0.4.0 adds `version` to each IP; CHECK exists from 0.4.0; 1.1.0 adds STATUS and GC, results as 1.0.0). */
+export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0', '1.1.0'] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 
-export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
+const COMMANDS: readonly CniCommand[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'];
+/** Commands CNI 1.1 added: a configuration of an older version cannot ask for them. */
+const SINCE_1_1: readonly CniCommand[] = ['STATUS', 'GC'];
 
 // The agent's own rules (lib/names.ts): a name the plugin passes is one the agent takes.
 const objectName = (what: string) => z.string().regex(OBJECT_NAME, `${what} must be ${OBJECT_NAME_RULE}`);
@@ -35,6 +38,11 @@ const configSchema = z.object({
   ingressBurst: z.unknown().optional(),
   egressRate: z.unknown().optional(),
   egressBurst: z.unknown().optional(),
+  /** GC (1.1): the attachments the runtime still has on this network; any other is released. */
+  'cni.dev/valid-attachments': z.array(z.object({
+    containerID: z.string().regex(CONTAINER_ID, `a valid attachment's containerID must be ${CONTAINER_ID_RULE}`),
+    ifname: z.string().regex(INTERFACE_NAME, `a valid attachment's ifname must be ${INTERFACE_NAME_RULE}`),
+  }).loose()).max(100_000).optional(),
 }).loose();
 
 const BANDWIDTH_FIELDS = ['ingressRate', 'ingressBurst', 'egressRate', 'egressBurst'] as const;
@@ -65,6 +73,8 @@ export interface CniConfig {
   endpointName: string;
   aliases: string[];
   services: string[];
+  /** GC: the attachments to keep, as (containerId, ifname). */
+  validAttachments: Array<{ containerId: string; ifname: string }>;
 }
 
 /**
@@ -88,6 +98,8 @@ export function parseConfig(text: string, command: CniCommand = 'ADD'): CniConfi
   if (!parsed.success) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration', z.prettifyError(parsed.error));
   const c = parsed.data;
   if (c.type !== 'weft') throw new CniError(CNI_CODE.invalidConfig, `invalid network configuration: type is "${c.type}", this plugin is "weft"`);
+  if (SINCE_1_1.includes(command) && c.cniVersion !== '1.1.0') throw new CniError(CNI_CODE.incompatibleVersion, `${command} needs cniVersion 1.1.0, the configuration has ${c.cniVersion}`);
+  if (command === 'GC' && c['cni.dev/valid-attachments'] === undefined) throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration: GC needs "cni.dev/valid-attachments" (an empty list releases every attachment of this network)');
   return {
     cniVersion: c.cniVersion as CniVersion,
     name: c.name,
@@ -97,11 +109,15 @@ export function parseConfig(text: string, command: CniCommand = 'ADD'): CniConfi
     aliases: [...(c.args?.cni?.aliases ?? []), ...(c.runtimeConfig?.aliases?.[c.name] ?? [])],
     services: c.args?.cni?.services ?? [],
     bandwidth: command === 'ADD' ? bandwidthOf(c) : undefined,
+    validAttachments: (c['cni.dev/valid-attachments'] ?? []).map((a) => ({ containerId: a.containerID, ifname: a.ifname })),
   };
 }
 
+/** The commands about one container's attachment, which come with its CNI_* environment. */
+export type ContainerCommand = 'ADD' | 'DEL' | 'CHECK';
+
 export interface CniEnv {
-  command: CniCommand;
+  command: ContainerCommand;
   containerId: string;
   netns: string;
   ifname: string;
@@ -116,12 +132,13 @@ const KNOWN_IGNORED = new Set(['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_IN
 
 export function parseCommand(env: NodeJS.ProcessEnv): CniCommand {
   const command = env['CNI_COMMAND'];
-  if (command === 'ADD' || command === 'DEL' || command === 'CHECK' || command === 'VERSION') return command;
-  throw new CniError(CNI_CODE.invalidEnv, command === undefined || command === '' ? 'CNI_COMMAND is not set' : `CNI_COMMAND "${command}" is not one of ADD, DEL, CHECK, VERSION`);
+  if ((COMMANDS as readonly (string | undefined)[]).includes(command)) return command as CniCommand;
+  throw new CniError(CNI_CODE.invalidEnv, command === undefined || command === '' ? 'CNI_COMMAND is not set' : `CNI_COMMAND "${command}" is not one of ${COMMANDS.join(', ')}`);
 }
 
 export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const command = parseCommand(env);
+  if (command !== 'ADD' && command !== 'DEL' && command !== 'CHECK') throw new CniError(CNI_CODE.invalidEnv, `${command} is not about one container: it takes no CNI_CONTAINERID`);
   const need = (key: string): string => {
     const value = env[key];
     if (value === undefined || value === '') throw new CniError(CNI_CODE.invalidEnv, `${key} is required for ${command}`);

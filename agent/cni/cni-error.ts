@@ -9,6 +9,8 @@ export const CNI_CODE = {
   decode: 6,
   invalidConfig: 7,
   tryLater: 11,
+  /** STATUS (1.1): the plugin cannot service ADD now (agent down, not in a cluster, no such network). */
+  notAvailable: 50,
   /** The agent refused or failed the request for a reason of its own (its message says which). */
   agentFailed: 100,
   /** CHECK found the container's interface, address or route not as the agent made them. */

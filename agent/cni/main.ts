@@ -42,6 +42,7 @@ async function add(config: CniConfig, env: CniEnv): Promise<object> {
     containerId: env.containerId,
     ifname: env.ifname,
     ...(config.bandwidth ? { bandwidth: entryOf(config.bandwidth) } : {}),
+    cniNetwork: config.name,
   });
   return buildResult(config.cniVersion, reply, config.network, env.ifname, env.netns);
 }
@@ -65,6 +66,33 @@ async function check(config: CniConfig, env: CniEnv): Promise<void> {
   if (problems.length > 0) throw new CniError(CNI_CODE.drift, `container ${env.containerId} interface ${env.ifname} is not as weft attached it`, problems.join('; '));
 }
 
+/**
+ * STATUS (1.1): whether an ADD could work now: the agent answers and has the
+ * network (so it is in a cluster). Anything else is code 50 with the reason.
+ */
+async function status(config: CniConfig): Promise<void> {
+  try {
+    await call(config, 'NetworkInspect', { name: config.network });
+  } catch (error) {
+    const cause = error as CniError;
+    throw new CniError(CNI_CODE.notAvailable, `weft cannot attach containers to network ${config.network} now: ${cause.message}`, cause.details);
+  }
+}
+
+/**
+ * GC (1.1): the agent releases every attachment this CNI network made on the
+ * weft network that the runtime no longer lists. A weft network that is gone
+ * has nothing left to release.
+ */
+async function gc(config: CniConfig): Promise<void> {
+  try {
+    await new AgentClient(config.socket).call('ContainerGc', { network: config.network, cniNetwork: config.name, valid: config.validAttachments });
+  } catch (error) {
+    if (error instanceof ApiCallError && error.code === STATUS.notFound) return;
+    throw asCniError(error, config.socket);
+  }
+}
+
 export function readStdin(): string {
   try {
     return readFileSync(0, 'utf8');
@@ -84,6 +112,10 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: () => string, out: (
     }
     const config = parseConfig(stdin(), command);
     version = config.cniVersion;
+    if (command === 'STATUS' || command === 'GC') {
+      await (command === 'STATUS' ? status(config) : gc(config));
+      return 0;
+    }
     const request = parseEnv(env);
     if (request.command === 'ADD') out(JSON.stringify(await add(config, request)));
     else if (request.command === 'DEL') await del(config, request);

@@ -19,6 +19,8 @@ const attachmentSchema = z.object({
   services: z.array(z.string()).default([]),
   /** The container runtime's ID (CNI_CONTAINERID) that, with ifname, keys this attachment; '' for weft's own. */
   containerId: z.string().default(''),
+  /** The CNI network (configuration name) a CNI attachment was made through; '' otherwise (and for ones made before it was kept). */
+  cniNetwork: z.string().default(''),
   /** The address was handed out to a runtime's IPAM (Docker), which frees it: detaching does not. */
   addressHeld: z.boolean().default(false),
   /** Bandwidth limits a container runtime asked for (CNI `bandwidth`), in bits: CHECK compares the kernel with them. */
@@ -76,6 +78,11 @@ export class LocalState {
       if (attachment) return { sandbox, attachment };
     }
     return undefined;
+  }
+
+  /** Every container attachment made through CNI network `cniNetwork` on weft network `networkId`. */
+  cniAttachments(networkId: string, cniNetwork: string): LocalAttachment[] {
+    return this.attachmentsOn(networkId).filter((a) => a.containerId !== '' && a.cniNetwork === cniNetwork);
   }
 
   attachmentsOn(networkId: string): LocalAttachment[] {

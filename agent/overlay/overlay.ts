@@ -24,7 +24,7 @@ import { DetachedProcesses } from './detached.ts';
 import { Gateway } from './gateway.ts';
 import { HostNetworks } from './host-networks.ts';
 import { ContainerLinks } from './container-links.ts';
-import type { SandboxInfo, SandboxRequest } from './sandbox-request.ts';
+import type { ContainerKey, SandboxInfo, SandboxRequest } from './sandbox-request.ts';
 import { Publisher, type IngressPort } from './publisher.ts';
 import { LocalEndpoints } from './local-endpoints.ts';
 import { SandboxLifecycle } from './sandbox-lifecycle.ts';
@@ -233,6 +233,11 @@ export class Overlay {
   /** Detaches what a container runtime attached for (containerId, ifname); undefined when there is nothing (DEL must then succeed). */
   detachContainer(containerId: string, ifname: string): Promise<SandboxInfo | undefined> {
     return this.#exclusive.run(() => this.#sandboxes.detachContainer(containerId, ifname));
+  }
+
+  /** CNI GC on `network` for CNI network `cniNetwork` (SandboxLifecycle.collectContainers); the keys detached. */
+  collectContainers(network: string, cniNetwork: string, valid: readonly ContainerKey[]): Promise<ContainerKey[]> {
+    return this.#exclusive.run(() => this.#sandboxes.collectContainers(this.networks.require(network), cniNetwork, valid));
   }
 
   /**

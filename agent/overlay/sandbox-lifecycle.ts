@@ -23,7 +23,7 @@ import type { LocalAttachment, LocalSandbox, LocalState } from './local-state.ts
 import type { Networks } from './networks.ts';
 import { Publisher } from './publisher.ts';
 import { ContainerShaping } from './container-shaping.ts';
-import { checkSandboxRequest, servicesToBack, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
+import { checkSandboxRequest, servicesToBack, type ContainerKey, type SandboxInfo, type SandboxRequest } from './sandbox-request.ts';
 import type { Services } from './services.ts';
 import { ipSpace, type Allocations } from './spaces.ts';
 
@@ -136,6 +136,21 @@ export class SandboxLifecycle {
   }
 
   /**
+   * CNI GC: detaches every attachment made through CNI network `cniNetwork` on `network`
+   * whose (containerId, ifname) is not in `valid`, and returns their keys. Attachments made
+   * otherwise (weft's own, Docker's, another CNI network's) are never touched.
+   */
+  async collectContainers(network: NetworkObject, cniNetwork: string, valid: readonly ContainerKey[]): Promise<ContainerKey[]> {
+    const keep = new Set(valid.map((v) => `${v.containerId}/${v.ifname}`));
+    const stale = this.#o.local.cniAttachments(network.id, cniNetwork).filter((a) => !keep.has(`${a.containerId}/${a.ifname}`));
+    const removed: ContainerKey[] = [];
+    for (const { containerId, ifname } of stale) {
+      if (await this.detachContainer(containerId, ifname)) removed.push({ containerId, ifname });
+    }
+    return removed;
+  }
+
+  /**
    * Names a container's attachment that was published without a name (its runtime could not say
    * it in time) and publishes it again; false when there is no such attachment or it has a name.
    */
@@ -241,6 +256,7 @@ export class SandboxLifecycle {
         aliases: request.aliases,
         services,
         containerId: request.containerId ?? '',
+        cniNetwork: request.cniNetwork ?? '',
         addressHeld: request.address !== undefined,
       };
       // A backend of a checked service gets traffic only once a check has passed.

@@ -29,6 +29,14 @@ export interface SandboxRequest {
   address?: string | undefined;
   /** Limits on the container's traffic over its link (CNI `bandwidth`); only for a container attachment. */
   bandwidth?: BandwidthLimits | undefined;
+  /** The CNI network (configuration name) a container attachment was made through: what CNI GC is scoped to. */
+  cniNetwork?: string | undefined;
+}
+
+/** What keys a container runtime's attachment (CNI_CONTAINERID, CNI_IFNAME). */
+export interface ContainerKey {
+  containerId: string;
+  ifname: string;
 }
 
 /** The interfaces a sandbox has on its networks, as a container runtime reports them. */
@@ -68,6 +76,7 @@ export function checkSandboxRequest(request: SandboxRequest): void {
     if ((request.publish ?? []).length > 0) throw badRequest('a container attachment (containerId) cannot publish ports; publish them with `weft attach --netns`');
   }
   if (request.bandwidth !== undefined && request.containerId === undefined) throw badRequest('bandwidth limits are for a container attachment (containerId) only');
+  if (request.cniNetwork !== undefined && request.containerId === undefined) throw badRequest('a CNI network name is for a container attachment (containerId) only');
   if (request.address !== undefined && request.networks.length !== 1) throw badRequest('an attachment with a given address names exactly one network');
 }
 

@@ -68,10 +68,11 @@ test.after.always(async () => {
   await labDown(prefix);
 });
 
-test.serial('VERSION lists 1.0.0', async (t) => {
+test.serial('VERSION lists 1.0.0 and 1.1.0', async (t) => {
   const r = await cni('VERSION', '', '', {});
   t.is(r.exitCode, 0);
   t.true((r.json['supportedVersions'] as string[]).includes('1.0.0'));
+  t.true((r.json['supportedVersions'] as string[]).includes('1.1.0'));
 });
 
 test.serial('ADD attaches the namespace: it reaches a sandbox on h2 and resolves it through the returned nameserver; ADD again is the same', async (t) => {
@@ -194,4 +195,53 @@ test.serial('the agent refuses hostile container keys and a key reused for anoth
   t.is(other.json['code'], 100);
   t.regex(String(other.json['msg']), /already attached to network "blue"/);
   t.is((await cni('DEL', 'ctr4', nsPath('c2'), config())).exitCode, 0);
+});
+
+test.serial('CNI 1.1: STATUS says whether ADD can work; GC releases what its CNI network no longer lists, nothing else', async (t) => {
+  const h1 = lab.hosts[0]!;
+  const v11 = (over: object = {}): object => config({ cniVersion: '1.1.0', ...over });
+  const status = await cni('STATUS', '', '', v11());
+  t.is(status.exitCode, 0, JSON.stringify(status.json));
+  const missing = await cni('STATUS', '', '', v11({ network: 'nosuchnet' }));
+  t.is(missing.json['code'], 50);
+  t.regex(String(missing.json['msg']), /network nosuchnet/);
+  const down = await cni('STATUS', '', '', v11({ socket: `${labDir(prefix)}/no-agent.sock` }));
+  t.is(down.json['code'], 50);
+
+  // Two containers through the CNI network "weftnet" and one through "othernet", all on weft network blue.
+  for (const name of ['g1', 'g2', 'g3']) await execa('ip', ['netns', 'add', ns(name)]);
+  t.teardown(async () => {
+    for (const name of ['g1', 'g2', 'g3']) await execa('ip', ['netns', 'delete', ns(name)], { reject: false });
+  });
+  const add = async (id: string, nsName: string, over: object = {}) => {
+    const r = await cni('ADD', id, nsPath(nsName), v11(over), { CNI_ARGS: `name=${id}` });
+    t.is(r.exitCode, 0, JSON.stringify(r.json));
+    return (r.json as unknown as Result).ips[0]!.address.split('/')[0]!;
+  };
+  const ipG1 = await add('gc1', 'g1');
+  await add('gc2', 'g2');
+  await add('gc3', 'g3', { name: 'othernet' });
+  const names = async () => (JSON.parse(await ok(h1, ['endpoints', '--network', 'blue', '--json'])) as Endpoint[]).map((e) => e.name).filter((n) => n.startsWith('gc')).sort();
+  t.deepEqual(await names(), ['gc1', 'gc2', 'gc3']);
+
+  // The runtime still has gc2 only: gc1 goes, gc3 (another CNI network) and web (weft's own) stay.
+  const gc = await cni('GC', '', '', v11({ 'cni.dev/valid-attachments': [{ containerID: 'gc2', ifname: 'eth7' }] }));
+  t.is(gc.exitCode, 0, JSON.stringify(gc.json));
+  t.deepEqual(await names(), ['gc2', 'gc3']);
+  t.false(allocatedIps().has(ipG1), 'the collected attachment\'s address is released');
+  t.true((await weftOn(h1, ['endpoints', '--network', 'blue', '--json'])).stdout.includes('"web"'), 'weft\'s own sandbox stays');
+  t.is((await cni('GC', '', '', v11({ 'cni.dev/valid-attachments': [{ containerID: 'gc2', ifname: 'eth7' }] }))).exitCode, 0, 'GC again changes nothing');
+  t.deepEqual(await names(), ['gc2', 'gc3']);
+
+  const refused = await cni('GC', '', '', v11({ 'cni.dev/valid-attachments': [{ containerID: '../gc2', ifname: 'eth7' }] }));
+  t.is(refused.json['code'], 7, 'a malformed list is refused, not read as "keep nothing"');
+  t.deepEqual(await names(), ['gc2', 'gc3']);
+
+  // An empty list on othernet releases gc3; a GC for a weft network that is gone is nothing to do.
+  t.is((await cni('GC', '', '', v11({ name: 'othernet', 'cni.dev/valid-attachments': [] }))).exitCode, 0);
+  t.deepEqual(await names(), ['gc2']);
+  t.is((await cni('GC', '', '', v11({ network: 'nosuchnet', 'cni.dev/valid-attachments': [] }))).exitCode, 0);
+  t.is((await cni('DEL', 'gc2', nsPath('g2'), v11())).exitCode, 0);
+  t.deepEqual(await names(), []);
+  await eventually('doctor to be clean on h1', async () => (await weftOn(h1, ['doctor'])).exitCode === 0);
 });

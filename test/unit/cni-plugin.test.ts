@@ -33,7 +33,7 @@ test('configuration problems have the spec\'s codes', (t) => {
   t.is(codeOf(() => parseConfig('{not json')), 6);
   t.is(codeOf(() => parseConfig('[]')), 6);
   t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, cniVersion: '0.2.0' }))), 1);
-  t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, cniVersion: '1.1.0' }))), 1);
+  t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, cniVersion: '1.2.0' }))), 1);
   t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, type: 'bridge' }))), 7);
   t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, network: undefined }))), 7);
   t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, network: '../etc' }))), 7);
@@ -104,7 +104,7 @@ test('the result names the requested interface with its address, route and names
 test('errors are CNI error JSON on stdout with a non-zero exit; VERSION needs no config', async (t) => {
   const out: string[] = [];
   t.is(await runCni({ CNI_COMMAND: 'VERSION' }, () => '', (s) => out.push(s)), 0);
-  t.deepEqual(JSON.parse(out[0]!), { cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0'] });
+  t.deepEqual(JSON.parse(out[0]!), { cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
   out.length = 0;
   t.is(await runCni({ ...env }, () => JSON.stringify({ ...good, cniVersion: '0.4.0', type: 'x' }), (s) => out.push(s)), 1);
   const error = JSON.parse(out[0]!) as { cniVersion: string; code: number; msg: string };
@@ -122,4 +122,30 @@ test('the plugin loads no agent, libp2p, dataplane nor gRPC library code', async
   const loaded = String(r.stderr).split('\n');
   t.true(loaded.some((u) => u.includes('/agent/api/client.ts')), 'control: the hook sees the client');
   t.deepEqual(loaded.filter((u) => /\/(agent\/(daemon|cluster|overlay|services)|dataplane)\/|libp2p|@grpc\/|protobufjs|^node:http2$/.test(u)), []);
+});
+
+test('CNI 1.1: STATUS and GC need a 1.1.0 configuration; GC reads its valid attachments strictly', (t) => {
+  const v11 = { ...good, cniVersion: '1.1.0' };
+  const valid = [{ containerID: 'abc123', ifname: 'eth0' }, { containerID: 'def', ifname: 'net1', extra: 'ignored' }];
+  t.deepEqual(parseConfig(JSON.stringify({ ...v11, 'cni.dev/valid-attachments': valid }), 'GC').validAttachments, [{ containerId: 'abc123', ifname: 'eth0' }, { containerId: 'def', ifname: 'net1' }]);
+  t.notThrows(() => parseConfig(JSON.stringify(v11), 'STATUS'));
+  t.is(codeOf(() => parseConfig(JSON.stringify(good), 'STATUS')), 1, 'a 1.0.0 configuration has no STATUS');
+  t.is(codeOf(() => parseConfig(JSON.stringify({ ...good, 'cni.dev/valid-attachments': [] }), 'GC')), 1);
+  t.is(codeOf(() => parseConfig(JSON.stringify(v11), 'GC')), 7, 'GC without its list would release everything: refused');
+  // A malformed entry must not make GC release the attachment it was meant to keep.
+  t.is(codeOf(() => parseConfig(JSON.stringify({ ...v11, 'cni.dev/valid-attachments': [{ containerID: '-x', ifname: 'eth0' }] }), 'GC')), 7);
+  t.is(codeOf(() => parseConfig(JSON.stringify({ ...v11, 'cni.dev/valid-attachments': [{ containerID: 'abc' }] }), 'GC')), 7);
+  t.is(codeOf(() => parseConfig(JSON.stringify({ ...v11, 'cni.dev/valid-attachments': 'all' }), 'GC')), 7);
+  // STATUS and GC are about the network, not a container: no container environment.
+  t.is(codeOf(() => parseEnv({ CNI_COMMAND: 'STATUS' })), 4);
+});
+
+test('STATUS without an agent is code 50 naming the network and the socket', async (t) => {
+  const out: string[] = [];
+  const config = { ...good, cniVersion: '1.1.0', socket: '/nonexistent/weft.sock' };
+  t.is(await runCni({ CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, () => JSON.stringify(config), (s) => out.push(s)), 1);
+  const error = JSON.parse(out[0]!) as { cniVersion: string; code: number; msg: string };
+  t.is(error.code, 50);
+  t.is(error.cniVersion, '1.1.0');
+  t.regex(error.msg, /network blue now: cannot reach the weft agent at \/nonexistent\/weft.sock/);
 });
