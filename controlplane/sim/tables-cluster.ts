@@ -63,6 +63,8 @@ export class TablesCluster {
   readonly #gossipsub: GossipsubParams;
   readonly #timing: HostTiming;
   readonly #rng: Rng;
+  /** Redial phases: a stream of their own, so connection handling does not shift what scenarios draw. */
+  readonly #redialRng: Rng;
   readonly #addresses = new Map<string, string>();
   readonly #index = new Map<string, number>();
   readonly #lives = new Map<string, number>();
@@ -79,6 +81,7 @@ export class TablesCluster {
     this.sim = new Simulator({ seed: options.seed, network: options.network ?? {} });
     // Scenario randomness has its own stream, apart from the network's and the nodes'.
     this.#rng = mulberry32(deriveSeed(options.seed, 0xfffffffe));
+    this.#redialRng = mulberry32(deriveSeed(options.seed, 0xfffffffd));
     const realistic = options.naming === 'realistic';
     this.ids = Array.from({ length: options.n }, (_, i) => (realistic ? this.#hexId(i) : `n${i}`));
     this.ids.forEach((id, i) => {
@@ -153,6 +156,7 @@ export class TablesCluster {
     for (const edge of this.graph.edgesOf(id)) {
       this.#close(edge);
       this.#open(edge, id);
+      if (!edge.up) this.#redial(edge, id); // the peer is down or cut off: keep dialling, as the agent does
     }
   }
 
@@ -300,14 +304,18 @@ export class TablesCluster {
     this.#redial(edge, redialBy);
   }
 
-  /** The next attempt lands at a random point of the dialer's period; a crashed dialer dials again on restart. */
-  #redial(edge: Edge, dialer: string): void {
+  /**
+   * The dialer's timer (member-dialer.ts) fires every redialWithinMs at a phase
+   * unrelated to the close: the first attempt at a random point of the period,
+   * then one per period until the connection opens. A crashed dialer dials
+   * again on restart. (The agent dials from both ends; one end is modelled.)
+   */
+  #redial(edge: Edge, dialer: string, delay = 1 + randomInt(this.#redialRng, this.connectionParams.redialWithinMs)): void {
     const generation = edge.generation;
-    const delay = 1 + randomInt(this.#rng, this.connectionParams.redialWithinMs);
     this.sim.at(this.sim.now + delay, () => {
       if (edge.up || edge.generation !== generation || !this.sim.isUp(dialer)) return;
       this.#open(edge, dialer);
-      if (!edge.up) this.#redial(edge, dialer);
+      if (!edge.up) this.#redial(edge, dialer, this.connectionParams.redialWithinMs);
     });
   }
 

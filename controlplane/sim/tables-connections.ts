@@ -15,9 +15,10 @@
 // agent drops a dead member's connections), at the latest after
 // `dropAfterMs` (libp2p's connection monitor pings every 10 s and aborts on
 // failure). A closed connection is re-dialled every `redialWithinMs` (the
-// agent's dialer runs every second) until it opens again: by the side that
-// dropped it, else by its original dialer. A restarted node re-dials all its
-// connections at once.
+// agent's dialer runs every second; first attempt at a random phase) until it
+// opens again: by the side that dropped it, else by its original dialer (the
+// agent dials from both ends). A restarted node re-dials all its connections
+// at once, and keeps dialling those that do not open.
 
 import type { Rng } from '../membership/rng.ts';
 import { randomInt } from '../membership/rng.ts';

@@ -313,7 +313,7 @@ export interface PartitionHealResult {
   storedMs: number | null;
   /** Heal until membership agrees and every node shows the same visible tables. */
   visibleMs: number | null;
-  /** /weft/sync/1 exchanges started between the heal and stored convergence. */
+  /** Sync exchanges (full and digest rounds) started between the heal and stored convergence. */
   syncs: number;
   /** Nodes with no connection to the other side of the cut. */
   isolated: number;
@@ -321,8 +321,9 @@ export interface PartitionHealResult {
 
 /**
  * The production path: a partition with writes on both sides, then heal;
- * connections re-open within 2 s, each outbound one runs a sync, periodic
- * syncs continue. Nothing is driven by hand.
+ * connections dropped at a dead verdict are re-dialled every second, each
+ * outbound one runs a sync, a member back from dead gets one, periodic
+ * (digest) syncs continue. Nothing is driven by hand.
  */
 export function runPartitionHeal(options: PartitionHealOptions): PartitionHealResult {
   const { n, seed } = options;

@@ -225,7 +225,8 @@ export class TablesSimNode implements SimNode<TablesWire> {
         this.syncCounters.completed += 1;
         this.#send(from, { kind: 'sync-finish', exchange: message.exchange, entries: ready.syncClose });
         // The views differ: exchange them now, not at the next periodic round (sync-scheduler.ts).
-        if (pending.mode === 'digest' && !equalBytes(this.#membershipDigest(), message.membershipDigest)) this.#startSync(now, from, 'full');
+        const differs = pending.mode === 'digest' && !equalBytes(this.#membershipDigest(), message.membershipDigest);
+        if (differs && this.#connections.has(from)) this.#startSync(now, from, 'full');
         break;
       }
       case 'sync-finish':
