@@ -321,16 +321,15 @@ console.log(
 const roster = await rosterRecordBytes();
 // A full round's open and answer each summarise the whole roster; records travel only where they differ (none when quiet).
 const rosterBytesPerSecond = Math.round(steadyRun.syncSnapshotsPerNodePerSecond * roster.summaryBytes * steadyRun.n);
-// libp2p connection monitor: each side opens a ping stream per connection every 10 s; weft
-// registers no ping handler, so it is a stream open + "na" + reset (~4 writes + names).
-const monitorBytes = 4 * (YAMUX + NOISE + TCPIP) + 61;
+// yamux keep-alive: each side pings every connection every 30 s and answers the other's
+// ping. (libp2p's connection monitor is off in the agent: agent/cluster/libp2p-node.ts.)
 const yamuxKeepaliveBytes = 2 * (YAMUX + NOISE + TCPIP);
-const backgroundBytesPerSecond = Math.round(steadyRun.meanDegree * (monitorBytes / 10 + yamuxKeepaliveBytes / 30));
+const backgroundBytesPerSecond = Math.round(steadyRun.meanDegree * (yamuxKeepaliveBytes / 30));
 console.log('\nnot simulated, estimated for the same cluster (see docs/simulation.md):');
 console.log(
   `  roster summary in every full-round open/answer (agent): ${steadyRun.n} x ${roster.summaryBytes} B (a record with its certificate, ${roster.recordBytes} B, only where they differ), ${steadyRun.syncSnapshotsPerNodePerSecond.toFixed(3)} full opens+answers/node/s -> ${kbit(rosterBytesPerSecond)} kbit/s`,
 );
-console.log(`  libp2p connection monitor (10 s) + yamux keep-alive (30 s) on ${steadyRun.meanDegree.toFixed(1)} connections: ${kbit(backgroundBytesPerSecond)} kbit/s`);
+console.log(`  yamux keep-alive (30 s) on ${steadyRun.meanDegree.toFixed(1)} connections (libp2p's connection monitor is off in the agent): ${kbit(backgroundBytesPerSecond)} kbit/s`);
 
 // ---- partition heal, production path ----------------------------------------------
 

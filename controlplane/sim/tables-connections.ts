@@ -13,8 +13,8 @@
 // Connection failures: a connection across a partition, or to a crashed
 // node, closes when failure detection declares the other end dead (the
 // agent drops a dead member's connections), at the latest after
-// `dropAfterMs` (libp2p's connection monitor pings every 10 s and aborts on
-// failure). A closed connection is re-dialled every `redialWithinMs` (the
+// `dropAfterMs` (an assumption for a stalled TCP connection giving up: the
+// agent turns libp2p's connection monitor off). A closed connection is re-dialled every `redialWithinMs` (the
 // agent's dialer runs every second; first attempt at a random phase) until it
 // opens again: by the side that dropped it, else by its original dialer (the
 // agent dials from both ends). A restarted node re-dials all its connections
