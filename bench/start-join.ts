@@ -9,7 +9,7 @@
 // Usage: node_modules/.bin/node bench/start-join.ts [rounds (default 10)] [cluster members (default 3)]
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { labDown, labUp, restartAgent, withClient, type LabHost } from '../deploy/lab/lab.ts';
-import { isProcessAlive } from '../agent/daemon/process-alive.ts';
+import { isProcessAlive } from '../lib/process-alive.ts';
 import { uniquePrefix } from '../test/helpers/weft-cli.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 10);

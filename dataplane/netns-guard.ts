@@ -45,7 +45,8 @@ function listDir(dir: string): string[] {
   }
 }
 
-function identityOf(path: string): Identity | undefined {
+/** Device and inode of a namespace file (a /run/netns entry, /proc/PID/ns/net); undefined if it cannot be read. */
+export function identityOf(path: string): Identity | undefined {
   try {
     const s = statSync(path);
     return { dev: s.dev, ino: s.ino };
@@ -54,7 +55,7 @@ function identityOf(path: string): Identity | undefined {
   }
 }
 
-const same = (a: Identity | undefined, b: Identity): boolean => a !== undefined && a.dev === b.dev && a.ino === b.ino;
+export const same = (a: Identity | undefined, b: Identity): boolean => a !== undefined && a.dev === b.dev && a.ino === b.ino;
 
 /** Per runner: the namespace its commands run in never changes, so it is read once. */
 const ownIdentities = new WeakMap<DataplaneContext['runner'], Identity>();

@@ -4,7 +4,7 @@
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir } from './files.ts';
-import { isProcessAlive } from './process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 
 export class LockError extends Error {
   override name = 'LockError';

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Dataplane } from '../../dataplane/index.ts';
-import { isProcessAlive } from '../daemon/process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import type { LocalSandbox } from './local-state.ts';
 
 const WATCH_INTERVAL_MS = 2_000;
@@ -27,6 +27,17 @@ export class DetachedProcesses {
     return this.#dataplane.startDetached(record.netns, command, join(this.#logDir, `${record.id}.log`), (error) =>
       this.#log.warn({ sandbox: record.netns, err: error.message }, 'the sandbox command failed to start'),
     );
+  }
+
+  /**
+   * Stops the sandbox's workload before its namespace goes: a `weft run` workload lives in its
+   * sandbox, so removing the sandbox stops it (as `docker rm` does) instead of leaving it running,
+   * unwatched, in a namespace nobody can name any more.
+   */
+  async stopWorkload(record: LocalSandbox): Promise<void> {
+    if (record.pid <= 0) return;
+    const outcome = await this.#dataplane.stopDetached(record.netns, record.pid);
+    if (outcome !== 'gone') this.#log.info({ sandbox: record.netns, pid: record.pid, outcome }, 'stopped the workload of a removed sandbox');
   }
 
   /** Every few seconds, calls `exited` for each sandbox whose detached process is gone. */

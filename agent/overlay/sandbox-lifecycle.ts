@@ -302,6 +302,7 @@ export class SandboxLifecycle {
     }
     await this.#o.gateway.afterDetach(sandbox, record);
     if (record.attachments.length === 0) {
+      if (record.owned) await this.#o.detached.stopWorkload(record).catch((e: Error) => log.warn({ err: e.message }, 'stopping the workload failed'));
       if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => log.warn({ err: e.message }, 'destroy failed'));
       this.#o.local.sandboxes.delete(record.id);
     }

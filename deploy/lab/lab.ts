@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { addUnderlayHosts, createUnderlaySwitch, removeNamespacesWithPrefix, setUnderlayCable, underlayAddress } from '../../dataplane/testing/underlay.ts';
 import { AgentClient } from '../../agent/api/client.ts';
-import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import { DEFAULT_PREFIX, validatePrefix } from './prefix.ts';
 
 export { DEFAULT_PREFIX, validatePrefix };

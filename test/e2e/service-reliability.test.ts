@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labUp, labDown, callAgent, restartAgent, waitForAgent, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
-import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import { weftOn, uniquePrefix, eventually } from '../helpers/weft-cli.ts';
 import { fixedPortUdpClient } from '../helpers/udp-client.ts';
 
@@ -93,6 +93,21 @@ test.serial('a foreground run sees the same from its first instruction', async (
   const lines = r.stdout.trim().split('\n');
   t.regex(lines[0] ?? '', /^\S+\s+web\b/);
   t.is(lines[1], 'web-1');
+});
+
+test.serial('removing a detached workload\'s sandbox stops the workload: SIGTERM, then SIGKILL for one that ignores it', async (t) => {
+  const [h1] = lab.hosts as [LabHost, LabHost];
+  const polite = await sandbox(h1, 'app', 'polite', ['sleep', '600']);
+  const stubborn = await sandbox(h1, 'app', 'stubborn', ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done']);
+  t.true(isProcessAlive(polite.pid) && isProcessAlive(stubborn.pid), 'control: both run');
+  for (const s of [polite, stubborn]) {
+    const r = await weftOn(h1, ['detach', '--netns', s.netns]);
+    t.is(r.exitCode, 0, r.stderr);
+  }
+  // Before, both kept running in a namespace nobody could name any more, unwatched.
+  await eventually('both workloads to be gone', async () => !isProcessAlive(polite.pid) && !isProcessAlive(stubborn.pid), 30_000);
+  // Its children too (the group was signalled); a killed child may need a moment to be reaped.
+  await eventually('nothing of its process group to be left', async () => (await execa('pgrep', ['-g', String(stubborn.pid)], { reject: false })).exitCode === 1, 30_000);
 });
 
 /** A UDP echo backend of `service` that says its name, with a TCP port 80 for the health check. */

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabHost } from '../../deploy/lab/lab.ts';
-import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import { busyboxOciArchive } from './busybox-image.ts';
 import type { CniView } from './cni-view.ts';
 

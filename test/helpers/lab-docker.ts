@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockerPluginDir, type LabHost } from '../../deploy/lab/lab.ts';
-import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 
 /** The Debian docker.io client; /usr/local/bin may hold a newer one that warns about the old daemon. */
 export const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';

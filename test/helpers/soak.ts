@@ -10,7 +10,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { labUp, labDown, restartAgent, callAgent, waitForAgent, setUnderlayLink, type LabState, type LabHost } from '../../deploy/lab/lab.ts';
-import { isProcessAlive } from '../../agent/daemon/process-alive.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import { FLOOD_MAC, readNetworkState, readSandboxState, sameSet, setDiff, type SandboxState } from './lab-truth.ts';
 
 export interface SoakOptions {
