@@ -4,8 +4,7 @@
 // is how the workload finds the embedded resolver; the file must exist before
 // this is called.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { isProcessAlive } from '../lib/process-alive.ts';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { identityOf, same } from './netns-guard.ts';
 
 /** How long a workload gets to exit on SIGTERM before SIGKILL (docker stop gives 10 s). */
@@ -26,28 +25,47 @@ export function startDetachedIn(netnsName: string, command: readonly string[], l
 }
 
 /**
- * Stops a workload startDetachedIn started, when its sandbox goes: SIGTERM to
- * its process group (spawned detached, it leads one), SIGKILL to the group
- * after `graceMs`. Only a process still inside the sandbox's namespace is
- * signalled: after an agent restart the recorded pid may belong to someone
- * else by now. Call it while the namespace still exists.
+ * Stops what runs in a sandbox weft made, when the sandbox goes: SIGTERM to
+ * every process inside its network namespace now, SIGKILL to whatever is
+ * still inside `graceMs` later (`stopped` resolves then). Processes are found
+ * by namespace identity (/proc/PID/ns/net), not by the pid weft recorded: the
+ * workload's children count too (also ones that ignore SIGTERM or left its
+ * process group), and a recorded pid the kernel has reused elsewhere is never
+ * hit. The identity is taken now, so the namespace's name may go meanwhile.
+ * Returns how many processes got SIGTERM (0: nothing ran there).
  */
-export async function stopDetachedIn(netnsName: string, pid: number, graceMs = STOP_GRACE_MS): Promise<'gone' | 'stopped' | 'killed'> {
+export function stopProcessesIn(netnsName: string, graceMs = STOP_GRACE_MS): { signalled: number; stopped: Promise<'stopped' | 'killed'> } {
   const home = identityOf(`/run/netns/${netnsName}`);
-  if (pid <= 0 || home === undefined || !same(identityOf(`/proc/${pid}/ns/net`), home)) return 'gone';
-  signalGroup(pid, 'SIGTERM');
-  for (const deadline = Date.now() + graceMs; Date.now() < deadline;) {
-    if (!isProcessAlive(pid)) return 'stopped';
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  signalGroup(pid, 'SIGKILL');
-  return 'killed';
+  const inside = (): number[] => (home === undefined ? [] : processesIn(home));
+  const first = inside();
+  if (first.length === 0) return { signalled: 0, stopped: Promise.resolve('stopped') };
+  for (const pid of first) signal(pid, 'SIGTERM');
+  const stopped = (async (): Promise<'stopped' | 'killed'> => {
+    for (const deadline = Date.now() + graceMs; Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (inside().length === 0) return 'stopped';
+    }
+    const left = inside();
+    for (const pid of left) signal(pid, 'SIGKILL');
+    return left.length === 0 ? 'stopped' : 'killed';
+  })();
+  return { signalled: first.length, stopped };
 }
 
-function signalGroup(leader: number, signal: NodeJS.Signals): void {
+/** Every process whose network namespace is `home`. */
+function processesIn(home: NonNullable<ReturnType<typeof identityOf>>): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    if (same(identityOf(`/proc/${entry}/ns/net`), home)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
   try {
-    process.kill(-leader, signal);
+    process.kill(pid, name);
   } catch {
-    // the group is gone already
+    // gone already
   }
 }

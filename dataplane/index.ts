@@ -19,7 +19,7 @@ import { listNamedNetns } from './netns.ts';
 import { writeResolvConf, type ResolvConfResult } from './resolv-conf.ts';
 import { KeyedSerializer } from '../lib/serial.ts';
 import { egressPlane, type EgressPlane, type EgressSpec } from './egress.ts';
-import { startDetachedIn, stopDetachedIn } from './detached-process.ts';
+import { startDetachedIn, stopProcessesIn } from './detached-process.ts';
 import { publishPlane, type PublishPlane } from './publish.ts';
 import { ingressPlane, type IngressPlane } from './ingress.ts';
 import { linksBackHome, movedLinkName, prepareMovableLink } from './movable-link.ts';
@@ -85,8 +85,8 @@ export interface Dataplane {
   ingress(): IngressPlane;
   /** Starts `command` in a named sandbox namespace, detached; returns its process ID. */
   startDetached(netnsName: string, command: readonly string[], logPath: string, onError: (error: Error) => void): number;
-  /** Stops what startDetached started in `netnsName` (SIGTERM, then SIGKILL): its sandbox is going away. */
-  stopDetached(netnsName: string, pid: number): Promise<'gone' | 'stopped' | 'killed'>;
+  /** Stops every process in a sandbox namespace weft made (SIGTERM now, SIGKILL later): the sandbox is going away. */
+  stopProcessesIn(netnsName: string): { signalled: number; stopped: Promise<'stopped' | 'killed'> };
 }
 
 /** The data plane with calls on the same network serialised (reconcile vs ensure vs attach). */
@@ -130,6 +130,6 @@ export function createDataplane(options: DataplaneOptions): Dataplane {
     publish: () => publishPlane(ctx),
     ingress: () => ingressPlane(ctx),
     startDetached: startDetachedIn,
-    stopDetached: (netnsName, pid) => stopDetachedIn(netnsName, pid),
+    stopProcessesIn: (netnsName) => stopProcessesIn(netnsName),
   };
 }

@@ -82,7 +82,7 @@ export function registerOverlayCommands(program: Command): void {
 
   program
     .command('detach')
-    .description('detach a sandbox from one network (--network) or from all')
+    .description('detach a sandbox from one network (--network) or from all; a `weft run` sandbox left on none is removed and its workload stopped')
     .requiredOption('--netns <name|path>', 'the sandbox namespace')
     .option('--network <net>', 'only this network')
     .action(async (opts: { netns: string; network?: string }, cmd: Command) => {

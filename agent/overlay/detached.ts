@@ -30,14 +30,16 @@ export class DetachedProcesses {
   }
 
   /**
-   * Stops the sandbox's workload before its namespace goes: a `weft run` workload lives in its
-   * sandbox, so removing the sandbox stops it (as `docker rm` does) instead of leaving it running,
-   * unwatched, in a namespace nobody can name any more.
+   * Stops a `weft run --detach` workload before its sandbox's namespace goes: it lives in its
+   * sandbox, so removing the sandbox stops it (as `docker stop` then `docker rm` would), instead of
+   * leaving it running, unwatched, in a namespace nobody can name any more. SIGTERM now; the SIGKILL
+   * that follows a grace period is not waited for, so the caller does not hold its lock meanwhile.
    */
-  async stopWorkload(record: LocalSandbox): Promise<void> {
+  stopWorkload(record: LocalSandbox): void {
     if (record.pid <= 0) return;
-    const outcome = await this.#dataplane.stopDetached(record.netns, record.pid);
-    if (outcome !== 'gone') this.#log.info({ sandbox: record.netns, pid: record.pid, outcome }, 'stopped the workload of a removed sandbox');
+    const { signalled, stopped } = this.#dataplane.stopProcessesIn(record.netns);
+    if (signalled === 0) return;
+    void stopped.then((outcome) => this.#log.info({ sandbox: record.netns, pid: record.pid, processes: signalled, outcome }, 'stopped the workload of a removed sandbox'));
   }
 
   /** Every few seconds, calls `exited` for each sandbox whose detached process is gone. */

@@ -64,6 +64,9 @@ export class SandboxLifecycle {
       if (existing) return this.#sameContainer(existing.sandbox, existing.attachment, request, networks[0]!);
     }
     const adopted = request.netns !== undefined ? this.#o.local.byNetns(request.netns) : undefined;
+    // Refused before anything is made: a rollback would also undo the attachment the sandbox has.
+    const already = networks.find((n) => adopted?.attachments.some((a) => a.networkId === n.id));
+    if (already) throw precondition(`the sandbox is already attached to network "${already.name}"`);
     const published = await this.#claimPorts(request, networks, adopted);
     const id = adopted?.id ?? randomBytes(4).toString('hex');
     const sandbox = adopted ? this.#o.dataplane.sandbox(adopted.netns) : await this.#open(id, request.netns);
@@ -72,7 +75,6 @@ export class SandboxLifecycle {
     record.published.push(...published);
     try {
       for (const network of networks) {
-        if (record.attachments.some((a) => a.networkId === network.id)) throw precondition(`the sandbox is already attached to network "${network.name}"`);
         const serviceNames = services.filter((s) => s.networkId === network.id).map((s) => s.name);
         record.attachments.push(await this.#attach(sandbox, network, record, request, serviceNames));
         this.#o.local.sandboxes.set(record.id, record);
@@ -302,7 +304,7 @@ export class SandboxLifecycle {
     }
     await this.#o.gateway.afterDetach(sandbox, record);
     if (record.attachments.length === 0) {
-      if (record.owned) await this.#o.detached.stopWorkload(record).catch((e: Error) => log.warn({ err: e.message }, 'stopping the workload failed'));
+      if (record.owned) this.#o.detached.stopWorkload(record);
       if (record.owned) await this.#o.dataplane.destroySandbox(sandbox, []).catch((e: Error) => log.warn({ err: e.message }, 'destroy failed'));
       this.#o.local.sandboxes.delete(record.id);
     }

@@ -95,19 +95,37 @@ test.serial('a foreground run sees the same from its first instruction', async (
   t.is(lines[1], 'web-1');
 });
 
-test.serial('removing a detached workload\'s sandbox stops the workload: SIGTERM, then SIGKILL for one that ignores it', async (t) => {
+test.serial('removing a detached workload\'s sandbox stops it: SIGTERM, then SIGKILL for what ignores it; a refused attach stops nothing', async (t) => {
   const [h1] = lab.hosts as [LabHost, LabHost];
-  const polite = await sandbox(h1, 'app', 'polite', ['sleep', '600']);
-  const stubborn = await sandbox(h1, 'app', 'stubborn', ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done']);
+  const polite = await sandbox(h1, 'app', 'polite', ['sh', '-c', 'trap "echo got-term; exit 0" TERM; while :; do sleep 1; done']);
+  // An ignored signal stays ignored across fork and exec: the background sleep ignores SIGTERM too.
+  const stubborn = await sandbox(h1, 'app', 'stubborn', ['sh', '-c', 'trap "" TERM; sleep 600 & while :; do sleep 1; done']);
+  t.teardown(() => {
+    for (const pid of [polite.pid, stubborn.pid]) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // stopped as it should be
+      }
+    }
+  });
   t.true(isProcessAlive(polite.pid) && isProcessAlive(stubborn.pid), 'control: both run');
+
+  // Attaching a network the sandbox already has is refused, and undoes nothing it had.
+  const again = await weftOn(h1, ['attach', '--netns', polite.netns, '--network', 'app']);
+  t.not(again.exitCode, 0);
+  t.regex(again.stderr, /already attached to network "app"/);
+  t.true(isProcessAlive(polite.pid), 'the workload still runs');
+  t.true((await weftOn(h1, ['endpoints', '--network', 'app', '--json'])).stdout.includes('"polite"'), 'and is still on app');
+
   for (const s of [polite, stubborn]) {
     const r = await weftOn(h1, ['detach', '--netns', s.netns]);
     t.is(r.exitCode, 0, r.stderr);
   }
   // Before, both kept running in a namespace nobody could name any more, unwatched.
-  await eventually('both workloads to be gone', async () => !isProcessAlive(polite.pid) && !isProcessAlive(stubborn.pid), 30_000);
-  // Its children too (the group was signalled); a killed child may need a moment to be reaped.
-  await eventually('nothing of its process group to be left', async () => (await execa('pgrep', ['-g', String(stubborn.pid)], { reject: false })).exitCode === 1, 30_000);
+  const groupGone = async (pid: number) => (await execa('pgrep', ['-g', String(pid)], { reject: false })).exitCode === 1;
+  await eventually('both workloads and their children to be gone', async () => (await groupGone(polite.pid)) && (await groupGone(stubborn.pid)), 30_000);
+  t.regex(readFileSync(join(h1.dataDir, 'sandboxes', `${polite.id}.log`), 'utf8'), /got-term/, 'SIGTERM came first');
 });
 
 /** A UDP echo backend of `service` that says its name, with a TCP port 80 for the health check. */
