@@ -98,8 +98,7 @@ export class SandboxLifecycle {
     const unprogrammed = await this.#o.onLocalChange?.(record.netns);
     if (unprogrammed !== undefined) {
       await this.#rollback(sandbox, record, networks.map((n) => n.id));
-      await this.#o.gateway.sync();
-      void this.#o.onLocalChange?.();
+      await this.#afterLocalChange();
       throw new AgentError(status.INTERNAL, `cannot program the sandbox's service load balancing: ${unprogrammed}`);
     }
     if (request.command) {
@@ -119,22 +118,31 @@ export class SandboxLifecycle {
     }
     const info = this.info(record);
     await this.#rollback(this.#o.dataplane.sandbox(record.netns), record, networkIds);
-    await this.#o.gateway.sync();
-    void this.#o.onLocalChange?.();
+    await this.#afterLocalChange();
     return info;
   }
 
   /** Detaches what a container runtime attached for (containerId, ifname); undefined when there is nothing (DEL must then succeed). */
   async detachContainer(containerId: string, ifname: string): Promise<SandboxInfo | undefined> {
+    const info = await this.#releaseContainer(containerId, ifname);
+    if (info) await this.#afterLocalChange();
+    return info;
+  }
+
+  /** Releases one container attachment; the caller syncs the gateway once for all it released. */
+  async #releaseContainer(containerId: string, ifname: string): Promise<SandboxInfo | undefined> {
     const found = this.#o.local.byContainer(containerId, ifname);
     if (!found) return undefined;
     const info = this.info(found.sandbox);
     // The namespace may be gone already (the runtime deleted it first): the host-side veth,
     // the address and the entries are weft's and are released all the same.
     await this.#rollback(this.#o.dataplane.sandbox(found.sandbox.netns), found.sandbox, [found.attachment.networkId]);
+    return info;
+  }
+
+  async #afterLocalChange(): Promise<void> {
     await this.#o.gateway.sync();
     void this.#o.onLocalChange?.();
-    return info;
   }
 
   /**
@@ -147,8 +155,9 @@ export class SandboxLifecycle {
     const stale = this.#o.local.cniAttachments(network.id, cniNetwork).filter((a) => !keep.has(`${a.containerId}/${a.ifname}`));
     const removed: ContainerKey[] = [];
     for (const { containerId, ifname } of stale) {
-      if (await this.detachContainer(containerId, ifname)) removed.push({ containerId, ifname });
+      if (await this.#releaseContainer(containerId, ifname)) removed.push({ containerId, ifname });
     }
+    if (removed.length > 0) await this.#afterLocalChange();
     return removed;
   }
 
