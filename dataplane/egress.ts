@@ -9,7 +9,7 @@
 // (but for a hairpin to a published port: see setEgressPublishing).
 import { createHash } from 'node:crypto';
 import type { DataplaneContext } from './context.ts';
-import { run, runBatch } from './exec.ts';
+import { CommandError, run, runBatch } from './exec.ts';
 import { deleteLinkIfPresent, findLink, readLinks } from './links.ts';
 import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
@@ -134,7 +134,8 @@ export function renderEgressTable(spec: EgressSpec, state: EgressState): string[
  * Plugs a sandbox into the gateway bridge (an isolated port) and, when it may
  * reach the outside, makes the bridge its default route.
  */
-export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number, outside = true): Promise<void> {
+export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number, outside = true, fresh = false): Promise<void> {
+  if (fresh && await attachEgressFresh(ctx, sandbox, spec, ip, mtu, outside)) return;
   const { gateway, prefix } = gatewayOf(spec);
   const veth = egressVethFor(sandbox.key);
   const [hostLinks, sandboxLinks] = await Promise.all([readLinks(ctx.runner, hostRef()), readLinks(ctx.runner, sandbox.ref)]);
@@ -161,6 +162,36 @@ export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec
     ...(made && outside ? [`route replace default via ${gateway} dev ${EGRESS_IFNAME}`] : []),
   ]);
   if (!made) await setEgressRoute(ctx, sandbox, spec, outside);
+}
+
+/**
+ * A sandbox's first leg: made and set up in two commands (host side, sandbox
+ * side) without reading either namespace first. Each batch stops at its first
+ * failure; false then (a leg left from an earlier try, ...), and the caller
+ * reads both sides and repairs from whatever this left.
+ */
+async function attachEgressFresh(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number, outside: boolean): Promise<boolean> {
+  const { gateway, prefix } = gatewayOf(spec);
+  const veth = egressVethFor(sandbox.key);
+  const [file, args] = inNetns(sandbox.ref, 'ip', []);
+  try {
+    await runBatch(ctx.runner, 'ip', [], [
+      // Born in the guarded group, so frames from the port are filtered before it ever carries one.
+      `link add ${veth} mtu ${mtu} group ${EGRESS_PORT_GROUP} type veth peer name ${EGRESS_IFNAME} mtu ${mtu} address ${egressMacFor(ip)} netns ${netnsArg(sandbox.ref)}`,
+      `link set dev ${veth} master ${EGRESS_BRIDGE}`,
+      `link set dev ${veth} type bridge_slave isolated on`,
+      `link set dev ${veth} up`,
+    ], { stopAtFirstError: true });
+    await runBatch(ctx.runner, file, args, [
+      `addr add ${ip}/${prefix} dev ${EGRESS_IFNAME}`,
+      `link set dev ${EGRESS_IFNAME} up`,
+      ...(outside ? [`route replace default via ${gateway} dev ${EGRESS_IFNAME}`] : []),
+    ], { stopAtFirstError: true });
+    return true;
+  } catch (error) {
+    if (error instanceof CommandError) return false;
+    throw error;
+  }
 }
 
 /**
@@ -218,7 +249,8 @@ export interface EgressPlane {
   readonly spec: EgressSpec;
   /** Writes the bridge and its table unless the last write put exactly this there (`force` writes anyway: start-up, repair). */
   ensure(state: EgressState, force?: boolean): Promise<string[]>;
-  attach(sandbox: Sandbox, ip: string, mtu: number, outside: boolean): Promise<void>;
+  /** `fresh`: the sandbox has no leg yet as far as the caller knows (its first plug), so the leg is made without reading first. */
+  attach(sandbox: Sandbox, ip: string, mtu: number, outside: boolean, fresh?: boolean): Promise<void>;
   setRoute(sandbox: Sandbox, outside: boolean): Promise<void>;
   setPublishing(sandbox: Sandbox, publishes: boolean): Promise<boolean>;
   detach(sandbox: Sandbox): Promise<boolean>;
@@ -238,7 +270,7 @@ export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlan
       await written.write(script, force, async () => { changes = await writeEgress(ctx, spec, script); });
       return changes;
     },
-    attach: (sandbox, ip, mtu, outside) => attachEgress(ctx, sandbox, spec, ip, mtu, outside),
+    attach: (sandbox, ip, mtu, outside, fresh) => attachEgress(ctx, sandbox, spec, ip, mtu, outside, fresh),
     setRoute: (sandbox, outside) => setEgressRoute(ctx, sandbox, spec, outside),
     setPublishing: (sandbox, publishes) => setEgressPublishing(ctx, sandbox, publishes),
     detach: (sandbox) => detachEgress(ctx, sandbox),

@@ -93,13 +93,15 @@ export async function runJson<T>(runner: Runner, file: string, args: readonly st
  * others. Exception: `ip neigh` exits the whole process on its first error
  * without naming the line; that failure has no line number.
  */
-export async function runBatch(runner: Runner, file: string, preArgs: readonly string[], lines: readonly string[]): Promise<void> {
+export async function runBatch(runner: Runner, file: string, preArgs: readonly string[], lines: readonly string[], options: { stopAtFirstError?: boolean } = {}): Promise<void> {
   if (lines.length === 0) return;
   for (const line of lines) {
     // A newline inside a line would smuggle in another command.
     if (/[\n\r]/.test(line)) throw new Error(`refusing batch line with a line break: ${JSON.stringify(line)}`);
   }
-  const args = [...preArgs, '-force', '-batch', '-'];
+  // -force runs every line whatever fails before it; without it the tool stops at the first failure
+  // (a batch that makes a link, then configures it, must not configure one that was there before).
+  const args = [...preArgs, ...(options.stopAtFirstError ? [] : ['-force']), '-batch', '-'];
   const result = await runner(file, args, lines.join('\n') + '\n');
   if (result.exitCode === 0) return;
   throw new BatchError(describe(file, args), result.exitCode, result.stderr, parseBatchFailures(result.stderr, lines));

@@ -8,7 +8,7 @@
 // round it. weft's own are listed in INFRA_NETNS_DIR, one empty file per
 // namespace name under /run/netns: there is no label on a namespace itself,
 // and the names other agents on this machine (a lab) chose cannot be guessed.
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataplaneContext } from './context.ts';
 import { run } from './exec.ts';
@@ -55,6 +55,37 @@ export function identityOf(path: string): Identity | undefined {
   }
 }
 
+/**
+ * The type of namespace a nsfs file is ("net", "mnt", "pid", ...), read from
+ * the file system rather than by entering it with a command: adopting is on
+ * every container start's path, and a spawn costs more than this whole check.
+ * An open /proc/PID/ns/X names itself "net:[INODE]"; a bind mount of one (what
+ * `ip netns add` and container runtimes make) shows the same as its root in
+ * /proc/self/mountinfo. Undefined when neither says.
+ */
+export function namespaceKind(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const own = NAMESPACE_LINK.exec(readlinkSync(`/proc/self/fd/${fd}`));
+    if (own) return own[1];
+    const mountPoint = realpathSync(path);
+    let kind: string | undefined;
+    // The last mount on a path is the one that shows there.
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const [, , , root, point] = line.split(' ');
+      if (point === mountPoint && line.includes(' - nsfs ')) kind = NAMESPACE_LINK.exec(root ?? '')?.[1];
+    }
+    return kind;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+const NAMESPACE_LINK = /^([a-z_]+):\[\d+\]$/;
+
 export const same = (a: Identity | undefined, b: Identity): boolean => a !== undefined && a.dev === b.dev && a.ino === b.ino;
 
 /** Per runner: the namespace its commands run in never changes, so it is read once. */
@@ -92,6 +123,8 @@ export async function refuseUnadoptable(ctx: DataplaneContext, ref: NetnsRef, in
   }
   const own = await ownIdentity(ctx);
   if (target.dev !== own.dev) throw new Error(`${shown} is not a namespace (a network namespace is /run/netns/NAME or /proc/PID/ns/net)`);
+  const kind = namespaceKind(netnsPath(ref));
+  if (kind !== 'net') throw new Error(`${shown} is not a network namespace (${kind === undefined ? 'the kernel does not name its type' : `it is a ${kind} namespace`}; for a path, use /proc/PID/ns/net)`);
   if (same(target, own)) throw new Error(`${shown} is the agent's own network namespace (the host's network): it cannot become a sandbox`);
   if (same(identityOf('/proc/1/ns/net'), target)) throw new Error(`${shown} is the network namespace of PID 1 (the host's network): it cannot become a sandbox`);
   const ownNetworks = listDir(NETNS_DIR).filter((n) => new RegExp(`^${escape(ctx.nsPrefix)}-n[1-9][0-9]*$`).test(n));

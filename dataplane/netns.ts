@@ -1,6 +1,6 @@
 // Network namespaces, named (/run/netns/NAME, what `ip netns` manages) or
 // adopted by path (/proc/PID/ns/net, a container runtime's bind mount).
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import type { Runner } from './exec.ts';
 import { run, runJson, CommandError } from './exec.ts';
 import { validateNetnsName } from './names.ts';
@@ -43,12 +43,40 @@ export function netnsArg(ref: NetnsRef): string {
 
 /**
  * argv for running `tool args` inside a namespace. `ip -n`/`bridge -n` accept
- * only names, so a path goes through nsenter, which switches the network
- * namespace only (not the mount namespace, unlike `ip netns exec`).
+ * only names, so a path outside /run/netns goes through nsenter, which switches
+ * the network namespace only (not the mount namespace, unlike `ip netns exec`).
  */
 export function inNetns(ref: NetnsRef, tool: string, args: readonly string[]): [string, string[]] {
-  if (ref.kind === 'name' && (tool === 'ip' || tool === 'bridge')) return [tool, ['-n', ref.name, ...args]];
+  const name = ref.kind === 'name' ? ref.name : namedAs(ref.path);
+  if (name !== undefined && (tool === 'ip' || tool === 'bridge')) return [tool, ['-n', name, ...args]];
   return ['nsenter', [`--net=${netnsPath(ref)}`, '--', tool, ...args]];
+}
+
+/**
+ * The `ip netns` name of a path under /run/netns (or /var/run/netns where that
+ * is the same directory): containerd and podman hand the plugin such paths,
+ * and `ip -n NAME` spares the nsenter process in front of every command.
+ */
+function namedAs(path: string): string | undefined {
+  const match = /^(\/run|\/var\/run)\/netns\/([^/]+)$/.exec(path);
+  if (!match || (match[1] === '/var/run' && !varRunIsRun())) return undefined;
+  try {
+    return validateNetnsName(match[2]!);
+  } catch {
+    return undefined;
+  }
+}
+
+let varRunIsRunCache: boolean | undefined;
+function varRunIsRun(): boolean {
+  if (varRunIsRunCache === undefined) {
+    try {
+      varRunIsRunCache = realpathSync('/var/run') === '/run';
+    } catch {
+      varRunIsRunCache = false;
+    }
+  }
+  return varRunIsRunCache;
 }
 
 export async function runIn(runner: Runner, ref: NetnsRef, tool: string, args: readonly string[]): Promise<string> {

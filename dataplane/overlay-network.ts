@@ -4,11 +4,12 @@
 import type { DataplaneContext } from './context.ts';
 import type { Network, NetworkSpec } from './types.ts';
 import type { LinkState } from './links.ts';
-import { run, runBatch } from './exec.ts';
+import { existsSync } from 'node:fs';
+import { CommandError, run, runBatch } from './exec.ts';
 import { BRIDGE, DEFAULT_DSTPORT, VXLAN, VXLAN_OVERHEAD, networkNamespaceName, validateIfName, validateVni } from './names.ts';
 import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
-import { deleteNamedNetns, ensureNamedNetns, inNetns, netnsByName, netnsExists } from './netns.ts';
+import { deleteNamedNetns, ensureNamedNetns, inNetns, netnsByName, netnsExists, netnsPath } from './netns.ts';
 import { markInfraNetns, unmarkInfraNetns } from './netns-guard.ts';
 import { blankLink, findLink, readLinks } from './links.ts';
 import { findUnderlay } from './underlay.ts';
@@ -69,6 +70,8 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
   const ref = netnsByName(network.netns);
   // Marked before it exists: there is no moment when it could be adopted as a sandbox.
   markInfraNetns(network.netns);
+  const made = await makeNetwork(ctx, network);
+  if (made) return { network, changes: made };
   const created = await ensureNamedNetns(ctx.runner, network.netns);
   if (created) changes.push(`created namespace ${network.netns}`);
   // A namespace made just now holds only lo, up (ensureNamedNetns): nothing to read.
@@ -87,9 +90,7 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
     // Created here, in the caller's (host) namespace, and placed straight into
     // the network namespace: the UDP socket stays on the underlay, and there is
     // never a temporary device in the host namespace whose name could clash.
-    await run(ctx.runner, 'ip', ['link', 'add', VXLAN, 'mtu', String(network.mtu), 'netns', network.netns, 'type', 'vxlan',
-      'id', String(network.vni), 'local', spec.vtep, 'dstport', String(network.dstPort), 'nolearning', 'proxy',
-      ...(spec.underlayDevice ? ['dev', spec.underlayDevice] : [])]);
+    await run(ctx.runner, 'ip', vxlanAdd(network));
     changes.push(`created ${VXLAN} (VNI ${network.vni}, local ${spec.vtep}, dstport ${network.dstPort})`);
     // Made just now: down, with the network's MTU, on no bridge. Known without reading it back.
     links = [...links.filter((l) => l.ifname !== VXLAN), { ...blankLink(VXLAN), kind: 'vxlan', mtu: network.mtu }];
@@ -99,6 +100,39 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
   const [file, args] = inNetns(ref, 'ip', []);
   await runBatch(ctx.runner, file, args, lines);
   return { network, changes };
+}
+
+/**
+ * The first sandbox of a network on this host (most often): its namespace and
+ * VXLAN device in one command, the bridge in a second, without reading
+ * anything first. Undefined when the namespace's name is taken already or the
+ * first command failed: the caller then reads what is there and repairs it.
+ */
+async function makeNetwork(ctx: DataplaneContext, network: Network): Promise<string[] | undefined> {
+  if (existsSync(netnsPath(netnsByName(network.netns)))) return undefined;
+  try {
+    // `netns add` in a batch returns to the tool's own namespace: the VXLAN device is made
+    // there, on the underlay, and placed straight into the new namespace (see below).
+    await runBatch(ctx.runner, 'ip', [], [`netns add ${network.netns}`, vxlanAdd(network).join(' ')], { stopAtFirstError: true });
+  } catch (error) {
+    if (error instanceof CommandError) return undefined;
+    throw error;
+  }
+  const { spec } = network;
+  const changes = [`created namespace ${network.netns}`, `created ${VXLAN} (VNI ${network.vni}, local ${spec.vtep}, dstport ${network.dstPort})`];
+  // Made just now: lo down; the VXLAN device down, with the network's MTU, on no bridge.
+  const links = [{ ...blankLink('lo'), kind: undefined }, { ...blankLink(VXLAN), kind: 'vxlan', mtu: network.mtu }];
+  const [file, args] = inNetns(netnsByName(network.netns), 'ip', []);
+  await runBatch(ctx.runner, file, args, bridgeAndPortLines(links, network, changes));
+  return changes;
+}
+
+/** argv (after `ip`) that makes the network's VXLAN device in the caller's namespace and moves it into the network's. */
+function vxlanAdd(network: Network): string[] {
+  const { spec } = network;
+  return ['link', 'add', VXLAN, 'mtu', String(network.mtu), 'netns', network.netns, 'type', 'vxlan',
+    'id', String(network.vni), 'local', spec.vtep, 'dstport', String(network.dstPort), 'nolearning', 'proxy',
+    ...(spec.underlayDevice ? ['dev', spec.underlayDevice] : [])];
 }
 
 /** Batch lines that bring br0, its address and the VXLAN port to the spec; notes each change. */

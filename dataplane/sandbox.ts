@@ -6,7 +6,7 @@ import type { DataplaneContext } from './context.ts';
 import type { AttachmentSpec, Network } from './types.ts';
 import type { LinkState } from './links.ts';
 import type { NetnsRef } from './netns.ts';
-import { run, runBatch } from './exec.ts';
+import { CommandError, run, runBatch } from './exec.ts';
 import { BRIDGE, networkNamespaceName, sandboxNamespaceName, validateIfName, vethNameFor } from './names.ts';
 import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp, normalizeMac } from './mac.ts';
@@ -50,15 +50,12 @@ export async function createSandbox(ctx: DataplaneContext, id: string): Promise<
 
 /**
  * Adopts an existing namespace by name (/run/netns/NAME) or path
- * (/proc/PID/ns/net, ...): never the host's own nor one of weft's (netns-guard.ts).
+ * (/proc/PID/ns/net, ...): a network namespace, never the host's own nor one
+ * of weft's (netns-guard.ts).
  */
 export async function adoptSandbox(ctx: DataplaneContext, nameOrPath: string): Promise<Sandbox> {
   const sandbox = sandboxFrom(ctx, nameOrPath);
   await refuseUnadoptable(ctx, sandbox.ref);
-  // A namespace, but entering it as a network namespace fails: a mount, PID, ... namespace.
-  if (!(await netnsExists(ctx.runner, sandbox.ref))) {
-    throw new Error(`${nameOrPath} is not a network namespace (it cannot be entered as one; for a path, use /proc/PID/ns/net)`);
-  }
   return sandbox;
 }
 
@@ -74,6 +71,10 @@ export async function attachSandbox(ctx: DataplaneContext, sandbox: Sandbox, net
   if (spec.ifname !== undefined) validateIfName(spec.ifname);
   const mac = normalizeMac(spec.mac ?? macFromIp(spec.ip));
   const hostVeth = vethNameFor(sandbox.key, network.netns);
+  if (spec.ifname !== undefined) {
+    const fresh = await attachFresh(ctx, sandbox, network, { ...spec, ifname: spec.ifname }, hostVeth, mac);
+    if (fresh) return fresh;
+  }
   const netRef = netnsByName(network.netns);
   const changes: string[] = [];
   const [netLinks, sandboxLinksRead, routes] = await Promise.all([
@@ -128,6 +129,47 @@ export async function attachSandbox(ctx: DataplaneContext, sandbox: Sandbox, net
   const [sbFile, sbArgs] = inNetns(sandbox.ref, 'ip', []);
   await runBatch(ctx.runner, netFile, netArgs, netLines);
   await runBatch(ctx.runner, sbFile, sbArgs, lines);
+  return { vni: network.vni, ifname, hostVeth, ip: spec.ip, mac, changes };
+}
+
+/**
+ * The common case, a container's first link to this network (a CNI ADD, a
+ * Docker endpoint): both ends made and set up in two commands, one per
+ * namespace, without reading either first. Each batch stops at its first
+ * failure; undefined then (a link of that name is left from an earlier try,
+ * the interface name is taken, ...), and the caller reads both namespaces and
+ * reconciles from whatever this left.
+ */
+async function attachFresh(ctx: DataplaneContext, sandbox: Sandbox, network: Network, spec: AttachmentSpec & { ifname: string }, hostVeth: string, mac: string): Promise<Attachment | undefined> {
+  const { ifname } = spec;
+  const mtu = String(network.mtu);
+  const netLines = [
+    `link add ${hostVeth} mtu ${mtu} type veth peer name ${ifname} mtu ${mtu} address ${mac} netns ${netnsArg(sandbox.ref)}`,
+    `link set dev ${hostVeth} master ${BRIDGE}`,
+    `link set dev ${hostVeth} alias weft:${sandbox.key}:${ifname}`,
+    `link set dev ${hostVeth} up`,
+  ];
+  const lines = [
+    'link set dev lo up',
+    `link set dev ${ifname} alias weft:${network.netns}`,
+    `addr add ${spec.ip}/${network.prefixLength} dev ${ifname}`,
+    `link set dev ${ifname} up`,
+    ...(spec.defaultRoute ? [`route replace default via ${network.spec.gateway} dev ${ifname}`] : []),
+  ];
+  const [netFile, netArgs] = inNetns(netnsByName(network.netns), 'ip', []);
+  const [sbFile, sbArgs] = inNetns(sandbox.ref, 'ip', []);
+  try {
+    await runBatch(ctx.runner, netFile, netArgs, netLines, { stopAtFirstError: true });
+    await runBatch(ctx.runner, sbFile, sbArgs, lines, { stopAtFirstError: true });
+  } catch (error) {
+    if (error instanceof CommandError) return undefined;
+    throw error;
+  }
+  const changes = [
+    `created veth ${hostVeth} (in ${network.netns}) <-> ${ifname} (in ${describeNetns(sandbox.ref)})`,
+    ...netLines.slice(1).map((l) => `${network.netns}: ${l}`),
+    ...lines.map((l) => `${describeNetns(sandbox.ref)}: ${l}`),
+  ];
   return { vni: network.vni, ifname, hostVeth, ip: spec.ip, mac, changes };
 }
 

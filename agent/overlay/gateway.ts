@@ -62,7 +62,7 @@ export class Gateway {
     try {
       if (record.egressIp === '') {
         const ip = this.#freeIp();
-        await this.#o.egress.attach(sandbox, ip, this.#legMtu(record), outside);
+        await this.#o.egress.attach(sandbox, ip, this.#legMtu(record), outside, true);
         record.egressIp = ip;
       } else {
         await this.#o.egress.setRoute(sandbox, outside);

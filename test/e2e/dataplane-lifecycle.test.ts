@@ -7,7 +7,9 @@ import { execa } from 'execa';
 import type { ResultPromise } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import type { EmulatedHost, EmulatedHosts } from '../../dataplane/testing/emulated-hosts.ts';
-import type { NetworkSpec } from '../../dataplane/index.ts';
+import type { DataplaneContext, NetworkSpec } from '../../dataplane/index.ts';
+import type { Runner } from '../../dataplane/exec.ts';
+import { egressPlane } from '../../dataplane/egress.ts';
 import { createEmulatedHosts, pingFrom, randomPrefix } from '../../dataplane/testing/emulated-hosts.ts';
 import {
   adoptSandbox, attachSandbox, createSandbox, destroySandbox, detachSandbox, doctor, ensureNetwork, removeNetwork, writeResolvConf,
@@ -134,6 +136,80 @@ test('a namespace adopted by path (a container) is attached, and on destroy only
   t.deepEqual(left.map((l) => l.ifname), ['lo']);
   t.false((await linkNames(net.netns)).includes(attached.hostVeth));
   await t.throwsAsync(adoptSandbox(h1.ctx, '/proc/999999999/ns/net'), { message: /network namespace \/proc\/999999999\/ns\/net does not exist/ });
+});
+
+/** The data plane context of h1 with every command it spawns counted. */
+function counted(): { ctx: DataplaneContext; commands: string[] } {
+  const commands: string[] = [];
+  const runner: Runner = (file, args, input) => {
+    commands.push([file, ...args].join(' '));
+    return h1.ctx.runner(file, args, input);
+  };
+  return { ctx: { ...h1.ctx, runner }, commands };
+}
+
+async function containerNamespace(): Promise<string> {
+  const sleeper = execa('unshare', ['--net', '--', 'sleep', '300'], { reject: false });
+  sleepers.push(sleeper);
+  const path = `/proc/${sleeper.pid}/ns/net`;
+  for (let i = 0; i < 50 && (await execa('readlink', [path])).stdout === (await execa('readlink', ['/proc/self/ns/net'])).stdout; i++) await new Promise((r) => setTimeout(r, 20));
+  return path;
+}
+
+test('a network\'s first sandbox: the network takes three commands, the link two; a retry over a half-made link repairs it', async (t) => {
+  const { ctx, commands } = counted();
+  const made = await ensureNetwork(ctx, spec(6010, 71));
+  const net = made.network;
+  t.deepEqual(commands.map((c) => c.split(' ').slice(0, 3).join(' ')), ['ip -d -j', 'ip -batch -', `ip -n ${net.netns}`], 'the underlay\'s MTU, then one batch per namespace');
+  t.true(made.changes.includes(`created namespace ${net.netns}`));
+  t.deepEqual((await ensureNetwork(h1.ctx, spec(6010, 71))).changes, [], 'made as ensureNetwork wants it');
+  const path = await containerNamespace();
+  commands.length = 0;
+  const sandbox = await adoptSandbox(ctx, path);
+  t.deepEqual(commands.filter((c) => !c.startsWith('stat ')), [], 'adopting reads the file system only');
+  commands.length = 0;
+  const attached = await attachSandbox(ctx, sandbox, net, { ip: '100.64.71.9', ifname: 'eth0', defaultRoute: true });
+  t.is(commands.length, 2, commands.join('\n'));
+  const ping = await execa('nsenter', [`--net=${path}`, '--', 'ping', '-n', '-c', '1', '-W', '2', '100.64.71.1'], { reject: false });
+  t.is(ping.exitCode, 0, ping.stdout + ping.stderr);
+  const routes = JSON.parse((await execa('nsenter', [`--net=${path}`, '--', 'ip', '-4', '-j', 'route', 'show', 'default'])).stdout) as Array<{ gateway: string; dev: string }>;
+  t.deepEqual(routes.map((r) => `${r.gateway} ${r.dev}`), ['100.64.71.1 eth0']);
+  // Half made: the sandbox end lost its address and went down (an ADD that died halfway, retried).
+  await execa('nsenter', [`--net=${path}`, '--', 'ip', 'addr', 'flush', 'dev', 'eth0']);
+  await execa('nsenter', [`--net=${path}`, '--', 'ip', 'link', 'set', 'eth0', 'down']);
+  const again = await attachSandbox(ctx, sandbox, net, { ip: '100.64.71.9', ifname: 'eth0', defaultRoute: true });
+  t.is(again.hostVeth, attached.hostVeth);
+  t.true(again.changes.some((c) => c.endsWith('addr add 100.64.71.9/24 dev eth0')), again.changes.join('\n'));
+  t.is((await execa('nsenter', [`--net=${path}`, '--', 'ping', '-n', '-c', '1', '-W', '2', '100.64.71.1'], { reject: false })).exitCode, 0);
+  // A name taken by an interface that is not weft's is refused by name, and nothing of weft's stays.
+  const other = (await ensureNetwork(h1.ctx, spec(6011, 72))).network;
+  await execa('nsenter', [`--net=${path}`, '--', 'ip', 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'x1']);
+  await t.throwsAsync(attachSandbox(ctx, sandbox, other, { ip: '100.64.72.9', ifname: 'eth1', defaultRoute: false }), { message: /already has an interface eth1 that is not weft's/ });
+  t.deepEqual(await linkNames(other.netns), ['br0', 'lo', 'vxlan0']);
+  await destroySandbox(h1.ctx, sandbox, [6010, 6011]);
+  await removeNetwork(h1.ctx, 6010);
+  await removeNetwork(h1.ctx, 6011);
+});
+
+test('a sandbox\'s first leg on the gateway bridge takes two commands', async (t) => {
+  const egressSpec = { subnet: '198.19.255.0/24', blocked: ['100.64.0.0/10'] };
+  await egressPlane(h1.ctx, egressSpec).ensure({ noEgress: [] });
+  const path = await containerNamespace();
+  const { ctx, commands } = counted();
+  const sandbox = await adoptSandbox(ctx, path);
+  commands.length = 0;
+  await egressPlane(ctx, egressSpec).attach(sandbox, '198.19.255.7', 1500, true, true);
+  t.is(commands.length, 2, commands.join('\n'));
+  const ping = await execa('nsenter', [`--net=${path}`, '--', 'ping', '-n', '-c', '1', '-W', '2', '198.19.255.1'], { reject: false });
+  t.is(ping.exitCode, 0, ping.stdout + ping.stderr);
+  const routes = JSON.parse((await execa('nsenter', [`--net=${path}`, '--', 'ip', '-4', '-j', 'route', 'show', 'default'])).stdout) as Array<{ gateway: string; dev: string }>;
+  t.deepEqual(routes.map((r) => `${r.gateway} ${r.dev}`), ['198.19.255.1 egress0']);
+  // Plugged again as new (the agent lost its record): the leg that is there is repaired, not doubled.
+  commands.length = 0;
+  await egressPlane(ctx, egressSpec).attach(sandbox, '198.19.255.7', 1500, true, true);
+  t.true(commands.length > 2);
+  const legs = JSON.parse((await execa('ip', ['-n', h1.netns, '-j', 'link', 'show', 'master', 'weft_gw'])).stdout) as Array<{ ifname: string }>;
+  t.is(legs.length, 1);
 });
 
 test('resolv.conf of a named sandbox is what `ip netns exec` shows, and goes with the sandbox', async (t) => {

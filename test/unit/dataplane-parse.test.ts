@@ -119,6 +119,11 @@ test('ipv4 helpers', (t) => {
 test('namespace refs: names use ip -n, paths go through nsenter', (t) => {
   t.deepEqual(inNetns(netnsRef('weft-sa'), 'ip', ['link']), ['ip', ['-n', 'weft-sa', 'link']]);
   t.deepEqual(inNetns(netnsRef('/proc/42/ns/net'), 'bridge', ['fdb']), ['nsenter', ['--net=/proc/42/ns/net', '--', 'bridge', 'fdb']]);
+  // Paths a CNI runtime hands over: under /run/netns, ip's own -n reaches them without nsenter.
+  t.deepEqual(inNetns(netnsRef('/run/netns/cni-1234'), 'ip', ['link']), ['ip', ['-n', 'cni-1234', 'link']]);
+  t.deepEqual(inNetns(netnsRef('/var/run/netns/cni-1234'), 'ip', ['link']), ['ip', ['-n', 'cni-1234', 'link']]);
+  t.deepEqual(inNetns(netnsRef('/run/netns/cni-1234'), 'nft', ['list']), ['nsenter', ['--net=/run/netns/cni-1234', '--', 'nft', 'list']]);
+  t.deepEqual(inNetns(netnsRef('/run/netns/sub/x'), 'ip', ['link']), ['nsenter', ['--net=/run/netns/sub/x', '--', 'ip', 'link']]);
   t.throws(() => netnsRef('bad name'));
 });
 
