@@ -22,24 +22,32 @@ export interface ContainerRoute {
   via: string;
 }
 
-/** Makes the host's container routes exactly `routes` (through `bridge`, the gateway bridge): adds or fixes what is missing, deletes the rest. */
-export async function syncContainerRoutes(ctx: DataplaneContext, bridge: string, routes: readonly ContainerRoute[]): Promise<string[]> {
+/**
+ * Makes the host's container routes exactly `routes` (through `bridge`, the
+ * gateway bridge): adds or fixes what is missing, deletes the rest. The diff
+ * is taken against `lastWritten` when the caller knows what its last
+ * successful sync left (one command, on every container start's path), else
+ * against what the kernel holds (start-up, the periodic repair, after a
+ * failure: a route changed by hand is repaired then).
+ */
+export async function syncContainerRoutes(ctx: DataplaneContext, bridge: string, routes: readonly ContainerRoute[], lastWritten?: readonly ContainerRoute[]): Promise<string[]> {
   for (const r of routes) {
     parseIPv4(r.ip);
     parseIPv4(r.via);
   }
-  const present = await runJson<Array<{ dst?: string; gateway?: string }>>(ctx.runner, 'ip',
-    ['-4', '-j', 'route', 'show', 'table', 'main', 'proto', String(CONTAINER_ROUTE_PROTO)]);
+  const have = new Map((lastWritten ?? await readContainerRoutes(ctx)).map((r) => [r.ip, r.via]));
   const want = new Map(routes.map((r) => [r.ip, r.via]));
   const lines: string[] = [];
-  for (const route of present) {
-    const ip = (route.dst ?? '').replace(/\/32$/, '');
-    if (want.get(ip) !== route.gateway) lines.push(`route del ${ip}/32 proto ${CONTAINER_ROUTE_PROTO}`);
-  }
-  const have = new Map(present.map((r) => [(r.dst ?? '').replace(/\/32$/, ''), r.gateway]));
+  for (const [ip, via] of have) if (want.get(ip) !== via) lines.push(`route del ${ip}/32 proto ${CONTAINER_ROUTE_PROTO}`);
   for (const [ip, via] of want) {
     if (have.get(ip) !== via) lines.push(`route replace ${ip}/32 via ${via} dev ${bridge} proto ${CONTAINER_ROUTE_PROTO}`);
   }
   await runBatch(ctx.runner, 'ip', [], lines);
   return lines;
+}
+
+async function readContainerRoutes(ctx: DataplaneContext): Promise<ContainerRoute[]> {
+  const present = await runJson<Array<{ dst?: string; gateway?: string }>>(ctx.runner, 'ip',
+    ['-4', '-j', 'route', 'show', 'table', 'main', 'proto', String(CONTAINER_ROUTE_PROTO)]);
+  return present.map((r) => ({ ip: (r.dst ?? '').replace(/\/32$/, ''), via: r.gateway ?? '' }));
 }

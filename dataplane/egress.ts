@@ -262,6 +262,8 @@ export interface EgressPlane {
 export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlane {
   const written = new LastWritten();
   const routesSynced = new LastWritten();
+  /** The container routes the last successful sync left in the kernel; undefined when not known. */
+  let routesInKernel: readonly ContainerRoute[] | undefined;
   return {
     spec,
     ensure: async (state, force = false) => {
@@ -278,7 +280,12 @@ export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlan
     syncContainerRoutes: async (routes, force = false) => {
       let changes: string[] = [];
       const key = JSON.stringify([...routes].sort((a, b) => a.ip.localeCompare(b.ip)));
-      await routesSynced.write(key, force, async () => { changes = await syncContainerRoutes(ctx, EGRESS_BRIDGE, routes); });
+      await routesSynced.write(key, force, async () => {
+        const previous = force ? undefined : routesInKernel;
+        routesInKernel = undefined;
+        changes = await syncContainerRoutes(ctx, EGRESS_BRIDGE, routes, previous);
+        routesInKernel = [...routes];
+      });
       return changes;
     },
   };

@@ -3,6 +3,7 @@
 // forces it): a sandbox change that leaves a table as it was costs no process.
 import test from 'ava';
 import type { Runner } from '../../dataplane/exec.ts';
+import { CONTAINER_ROUTE_PROTO } from '../../dataplane/container-routes.ts';
 import { egressPlane } from '../../dataplane/egress.ts';
 import { publishPlane } from '../../dataplane/publish.ts';
 import { LastWritten } from '../../dataplane/last-written.ts';
@@ -66,17 +67,42 @@ test('LastWritten forgets what it wrote when a write fails', async (t) => {
 });
 
 test('the host routes to CNI containers are synced again only when they change or when forced', async (t) => {
-  const listings: string[][] = [];
-  const runner: Runner = async (file, args) => {
-    if (file === 'ip' && args.includes('route')) listings.push([...args]);
+  const reads: string[][] = [];
+  const batches: string[] = [];
+  const runner: Runner = async (file, args, input) => {
+    if (file === 'ip' && args.includes('route')) reads.push([...args]);
+    if (file === 'ip' && args.includes('-batch')) batches.push(input ?? '');
     return { exitCode: 0, stdout: file === 'ip' && args.includes('show') ? '[]' : '', stderr: '' };
   };
   const plane = egressPlane({ nsPrefix: 'tw', runner }, spec);
   const route = { ip: '100.64.0.5', via: '198.19.255.3' };
   await plane.syncContainerRoutes([route]);
   await plane.syncContainerRoutes([route]);
-  t.is(listings.length, 1, 'the same set is not read and written twice');
-  await plane.syncContainerRoutes([]);
-  await plane.syncContainerRoutes([], true);
-  t.is(listings.length, 3);
+  t.is(reads.length, 1, 'the same set is not read and written twice');
+  t.is(batches.length, 1);
+  const second = { ip: '100.64.0.6', via: '198.19.255.4' };
+  await plane.syncContainerRoutes([route, second]);
+  await plane.syncContainerRoutes([second]);
+  t.is(reads.length, 1, 'a change is diffed against the last write: one command, no listing');
+  t.deepEqual(batches.slice(1), [
+    `route replace 100.64.0.6/32 via 198.19.255.4 dev weft_gw proto ${CONTAINER_ROUTE_PROTO}\n`,
+    `route del 100.64.0.5/32 proto ${CONTAINER_ROUTE_PROTO}\n`,
+  ]);
+  await plane.syncContainerRoutes([second], true);
+  t.is(reads.length, 2, 'a forced sync reads the kernel');
+});
+
+test('after a failed container route sync the next one reads the kernel', async (t) => {
+  let reads = 0;
+  let failBatch = true;
+  const runner: Runner = async (file, args) => {
+    if (args.includes('show')) reads++;
+    if (args.includes('-batch') && failBatch) return { exitCode: 1, stdout: '', stderr: 'RTNETLINK answers: No such process\nCommand failed -:1\n' };
+    return { exitCode: 0, stdout: args.includes('show') ? '[]' : '', stderr: '' };
+  };
+  const plane = egressPlane({ nsPrefix: 'tw', runner }, spec);
+  await t.throwsAsync(plane.syncContainerRoutes([{ ip: '100.64.0.5', via: '198.19.255.3' }]));
+  failBatch = false;
+  await plane.syncContainerRoutes([{ ip: '100.64.0.6', via: '198.19.255.4' }]);
+  t.is(reads, 2);
 });
