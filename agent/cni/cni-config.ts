@@ -11,7 +11,7 @@ import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE, O
 export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0', '1.1.0'] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 
-const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
+export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
 export type CniCommand = (typeof COMMANDS)[number];
 /** Commands CNI 1.1 added: a configuration of an older version cannot ask for them. */
 const SINCE_1_1: readonly CniCommand[] = ['STATUS', 'GC'];
