@@ -1,6 +1,7 @@
 // What a runtime hands the plugin: the network configuration on stdin and the
-// CNI_* environment. Both are outside input: each problem gets the spec's
-// error code and a message naming the field.
+// CNI_* environment, which the plugin forwards to the agent unread (CniExec).
+// Both are outside input: each problem gets the spec's error code and a
+// message naming the field.
 import { z } from 'zod';
 import { DEFAULT_API_SOCKET } from '../api/defaults.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
