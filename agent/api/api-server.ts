@@ -10,6 +10,7 @@ import { AgentApiService } from '../wire/agent-api-service.ts';
 import { AgentError } from './errors.ts';
 import { initRequest, joinRequest, removeNodeRequest, tokenRequest } from './schemas.ts';
 import { overlayHandlers, parse } from './overlay-handlers.ts';
+import { cniHandlers } from './cni-handler.ts';
 import { listenApiSocket, throughProtoCodec } from './api-socket.ts';
 import type { Agent } from '../daemon/agent.ts';
 import { WEFT_VERSION } from '../version.ts';
@@ -40,6 +41,8 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
     Members: () => ({ members: agent.members().map(memberReply) }),
     RemoveNode: async (req) => agent.removeNode(parse(removeNodeRequest, req).node),
     ...overlayHandlers(() => agent.overlay(), (nodeId) => agent.cluster?.roster.get(nodeId)?.name ?? ''),
+    // A CNI run calls the handlers above as a socket client would: shaped by agent.proto both ways.
+    ...cniHandlers((method, request) => viaApi(method, request)),
   };
   /** Runs a handler; any failure becomes an AgentError with a status, unexpected ones logged as INTERNAL. */
   const run = async (name: string, request: unknown): Promise<object> => {
@@ -53,6 +56,7 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
       throw new AgentError(grpc.status.INTERNAL, (error as Error).message);
     }
   };
+  const viaApi = throughProtoCodec(AgentApiService.service, run);
   const server = new grpc.Server();
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const name of Object.keys(handlers)) {
@@ -68,7 +72,7 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
   const listener = await listenApiSocket(socketPath, {
     http2: (socket) => grpcConnections.injectConnection(socket),
-    json: throughProtoCodec(AgentApiService.service, run),
+    json: viaApi,
   });
   chmodSync(socketPath, 0o660);
   return {

@@ -1,5 +1,5 @@
-// The agent API's unix socket. It speaks gRPC (HTTP/2: the CNI plugin, any
-// gRPC client) and the JSON-line framing (json-line.ts: the CLI) on the same
+// The agent API's unix socket. It speaks gRPC (HTTP/2: any gRPC client) and
+// the JSON-line framing (json-line.ts: the CLI, the CNI plugin) on the same
 // path, told apart by the first byte a client sends: an HTTP/2 client always
 // opens with the preface "PRI * HTTP/2.0", a JSON-line client with "{".
 // gRPC connections go to grpc-js through its connection injector; JSON lines

@@ -55,6 +55,19 @@ export const containerGcRequest = z.object({
   cniNetwork: z.string().refine((v) => CNI_NETWORK_NAME.test(v), `a CNI network name is ${CNI_NETWORK_NAME_RULE}`),
   valid: z.array(z.object(containerKey)).max(100_000).default([]),
 });
+/** The largest network configuration CniExec takes: a GC's valid-attachments list of ~15 000 containers. */
+export const MAX_CNI_CONFIG_BYTES = 1024 * 1024;
+const MAX_CNI_ENV_VALUE_BYTES = 64 * 1024;
+const MAX_CNI_ENV_KEYS = 16;
+const CNI_ENV_KEY = /^CNI_[A-Z0-9_]{1,32}$/;
+const byteLength = (text: string): number => Buffer.byteLength(text, 'utf8');
+/** CniExec: what a runtime gave the CNI plugin, forwarded unread (the plugin sends the six CNI_* variables of the spec). */
+export const cniExecRequest = z.object({
+  env: z.record(z.string(), z.string().refine((v) => byteLength(v) <= MAX_CNI_ENV_VALUE_BYTES, `an env value is at most ${MAX_CNI_ENV_VALUE_BYTES} bytes`))
+    .refine((env) => Object.keys(env).length <= MAX_CNI_ENV_KEYS, `env holds at most ${MAX_CNI_ENV_KEYS} variables`)
+    .refine((env) => Object.keys(env).every((key) => CNI_ENV_KEY.test(key)), 'env holds CNI_* variables only (CNI_ and 1-32 of A-Z, 0-9, "_")'),
+  config: z.string().refine((text) => byteLength(text) <= MAX_CNI_CONFIG_BYTES, `the network configuration (config) is at most ${MAX_CNI_CONFIG_BYTES} bytes`),
+});
 export const sandboxCreateRequest = z.object({
   networks: z.array(z.string().min(1)).min(1, 'give at least one --network').max(16),
   name,

@@ -1,6 +1,7 @@
 // What a runtime hands the plugin: the network configuration on stdin and the
-// CNI_* environment. Both are outside input: each problem gets the spec's
-// error code and a message naming the field.
+// CNI_* environment, which the plugin forwards to the agent unread (CniExec).
+// Both are outside input: each problem gets the spec's error code and a
+// message naming the field.
 import { z } from 'zod';
 import { DEFAULT_API_SOCKET } from '../api/defaults.ts';
 import { CNI_CODE, CniError } from './cni-error.ts';
@@ -11,7 +12,7 @@ import { CONTAINER_ID, CONTAINER_ID_RULE, INTERFACE_NAME, INTERFACE_NAME_RULE, O
 export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0', '1.1.0'] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 
-const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
+export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
 export type CniCommand = (typeof COMMANDS)[number];
 /** Commands CNI 1.1 added: a configuration of an older version cannot ask for them. */
 const SINCE_1_1: readonly CniCommand[] = ['STATUS', 'GC'];

@@ -1,7 +1,8 @@
-// Turns on Node's compile cache for the processes that start often and
-// briefly (bin/weft, bin/weft-cni). Node strips the types of every .ts file
-// with a WebAssembly compiler that costs ~60 ms and ~17 MB to start; with the
-// cache, an unchanged file is neither stripped nor reparsed.
+// Turns on Node's compile cache for the CLI (bin/weft), which starts often
+// and briefly (the CNI plugin is one plain .mjs file and needs none). Node
+// strips the types of every .ts file with a WebAssembly compiler that costs
+// ~60 ms and ~17 MB to start; with the cache, an unchanged file is neither
+// stripped nor reparsed.
 // The cache is per user (it holds code that runs as that user; a shared
 // directory such as /tmp would let another user plant some), and is keyed
 // on each file's contents, so an edited file is compiled afresh.

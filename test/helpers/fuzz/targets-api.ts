@@ -11,8 +11,9 @@ import type { z } from 'zod';
 import { AgentApiService } from '../../../agent/wire/protos.ts';
 import { AgentError, badRequest } from '../../../agent/api/errors.ts';
 import { parse } from '../../../agent/api/overlay-handlers.ts';
+import { runCni, type AgentCall } from '../../../agent/cni/cni-commands.ts';
 import {
-  endpointsRequest, initRequest, joinRequest, networkCreateRequest, networkRef, removeNodeRequest, sandboxCreateRequest,
+  cniExecRequest, endpointsRequest, initRequest, joinRequest, networkCreateRequest, networkRef, removeNodeRequest, sandboxCreateRequest,
   sandboxDetachRequest, serviceCreateRequest, serviceRef, tokenRequest,
 } from '../../../agent/api/schemas.ts';
 import { Networks } from '../../../agent/overlay/networks.ts';
@@ -22,11 +23,36 @@ import type { TableService } from '../../../agent/cluster/table-service.ts';
 import { encodeNetwork } from '../../../agent/wire/objects-codec.ts';
 import { ReplicatedTables } from '../../../controlplane/tables/index.ts';
 import { parseToken, TokenError } from '../../../controlplane/security/token.ts';
-import type { FuzzTarget } from './target.ts';
+import { OracleError, type FuzzTarget } from './target.ts';
 import { material } from './material.ts';
 import { formatToken } from '../../../controlplane/security/token.ts';
 
 class Undecodable extends Error {}
+
+/** The agent's side of a CNI run, answered as a working agent would: ADD gets the interface it asked for. */
+const cniAgent: AgentCall = async (method, request) => {
+  const r = request as { networks?: string[]; ifname?: string };
+  if (method === 'SandboxCreate') return { interfaces: [{ network: r.networks?.[0] ?? '', ifname: r.ifname ?? '', mac: '02:00:00:00:00:01', ip: '100.64.0.2', prefixLength: 24, gateway: '100.64.0.1' }], nameserver: '169.254.77.1', defaultGateway: '169.254.77.1' };
+  if (method === 'ContainerCheck') return { sandbox: { interfaces: [] }, problems: [] };
+  return {};
+};
+
+/** CniExec's promise: whatever the request, an exit code and either nothing or JSON to print (an error with a code and a message). */
+async function cniRun(request: { env: Record<string, string>; config: string }): Promise<unknown> {
+  const { exitCode, output } = await runCni(request.env, request.config, cniAgent);
+  if (exitCode !== 0 && exitCode !== 1) throw new OracleError(`exit code ${exitCode}`);
+  if (output === '') return exitCode;
+  let printed: { code?: unknown; msg?: unknown };
+  try {
+    printed = JSON.parse(output) as typeof printed;
+  } catch (error) {
+    throw new OracleError(`output is not JSON: ${(error as Error).message}`);
+  }
+  if (exitCode === 1 && (typeof printed.code !== 'number' || typeof printed.msg !== 'string')) throw new OracleError(`error without code and msg: ${output}`);
+  return printed;
+}
+const cniConfig = (over: object = {}): string => JSON.stringify({ cniVersion: '1.0.0', name: 'weftnet', type: 'weft', network: 'app', ...over });
+const cniEnv = (command: string, over: object = {}): Record<string, string> => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/c1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', ...over });
 
 const SELF = 'c3'.repeat(16);
 
@@ -97,5 +123,12 @@ export async function apiTargets(): Promise<FuzzTarget[]> {
     ], (r) => services.create({ ...r, network: networks.require(r.network) })),
     api('ServiceInspect', serviceRef, [{ name: 'web' }]),
     api('Endpoints', endpointsRequest, [{ network: '' }, { network: 'app' }]),
+    api('CniExec', cniExecRequest, [
+      { env: cniEnv('ADD', { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web-0' }), config: cniConfig({ args: { cni: { aliases: ['w'] } }, runtimeConfig: { bandwidth: { egressRate: 1_000_000, egressBurst: 100_000 } } }) },
+      { env: cniEnv('DEL', { CNI_NETNS: '' }), config: cniConfig() },
+      { env: cniEnv('CHECK'), config: cniConfig({ cniVersion: '0.4.0' }) },
+      { env: { CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' }, config: cniConfig({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'c1', ifname: 'eth0' }] }) },
+      { env: { CNI_COMMAND: 'STATUS' }, config: cniConfig({ cniVersion: '1.1.0' }) },
+    ], cniRun),
   ];
 }
