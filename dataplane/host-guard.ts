@@ -130,6 +130,12 @@ export function renderPinsUpdate(pins: readonly GuardPin[]): string {
 }
 
 async function nft(ctx: DataplaneContext, script: string, what: string): Promise<void> {
+  if (ctx.nftScript) {
+    await ctx.nftScript(script).catch((error: Error) => {
+      throw new Error(`nft (${what}) failed: ${error.message}`);
+    });
+    return;
+  }
   const result = await ctx.runner('nft', ['-f', '-'], script);
   if (result.exitCode !== 0) throw new Error(`nft -f (${what}) failed: ${result.stderr.trim()}`);
 }

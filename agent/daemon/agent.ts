@@ -26,6 +26,7 @@ import { subnetSpace, VNI_SPACE } from '../overlay/spaces.ts';
 import { AllocationService } from '../allocation/allocation-service.ts';
 import { FileAllocationStore } from '../allocation/store.ts';
 import { ServicePlane } from '../services/service-plane.ts';
+import { LoadBalancer, NftWorkerPool } from '../../dataplane/lb/index.ts';
 import { IngressMesh } from '../ingress/ingress-mesh.ts';
 import { startResolver } from '../services/resolver.ts';
 import type { DnsServer } from '../../dataplane/dns/server.ts';
@@ -53,6 +54,8 @@ export class Agent {
   #ingress: IngressMesh | undefined;
   #dns: DnsServer | undefined;
   #guard: HostGuard | undefined;
+  /** nft without a process per change: the load balancer's tables and the host guard's. */
+  #nftWorkers: NftWorkerPool | undefined;
   #traffic: GossipTraffic | undefined;
   /** Cluster-changing operations run one at a time: init, join and leave must not interleave. */
   readonly #exclusive = new Serializer();
@@ -150,7 +153,9 @@ export class Agent {
     allocations.define(VNI_SPACE, initialise);
     allocations.define(subnetSpace(pool), initialise);
     const egress: EgressSpec = { subnet: this.config.egressSubnet, blocked: [pool] };
-    const dataplane = createDataplane({ nsPrefix: this.config.nsPrefix });
+    const nftWorkers = new NftWorkerPool();
+    this.#nftWorkers = nftWorkers;
+    const dataplane = createDataplane({ nsPrefix: this.config.nsPrefix, nftScript: (script) => nftWorkers.applyHere(script) });
     const overlay = new Overlay({
       dataplane,
       tables: cluster.tables,
@@ -180,7 +185,9 @@ export class Agent {
     await overlay.start(); // also brings up the gateway bridge the resolver binds to
     const ingress = new IngressMesh({ overlay, dataplane, tables: cluster.tables, logger: this.#log, onChange: () => this.#services?.trigger() });
     this.#ingress = ingress;
-    const services = new ServicePlane({ overlay, tables: cluster.tables, logger: this.#log, onViewsChanged: () => this.#dns?.invalidate(), ingress });
+    const services = new ServicePlane({
+      overlay, tables: cluster.tables, logger: this.#log, onViewsChanged: () => this.#dns?.invalidate(), ingress, loadBalancer: new LoadBalancer({ pool: nftWorkers }),
+    });
     this.#services = services;
     this.#dns = await startResolver({ plane: services, address: egressGateway(egress), upstreams: this.config.dnsUpstreams, ttl: this.config.dnsTtl, logger: this.#log });
     await overlay.syncGateway(); // now with the port 53 redirect
@@ -311,6 +318,8 @@ export class Agent {
     this.#dns = undefined;
     this.#guard?.stop();
     this.#guard = undefined;
+    await this.#nftWorkers?.close();
+    this.#nftWorkers = undefined;
     this.#overlay?.stop();
     this.#overlay = undefined;
     this.#allocations?.stop();

@@ -37,11 +37,14 @@ type Known = { rendered: RenderedLb } | { rendered: undefined };
 
 export class LoadBalancer {
   readonly #worker: NftWorkerPool;
+  /** Made here, so closed here; a pool passed in is its owner's to close. */
+  readonly #ownsWorker: boolean;
   readonly #known = new Map<string, Known>();
   #workerGeneration = -1;
 
-  constructor(options: { workers?: number } = {}) {
-    this.#worker = new NftWorkerPool(options.workers);
+  constructor(options: { workers?: number; pool?: NftWorkerPool } = {}) {
+    this.#worker = options.pool ?? new NftWorkerPool(options.workers);
+    this.#ownsWorker = options.pool === undefined;
   }
 
   async apply(desired: readonly SandboxLb[]): Promise<LbApplyResult> {
@@ -167,7 +170,7 @@ export class LoadBalancer {
   }
 
   close(): Promise<void> {
-    return this.#worker.close();
+    return this.#ownsWorker ? this.#worker.close() : Promise.resolve();
   }
 }
 

@@ -32,6 +32,15 @@ export class NftWorkerPool {
     return results;
   }
 
+  /**
+   * Applies an nft script in the workers' own network namespace: the agent's,
+   * whose children they are (DataplaneContext.nftScript).
+   */
+  async applyHere(script: string): Promise<void> {
+    const [result] = await this.run([{ netns: '/proc/self/ns/net', script }]);
+    if (!result?.ok) throw new Error(result?.error ?? 'the nft worker gave no answer');
+  }
+
   /** Changes whenever any worker was replaced (its namespaces hold whatever the old one left). */
   get generation(): number {
     return this.#workers.reduce((sum, w) => sum + w.generation, 0);

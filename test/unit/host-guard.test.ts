@@ -4,7 +4,8 @@
 // desired state.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { renderHostGuard, renderMembersUpdate, renderPinsUpdate, type HostGuardState } from '../../dataplane/host-guard.ts';
+import { renderHostGuard, renderMembersUpdate, renderPinsUpdate, updateGuardPins, type HostGuardState } from '../../dataplane/host-guard.ts';
+import type { Runner } from '../../dataplane/exec.ts';
 import { compareGuard, desiredGuardBridge, desiredGuardIp, parseGuardListing } from '../../dataplane/host-guard-inspect.ts';
 import { guardMembers } from '../../agent/overlay/host-guard.ts';
 import { Roster, type MemberRecord } from '../../controlplane/cluster/roster.ts';
@@ -61,6 +62,26 @@ test('a member change touches only the member sets, a sandbox change only the pi
     'add element ip weft_guard cluster_ports { 198.18.0.1 . tcp . 7946, 198.18.0.1 . udp . 4789, 198.18.0.2 . tcp . 2377 }',
   ].join('\n') + '\n');
   t.is(renderPinsUpdate(state.pins), 'flush set bridge weft_guard pins\nadd element bridge weft_guard pins { "g0123456789ab" . 02:42:c6:13:ff:02 . 198.19.255.2 }\n');
+});
+
+test('with an nft worker (the agent\'s), a pin change starts no process; a failed update falls back to writing both tables', async (t) => {
+  const spawned: string[] = [];
+  const runner: Runner = async (file) => {
+    spawned.push(file);
+    return { exitCode: 0, stdout: '', stderr: '' };
+  };
+  const scripts: string[] = [];
+  let refuse = false;
+  const nftScript = async (script: string): Promise<void> => {
+    scripts.push(script);
+    if (refuse && script.startsWith('flush set')) throw new Error('Error: No such file or directory');
+  };
+  await updateGuardPins({ nsPrefix: 'hg', runner, nftScript }, state);
+  t.deepEqual(scripts, [renderPinsUpdate(state.pins)]);
+  refuse = true;
+  await updateGuardPins({ nsPrefix: 'hg', runner, nftScript }, state);
+  t.deepEqual(scripts.slice(1), [renderPinsUpdate(state.pins), renderHostGuard(state)], 'the table was missing: both written whole');
+  t.deepEqual(spawned, []);
 });
 
 test('hostile values never reach the script', (t) => {
