@@ -127,6 +127,29 @@ async function makeNetwork(ctx: DataplaneContext, network: Network): Promise<str
   return changes;
 }
 
+/**
+ * The last sandbox of a network on this host left (most often): the network's
+ * namespace holds its bridge and VXLAN device only. They go in one batch
+ * without listing them first (the VXLAN device must go before the name: it
+ * holds the VNI in the host namespace, and a namespace's devices are released
+ * only once nothing runs in it), then the name. False when the batch did not
+ * work out (a device missing, a stale name, ...): the caller then lists what is
+ * there and deletes it.
+ */
+async function removeKnownNetwork(ctx: DataplaneContext, netns: string): Promise<boolean> {
+  const ref = netnsByName(netns);
+  if (!existsSync(netnsPath(ref))) return false;
+  try {
+    const [file, args] = inNetns(ref, 'ip', []);
+    await runBatch(ctx.runner, file, args, [`link del dev ${VXLAN}`, `link del dev ${BRIDGE}`], { stopAtFirstError: true });
+  } catch (error) {
+    if (error instanceof CommandError) return false;
+    throw error;
+  }
+  await run(ctx.runner, 'ip', ['netns', 'delete', netns]);
+  return true;
+}
+
 /** argv (after `ip`) that makes the network's VXLAN device in the caller's namespace and moves it into the network's. */
 function vxlanAdd(network: Network): string[] {
   const { spec } = network;
@@ -182,6 +205,10 @@ function bridgeAndPortLines(links: readonly LinkState[], network: Network, chang
 export async function removeNetwork(ctx: DataplaneContext, vni: number): Promise<boolean> {
   const netns = networkNamespaceName(ctx.nsPrefix, vni);
   const ref = netnsByName(netns);
+  if (await removeKnownNetwork(ctx, netns)) {
+    unmarkInfraNetns(netns);
+    return true;
+  }
   if (await netnsExists(ctx.runner, ref)) {
     const links = await readLinks(ctx.runner, ref);
     // Ports first (a veth's peer goes with it), then the bridge.

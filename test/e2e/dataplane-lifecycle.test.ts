@@ -187,7 +187,10 @@ test('a network\'s first sandbox: the network takes three commands, the link two
   await t.throwsAsync(attachSandbox(ctx, sandbox, other, { ip: '100.64.72.9', ifname: 'eth1', defaultRoute: false }), { message: /already has an interface eth1 that is not weft's/ });
   t.deepEqual(await linkNames(other.netns), ['br0', 'lo', 'vxlan0']);
   await destroySandbox(h1.ctx, sandbox, [6010, 6011]);
-  await removeNetwork(h1.ctx, 6010);
+  commands.length = 0;
+  t.true(await removeNetwork(ctx, 6010));
+  t.is(commands.length, 2, `the last sandbox gone, the network goes in two commands:\n${commands.join('\n')}`);
+  t.false((await namespaces()).includes(net.netns));
   await removeNetwork(h1.ctx, 6011);
 });
 
