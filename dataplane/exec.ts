@@ -96,8 +96,9 @@ export async function runJson<T>(runner: Runner, file: string, args: readonly st
 export async function runBatch(runner: Runner, file: string, preArgs: readonly string[], lines: readonly string[], options: { stopAtFirstError?: boolean } = {}): Promise<void> {
   if (lines.length === 0) return;
   for (const line of lines) {
-    // A newline inside a line would smuggle in another command.
+    // A newline inside a line would smuggle in another command; a `#` would cut the line short (a comment).
     if (/[\n\r]/.test(line)) throw new Error(`refusing batch line with a line break: ${JSON.stringify(line)}`);
+    if (line.includes('#')) throw new Error(`refusing batch line with a "#" (the tool would read the rest as a comment): ${JSON.stringify(line)}`);
   }
   // -force runs every line whatever fails before it; without it the tool stops at the first failure
   // (a batch that makes a link, then configures it, must not configure one that was there before).

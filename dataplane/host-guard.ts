@@ -131,10 +131,13 @@ export function renderPinsUpdate(pins: readonly GuardPin[]): string {
 
 async function nft(ctx: DataplaneContext, script: string, what: string): Promise<void> {
   if (ctx.nftScript) {
-    await ctx.nftScript(script).catch((error: Error) => {
-      throw new Error(`nft (${what}) failed: ${error.message}`);
-    });
-    return;
+    try {
+      await ctx.nftScript(script);
+      return;
+    } catch {
+      // The worker may be what failed (it cannot start, it died): the guard must not depend
+      // on it. The same script through an nft process says whether the script is at fault.
+    }
   }
   const result = await ctx.runner('nft', ['-f', '-'], script);
   if (result.exitCode !== 0) throw new Error(`nft -f (${what}) failed: ${result.stderr.trim()}`);

@@ -15,8 +15,16 @@ export function netnsByName(name: string): NetnsRef {
   return { kind: 'name', name: validateNetnsName(name) };
 }
 
+/**
+ * The characters a namespace path may have: what runtimes use (/proc/PID/ns/net,
+ * /var/run/netns/cni-UUID, /run/user/UID/netns/..., /var/run/docker/netns/ID).
+ * The path goes into `ip -batch` lines, where `#` starts a comment and quotes
+ * group words: neither may reach them.
+ */
+const NETNS_PATH = /^\/[A-Za-z0-9._/:@+-]*$/;
+
 export function netnsByPath(path: string): NetnsRef {
-  if (!path.startsWith('/') || /[\s]/.test(path)) throw new Error(`namespace path "${path}" must be absolute and contain no spaces`);
+  if (!NETNS_PATH.test(path)) throw new Error(`namespace path "${path}" must be absolute and made of letters, digits and . _ / : @ + - only`);
   return { kind: 'path', path };
 }
 

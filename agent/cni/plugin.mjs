@@ -69,7 +69,7 @@ function decode(text) {
 /** The agent's socket: checked here because the plugin connects to it before the agent can check anything. */
 function socketOf(config) {
   const socket = config.socket ?? DEFAULT_API_SOCKET;
-  const problem = typeof socket !== 'string' || !socket.startsWith('/') ? 'socket must be an absolute path' : socket.length > MAX_SOCKET_PATH ? 'socket must be a unix socket path under 108 characters' : '';
+  const problem = typeof socket !== 'string' || !socket.startsWith('/') ? 'socket must be an absolute path' : Buffer.byteLength(socket) > MAX_SOCKET_PATH ? 'socket must be a unix socket path under 108 characters' : '';
   if (problem !== '') throw new CniError(CNI_CODE.invalidConfig, 'invalid network configuration', `✖ ${problem}\n  → at socket`);
   return socket;
 }
@@ -158,7 +158,9 @@ export async function runPlugin(env, readStdin) {
   }
 }
 
-if (import.meta.main) {
+// Run, not imported (tests import it). A Node without import.meta.main (before 24.2) runs it too:
+// an ADD that printed nothing and exited 0 would look like success.
+if (import.meta.main !== false) {
   const { exitCode, output } = await runPlugin(process.env, () => readFileSync(0, 'utf8'));
   if (output !== '') process.stdout.write(`${output}\n`);
   process.exitCode = exitCode;

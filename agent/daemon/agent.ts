@@ -316,7 +316,7 @@ export class Agent {
     this.#services = undefined;
     await this.#dns?.close();
     this.#dns = undefined;
-    this.#guard?.stop();
+    await this.#guard?.stop();
     this.#guard = undefined;
     await this.#nftWorkers?.close();
     this.#nftWorkers = undefined;

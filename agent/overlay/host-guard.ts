@@ -145,11 +145,17 @@ export class HostGuard {
     }
   }
 
-  /** Stops following changes; the tables stay (sandboxes outlive an agent restart and stay guarded). */
-  stop(): void {
+  /**
+   * Stops following changes and resolves once a write under way has ended (it
+   * may use the agent's nft workers, which close next). The tables stay:
+   * sandboxes outlive an agent restart and stay guarded.
+   */
+  async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#retry) clearTimeout(this.#retry);
+    await this.#runs.settled();
+    if (this.#retry) clearTimeout(this.#retry); // set by a write that failed while stopping
   }
 }

@@ -32,11 +32,14 @@ export class NftWorker {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   #stderr = '';
+  #closed = false;
   /** Bumped whenever a new worker process starts: its namespaces hold whatever the old one left. */
   generation = 0;
 
   run(items: readonly WorkerItem[]): Promise<WorkerResult[]> {
     if (items.length === 0) return Promise.resolve([]);
+    // After close a request must not start a worker nobody would ever close.
+    if (this.#closed) return Promise.reject(new Error('the nft worker is closed (the agent is stopping)'));
     const child = this.#ensure();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -88,6 +91,7 @@ export class NftWorker {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const child = this.#child;
     if (!child) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));

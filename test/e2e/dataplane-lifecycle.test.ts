@@ -121,11 +121,7 @@ test('a sandbox joins two networks as eth0 and eth1, default route through the f
 
 test('a namespace adopted by path (a container) is attached, and on destroy only weft\'s interface goes', async (t) => {
   const net = (await ensureNetwork(h1.ctx, spec(6006, 66))).network;
-  const sleeper = execa('unshare', ['--net', '--', 'sleep', '300'], { reject: false });
-  sleepers.push(sleeper);
-  const path = `/proc/${sleeper.pid}/ns/net`;
-  // unshare execs sleep once the namespace exists; wait until the pid's namespace differs from ours.
-  for (let i = 0; i < 50 && (await execa('readlink', [path])).stdout === (await execa('readlink', ['/proc/self/ns/net'])).stdout; i++) await new Promise((r) => setTimeout(r, 20));
+  const path = await containerNamespace();
   const sandbox = await adoptSandbox(h1.ctx, path);
   t.false(sandbox.owned);
   const attached = await attachSandbox(h1.ctx, sandbox, net, { ip: '100.64.66.9', defaultRoute: true });
@@ -148,12 +144,16 @@ function counted(): { ctx: DataplaneContext; commands: string[] } {
   return { ctx: { ...h1.ctx, runner }, commands };
 }
 
+/** A process in a network namespace of its own, as a container runtime makes one: its /proc path once it is inside. */
 async function containerNamespace(): Promise<string> {
-  const sleeper = execa('unshare', ['--net', '--', 'sleep', '300'], { reject: false });
+  // unshare execs sh, which execs sleep: one pid, and "ready" is printed from inside the new namespace.
+  const sleeper = execa('unshare', ['--net', '--', 'sh', '-c', 'echo ready; exec sleep 300'], { reject: false });
   sleepers.push(sleeper);
-  const path = `/proc/${sleeper.pid}/ns/net`;
-  for (let i = 0; i < 50 && (await execa('readlink', [path])).stdout === (await execa('readlink', ['/proc/self/ns/net'])).stdout; i++) await new Promise((r) => setTimeout(r, 20));
-  return path;
+  await new Promise<void>((resolve, reject) => {
+    sleeper.stdout?.once('data', () => resolve());
+    void sleeper.then((r) => reject(new Error(`unshare exited: ${r.stderr}`)));
+  });
+  return `/proc/${sleeper.pid}/ns/net`;
 }
 
 test('a network\'s first sandbox: the network takes three commands, the link two; a retry over a half-made link repairs it', async (t) => {

@@ -9,6 +9,7 @@ import { macFromIp, normalizeMac, isUnicastMac } from '../../dataplane/mac.ts';
 import { checkNamespaceHome } from '../../dataplane/namespace-home.ts';
 import { networkNamespaceName, sandboxNamespaceName, vethNameFor, validateIfName } from '../../dataplane/names.ts';
 import { cidrHasAddress, parseCidr, parseIPv4 } from '../../lib/ipv4.ts';
+import { realpathSync } from 'node:fs';
 import { netnsRef, inNetns } from '../../dataplane/netns.ts';
 
 // `bridge -j fdb show dev vxlan0` in a network namespace after some traffic.
@@ -121,10 +122,13 @@ test('namespace refs: names use ip -n, paths go through nsenter', (t) => {
   t.deepEqual(inNetns(netnsRef('/proc/42/ns/net'), 'bridge', ['fdb']), ['nsenter', ['--net=/proc/42/ns/net', '--', 'bridge', 'fdb']]);
   // Paths a CNI runtime hands over: under /run/netns, ip's own -n reaches them without nsenter.
   t.deepEqual(inNetns(netnsRef('/run/netns/cni-1234'), 'ip', ['link']), ['ip', ['-n', 'cni-1234', 'link']]);
-  t.deepEqual(inNetns(netnsRef('/var/run/netns/cni-1234'), 'ip', ['link']), ['ip', ['-n', 'cni-1234', 'link']]);
+  const varRunIsRun = realpathSync('/var/run') === '/run';
+  t.deepEqual(inNetns(netnsRef('/var/run/netns/cni-1234'), 'ip', ['link']), varRunIsRun ? ['ip', ['-n', 'cni-1234', 'link']] : ['nsenter', ['--net=/var/run/netns/cni-1234', '--', 'ip', 'link']]);
   t.deepEqual(inNetns(netnsRef('/run/netns/cni-1234'), 'nft', ['list']), ['nsenter', ['--net=/run/netns/cni-1234', '--', 'nft', 'list']]);
   t.deepEqual(inNetns(netnsRef('/run/netns/sub/x'), 'ip', ['link']), ['nsenter', ['--net=/run/netns/sub/x', '--', 'ip', 'link']]);
   t.throws(() => netnsRef('bad name'));
+  // A path ends up in `ip -batch` lines: a comment or a quote there would change what ip reads.
+  for (const path of ['/tmp/a#b', '/tmp/a"b', "/tmp/a'b", '/tmp/a b', '/tmp/a\\b', 'relative/x']) t.throws(() => netnsRef(path), { message: /must be absolute and made of/ });
 });
 
 test('checkNamespaceHome flags a slave mount namespace (ip netns exec) and accepts the host\'s', (t) => {

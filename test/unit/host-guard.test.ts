@@ -64,24 +64,35 @@ test('a member change touches only the member sets, a sandbox change only the pi
   t.is(renderPinsUpdate(state.pins), 'flush set bridge weft_guard pins\nadd element bridge weft_guard pins { "g0123456789ab" . 02:42:c6:13:ff:02 . 198.19.255.2 }\n');
 });
 
-test('with an nft worker (the agent\'s), a pin change starts no process; a failed update falls back to writing both tables', async (t) => {
+test('with an nft worker (the agent\'s), a pin change starts no process; without a working worker, an nft process does it', async (t) => {
   const spawned: string[] = [];
-  const runner: Runner = async (file) => {
+  let tableMissing = false;
+  const runner: Runner = async (file, _args, input) => {
     spawned.push(file);
+    if (tableMissing && (input ?? '').startsWith('flush set')) return { exitCode: 1, stdout: '', stderr: 'Error: No such file or directory' };
     return { exitCode: 0, stdout: '', stderr: '' };
   };
   const scripts: string[] = [];
-  let refuse = false;
+  let workerDead = false;
   const nftScript = async (script: string): Promise<void> => {
+    if (workerDead) throw new Error('the nft worker is closed');
     scripts.push(script);
-    if (refuse && script.startsWith('flush set')) throw new Error('Error: No such file or directory');
+    if (tableMissing && script.startsWith('flush set')) throw new Error('Error: No such file or directory');
   };
-  await updateGuardPins({ nsPrefix: 'hg', runner, nftScript }, state);
+  const ctx = { nsPrefix: 'hg', runner, nftScript };
+  await updateGuardPins(ctx, state);
   t.deepEqual(scripts, [renderPinsUpdate(state.pins)]);
-  refuse = true;
-  await updateGuardPins({ nsPrefix: 'hg', runner, nftScript }, state);
-  t.deepEqual(scripts.slice(1), [renderPinsUpdate(state.pins), renderHostGuard(state)], 'the table was missing: both written whole');
   t.deepEqual(spawned, []);
+  // The table is missing: the worker and nft both refuse the update, so both tables are written whole.
+  tableMissing = true;
+  await updateGuardPins(ctx, state);
+  t.deepEqual(scripts.slice(1), [renderPinsUpdate(state.pins), renderHostGuard(state)]);
+  t.deepEqual(spawned, ['nft']);
+  // The worker cannot run: the guard does not depend on it.
+  tableMissing = false;
+  workerDead = true;
+  await updateGuardPins(ctx, state);
+  t.deepEqual(spawned, ['nft', 'nft']);
 });
 
 test('hostile values never reach the script', (t) => {
