@@ -10,11 +10,12 @@
 // Prints a table and writes bench/results/cni-plugin.json.
 // Usage: node_modules/.bin/node bench/cni-plugin.ts BASELINE/bin/weft-cni [iterations (default 20)]
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { labUp, labDown, callAgent } from '../deploy/lab/lab.ts';
-import { weftOn, uniquePrefix } from '../test/helpers/weft-cli.ts';
+import { labDown, callAgent } from '../deploy/lab/lab.ts';
+import { uniquePrefix } from '../test/helpers/weft-cli.ts';
+import { cniBenchHost, loadAverage, quantile, timedPlugin } from './cni-bench-host.ts';
 
 const BASELINE = process.argv[2] ?? '';
 if (!existsSync(BASELINE)) {
@@ -26,19 +27,7 @@ const PLUGIN = fileURLToPath(new URL('../bin/weft-cni', import.meta.url));
 const PLUGIN_FILE = fileURLToPath(new URL('../agent/cni/plugin.mjs', import.meta.url));
 const prefix = uniquePrefix('p');
 
-const quantile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
-};
-const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-async function timed(argv: string[], env: Record<string, string>, config: object): Promise<number> {
-  const started = process.hrtime.bigint();
-  const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: JSON.stringify(config), env: { CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni', ...env } });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} ${env['CNI_COMMAND']}: ${String(r.stdout)} ${String(r.stderr)}`);
-  return ms;
-}
+const roundedQuantile = (values: number[], q: number): number => Math.round(quantile(values, q));
 
 const starts: Record<string, string[]> = {
   'node -e 0': [process.execPath, '-e', '0'],
@@ -50,18 +39,14 @@ const startMs: Record<string, number[]> = Object.fromEntries(Object.keys(starts)
 const calls = { baseline: { add: [] as number[], del: [] as number[] }, this: { add: [] as number[], del: [] as number[] } };
 const loadAtStart = loadAverage();
 try {
-  const lab = await labUp({ hosts: 1, prefix });
-  const h1 = lab.hosts[0]!;
-  const created = await weftOn(h1, ['network', 'create', 'bench']);
-  if (created.exitCode !== 0) throw new Error(created.stderr);
-  const config = { cniVersion: '1.0.0', name: 'weftbench', type: 'weft', network: 'bench', socket: h1.socket };
+  const { h1, config } = await cniBenchHost(prefix);
   const resident = `${prefix}-resident`;
   await execa('ip', ['netns', 'add', resident]);
   await callAgent(h1, 'SandboxCreate', { networks: ['bench'], name: 'resident', aliases: [], netns: `/run/netns/${resident}`, command: [], services: [], containerId: 'resident', ifname: 'eth0' });
   const plugins = { baseline: BASELINE, this: PLUGIN };
   for (let i = 0; i < ITERATIONS + 1; i++) {
     for (const [name, argv] of Object.entries(starts)) {
-      const ms = await timed(argv, { CNI_COMMAND: 'VERSION' }, {});
+      const ms = await timedPlugin(argv, { CNI_COMMAND: 'VERSION' }, {});
       if (i > 0) startMs[name]!.push(ms);
     }
     const order = i % 2 === 0 ? (['baseline', 'this'] as const) : (['this', 'baseline'] as const);
@@ -69,8 +54,8 @@ try {
       const ns = `${prefix}-${kind[0]}${i}`;
       await execa('ip', ['netns', 'add', ns]);
       const container = { CNI_CONTAINERID: `bench${kind}${i}`, CNI_NETNS: `/run/netns/${ns}` };
-      const add = await timed([plugins[kind]], { CNI_COMMAND: 'ADD', ...container }, config);
-      const del = await timed([plugins[kind]], { CNI_COMMAND: 'DEL', ...container }, config);
+      const add = await timedPlugin([plugins[kind]], { CNI_COMMAND: 'ADD', ...container }, config);
+      const del = await timedPlugin([plugins[kind]], { CNI_COMMAND: 'DEL', ...container }, config);
       await execa('ip', ['netns', 'delete', ns]);
       if (i === 0) continue; // warm-up: cold caches
       calls[kind].add.push(add);
@@ -83,10 +68,10 @@ try {
 }
 
 const loadAtEnd = loadAverage();
-const startRows = Object.entries(startMs).map(([name, v]) => ({ name, p50Ms: quantile(v, 0.5), p90Ms: quantile(v, 0.9) }));
+const startRows = Object.entries(startMs).map(([name, v]) => ({ name, p50Ms: roundedQuantile(v, 0.5), p90Ms: roundedQuantile(v, 0.9) }));
 const callRows = (['baseline', 'this'] as const).map((kind) => ({
   plugin: kind, iterations: calls[kind].add.length,
-  addP50Ms: quantile(calls[kind].add, 0.5), addP90Ms: quantile(calls[kind].add, 0.9), delP50Ms: quantile(calls[kind].del, 0.5), delP90Ms: quantile(calls[kind].del, 0.9),
+  addP50Ms: roundedQuantile(calls[kind].add, 0.5), addP90Ms: roundedQuantile(calls[kind].add, 0.9), delP50Ms: roundedQuantile(calls[kind].del, 0.5), delP90Ms: roundedQuantile(calls[kind].del, 0.9),
 }));
 console.log(`baseline: ${BASELINE}`);
 console.log('start-up (VERSION, no call)          p50     p90 (ms)');

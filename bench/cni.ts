@@ -17,11 +17,12 @@
 // Prints a table and writes bench/results/cni.json.
 // Usage: node_modules/.bin/node bench/cni.ts [iterations]
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { labUp, labDown, labDir, callAgent } from '../deploy/lab/lab.ts';
-import { weftOn, uniquePrefix } from '../test/helpers/weft-cli.ts';
+import { labDown, labDir, callAgent } from '../deploy/lab/lab.ts';
+import { uniquePrefix } from '../test/helpers/weft-cli.ts';
+import { cniBenchHost, loadAverage, quantile, timedPlugin } from './cni-bench-host.ts';
 
 const BRIDGE_PLUGIN = '/usr/lib/cni/bridge';
 if (!existsSync(BRIDGE_PLUGIN)) {
@@ -32,24 +33,9 @@ const ITERATIONS = Number(process.argv[2] ?? 20);
 const WEFT_PLUGIN = fileURLToPath(new URL('../bin/weft-cni', import.meta.url));
 const prefix = uniquePrefix('b');
 
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
+const timed = (argv: string[], command: string, containerId: string, netns: string, config: object): Promise<number> =>
+  timedPlugin(argv, { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns }, config);
 
-async function timed(argv: string[], command: string, containerId: string, netns: string, config: object): Promise<number> {
-  const started = process.hrtime.bigint();
-  const r = await execa(argv[0]!, argv.slice(1), {
-    reject: false,
-    input: JSON.stringify(config),
-    env: { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
-  });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} ${command}: ${String(r.stdout)} ${String(r.stderr)}`);
-  return ms;
-}
-
-const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const loadAtStart = loadAverage();
 type Kind = 'weft' | 'bridge' | 'agent';
 type Phase = 'first' | 'notFirst';
@@ -57,11 +43,7 @@ const emptyTimes = (): Record<Kind, { add: number[]; del: number[] }> => ({ weft
 const phases: Record<Phase, Record<Kind, { add: number[]; del: number[] }>> = { first: emptyTimes(), notFirst: emptyTimes() };
 const versionMs: number[] = [];
 try {
-  const lab = await labUp({ hosts: 1, prefix });
-  const h1 = lab.hosts[0]!;
-  const created = await weftOn(h1, ['network', 'create', 'bench']);
-  if (created.exitCode !== 0) throw new Error(created.stderr);
-  const weftConfig = { cniVersion: '1.0.0', name: 'weftbench', type: 'weft', network: 'bench', socket: h1.socket };
+  const { h1, config: weftConfig } = await cniBenchHost(prefix);
   const bridgeConfig = {
     cniVersion: '1.0.0', name: 'bridgebench', type: 'bridge', bridge: 'cnibench0', isGateway: false, ipMasq: false,
     ipam: { type: 'host-local', subnet: '198.51.100.0/24', dataDir: join(labDir(prefix), 'host-local') },
