@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { identityOf, same } from './netns-guard.ts';
+import { netnsByName, netnsPath } from './netns.ts';
 
 /** How long a workload gets to exit on SIGTERM before SIGKILL (docker stop gives 10 s). */
 export const STOP_GRACE_MS = 5_000;
@@ -35,7 +36,7 @@ export function startDetachedIn(netnsName: string, command: readonly string[], l
  * Returns how many processes got SIGTERM (0: nothing ran there).
  */
 export function stopProcessesIn(netnsName: string, graceMs = STOP_GRACE_MS): { signalled: number; stopped: Promise<'stopped' | 'killed'> } {
-  const home = identityOf(`/run/netns/${netnsName}`);
+  const home = identityOf(netnsPath(netnsByName(netnsName)));
   const inside = (): number[] => (home === undefined ? [] : processesIn(home));
   const first = inside();
   if (first.length === 0) return { signalled: 0, stopped: Promise.resolve('stopped') };

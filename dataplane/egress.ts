@@ -9,7 +9,7 @@
 // (but for a hairpin to a published port: see setEgressPublishing).
 import { createHash } from 'node:crypto';
 import type { DataplaneContext } from './context.ts';
-import { CommandError, run, runBatch } from './exec.ts';
+import { run, runBatch, tryBatches } from './exec.ts';
 import { deleteLinkIfPresent, findLink, readLinks } from './links.ts';
 import { inNetns, netnsArg, runJsonIn, type NetnsRef } from './netns.ts';
 import type { Sandbox } from './sandbox.ts';
@@ -173,25 +173,20 @@ export async function attachEgress(ctx: DataplaneContext, sandbox: Sandbox, spec
 async function attachEgressFresh(ctx: DataplaneContext, sandbox: Sandbox, spec: EgressSpec, ip: string, mtu: number, outside: boolean): Promise<boolean> {
   const { gateway, prefix } = gatewayOf(spec);
   const veth = egressVethFor(sandbox.key);
-  const [file, args] = inNetns(sandbox.ref, 'ip', []);
-  try {
-    await runBatch(ctx.runner, 'ip', [], [
+  return tryBatches(ctx.runner, [
+    ['ip', [], [
       // Born in the guarded group, so frames from the port are filtered before it ever carries one.
       `link add ${veth} mtu ${mtu} group ${EGRESS_PORT_GROUP} type veth peer name ${EGRESS_IFNAME} mtu ${mtu} address ${egressMacFor(ip)} netns ${netnsArg(sandbox.ref)}`,
       `link set dev ${veth} master ${EGRESS_BRIDGE}`,
       `link set dev ${veth} type bridge_slave isolated on`,
       `link set dev ${veth} up`,
-    ], { stopAtFirstError: true });
-    await runBatch(ctx.runner, file, args, [
+    ]],
+    [...inNetns(sandbox.ref, 'ip', []), [
       `addr add ${ip}/${prefix} dev ${EGRESS_IFNAME}`,
       `link set dev ${EGRESS_IFNAME} up`,
       ...(outside ? [`route replace default via ${gateway} dev ${EGRESS_IFNAME}`] : []),
-    ], { stopAtFirstError: true });
-    return true;
-  } catch (error) {
-    if (error instanceof CommandError) return false;
-    throw error;
-  }
+    ]],
+  ]);
 }
 
 /**
@@ -262,8 +257,6 @@ export interface EgressPlane {
 export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlane {
   const written = new LastWritten();
   const routesSynced = new LastWritten();
-  /** The container routes the last successful sync left in the kernel; undefined when not known. */
-  let routesInKernel: readonly ContainerRoute[] | undefined;
   return {
     spec,
     ensure: async (state, force = false) => {
@@ -280,12 +273,10 @@ export function egressPlane(ctx: DataplaneContext, spec: EgressSpec): EgressPlan
     syncContainerRoutes: async (routes, force = false) => {
       let changes: string[] = [];
       const key = JSON.stringify([...routes].sort((a, b) => a.ip.localeCompare(b.ip)));
-      await routesSynced.write(key, force, async () => {
-        const previous = force ? undefined : routesInKernel;
-        routesInKernel = undefined;
-        changes = await syncContainerRoutes(ctx, EGRESS_BRIDGE, routes, previous);
-        routesInKernel = [...routes];
-      });
+      // The last write's key is its routes: diffed against them, unless forced or not known.
+      const written = routesSynced.text;
+      const previous = force || written === undefined ? undefined : (JSON.parse(written) as ContainerRoute[]);
+      await routesSynced.write(key, force, async () => { changes = await syncContainerRoutes(ctx, EGRESS_BRIDGE, routes, previous); });
       return changes;
     },
   };

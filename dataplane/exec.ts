@@ -108,6 +108,23 @@ export async function runBatch(runner: Runner, file: string, preArgs: readonly s
   throw new BatchError(describe(file, args), result.exitCode, result.stderr, parseBatchFailures(result.stderr, lines));
 }
 
+/**
+ * Runs batches one after the other, each stopping at its first failure (no
+ * -force): the create-first paths of the data plane, which make what they
+ * expect to be missing and fall back to reading and repairing when that did
+ * not work. False when a batch failed (the later ones did not run); other
+ * errors (a refused line, a runner that could not spawn) are thrown.
+ */
+export async function tryBatches(runner: Runner, batches: readonly (readonly [file: string, preArgs: readonly string[], lines: readonly string[]])[]): Promise<boolean> {
+  try {
+    for (const [file, preArgs, lines] of batches) await runBatch(runner, file, preArgs, lines, { stopAtFirstError: true });
+    return true;
+  } catch (error) {
+    if (error instanceof CommandError) return false;
+    throw error;
+  }
+}
+
 /** Pairs the tool's "Command failed -:N" markers with the error lines printed just before them. */
 export function parseBatchFailures(stderr: string, lines: readonly string[]): BatchFailure[] {
   const failures: BatchFailure[] = [];

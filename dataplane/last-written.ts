@@ -9,6 +9,11 @@
 export class LastWritten {
   #text: string | undefined;
 
+  /** What the last successful write put in the kernel; undefined when not known (none yet, or the last one failed). */
+  get text(): string | undefined {
+    return this.#text;
+  }
+
   /**
    * Runs `write` unless `text` is what the last successful write put in the
    * kernel and `force` is false. A failed write forgets: the kernel may hold

@@ -5,7 +5,7 @@ import type { DataplaneContext } from './context.ts';
 import type { Network, NetworkSpec } from './types.ts';
 import type { LinkState } from './links.ts';
 import { existsSync } from 'node:fs';
-import { CommandError, run, runBatch } from './exec.ts';
+import { run, runBatch, tryBatches } from './exec.ts';
 import { BRIDGE, DEFAULT_DSTPORT, VXLAN, VXLAN_OVERHEAD, networkNamespaceName, validateIfName, validateVni } from './names.ts';
 import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp } from './mac.ts';
@@ -110,14 +110,9 @@ export async function ensureNetwork(ctx: DataplaneContext, spec: NetworkSpec): P
  */
 async function makeNetwork(ctx: DataplaneContext, network: Network): Promise<string[] | undefined> {
   if (existsSync(netnsPath(netnsByName(network.netns)))) return undefined;
-  try {
-    // `netns add` in a batch returns to the tool's own namespace: the VXLAN device is made
-    // there, on the underlay, and placed straight into the new namespace (see below).
-    await runBatch(ctx.runner, 'ip', [], [`netns add ${network.netns}`, vxlanAdd(network).join(' ')], { stopAtFirstError: true });
-  } catch (error) {
-    if (error instanceof CommandError) return undefined;
-    throw error;
-  }
+  // `netns add` in a batch returns to the tool's own namespace: the VXLAN device is made
+  // there, on the underlay, and placed straight into the new namespace (see below).
+  if (!(await tryBatches(ctx.runner, [['ip', [], [`netns add ${network.netns}`, vxlanAdd(network).join(' ')]]]))) return undefined;
   const { spec } = network;
   const changes = [`created namespace ${network.netns}`, `created ${VXLAN} (VNI ${network.vni}, local ${spec.vtep}, dstport ${network.dstPort})`];
   // Made just now: lo down; the VXLAN device down, with the network's MTU, on no bridge.
@@ -139,13 +134,7 @@ async function makeNetwork(ctx: DataplaneContext, network: Network): Promise<str
 async function removeKnownNetwork(ctx: DataplaneContext, netns: string): Promise<boolean> {
   const ref = netnsByName(netns);
   if (!existsSync(netnsPath(ref))) return false;
-  try {
-    const [file, args] = inNetns(ref, 'ip', []);
-    await runBatch(ctx.runner, file, args, [`link del dev ${VXLAN}`, `link del dev ${BRIDGE}`], { stopAtFirstError: true });
-  } catch (error) {
-    if (error instanceof CommandError) return false;
-    throw error;
-  }
+  if (!(await tryBatches(ctx.runner, [[...inNetns(ref, 'ip', []), [`link del dev ${VXLAN}`, `link del dev ${BRIDGE}`]]]))) return false;
   await run(ctx.runner, 'ip', ['netns', 'delete', netns]);
   return true;
 }

@@ -6,7 +6,7 @@ import type { DataplaneContext } from './context.ts';
 import type { AttachmentSpec, Network } from './types.ts';
 import type { LinkState } from './links.ts';
 import type { NetnsRef } from './netns.ts';
-import { CommandError, run, runBatch } from './exec.ts';
+import { run, runBatch, tryBatches } from './exec.ts';
 import { BRIDGE, networkNamespaceName, sandboxNamespaceName, validateIfName, vethNameFor } from './names.ts';
 import { cidrHasAddress, parseCidr, parseIPv4 } from '../lib/ipv4.ts';
 import { macFromIp, normalizeMac } from './mac.ts';
@@ -156,15 +156,8 @@ async function attachFresh(ctx: DataplaneContext, sandbox: Sandbox, network: Net
     `link set dev ${ifname} up`,
     ...(spec.defaultRoute ? [`route replace default via ${network.spec.gateway} dev ${ifname}`] : []),
   ];
-  const [netFile, netArgs] = inNetns(netnsByName(network.netns), 'ip', []);
-  const [sbFile, sbArgs] = inNetns(sandbox.ref, 'ip', []);
-  try {
-    await runBatch(ctx.runner, netFile, netArgs, netLines, { stopAtFirstError: true });
-    await runBatch(ctx.runner, sbFile, sbArgs, lines, { stopAtFirstError: true });
-  } catch (error) {
-    if (error instanceof CommandError) return undefined;
-    throw error;
-  }
+  const made = await tryBatches(ctx.runner, [[...inNetns(netnsByName(network.netns), 'ip', []), netLines], [...inNetns(sandbox.ref, 'ip', []), lines]]);
+  if (!made) return undefined;
   const changes = [
     `created veth ${hostVeth} (in ${network.netns}) <-> ${ifname} (in ${describeNetns(sandbox.ref)})`,
     ...netLines.slice(1).map((l) => `${network.netns}: ${l}`),
