@@ -24,14 +24,27 @@ export type Runner = (file: string, args: readonly string[], input?: string) => 
  * enters a private mount namespace, so `ip netns add` under it creates names
  * nobody else can see (docs/dataplane.md, "Traps").
  */
-export function processRunner(wrapper: readonly string[] = []): Runner {
+export function processRunner(wrapper: readonly string[] = [], timeoutMs = COMMAND_TIMEOUT_MS): Runner {
   return async (file, args, input) => {
     const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [file];
     const argv = wrapper.length > 0 ? [...pre, file, ...args] : [...args];
-    const result = await execa(cmd!, argv, { reject: false, stripFinalNewline: true, ...(input === undefined ? {} : { input }) });
-    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+    const result = await execa(cmd!, argv, {
+      reject: false, stripFinalNewline: true, timeout: timeoutMs, forceKillAfterDelay: 2_000, ...(input === undefined ? {} : { input }),
+    });
+    const stderr = String(result.stderr ?? '');
+    if (result.timedOut) return { exitCode: -1, stdout: String(result.stdout ?? ''), stderr: `${stderr}\nno exit within ${timeoutMs / 1000} s: killed`.trim() };
+    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr };
   };
 }
+
+/**
+ * Every tool the data plane runs (ip, bridge, nft, tc) finishes in
+ * milliseconds, or seconds for a batch of thousands of lines. One that does
+ * not return holds up every operation queued behind it (a container's start
+ * waits for the network's queue), so it is killed and fails like any failed
+ * command: the caller's retry or the periodic reconcile takes over.
+ */
+export const COMMAND_TIMEOUT_MS = 60_000;
 
 export class CommandError extends Error {
   readonly command: string;

@@ -22,9 +22,24 @@ export type WorkerItem =
 /** `output`: for a list item, the table as nft JSON, or null when there is no such table. */
 export type WorkerResult = { ok: true; output?: string | null } | { ok: false; error: string };
 
+/**
+ * A request takes milliseconds, or seconds for a resync of thousands of
+ * namespaces. A worker that has not answered by then is stuck (say, a netlink
+ * read that never ends), and every later change of the load balancer and the
+ * host guard would wait behind it: it is killed, its requests fail, and the
+ * next request starts a new one.
+ */
+export const REPLY_TIMEOUT_MS = 60_000;
+
 interface Pending {
   resolve: (results: WorkerResult[]) => void;
   reject: (error: Error) => void;
+}
+
+export interface NftWorkerOptions {
+  replyTimeoutMs?: number;
+  /** The worker's argv; tests put a stand-in there. Default: Debian's python3 running nft-worker.py. */
+  command?: readonly [string, ...string[]];
 }
 
 export class NftWorker {
@@ -33,8 +48,17 @@ export class NftWorker {
   readonly #pending = new Map<number, Pending>();
   #stderr = '';
   #closed = false;
+  /** Why the agent killed the current worker, when it did. */
+  #killedFor: string | undefined;
+  readonly #replyTimeoutMs: number;
+  readonly #command: readonly [string, ...string[]];
   /** Bumped whenever a new worker process starts: its namespaces hold whatever the old one left. */
   generation = 0;
+
+  constructor(options: NftWorkerOptions = {}) {
+    this.#replyTimeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
+    this.#command = options.command ?? [PYTHON, WORKER];
+  }
 
   run(items: readonly WorkerItem[]): Promise<WorkerResult[]> {
     if (items.length === 0) return Promise.resolve([]);
@@ -43,16 +67,26 @@ export class NftWorker {
     const child = this.#ensure();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => this.#kill(child, `no reply within ${this.#replyTimeoutMs / 1000} s`), this.#replyTimeoutMs);
+      const settle = () => clearTimeout(timer);
+      this.#pending.set(id, { resolve: (results) => { settle(); resolve(results); }, reject: (error) => { settle(); reject(error); } });
       child.stdin.write(JSON.stringify({ id, items }) + '\n');
     });
   }
 
+  #kill(child: ChildProcessWithoutNullStreams, reason: string): void {
+    if (this.#child !== child) return;
+    this.#killedFor = reason;
+    child.kill('SIGKILL');
+  }
+
   #ensure(): ChildProcessWithoutNullStreams {
     if (this.#child) return this.#child;
-    const child = spawn(PYTHON, [WORKER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [file, ...args] = this.#command;
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.generation++;
     this.#stderr = '';
+    this.#killedFor = undefined;
     child.stdin.on('error', () => undefined); // reported through 'exit'
     child.stderr.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString()).slice(-2000);
@@ -61,7 +95,9 @@ export class NftWorker {
     const gone = (reason: string) => {
       if (this.#child !== child) return;
       this.#child = undefined;
-      const error = new Error(`the nftables worker stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; is python3-nftables installed?`);
+      const error = this.#killedFor !== undefined
+        ? new Error(`the nftables worker was killed and will be restarted: ${this.#killedFor}`)
+        : new Error(`the nftables worker stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; is python3-nftables installed?`);
       for (const pending of this.#pending.values()) pending.reject(error);
       this.#pending.clear();
     };

@@ -1,0 +1,38 @@
+// A tool or nft worker that never answers must not hold up the data plane
+// forever: everything behind it (a container's start, a guard write, the
+// agent's stop) would wait too. Both are killed after a deadline and fail
+// like any failed command.
+import test from 'ava';
+import { CommandError, processRunner, run } from '../../dataplane/exec.ts';
+import { NftWorker } from '../../dataplane/lb/nft-worker.ts';
+
+/** Reads requests and never answers: a worker stuck in a kernel call. */
+const SILENT_WORKER = ['/usr/bin/python3', '-c', 'import sys\nfor _ in sys.stdin: pass'] as const;
+
+test('a command that does not exit is killed at the deadline and fails, naming why', async (t) => {
+  const runner = processRunner([], 300);
+  const result = await runner('sleep', ['60']);
+  t.is(result.exitCode, -1);
+  t.regex(result.stderr, /no exit within 0\.3 s: killed/);
+  const error = await t.throwsAsync(run(runner, 'sleep', ['60']), { instanceOf: CommandError });
+  t.regex(error.message, /`sleep 60` failed .*no exit within 0\.3 s/);
+});
+
+test('a command that exits in time is not affected by the deadline', async (t) => {
+  t.is(await run(processRunner([], 30_000), 'echo', ['hello']), 'hello');
+});
+
+test('an nft worker that does not answer is killed, its request fails, and the next request starts a new one', async (t) => {
+  const worker = new NftWorker({ command: SILENT_WORKER, replyTimeoutMs: 300 });
+  t.teardown(() => worker.close());
+  const item = { netns: '/proc/self/ns/net', script: 'list tables' };
+  const first = worker.run([item]);
+  const firstPid = worker.pid;
+  await t.throwsAsync(first, { message: /killed and will be restarted: no reply within 0\.3 s/ });
+  t.is(worker.generation, 1);
+  const second = worker.run([item]);
+  t.not(worker.pid, undefined);
+  t.not(worker.pid, firstPid, 'a new worker process took the request');
+  t.is(worker.generation, 2, 'the generation changed, so the load balancer re-applies everything');
+  await t.throwsAsync(second, { message: /no reply within/ });
+});
