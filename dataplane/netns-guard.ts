@@ -8,7 +8,7 @@
 // round it. weft's own are listed in INFRA_NETNS_DIR, one empty file per
 // namespace name under /run/netns: there is no label on a namespace itself,
 // and the names other agents on this machine (a lab) chose cannot be guessed.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataplaneContext } from './context.ts';
 import { run } from './exec.ts';
@@ -66,7 +66,9 @@ export function identityOf(path: string): Identity | undefined {
 export function namespaceKind(path: string): string | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: the path may have been swapped for a FIFO since it was checked, and opening a
+    // FIFO for reading waits for a writer, which would stall the whole agent.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const own = NAMESPACE_LINK.exec(readlinkSync(`/proc/self/fd/${fd}`));
     if (own) return own[1];
     const mountPoint = realpathSync(path);
