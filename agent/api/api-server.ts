@@ -42,7 +42,7 @@ export async function startApiServer(agent: Agent, socketPath: string, logger: L
     RemoveNode: async (req) => agent.removeNode(parse(removeNodeRequest, req).node),
     ...overlayHandlers(() => agent.overlay(), (nodeId) => agent.cluster?.roster.get(nodeId)?.name ?? ''),
     // A CNI run calls the handlers above as a socket client would: shaped by agent.proto both ways.
-    ...cniHandlers((method, request) => viaApi(method, request)),
+    ...cniHandlers((method, request) => viaApi(method, request), (error) => log.error({ method: 'CniExec', err: error.stack }, 'CNI run failed inside the agent')),
   };
   /** Runs a handler; any failure becomes an AgentError with a status, unexpected ones logged as INTERNAL. */
   const run = async (name: string, request: unknown): Promise<object> => {

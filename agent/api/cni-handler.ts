@@ -12,7 +12,8 @@ type Handler = (request: unknown) => Promise<object>;
 /** The methods a CNI run may call: CniExec itself is not one. */
 const CNI_METHODS = new Set(['SandboxCreate', 'ContainerDetach', 'ContainerCheck', 'NetworkInspect', 'ContainerGc']);
 
-export function cniHandlers(viaApi: AgentCall): Record<string, Handler> {
+/** `onUnexpected`: a failure inside the CNI logic itself (runCni), for the agent's log. */
+export function cniHandlers(viaApi: AgentCall, onUnexpected?: (error: Error) => void): Record<string, Handler> {
   const call: AgentCall = (method, request) => {
     if (!CNI_METHODS.has(method)) throw new Error(`a CNI run cannot call ${method}`);
     return viaApi(method, request);
@@ -20,7 +21,7 @@ export function cniHandlers(viaApi: AgentCall): Record<string, Handler> {
   return {
     CniExec: async (req) => {
       const { env, config } = parse(cniExecRequest, req);
-      return runCni(env, config, call);
+      return runCni(env, config, call, onUnexpected);
     },
   };
 }

@@ -95,8 +95,15 @@ async function gc(call: AgentCall, config: CniConfig): Promise<void> {
   }
 }
 
-/** Runs one CNI command: the result or error JSON to print, and the exit code. */
-export async function runCni(env: Readonly<Record<string, string | undefined>>, configText: string, call: AgentCall): Promise<CniOutcome> {
+/**
+ * Runs one CNI command: the result or error JSON to print, and the exit code.
+ * `onUnexpected` hears a failure that is neither a CNI error nor an agent
+ * call's (those carry a code, and the API logs its own): a bug in this logic,
+ * which the runtime sees only as code 100.
+ */
+export async function runCni(
+  env: Readonly<Record<string, string | undefined>>, configText: string, call: AgentCall, onUnexpected: (error: Error) => void = () => undefined,
+): Promise<CniOutcome> {
   let version = '1.0.0';
   try {
     const command = parseCommand(env);
@@ -112,6 +119,7 @@ export async function runCni(env: Readonly<Record<string, string | undefined>>, 
     await (request.command === 'DEL' ? del(call, request) : check(call, config, request));
     return { exitCode: 0, output: '' };
   } catch (error) {
+    if (!(error instanceof CniError) && codeOf(error) === undefined) onUnexpected(error instanceof Error ? error : new Error(String(error)));
     return { exitCode: 1, output: JSON.stringify(asCniError(error).toJSON(version)) };
   }
 }

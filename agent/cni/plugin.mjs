@@ -22,11 +22,12 @@
 const { readFileSync } = process.getBuiltinModule('node:fs');
 const { connect } = process.getBuiltinModule('node:net');
 
-/** Same values as agent/cni/cni-config.ts, agent/api/json-line.ts, agent/api/defaults.ts, agent/cni/cni-error.ts (a unit test compares). */
+/** Same values as agent/cni/cni-config.ts, agent/api/json-line.ts, agent/api/defaults.ts, agent/api/schemas.ts, agent/cni/cni-error.ts (a unit test compares). */
 export const SUPPORTED_VERSIONS = ['0.4.0', '1.0.0', '1.1.0'];
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'];
 export const DEFAULT_API_SOCKET = '/run/weft/weft.sock';
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+export const MAX_ENV_VALUE_BYTES = 64 * 1024;
 export const STATUS = { ok: 0, invalidArgument: 3, resourceExhausted: 8, unimplemented: 12 };
 export const CNI_CODE = { invalidEnv: 4, io: 5, decode: 6, invalidConfig: 7, tryLater: 11, notAvailable: 50, agentFailed: 100 };
 /** The variables the CNI spec gives a plugin: all the agent reads, and nothing else of the runtime's environment. */
@@ -64,6 +65,19 @@ function decode(text) {
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new CniError(CNI_CODE.decode, 'the network configuration on stdin must be a JSON object');
   return config;
+}
+
+/**
+ * The spec's variables, as the agent takes them. One over the agent's size
+ * limit is refused here, so the runtime hears "bad environment" (4) rather
+ * than the agent's refusal of the whole request (which reads as 7).
+ */
+function forwardedEnv(env) {
+  const forwarded = Object.fromEntries(FORWARDED_ENV.filter((key) => typeof env[key] === 'string').map((key) => [key, env[key]]));
+  for (const [key, value] of Object.entries(forwarded)) {
+    if (Buffer.byteLength(value) > MAX_ENV_VALUE_BYTES) throw new CniError(CNI_CODE.invalidEnv, `${key} is over ${MAX_ENV_VALUE_BYTES} bytes`);
+  }
+  return forwarded;
 }
 
 /** The agent's socket: checked here because the plugin connects to it before the agent can check anything. */
@@ -141,7 +155,7 @@ export async function runPlugin(env, readStdin) {
     const socketPath = socketOf(config);
     // Errors answered here carry the configuration's version, as the agent's do once it has read it.
     if (SUPPORTED_VERSIONS.includes(config.cniVersion)) version = config.cniVersion;
-    const forwarded = Object.fromEntries(FORWARDED_ENV.filter((key) => typeof env[key] === 'string').map((key) => [key, env[key]]));
+    const forwarded = forwardedEnv(env);
     try {
       return outcomeOf(await callAgent(socketPath, 'CniExec', { env: forwarded, config: text }), socketPath);
     } catch (error) {

@@ -15,7 +15,7 @@ import { AgentApiService } from '../../agent/wire/agent-api-service.ts';
 import { listenApiSocket, throughProtoCodec, type ApiSocket } from '../../agent/api/api-socket.ts';
 import { cniHandlers } from '../../agent/api/cni-handler.ts';
 import { parse } from '../../agent/api/overlay-handlers.ts';
-import { containerRef, MAX_CNI_CONFIG_BYTES, sandboxCreateRequest } from '../../agent/api/schemas.ts';
+import { containerRef, MAX_CNI_CONFIG_BYTES, MAX_CNI_ENV_VALUE_BYTES, sandboxCreateRequest } from '../../agent/api/schemas.ts';
 import { AgentError } from '../../agent/api/errors.ts';
 import { DEFAULT_API_SOCKET } from '../../agent/api/defaults.ts';
 import { MAX_LINE_BYTES, STATUS } from '../../agent/api/json-line.ts';
@@ -155,7 +155,7 @@ test.serial('no agent: ADD, DEL, CHECK and GC are 11 (try again later), STATUS i
   t.like(status.json, { cniVersion: '1.1.0', code: 50, msg: `weft cannot attach containers to network blue now: cannot reach the weft agent at ${absent}` });
 });
 
-test.serial('an agent without CniExec is named as older; CniExec refuses what is not a CNI run, and the plugin says 7', async (t) => {
+test.serial('an agent without CniExec is named as older; CniExec refuses what is not a CNI run: the plugin says 7, or 4 for its environment', async (t) => {
   const older = await inProcess(env, JSON.stringify(config({ socket: oldAgentSocket })));
   t.is(older.json['code'], 100);
   t.regex(String(older.json['msg']), /does not run CNI commands \(no CniExec\): it is older than this plugin/);
@@ -173,12 +173,16 @@ test.serial('an agent without CniExec is named as older; CniExec refuses what is
   const r = await inProcess(env, big);
   t.like(r.json, { code: 7 });
   t.regex(String(r.json['msg']), /at most 1048576 bytes/);
+  // A CNI_ARGS the agent would refuse is the environment's fault: the spec's code 4, not 7.
+  const longArgs = await inProcess({ ...env, CNI_ARGS: 'x'.repeat(64 * 1024 + 1) }, JSON.stringify(config()));
+  t.deepEqual(longArgs.json, { cniVersion: '1.0.0', code: 4, msg: 'CNI_ARGS is over 65536 bytes' });
 });
 
 test('the plugin\'s copies of the agent\'s constants are the agent\'s', (t) => {
   t.deepEqual(plugin.SUPPORTED_VERSIONS, SUPPORTED_VERSIONS);
   t.is(plugin.DEFAULT_API_SOCKET, DEFAULT_API_SOCKET);
   t.is(plugin.MAX_LINE_BYTES, MAX_LINE_BYTES);
+  t.is(plugin.MAX_ENV_VALUE_BYTES, MAX_CNI_ENV_VALUE_BYTES);
   for (const [name, code] of Object.entries(plugin.STATUS)) t.is(code, STATUS[name as keyof typeof STATUS], name);
   for (const [name, code] of Object.entries(plugin.CNI_CODE)) t.is(code, CNI_CODE[name as keyof typeof CNI_CODE], name);
   t.deepEqual(plugin.COMMANDS, COMMANDS, 'a command refused here is refused with the list the agent would give');

@@ -161,6 +161,20 @@ test('agent refusals map to CNI codes: a bad request is 7, CHECK of an unknown c
   t.is(await codeFrom('GC', { ContainerGc: failing(STATUS.internal, 'oops') }, v11), 100);
 });
 
+test('a failure inside the CNI logic is code 100 for the runtime and reported for the agent\'s log; an agent refusal is not', async (t) => {
+  const heard: Error[] = [];
+  const onUnexpected = (error: Error) => heard.push(error);
+  // A reply of the wrong shape makes buildResult throw a TypeError: a bug of the agent, not the request's.
+  const broken = fakeAgent({ SandboxCreate: { interfaces: 'not a list', nameserver: '', defaultGateway: '' } });
+  const r = await runCni(env, JSON.stringify(good), broken.call, onUnexpected);
+  t.like(JSON.parse(r.output), { code: 100 });
+  t.is(heard.length, 1);
+  const refused = fakeAgent({ SandboxCreate: failing(STATUS.internal, 'ip failed') });
+  await runCni(env, JSON.stringify(good), refused.call, onUnexpected);
+  await runCni({ ...env, CNI_IFNAME: '-x' }, JSON.stringify(good), refused.call, onUnexpected);
+  t.is(heard.length, 1, 'the API logs its own failures, and a bad request is the runtime\'s');
+});
+
 test('CNI 1.1: STATUS and GC need a 1.1.0 configuration; GC reads its valid attachments strictly', (t) => {
   const v11 = { ...good, cniVersion: '1.1.0' };
   const valid = [{ containerID: 'abc123', ifname: 'eth0' }, { containerID: 'def', ifname: 'net1', extra: 'ignored' }];
