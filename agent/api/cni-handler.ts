@@ -1,5 +1,5 @@
 // The CniExec API method: a whole CNI plugin run, done by the agent. The
-// plugin (agent/cni/plugin.mjs) forwards its environment and stdin, and the
+// plugin (agent/cni/plugin.py) forwards its environment and stdin, and the
 // agent answers what it prints and exits with. The inner calls (SandboxCreate,
 // ContainerDetach, ...) are made through `viaApi`: the socket's own handlers
 // and proto shaping, in-process, so a CNI run and a CLI call see one API.

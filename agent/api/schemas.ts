@@ -57,7 +57,7 @@ export const containerGcRequest = z.object({
 });
 /** The largest network configuration CniExec takes: a GC's valid-attachments list of ~10 000 containers (~100 bytes each). */
 export const MAX_CNI_CONFIG_BYTES = 1024 * 1024;
-/** The largest CNI_* value CniExec takes (CNI_ARGS is the only long one); plugin.mjs refuses a longer one itself, as a bad environment. */
+/** The largest CNI_* value CniExec takes (CNI_ARGS is the only long one); plugin.py refuses a longer one itself, as a bad environment. */
 export const MAX_CNI_ENV_VALUE_BYTES = 64 * 1024;
 const MAX_CNI_ENV_KEYS = 16;
 const CNI_ENV_KEY = /^CNI_[A-Z0-9_]{1,32}$/;

@@ -1,5 +1,5 @@
 // The CNI plugin's commands, run inside the agent (the CniExec API method):
-// bin/weft-cni forwards its CNI_* environment and stdin unread (plugin.mjs),
+// bin/weft-cni forwards its CNI_* environment and stdin unread (plugin.py),
 // and this turns them into the agent's own API calls and the calls' replies
 // into a CNI result or error. The calls go through `call`, the same handlers
 // and proto/agent.proto shaping as a call on the socket (api/cni-handler.ts),

