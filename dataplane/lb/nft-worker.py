@@ -64,7 +64,8 @@ def setns(fd):
 
 def inside(path, make):
     """make() run inside the namespace at `path`; the worker always returns home."""
-    fd = os.open(path, os.O_RDONLY)
+    # Non-blocking: a path swapped for a FIFO would otherwise stall the worker in open().
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         setns(fd)
     finally:

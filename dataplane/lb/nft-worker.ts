@@ -24,12 +24,15 @@ export type WorkerResult = { ok: true; output?: string | null } | { ok: false; e
 
 /**
  * A request takes milliseconds, or seconds for a resync of thousands of
- * namespaces. A worker that has not answered by then is stuck (say, a netlink
- * read that never ends), and every later change of the load balancer and the
- * host guard would wait behind it: it is killed, its requests fail, and the
- * next request starts a new one.
+ * namespaces, and requests queue in the worker. A worker that has answered
+ * nothing for this long while requests wait is stuck (say, a netlink read
+ * that never ends), and every later change of the load balancer and the host
+ * guard would wait behind it: it is killed, its requests fail at once, and
+ * the next request starts a new one.
  */
 export const REPLY_TIMEOUT_MS = 60_000;
+/** After close, how long to wait for the worker to exit before giving up on it (a process stuck in the kernel outlives SIGKILL). */
+const CLOSE_WAIT_MS = 5_000;
 
 interface Pending {
   resolve: (results: WorkerResult[]) => void;
@@ -48,8 +51,8 @@ export class NftWorker {
   readonly #pending = new Map<number, Pending>();
   #stderr = '';
   #closed = false;
-  /** Why the agent killed the current worker, when it did. */
-  #killedFor: string | undefined;
+  /** Armed while requests wait; each answer re-arms it (see REPLY_TIMEOUT_MS). */
+  #watchdog: NodeJS.Timeout | undefined;
   readonly #replyTimeoutMs: number;
   readonly #command: readonly [string, ...string[]];
   /** Bumped whenever a new worker process starts: its namespaces hold whatever the old one left. */
@@ -67,17 +70,28 @@ export class NftWorker {
     const child = this.#ensure();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#kill(child, `no reply within ${this.#replyTimeoutMs / 1000} s`), this.#replyTimeoutMs);
-      const settle = () => clearTimeout(timer);
-      this.#pending.set(id, { resolve: (results) => { settle(); resolve(results); }, reject: (error) => { settle(); reject(error); } });
+      this.#pending.set(id, { resolve, reject });
+      if (this.#watchdog === undefined) this.#arm(child);
       child.stdin.write(JSON.stringify({ id, items }) + '\n');
     });
   }
 
-  #kill(child: ChildProcessWithoutNullStreams, reason: string): void {
-    if (this.#child !== child) return;
-    this.#killedFor = reason;
-    child.kill('SIGKILL');
+  #arm(child: ChildProcessWithoutNullStreams): void {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = setTimeout(() => {
+      if (this.#child !== child) return;
+      this.#detach(new Error(`the nftables worker was killed and will be restarted: no answer within ${this.#replyTimeoutMs / 1000} s with ${this.#pending.size} request(s) waiting`));
+      child.kill('SIGKILL');
+    }, this.#replyTimeoutMs);
+  }
+
+  /** Forgets the current worker process and fails what waits on it; the next request starts another. */
+  #detach(error: Error): void {
+    this.#child = undefined;
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
   }
 
   #ensure(): ChildProcessWithoutNullStreams {
@@ -86,20 +100,16 @@ export class NftWorker {
     const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.generation++;
     this.#stderr = '';
-    this.#killedFor = undefined;
     child.stdin.on('error', () => undefined); // reported through 'exit'
     child.stderr.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString()).slice(-2000);
     });
-    createInterface({ input: child.stdout }).on('line', (line) => this.#onLine(line));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (this.#child === child) this.#onLine(line, child);
+    });
     const gone = (reason: string) => {
       if (this.#child !== child) return;
-      this.#child = undefined;
-      const error = this.#killedFor !== undefined
-        ? new Error(`the nftables worker was killed and will be restarted: ${this.#killedFor}`)
-        : new Error(`the nftables worker stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; is python3-nftables installed?`);
-      for (const pending of this.#pending.values()) pending.reject(error);
-      this.#pending.clear();
+      this.#detach(new Error(`the nftables worker stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; is python3-nftables installed?`));
     };
     child.once('error', (error) => gone(error.message));
     child.once('exit', (code, signal) => gone(signal ? `signal ${signal}` : `exit code ${code}`));
@@ -107,7 +117,7 @@ export class NftWorker {
     return child;
   }
 
-  #onLine(line: string): void {
+  #onLine(line: string, child: ChildProcessWithoutNullStreams): void {
     let reply: { id?: unknown; results?: unknown; error?: unknown };
     try {
       reply = JSON.parse(line) as typeof reply;
@@ -117,6 +127,11 @@ export class NftWorker {
     const pending = typeof reply.id === 'number' ? this.#pending.get(reply.id) : undefined;
     if (!pending) return;
     this.#pending.delete(reply.id as number);
+    if (this.#pending.size > 0) this.#arm(child);
+    else {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = undefined;
+    }
     if (Array.isArray(reply.results)) pending.resolve(reply.results as WorkerResult[]);
     else pending.reject(new Error(`the nftables worker refused a request: ${String(reply.error)}`));
   }
@@ -130,10 +145,14 @@ export class NftWorker {
     this.#closed = true;
     const child = this.#child;
     if (!child) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const timers: NodeJS.Timeout[] = [];
+    const exited = new Promise((resolve) => {
+      child.once('exit', resolve);
+      timers.push(setTimeout(() => child.kill('SIGKILL'), 2_000), setTimeout(resolve, CLOSE_WAIT_MS));
+    });
     child.stdin.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
     await exited;
-    clearTimeout(timer);
+    for (const timer of timers) clearTimeout(timer);
+    this.#detach(new Error('the nft worker is closed (the agent is stopping)'));
   }
 }

@@ -28,11 +28,29 @@ test('an nft worker that does not answer is killed, its request fails, and the n
   const item = { netns: '/proc/self/ns/net', script: 'list tables' };
   const first = worker.run([item]);
   const firstPid = worker.pid;
-  await t.throwsAsync(first, { message: /killed and will be restarted: no reply within 0\.3 s/ });
+  await t.throwsAsync(first, { message: /killed and will be restarted: no answer within 0\.3 s with 1 request\(s\) waiting/ });
   t.is(worker.generation, 1);
   const second = worker.run([item]);
   t.not(worker.pid, undefined);
   t.not(worker.pid, firstPid, 'a new worker process took the request');
   t.is(worker.generation, 2, 'the generation changed, so the load balancer re-applies everything');
-  await t.throwsAsync(second, { message: /no reply within/ });
+  await t.throwsAsync(second, { message: /no answer within/ });
+});
+
+/** Answers each request after a pause: slow, but making progress. */
+const SLOW_WORKER = ['/usr/bin/python3', '-c', [
+  'import sys, json, time',
+  'for line in sys.stdin:',
+  '    time.sleep(1.5)',
+  '    print(json.dumps({"id": json.loads(line)["id"], "results": [{"ok": True}]}), flush=True)',
+].join('\n')] as const;
+
+test('requests queued behind each other in a worker that keeps answering are not killed, however long the queue', async (t) => {
+  // Five requests of 1.5 s each: 7.5 s in all, over the 5 s limit, but never 5 s without an answer.
+  const worker = new NftWorker({ command: SLOW_WORKER, replyTimeoutMs: 5_000 });
+  t.teardown(() => worker.close());
+  const item = { netns: '/proc/self/ns/net', script: 'list tables' };
+  const results = await Promise.all(Array.from({ length: 5 }, () => worker.run([item])));
+  t.deepEqual(results, Array.from({ length: 5 }, () => [{ ok: true }]));
+  t.is(worker.generation, 1, 'one worker did it all');
 });
