@@ -15,7 +15,7 @@ set -e
 if ((status != 0)); then
   echo
   echo "== what failed (exit $status; the whole output is above and in $log) =="
-  grep -E '✘|Timed out|were pending in|◌|exited (due to|with)|remaining in|rror TS|problems? \(' "$log" | head -150 || true
+  grep -E '✘|Timed out|were pending in|◌|Failed to exit|Internal error|No tests found|exited (due to|with)|remaining in|rror TS|problems? \(' "$log" | head -150 || true
 else
   rm -f "$log"
 fi
