@@ -50,7 +50,7 @@ export class AgentClient {
         chunks.push(chunk);
         if (chunk.includes(0x0a)) finish(...this.#outcome(name, Buffer.concat(chunks)));
       });
-      socket.on('end', () => finish(new ApiCallError(STATUS.unavailable, `the agent at ${this.socketPath} closed the connection without answering ${name}; an agent older than this CLI (\`weft --version\`) speaks only gRPC: restart it from the same install`, false)));
+      socket.on('end', () => finish(new ApiCallError(STATUS.unavailable, `the agent at ${this.socketPath} closed the connection without answering ${name}: it stopped (see its log), or it is older than this CLI (\`weft --version\`) and speaks only gRPC (restart it from the same install)`, false)));
       socket.write(JSON.stringify({ method: name, request }) + '\n');
     });
   }

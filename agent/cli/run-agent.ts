@@ -26,6 +26,25 @@ function preferSystemTools(): void {
   process.env['PATH'] = [...system, ...rest].join(':');
 }
 
+/**
+ * A stop that waits on something that never ends (a kernel call, a peer) or
+ * leaves something holding the process would keep the agent from exiting:
+ * systemd would kill it only after its own timeout, and a restart would wait
+ * for that. Past this deadline the agent logs what it was waiting on and
+ * exits; its state is on disk already (it saves as it goes), as after a crash.
+ * Shorter than the unit's TimeoutStopSec (30 s), so the log says why first.
+ */
+const STOP_DEADLINE_MS = 20_000;
+
+function exitIfStuck(agent: Agent, log: ReturnType<typeof createLogger>): void {
+  setTimeout(() => {
+    const step = agent.stopStep === 'done' ? `stopped, but still held by ${process.getActiveResourcesInfo().join(', ')}` : `waiting on: ${agent.stopStep || 'the API and plugin servers'}`;
+    log.error({ step }, `the agent did not exit within ${STOP_DEADLINE_MS / 1000} s of the signal; exiting anyway`);
+    log.flush();
+    process.exit(1);
+  }, STOP_DEADLINE_MS).unref();
+}
+
 export async function runAgent(flags: AgentFlags): Promise<void> {
   preferSystemTools();
   let config;
@@ -72,6 +91,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
+      exitIfStuck(agent, log);
       api.close();
       containers?.stop();
       Promise.all([plugin?.close(), metrics?.close(), agent.stop()]).finally(resolve);

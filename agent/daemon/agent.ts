@@ -312,13 +312,13 @@ export class Agent {
   async #stopCluster(): Promise<void> {
     this.#ingress?.stop();
     this.#ingress = undefined;
-    await this.#services?.stop();
+    await this.#stopping('services', () => this.#services?.stop());
     this.#services = undefined;
-    await this.#dns?.close();
+    await this.#stopping('dns', () => this.#dns?.close());
     this.#dns = undefined;
-    await this.#guard?.stop();
+    await this.#stopping('host guard', () => this.#guard?.stop());
     this.#guard = undefined;
-    await this.#nftWorkers?.close();
+    await this.#stopping('nft workers', () => this.#nftWorkers?.close());
     this.#nftWorkers = undefined;
     this.#overlay?.stop();
     this.#overlay = undefined;
@@ -326,11 +326,20 @@ export class Agent {
     this.#allocations = undefined;
     const admission = this.#admission;
     this.#admission = undefined;
-    if (admission) await admission.close();
+    await this.#stopping('admission', () => admission?.close());
     const cluster = this.#cluster;
     this.#cluster = undefined;
     this.#traffic = undefined;
-    if (cluster) await cluster.stop();
+    await this.#stopping('cluster', () => cluster?.stop());
+    this.stopStep = 'done';
+  }
+
+  /** The part of stop() under way: what the log names when a stop overruns its deadline (run-agent.ts). */
+  stopStep = '';
+
+  async #stopping(step: string, stop: () => unknown): Promise<void> {
+    this.stopStep = step;
+    await stop();
   }
 
   async stop(): Promise<void> {

@@ -150,8 +150,9 @@ async function containerNamespace(): Promise<string> {
   const sleeper = execa('unshare', ['--net', '--', 'sh', '-c', 'echo ready; exec sleep 300'], { reject: false });
   sleepers.push(sleeper);
   await new Promise<void>((resolve, reject) => {
-    sleeper.stdout?.once('data', () => resolve());
-    void sleeper.then((r) => reject(new Error(`unshare exited: ${r.stderr}`)));
+    const late = setTimeout(() => reject(new Error('unshare --net did not say "ready" within 60 s')), 60_000);
+    sleeper.stdout?.once('data', () => { clearTimeout(late); resolve(); });
+    void sleeper.then((r) => { clearTimeout(late); reject(new Error(`unshare exited: ${r.stderr}`)); });
   });
   return `/proc/${sleeper.pid}/ns/net`;
 }
@@ -259,8 +260,8 @@ function childScript(body: string): string {
 }
 async function runChild(launcher: string[], body: string): Promise<string> {
   const r = await execa(launcher[0]!, [...launcher.slice(1), process.execPath, '--disable-warning=ExperimentalWarning', '--input-type=module', '-e', childScript(body)],
-    { reject: false, env: { PREFIX: h1.netns } });
-  if (r.exitCode !== 0) throw new Error(`child failed: ${r.stderr}`);
+    { reject: false, timeout: 120_000, env: { PREFIX: h1.netns } });
+  if (r.exitCode !== 0) throw new Error(`child failed${r.timedOut ? ' (no exit within 120 s)' : ''}: ${r.stderr}`);
   return r.stdout;
 }
 

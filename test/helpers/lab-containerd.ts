@@ -90,7 +90,7 @@ export function ctrOn(cd: LabContainerd, args: string[]) {
  * the task exists and the DEL after it exits. Returns the running ctr process.
  */
 export function ctrRunCni(cd: LabContainerd, view: CniView, id: string, command: string[]): ResultPromise<{ reject: false; timeout: number }> {
-  return execa(view.enter[0]!, [...view.enter.slice(1), 'ctr', ...ctrArgs(cd), 'run', '--rm', '--cni', CTR_IMAGE, id, ...command], { reject: false, timeout: 300_000 });
+  return execa(view.enter[0]!, [...view.enter.slice(1), 'ctr', ...ctrArgs(cd), 'run', '--rm', '--cni', CTR_IMAGE, id, ...command], { reject: false, timeout: 150_000 });
 }
 
 /** Kills every task, TERMs containerd, unmounts what is left under its root, removes the root. */

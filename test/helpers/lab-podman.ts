@@ -33,7 +33,7 @@ cni_plugin_dirs = ["${CNI_BIN_DIR}"]
 `;
 }
 
-export function podmanOn(p: LabPodman, args: string[], timeout = 300_000) {
+export function podmanOn(p: LabPodman, args: string[], timeout = 150_000) {
   const [command, ...rest] = p.view.enter;
   return execa(command!, [...rest, 'podman', '--root', join(p.root, 'storage'), '--runroot', join(p.root, 'run'), '--storage-driver', 'vfs', ...args], {
     reject: false,

@@ -33,6 +33,20 @@ function startAgent(name: string, dataDir: string, socket: string, offset: numbe
   return child;
 }
 
+/**
+ * Signals the agent and waits for its exit, at most 60 s (the agent's own
+ * stop deadline is 30 s): a stop that hangs fails the test with the agent's
+ * last words instead of stalling the whole run.
+ */
+async function stopAgent(child: ResultPromise, signal: NodeJS.Signals): Promise<Awaited<ResultPromise>> {
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const result = await child;
+  clearTimeout(timer);
+  if (signal !== 'SIGKILL' && result.signal === 'SIGKILL') throw new Error(`the agent did not exit within 60 s of ${signal}; it last wrote:\n${String(result.stdout).slice(-3000)}\n${String(result.stderr).slice(-2000)}`);
+  return result;
+}
+
 test.after.always(async () => {
   for (const child of running) child.kill('SIGKILL');
   await netns?.remove();
@@ -78,10 +92,8 @@ test.serial('a second agent on the same socket is refused', async (t) => {
 
 test.serial('SIGTERM shuts the agent down cleanly and a restart resumes the same cluster identity', async (t) => {
   const before = JSON.parse((await weft(['status', '--json'], { WEFT_SOCKET: socketA })).stdout) as { nodeId: string; clusterId: string };
-  const child = running[0]!;
-  child.kill('SIGTERM');
-  const result = await child;
-  t.is(result.exitCode, 0);
+  const result = await stopAgent(running[0]!, 'SIGTERM');
+  t.is(result.exitCode, 0, String(result.stdout).slice(-3000));
   t.false(existsSync(join(dataA, 'agent.pid')), 'the data dir lock is released');
   // Metrics are opt-in (--metrics-addr): without them prom-client stays unloaded.
   const loaded = readFileSync(traceA, 'utf8').split('\n');
@@ -97,18 +109,14 @@ test.serial('SIGTERM shuts the agent down cleanly and a restart resumes the same
 });
 
 test.serial('after kill -9 the stale lock and socket do not block a restart', async (t) => {
-  const child = running[running.length - 1]!;
-  child.kill('SIGKILL');
-  await child;
+  await stopAgent(running[running.length - 1]!, 'SIGKILL');
   startAgent('a', dataA, socketA, 0);
   await eventually('agent a to restart after kill -9', async () => (await weft(['status'], { WEFT_SOCKET: socketA })).exitCode === 0, AGENT_START_MS);
   t.pass();
 });
 
 test.serial('a tables file a crash left empty stops the agent with the file named, instead of a silent reset', async (t) => {
-  const child = running[running.length - 1]!;
-  child.kill('SIGTERM');
-  await child;
+  await stopAgent(running[running.length - 1]!, 'SIGTERM');
   const cluster = join(dataA, 'cluster');
   const tableFiles = readdirSync(cluster).filter((n) => n.startsWith('tables') || n === 'lamport');
   t.true(tableFiles.length > 0, 'the agent saved its tables');
