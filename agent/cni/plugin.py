@@ -38,7 +38,9 @@ STATUS = {'ok': 0, 'invalidArgument': 3, 'resourceExhausted': 8, 'unimplemented'
 CNI_CODE = {'invalidEnv': 4, 'io': 5, 'decode': 6, 'invalidConfig': 7, 'tryLater': 11, 'notAvailable': 50, 'agentFailed': 100}
 # The variables the CNI spec gives a plugin: all the agent reads, and nothing else of the runtime's environment.
 FORWARDED_ENV = ['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH']
-CALL_TIMEOUT_S = 60
+# Longer than the agent's own limit on a command it runs (60 s, dataplane/exec.ts): an agent
+# that is slow but working answers with its error first.
+CALL_TIMEOUT_S = 120
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
@@ -72,7 +74,7 @@ def command_of(env):
 def decode(text):
     try:
         config = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise CniError(CNI_CODE['decode'], 'cannot decode the network configuration on stdin', str(error)) from None
     if not isinstance(config, dict):
         raise CniError(CNI_CODE['decode'], 'the network configuration on stdin must be a JSON object')
@@ -93,11 +95,16 @@ def socket_of(config):
     raise CniError(CNI_CODE['invalidConfig'], 'invalid network configuration', f'✖ {problem}\n  → at socket')
 
 
+def as_text(value):
+    """Bytes that are not UTF-8 (os.environ keeps them as lone surrogates) as U+FFFD, the way the agent counts and reads them."""
+    return value.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+
+
 def forwarded_env(env):
     """The spec's variables, as the agent takes them; a value over the agent's limit is the environment's fault (4)."""
-    forwarded = {key: env[key] for key in FORWARDED_ENV if key in env}
+    forwarded = {key: as_text(env[key]) for key in FORWARDED_ENV if key in env}
     for key, value in forwarded.items():
-        if len(value.encode('utf-8', 'surrogateescape')) > MAX_ENV_VALUE_BYTES:
+        if len(value.encode('utf-8')) > MAX_ENV_VALUE_BYTES:
             raise CniError(CNI_CODE['invalidEnv'], f'{key} is over {MAX_ENV_VALUE_BYTES} bytes')
     return forwarded
 
@@ -112,12 +119,13 @@ def call_agent(path, method, request):
             conn.sendall(line)
             body = read_line(conn, method)
     except TimeoutError:
-        raise Unreachable(f'no answer within {CALL_TIMEOUT_S} s') from None
+        raise CniError(CNI_CODE['tryLater'], f'the weft agent at {path} did not answer {method} within {CALL_TIMEOUT_S} s',
+                       'it took the call but did not finish it: see its log') from None
     except OSError as error:
         raise Unreachable(error.strerror or str(error)) from None
     try:
         return json.loads(body.decode('utf-8', 'replace'))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise CniError(CNI_CODE['agentFailed'], f"cannot read the weft agent's reply to {method}", str(error)) from None
 
 
@@ -197,7 +205,7 @@ def main():
     exit_code, output = run_plugin(dict(os.environ), read_stdin)
     if output:
         # Bytes, whatever the locale the runtime gave: the agent's output is UTF-8 JSON.
-        sys.stdout.buffer.write((output + '\n').encode('utf-8', 'surrogateescape'))
+        sys.stdout.buffer.write((output + '\n').encode('utf-8', 'replace'))
         sys.stdout.buffer.flush()
     sys.exit(exit_code)
 

@@ -123,6 +123,10 @@ test.serial('VERSION, a missing or unknown command, stdin that is no JSON object
   t.deepEqual((await runPlugin({ CNI_COMMAND: 'FOO' }, '')).json, { cniVersion: '1.0.0', code: 4, msg: 'CNI_COMMAND "FOO" is not one of ADD, DEL, CHECK, VERSION, STATUS, GC' });
   t.like((await runPlugin(env, '{not json')).json, { code: 6, msg: 'cannot decode the network configuration on stdin' });
   t.like((await runPlugin(env, '[]')).json, { code: 6, msg: 'the network configuration on stdin must be a JSON object' });
+  t.like((await runPlugin(env, '['.repeat(100_000))).json, { code: 6, msg: 'cannot decode the network configuration on stdin' }, 'nesting deeper than Python recurses is still a decode error');
+  // Bytes that are not UTF-8 count as the agent counts them (U+FFFD, 3 bytes each), so the agent never refuses what passed here.
+  const notUtf8 = await inPython(`print(json.dumps(plugin.run_plugin({'CNI_COMMAND': 'ADD', 'CNI_ARGS': '\\udcff' * 30000}, lambda: ${JSON.stringify(JSON.stringify(config({ socket: absent })))})))`);
+  t.like(JSON.parse((notUtf8 as [number, string])[1]), { code: 4, msg: 'CNI_ARGS is over 65536 bytes' });
   for (const [bad, reason] of [['relative.sock', 'absolute path'], [5, 'absolute path'], [`/${'x'.repeat(107)}`, 'under 108 characters']] as const) {
     const r = await runPlugin(env, JSON.stringify(config({ socket: bad })));
     t.is(r.exitCode, 1);
