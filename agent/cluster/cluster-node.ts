@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import type { PeerId } from '@libp2p/interface';
 import { Roster, type MemberRecord } from '../../controlplane/cluster/roster.ts';
-import { gossipWriterProblem, judgeRecord, selfRecordStale } from '../../controlplane/cluster/member-record-rules.ts';
+import { selfRecordStale } from '../../controlplane/cluster/member-record-rules.ts';
+import { originProblem, takeRecord } from '../../controlplane/cluster/record-intake.ts';
 import { newerToken, rotatedToken, type TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { newTokenSecret, formatToken, caDigestOf } from '../../controlplane/security/token.ts';
 import type { ClusterMaterial, DataDir, NodeKeys } from '../daemon/data-dir.ts';
@@ -239,7 +240,7 @@ export class ClusterNode {
     if (!sender || sender.status !== 'active') return;
     let changed = false;
     for (const record of incoming.members) {
-      const problem = origin.kind === 'gossip' ? gossipWriterProblem(record, sender.nodeId) : undefined;
+      const problem = originProblem(record, { kind: origin.kind, senderId: sender.nodeId });
       if (problem) {
         this.#log.warn({ peer: origin.peerId, node: record.nodeId, problem }, 'refused a member record written by another node');
         continue;
@@ -265,48 +266,33 @@ export class ClusterNode {
     }
   }
 
-  /** The certificate check (asynchronous), then the record rules (member-record-rules.ts). */
+  /** The certificate check (asynchronous), then the roster's intake (record-intake.ts), carried out. */
   async #accept(record: MemberRecord): Promise<boolean> {
-    const problem = await this.#verifier.verify(record);
-    const verdict = problem ? { kind: 'refuse' as const, problem } : judgeRecord(record, {
-      selfId: this.nodeId,
-      self: this.self,
-      held: this.roster.get(record.nodeId)?.version,
-      activePeerOf: (nodeId) => {
-        const writer = this.roster.get(nodeId);
-        return writer?.status === 'active' ? writer.peerId : undefined;
-      },
-      verify: (peerId, payload, signature) => this.#ownerKeys.verifyByPeer(peerId, payload, signature),
-    });
-    switch (verdict.kind) {
-      case 'refuse':
-        this.#log.warn({ node: record.nodeId, problem: verdict.problem }, 'refused a member record');
+    const certificateProblem = await this.#verifier.verify(record);
+    const verify = (peerId: string, payload: Uint8Array, signature: Uint8Array): boolean => this.#ownerKeys.verifyByPeer(peerId, payload, signature);
+    const outcome = takeRecord(this.roster, record, { selfId: this.nodeId, verify, certificateProblem });
+    switch (outcome.kind) {
+      case 'refused':
+        this.#log.warn({ node: record.nodeId, problem: outcome.problem }, 'refused a member record');
         return false;
-      case 'ignore':
+      case 'unchanged':
         return false;
       case 'outvote':
-        this.#updateSelf({ version: verdict.version });
+        this.#updateSelf({ version: outcome.version });
         return true;
       case 'revoked':
-        this.roster.merge(record);
         this.#log.error('this node was removed from the cluster (weft node rm); leaving');
         this.#options.onRevoked();
         return true;
-      case 'merge':
-        return this.#mergeOther(record);
+      case 'merged':
+        this.#log.info({ node: record.nodeId, name: record.name, status: record.status }, `member ${outcome.outcome}`);
+        if (record.status !== 'active') void this.#dialer.disconnect(record.peerId);
+        else {
+          this.#track(record);
+          this.#dialer.dialMembers();
+        }
+        return true;
     }
-  }
-
-  #mergeOther(record: MemberRecord): boolean {
-    const outcome = this.roster.merge(record);
-    if (outcome === 'ignored') return false;
-    this.#log.info({ node: record.nodeId, name: record.name, status: record.status }, `member ${outcome}`);
-    if (record.status !== 'active') void this.#dialer.disconnect(record.peerId);
-    else {
-      this.#track(record);
-      this.#dialer.dialMembers();
-    }
-    return true;
   }
 
   #updateSelf(change: Partial<MemberRecord>): MemberRecord {
