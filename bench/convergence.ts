@@ -21,7 +21,7 @@ import { TablesCluster } from '../controlplane/sim/tables-cluster.ts';
 import { DEFAULT_CONNECTIONS } from '../controlplane/sim/tables-connections.ts';
 import { runConvergence, runPartitionHeal, runTraffic } from '../controlplane/sim/tables-convergence.ts';
 import type { ConvergenceRunOptions, ConvergenceRunResult, TrafficRunResult } from '../controlplane/sim/tables-convergence.ts';
-import type { EntryBatchData, MessageSize, Sizer, SyncMembership, TablesWire } from '../controlplane/sim/tables-messages.ts';
+import { isRecordBatch, type GossipData, type MessageSize, type Sizer, type SyncMembership, type TablesWire } from '../controlplane/sim/tables-messages.ts';
 import { DATAGRAM_OVERHEAD_BYTES } from '../agent/cluster/swim-datagram.ts';
 import { DEFAULT_HOST_TIMING } from '../controlplane/sim/tables-node.ts';
 import { makeDigest } from '../controlplane/tables/digest.ts';
@@ -51,6 +51,7 @@ const T = {
   SyncReply: tablesRoot.lookupType('weft.tables.SyncReply'),
   SyncFinish: tablesRoot.lookupType('weft.tables.SyncFinish'),
   ClusterSnapshot: clusterRoot.lookupType('weft.cluster.Snapshot'),
+  Envelope: clusterRoot.lookupType('weft.cluster.Envelope'),
   SyncOpen: clusterRoot.lookupType('weft.cluster.SyncOpen'),
   SyncAnswer: clusterRoot.lookupType('weft.cluster.SyncAnswer'),
   Rpc: rpcRoot.lookupType('RPC'),
@@ -91,16 +92,16 @@ function framed(payload: number): number {
   return bytes + TCPIP * Math.max(1, Math.ceil(bytes / MSS));
 }
 
-const batchBytes = new WeakMap<GossipMessage<EntryBatchData>, Uint8Array>();
-function rpcMessage(m: GossipMessage<EntryBatchData>) {
+const batchBytes = new WeakMap<GossipMessage<GossipData>, Uint8Array>();
+function rpcMessage(m: GossipMessage<GossipData>) {
   let data = batchBytes.get(m);
-  if (data === undefined) batchBytes.set(m, (data = encode(T.EntryBatch, { entries: m.data })));
+  if (data === undefined) batchBytes.set(m, (data = isRecordBatch(m.data) ? encode(T.Envelope, { members: m.data.members }) : encode(T.EntryBatch, { entries: m.data })));
   return { from: PEER_ID, data, seqno: SEQNO, topic: m.topic, signature: SIGNATURE };
 }
-const singleMessageRpc = new WeakMap<GossipMessage<EntryBatchData>, number>();
-function rpcSize(rpc: GossipRpc<EntryBatchData>): number {
+const singleMessageRpc = new WeakMap<GossipMessage<GossipData>, number>();
+function rpcSize(rpc: GossipRpc<GossipData>): number {
   const onlyOne = rpc.messages.length === 1 && rpc.ihave.length + rpc.iwant.length + rpc.graft.length + rpc.prune.length === 0;
-  const cached = onlyOne ? singleMessageRpc.get(rpc.messages[0] as GossipMessage<EntryBatchData>) : undefined;
+  const cached = onlyOne ? singleMessageRpc.get(rpc.messages[0] as GossipMessage<GossipData>) : undefined;
   if (cached !== undefined) return cached;
   const control =
     rpc.ihave.length + rpc.iwant.length + rpc.graft.length + rpc.prune.length === 0
@@ -112,7 +113,7 @@ function rpcSize(rpc: GossipRpc<EntryBatchData>): number {
         prune: rpc.prune.map((topicID) => ({ topicID, backoff: 60 })),
       };
   const size = encode(T.Rpc, { messages: rpc.messages.map(rpcMessage), ...(control === undefined ? {} : { control }) }).length;
-  if (onlyOne) singleMessageRpc.set(rpc.messages[0] as GossipMessage<EntryBatchData>, size);
+  if (onlyOne) singleMessageRpc.set(rpc.messages[0] as GossipMessage<GossipData>, size);
   return size;
 }
 

@@ -7,9 +7,10 @@ import type { PeerId } from '@libp2p/interface';
 import type { MemberRecord } from '../../controlplane/cluster/roster.ts';
 import type { TokenRecord } from '../../controlplane/cluster/token-record.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../wire/cluster-codec.ts';
+import { CLUSTER_RECORD_TOPIC } from '../../controlplane/node/topics.ts';
 import type { WeftLibp2p } from './libp2p-node.ts';
 
-export const CLUSTER_TOPIC = 'weft/cluster/1';
+export const CLUSTER_TOPIC = CLUSTER_RECORD_TOPIC;
 const COALESCE_MS = 5;
 
 export interface GossipHandlers {

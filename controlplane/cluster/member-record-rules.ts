@@ -1,7 +1,8 @@
 // Who may change a member record, decided without I/O. These rules used to
 // live inside the libp2p class (agent/cluster/cluster-node.ts), where only the
-// agent ran them; here any host can (the agent calls them on every record it
-// receives, after the certificate check, which is asynchronous).
+// agent ran them; record-intake.ts now applies them to the roster for the
+// agent and the simulator alike, after the certificate check (asynchronous
+// in the agent, a stand-in in the simulator).
 //   - gossip carries only what its sender wrote (changedBy = sender); sync
 //     relays others' records, whose signatures are checked either way;
 //   - a version far ahead of the one held is refused (roster.ts);

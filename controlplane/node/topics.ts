@@ -8,6 +8,8 @@
 // network; it is how any member can tell whether a network is still in use.
 export const CLUSTER_TABLES = ['networks', 'services', 'allocations', 'network-hosts'] as const;
 export const CLUSTER_TABLE_TOPIC = 'weft/tables/1';
+/** Member records and the join token (agent/cluster/cluster-gossip.ts; the simulator's roster gossip). */
+export const CLUSTER_RECORD_TOPIC = 'weft/cluster/1';
 const NETWORK_TOPIC_PREFIX = 'weft/net/';
 const ENDPOINTS_PREFIX = 'endpoints/';
 

@@ -1,14 +1,16 @@
 // A cluster of TablesSimNodes on the simulator, and the host duties a
-// scenario needs: writes, crash and restart (tables persisted, membership
-// fresh, as the agent does), partitions with connections that close and
-// re-open, hand-driven anti-entropy exchanges, and the checks (stored and
-// visible state equal everywhere).
+// scenario needs: writes, crash and restart (tables and roster persisted,
+// membership fresh, as the agent does), partitions with connections that
+// close and re-open (tables-dialer.ts: both ends redial), revocation,
+// hand-driven anti-entropy exchanges, and the checks (stored and visible
+// state equal everywhere).
 
 import type { MembershipConfig } from '../membership/config.ts';
 import type { MemberView } from '../membership/member-table.ts';
 import type { MemberState } from '../membership/messages.ts';
 import type { Rng } from '../membership/rng.ts';
 import { deriveSeed, mulberry32, randomInt } from '../membership/rng.ts';
+import type { MemberRecord } from '../cluster/roster.ts';
 import type { Change } from '../tables/change.ts';
 import type { Entry } from '../tables/entry.ts';
 import { GOSSIPSUB_DEFAULTS } from './dissemination-gossipsub.ts';
@@ -16,7 +18,9 @@ import type { GossipsubParams } from './dissemination-gossipsub.ts';
 import type { NetworkConfig } from './network.ts';
 import { Simulator } from './simulator.ts';
 import { ConnectionGraph, DEFAULT_CONNECTIONS } from './tables-connections.ts';
-import type { ConnectionParams, Edge } from './tables-connections.ts';
+import type { ConnectionParams } from './tables-connections.ts';
+import { SimDialer } from './tables-dialer.ts';
+import { settledRecord } from './sim-roster.ts';
 import type { Sizer, TablesWire, TrafficTotals } from './tables-messages.ts';
 import { DEFAULT_HOST_TIMING, TablesSimNode } from './tables-node.ts';
 import type { HostTiming, PersistedTables } from './tables-node.ts';
@@ -59,16 +63,16 @@ export class TablesCluster {
   readonly ids: readonly string[];
   readonly graph: ConnectionGraph;
   readonly connectionParams: ConnectionParams;
+  readonly dialer: SimDialer;
   readonly #options: TablesClusterOptions;
   readonly #gossipsub: GossipsubParams;
   readonly #timing: HostTiming;
   readonly #rng: Rng;
-  /** Redial phases: a stream of their own, so connection handling does not shift what scenarios draw. */
-  readonly #redialRng: Rng;
   readonly #addresses = new Map<string, string>();
   readonly #index = new Map<string, number>();
   readonly #lives = new Map<string, number>();
   readonly #persisted = new Map<string, PersistedTables>();
+  readonly #persistedRoster = new Map<string, MemberRecord[]>();
   readonly #retiredTraffic = new Map<string, TrafficTotals>();
   readonly #memberListeners: MemberChangeListener[] = [];
   readonly #tableListeners: TableChangeListener[] = [];
@@ -81,7 +85,6 @@ export class TablesCluster {
     this.sim = new Simulator({ seed: options.seed, network: options.network ?? {} });
     // Scenario randomness has its own stream, apart from the network's and the nodes'.
     this.#rng = mulberry32(deriveSeed(options.seed, 0xfffffffe));
-    this.#redialRng = mulberry32(deriveSeed(options.seed, 0xfffffffd));
     const realistic = options.naming === 'realistic';
     this.ids = Array.from({ length: options.n }, (_, i) => (realistic ? this.#hexId(i) : `n${i}`));
     this.ids.forEach((id, i) => {
@@ -89,6 +92,8 @@ export class TablesCluster {
       this.#addresses.set(id, realistic ? this.#multiaddr(i) : `sim://${id}`);
     });
     this.graph = new ConnectionGraph(this.ids, this.connectionParams.dial, this.#rng);
+    // Redial phases: a stream of their own, so connection handling does not shift what scenarios draw.
+    this.dialer = new SimDialer(this.sim, this.graph, this.connectionParams, mulberry32(deriveSeed(options.seed, 0xfffffffd)));
     this.#bootstrap();
   }
 
@@ -144,27 +149,33 @@ export class TablesCluster {
     const now = this.sim.now;
     const node = this.node(id);
     this.#persisted.set(id, node.persisted(now));
+    this.#persistedRoster.set(id, node.members.roster.all());
     this.#retire(node);
     this.sim.crash(id);
-    for (const edge of this.graph.edgesOf(id)) this.#closeLater(edge, () => true);
+    for (const edge of this.graph.edgesOf(id)) this.dialer.closeLater(edge, () => true);
   }
 
-  /** Same node ID, tables restored from disk, membership from scratch; it dials all its peers at once. */
+  /** Same node ID, tables and roster restored from disk, membership from scratch; it dials all its peers at once. */
   restart(id: string): void {
     const now = this.sim.now;
     this.sim.restart(this.#createNode(id, now, this.#persisted.get(id)));
     for (const edge of this.graph.edgesOf(id)) {
-      this.#close(edge);
-      this.#open(edge, id);
-      if (!edge.up) this.#redial(edge, id); // the peer is down or cut off: keep dialling, as the agent does
+      this.dialer.close(edge);
+      this.dialer.open(edge, id);
+      if (!edge.up) this.dialer.redial(edge, id); // the peer is down or cut off: keep dialling, as the agent does
     }
+  }
+
+  /** `weft node rm <target>` run on `by`: the revocation spreads by gossip; the revoked node leaves when it learns of it. */
+  revoke(by: string, target: string): void {
+    this.sim.invoke(by, (node, now) => node.revoke(now, target));
   }
 
   partition(groups: readonly (readonly string[])[]): void {
     this.sim.network.partition(groups);
     for (const edge of this.graph.edges()) {
       if (edge.up && !this.sim.network.canReach(edge.dialer, edge.listener)) {
-        this.#closeLater(edge, () => !this.sim.network.canReach(edge.dialer, edge.listener));
+        this.dialer.closeLater(edge, () => !this.sim.network.canReach(edge.dialer, edge.listener));
       }
     }
   }
@@ -233,6 +244,8 @@ export class TablesCluster {
   #bootstrap(): void {
     // A settled cluster: everyone knows everyone and the connections exist
     // already, so no on-connect sync storm at t = 0.
+    const records = this.ids.map((id) => settledRecord(id, this.#addresses.get(id) as string));
+    for (const id of this.ids) this.#persistedRoster.set(id, records);
     const nodes = this.ids.map((id) => this.#createNode(id, 0, undefined));
     for (const node of nodes) {
       for (const id of this.ids) {
@@ -265,12 +278,15 @@ export class TablesCluster {
       ...(this.#options.membership === undefined ? {} : { membership: this.#options.membership }),
       gossipsub: this.#gossipsub,
       timing: this.#timing,
+      records: this.#persistedRoster.get(id) ?? [],
       ...(restored === undefined ? {} : { restored }),
       ...(this.#options.sizer === undefined ? {} : { sizer: this.#options.sizer }),
       onMemberChanged: (at, observer, member, previous) => {
         for (const listener of this.#memberListeners) listener({ at, observer, member, previous });
       },
-      onDropConnections: (peer) => this.#dropConnection(id, peer),
+      onDropConnections: (peer) => this.dialer.hangUp(id, peer),
+      onMemberInactive: (peer) => this.dialer.hangUp(id, peer),
+      onRevoked: () => this.sim.at(this.sim.now, () => this.#leave(id)),
     });
     node.tables.subscribe((changes) => {
       for (const listener of this.#tableListeners) listener({ at: this.sim.now, node: id, changes });
@@ -278,63 +294,15 @@ export class TablesCluster {
     return node;
   }
 
-  #open(edge: Edge, dialer: string): void {
-    const { sim } = this;
-    const listener = dialer === edge.dialer ? edge.listener : edge.dialer;
-    if (edge.up || !sim.isUp(dialer) || !sim.isUp(listener) || !sim.network.canReach(dialer, listener)) return;
-    edge.up = true;
-    edge.generation += 1;
-    const dialerTopics = this.node(dialer).router.topics();
-    const listenerTopics = this.node(listener).router.topics();
-    sim.invoke(listener, (node, now) => node.connect(now, dialer, dialerTopics, false));
-    sim.invoke(dialer, (node, now) => node.connect(now, listener, listenerTopics, true));
-  }
-
   /**
-   * Closes a connection; `redialBy` (default: its dialer) then dials it again
-   * every redialWithinMs until it opens, as the agent's dialer does.
+   * A revoked node forgets the cluster (the agent's onRevoked): it stops, and
+   * its connections close at once (libp2p stops); no one dials it again.
    */
-  #close(edge: Edge, redialBy = edge.dialer): void {
-    if (!edge.up) return;
-    edge.up = false;
-    edge.generation += 1;
-    // invoke() skips a crashed end: it has no state to update.
-    this.sim.invoke(edge.dialer, (node, now) => node.disconnect(now, edge.listener));
-    this.sim.invoke(edge.listener, (node, now) => node.disconnect(now, edge.dialer));
-    this.#redial(edge, redialBy);
-  }
-
-  /**
-   * The dialer's timer (member-dialer.ts) fires every redialWithinMs at a phase
-   * unrelated to the close: the first attempt at a random point of the period,
-   * then one per period until the connection opens. A crashed dialer dials
-   * again on restart. (The agent dials from both ends; one end is modelled.)
-   */
-  #redial(edge: Edge, dialer: string, delay = 1 + randomInt(this.#redialRng, this.connectionParams.redialWithinMs)): void {
-    const generation = edge.generation;
-    this.sim.at(this.sim.now + delay, () => {
-      if (edge.up || edge.generation !== generation || !this.sim.isUp(dialer)) return;
-      this.#open(edge, dialer);
-      if (!edge.up) this.#redial(edge, dialer, this.connectionParams.redialWithinMs);
-    });
-  }
-
-  /**
-   * The core declared `peer` dead: `observer` aborts its connection to it and
-   * re-dials (member-dialer.ts). Queued, not done at once: the observer is in
-   * the middle of a step, and closing calls into it.
-   */
-  #dropConnection(observer: string, peer: string): void {
-    const edge = this.graph.edgesOf(observer).find((e) => e.dialer === peer || e.listener === peer);
-    if (edge !== undefined) this.sim.at(this.sim.now, () => this.#close(edge, observer));
-  }
-
-  #closeLater(edge: Edge, stillBroken: () => boolean): void {
-    if (!edge.up) return;
-    const generation = edge.generation;
-    this.sim.at(this.sim.now + this.connectionParams.dropAfterMs, () => {
-      if (edge.generation === generation && stillBroken()) this.#close(edge);
-    });
+  #leave(id: string): void {
+    if (!this.sim.isUp(id)) return;
+    this.#retire(this.node(id));
+    this.sim.crash(id);
+    for (const edge of this.graph.edgesOf(id)) this.dialer.close(edge);
   }
 
   #retire(node: TablesSimNode): void {

@@ -5,29 +5,48 @@
 // (agent/cluster/state-sync.ts): the table digest, reply and finish, and
 // either the membership snapshot for push-pull (a full round) or only the
 // hash of the liveness view (a digest round, the periodic one). The agent's
-// sync also carries the roster (a summary, records only where they differ);
-// the simulator has no roster, and bench/convergence.ts accounts for its
-// size separately. `exchange` stands for the stream: it is not a field on
-// the wire.
+// sync also carries the roster (a summary, records only where they differ),
+// and so does the simulator's (sim-roster.ts); bench/convergence.ts accounts
+// for the roster's size separately. Member records the node writes travel on
+// the cluster topic (weft/cluster/1), as the agent's do. `exchange` stands
+// for the stream: it is not a field on the wire.
 
+import type { MemberRecord, MemberSummary } from '../cluster/roster.ts';
 import type { Snapshot, SwimMessage } from '../membership/messages.ts';
 import type { SyncReply } from '../tables/antientropy.ts';
 import type { Digest } from '../tables/digest.ts';
 import type { WireEntry } from '../tables/entry.ts';
 import type { GossipRpc } from './dissemination-gossipsub.ts';
 
-/** A gossipsub message's data: one coalesced weft.tables.EntryBatch. */
+/** A table topic's message data: one coalesced weft.tables.EntryBatch. */
 export type EntryBatchData = readonly WireEntry[];
+
+/** The cluster topic's message data: member records (a weft.cluster.Envelope without the token). */
+export interface RecordBatchData {
+  readonly members: readonly MemberRecord[];
+}
+
+/** A gossipsub message's data, by topic. */
+export type GossipData = EntryBatchData | RecordBatchData;
+
+export function isRecordBatch(data: GossipData): data is RecordBatchData {
+  return !Array.isArray(data);
+}
 
 export type TablesWire =
   | { kind: 'swim'; message: SwimMessage }
-  | { kind: 'gossipsub'; rpc: GossipRpc<EntryBatchData> }
+  | { kind: 'gossipsub'; rpc: GossipRpc<GossipData> }
   | ({ kind: 'sync-open'; exchange: string; digest: Digest } & SyncMembership)
-  | ({ kind: 'sync-answer'; exchange: string; reply: SyncReply } & SyncMembership)
-  | { kind: 'sync-finish'; exchange: string; entries: WireEntry[] };
+  | ({ kind: 'sync-answer'; exchange: string; reply: SyncReply; members: MemberRecord[] } & SyncMembership)
+  | { kind: 'sync-finish'; exchange: string; entries: WireEntry[]; members: MemberRecord[] };
 
-/** What a sync message says of membership: the snapshot (full round) or its hash (digest round). */
-export type SyncMembership = { snapshot: Snapshot; membershipDigest?: undefined } | { snapshot?: undefined; membershipDigest: Uint8Array };
+/**
+ * What a sync message says of the roster and membership: the roster summary
+ * and the liveness snapshot (full round), or the hashes of both (digest round).
+ */
+export type SyncMembership =
+  | { snapshot: Snapshot; summary: MemberSummary[]; membershipDigest?: undefined; rosterDigest?: undefined }
+  | { snapshot?: undefined; summary?: undefined; membershipDigest: Uint8Array; rosterDigest: Uint8Array };
 
 /** Size of one message as the host estimates it (the simulator itself does no encoding). */
 export interface MessageSize {

@@ -18,96 +18,41 @@
 //   with a member back from dead (on the open connection, if any), and a
 //   dead member's connections dropped, which the cluster does
 //   (onDropConnections) since the connections are its (tables-cluster.ts).
+// - the roster (sim-roster.ts): the agent's record intake and rules on the
+//   member records that come by gossip on the cluster topic and by sync; only
+//   active members may speak SWIM, publish or connect, and entries count
+//   only from active or left members, as in the agent.
 
-import type { MembershipConfig } from '../membership/config.ts';
-import type { MemberView } from '../membership/member-table.ts';
 import type { Membership } from '../membership/membership.ts';
 import { UNSIGNED_CLAIMS } from '../membership/claim-signing.ts';
-import type { MemberState } from '../membership/messages.ts';
 import type { Rng } from '../membership/rng.ts';
 import { deriveSeed, mulberry32, randomInt } from '../membership/rng.ts';
 import type { Digest } from '../tables/digest.ts';
 import { toWire } from '../tables/entry.ts';
-import type { WireEntry } from '../tables/entry.ts';
 import type { ReplicatedTables } from '../tables/table.ts';
-import { DEFAULT_NODE_TIMING, NodeCore } from '../node/node-core.ts';
-import { equalBytes, syncDigests } from '../cluster/sync-digest.ts';
+import { NodeCore } from '../node/node-core.ts';
+import { sameDigests, syncDigests, type SyncDigests } from '../cluster/sync-digest.ts';
+import { recordsNewerThan, summaryOf, type MemberRecord, type MemberSummary } from '../cluster/roster.ts';
+import type { RecordOrigin } from '../cluster/record-intake.ts';
+import { CLUSTER_RECORD_TOPIC } from '../node/topics.ts';
+import { SimRoster } from './sim-roster.ts';
 import { deliverReady, type Ready } from '../node/ready.ts';
-import type { GossipMessage, GossipsubParams, RouterSend } from './dissemination-gossipsub.ts';
+import type { GossipMessage, RouterSend } from './dissemination-gossipsub.ts';
 import { GossipRouter } from './dissemination-gossipsub.ts';
 import { EventQueue } from './event-queue.ts';
 import type { Envelope, SimNode } from './simulator.ts';
-import type { EntryBatchData, Sizer, TablesWire } from './tables-messages.ts';
-import { TrafficCounter } from './tables-messages.ts';
+import type { GossipData, Sizer, TablesWire } from './tables-messages.ts';
+import { isRecordBatch, TrafficCounter } from './tables-messages.ts';
+import type { HostTiming, PersistedTables, SyncCounters, SyncMode, TablesNodeOptions } from './tables-node-config.ts';
 
-/** The agent's timings, plus the modelled CPU costs of a gossipsub hop. */
-export interface HostTiming {
-  /** NodeTiming.coalesceMs (node-core.ts), the agent's value by default. */
-  coalesceMs: number;
-  /** NodeTiming.maxEntriesPerMessage. */
-  maxEntriesPerMessage: number;
-  /** Signing a message before it leaves (TOOLCHAIN.md: ~0.5 ms). */
-  signMs: number;
-  /** Receiving a first copy until it is applied and forwarded (decode, signature check, validator). */
-  validateMs: number;
-  /** cluster-node.ts PERIODIC_SYNC_MS; Infinity disables. */
-  periodicSyncMs: number;
-  /** Sync on every outbound connection (cluster-node.ts 'connection:open'). */
-  syncOnConnect: boolean;
-  /** state-sync.ts SYNC_TIMEOUT_MS: an exchange whose answer does not come is dropped. */
-  syncTimeoutMs: number;
-}
-
-export const DEFAULT_HOST_TIMING: Readonly<HostTiming> = Object.freeze({
-  coalesceMs: DEFAULT_NODE_TIMING.coalesceMs,
-  maxEntriesPerMessage: DEFAULT_NODE_TIMING.maxEntriesPerMessage,
-  signMs: 0.5,
-  validateMs: 1,
-  periodicSyncMs: 30_000,
-  syncOnConnect: true,
-  syncTimeoutMs: 15_000,
-});
-
-export interface PersistedTables {
-  lamport: number;
-  entries: WireEntry[];
-}
-
-export interface TablesNodeOptions {
-  id: string;
-  address: string;
-  now: number;
-  /** This life's seed: membership, router and host draw from streams derived from it. */
-  seed: number;
-  /** Overlay networks this node has endpoints on (it subscribes to their topics). */
-  networks: readonly string[];
-  membership?: Partial<MembershipConfig>;
-  gossipsub: GossipsubParams;
-  timing: HostTiming;
-  /** Tables saved before a restart (the agent's TableStore). */
-  restored?: PersistedTables;
-  sizer?: Sizer;
-  onMemberChanged?: (now: number, observer: string, member: MemberView, previous: MemberState | null) => void;
-  /** The core asked to drop every connection to `peer` (it was declared dead). */
-  onDropConnections?: (peer: string) => void;
-}
-
-export interface SyncCounters {
-  started: number;
-  answered: number;
-  completed: number;
-  finished: number;
-  timedOut: number;
-}
+export { DEFAULT_HOST_TIMING } from './tables-node-config.ts';
+export type { HostTiming, PersistedTables, SyncCounters, SyncMode, TablesNodeOptions } from './tables-node-config.ts';
 
 interface Deferred {
   at: number;
   seq: number;
   run: (now: number) => void;
 }
-
-/** full: on connect, on a member's return, after a digest round differed. digest: periodic. */
-export type SyncMode = 'full' | 'digest';
 
 interface PendingSync {
   peer: string;
@@ -119,10 +64,13 @@ interface PendingSync {
 export class TablesSimNode implements SimNode<TablesWire> {
   readonly id: string;
   readonly core: NodeCore;
-  readonly router: GossipRouter<EntryBatchData>;
+  readonly router: GossipRouter<GossipData>;
+  readonly members: SimRoster;
   readonly timing: HostTiming;
   readonly traffic = new TrafficCounter();
   readonly syncCounters: SyncCounters = { started: 0, answered: 0, completed: 0, finished: 0, timedOut: 0 };
+  /** Member records refused, and why, oldest first (the agent logs these). */
+  readonly refusedRecords: string[] = [];
   /** Scenario switch: periodic anti-entropy on or off (the timer keeps running). */
   periodicSync = true;
   readonly #deferred = new EventQueue<Deferred>();
@@ -132,6 +80,8 @@ export class TablesSimNode implements SimNode<TablesWire> {
   readonly #sizer: Sizer | undefined;
   readonly #onMemberChanged: TablesNodeOptions['onMemberChanged'];
   readonly #onDropConnections: TablesNodeOptions['onDropConnections'];
+  readonly #onMemberInactive: TablesNodeOptions['onMemberInactive'];
+  readonly #onRevoked: TablesNodeOptions['onRevoked'];
   #deferredSeq = 0;
   #exchangeSeq = 0;
   #nextSyncAt: number;
@@ -145,20 +95,23 @@ export class TablesSimNode implements SimNode<TablesWire> {
     this.#sizer = options.sizer;
     this.#onMemberChanged = options.onMemberChanged;
     this.#onDropConnections = options.onDropConnections;
+    this.#onMemberInactive = options.onMemberInactive;
+    this.#onRevoked = options.onRevoked;
+    this.members = new SimRoster(id, options.records);
     this.core = new NodeCore({
       self: { id, address: options.address },
       now,
       rng: stream(0),
       ...(options.membership === undefined ? {} : { membership: options.membership }),
       claims: UNSIGNED_CLAIMS,
-      tables: { initialLamport: options.restored?.lamport ?? 0 },
+      tables: { initialLamport: options.restored?.lamport ?? 0, isAdmitted: (owner) => this.members.isAdmittedOwner(owner) },
       timing: { coalesceMs: this.timing.coalesceMs, maxEntriesPerMessage: this.timing.maxEntriesPerMessage },
       networks: options.networks,
     });
     // As the agent does on start-up: the saved entries go back in as a sync from ourselves.
     if (options.restored !== undefined) this.core.restore(now, options.restored.entries);
     this.router = new GossipRouter(id, stream(1), options.gossipsub, now);
-    for (const topic of this.core.topics()) this.router.subscribe(topic);
+    for (const topic of [...this.core.topics(), CLUSTER_RECORD_TOPIC]) this.router.subscribe(topic);
     this.#rng = stream(2);
     const period = this.timing.periodicSyncMs;
     this.#nextSyncAt = Number.isFinite(period) ? now + randomInt(this.#rng, period) + 1 : Infinity;
@@ -192,12 +145,18 @@ export class TablesSimNode implements SimNode<TablesWire> {
     return this.#connections.has(peer);
   }
 
+  /** Whether this node dialled its open connection to `peer` (undefined: none open). */
+  dialled(peer: string): boolean | undefined {
+    return this.#connections.get(peer);
+  }
+
   // ---- SimNode ------------------------------------------------------------
 
   handle(now: number, from: string, message: TablesWire): Envelope<TablesWire>[] {
     switch (message.kind) {
       case 'swim':
-        this.#run(now, this.core.step(now, { kind: 'swim', from, message: message.message }));
+        // Only an active member's key speaks on SWIM (agent/cluster/member-node-runner.ts verifyMember).
+        if (this.members.isActive(from)) this.#run(now, this.core.step(now, { kind: 'swim', from, message: message.message }));
         break;
       case 'gossipsub': {
         if (!this.#connections.has(from)) break;
@@ -211,25 +170,28 @@ export class TablesSimNode implements SimNode<TablesWire> {
         if (message.snapshot !== undefined) this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
         const reply = this.core.answer(now, message.digest);
         this.syncCounters.answered += 1;
-        const membership = message.snapshot === undefined ? { membershipDigest: this.#membershipDigest() } : { snapshot: this.membership.snapshot() };
-        this.#send(from, { kind: 'sync-answer', exchange: message.exchange, reply, ...membership });
+        const members = this.#recordsFor(message.summary);
+        const membership = message.snapshot === undefined ? this.#digests() : { snapshot: this.membership.snapshot(), summary: this.#summary() };
+        this.#send(from, { kind: 'sync-answer', exchange: message.exchange, reply, members, ...membership });
         break;
       }
       case 'sync-answer': {
         const pending = this.#pending.get(message.exchange);
         if (pending === undefined || pending.peer !== from) break;
         this.#pending.delete(message.exchange);
+        this.#takeRecords(now, message.members, { kind: 'sync', senderId: from });
         if (message.snapshot !== undefined) this.#run(now, this.core.step(now, { kind: 'merge-snapshot', snapshot: message.snapshot }));
         const ready = this.core.step(now, { kind: 'sync-reply', from, digest: pending.digest, reply: message.reply });
         this.#run(now, ready);
         this.syncCounters.completed += 1;
-        this.#send(from, { kind: 'sync-finish', exchange: message.exchange, entries: ready.syncClose });
+        this.#send(from, { kind: 'sync-finish', exchange: message.exchange, entries: ready.syncClose, members: this.#recordsFor(message.summary) });
         // The views differ: exchange them now, not at the next periodic round (sync-scheduler.ts).
-        const differs = pending.mode === 'digest' && !equalBytes(this.#membershipDigest(), message.membershipDigest);
+        const differs = pending.mode === 'digest' && !sameDigests(this.#digests(), message);
         if (differs && this.#connections.has(from)) this.#startSync(now, from, 'full');
         break;
       }
       case 'sync-finish':
+        this.#takeRecords(now, message.members, { kind: 'sync', senderId: from });
         this.#run(now, this.core.step(now, { kind: 'sync-finish', from, entries: message.entries }));
         this.syncCounters.finished += 1;
         break;
@@ -287,6 +249,18 @@ export class TablesSimNode implements SimNode<TablesWire> {
     return this.#flush();
   }
 
+  /** `weft node rm <nodeId>` run on this node: the revocation is written, merged and gossiped. */
+  revoke(now: number, nodeId: string): Envelope<TablesWire>[] {
+    this.#publishRecords(now, [this.members.revoke(nodeId)]);
+    return this.#flush();
+  }
+
+  /** Publishes member records on the cluster topic as this node (a test plays a faulty or hostile member with it). */
+  publishRecords(now: number, records: readonly MemberRecord[]): Envelope<TablesWire>[] {
+    this.#publishRecords(now, records);
+    return this.#flush();
+  }
+
   /** What the agent's TableStore would hold: every stored entry and the Lamport time. */
   persisted(now: number): PersistedTables {
     const entries = this.tables.tableNames().flatMap((table) => this.tables.stored(table).map((e) => toWire(e, now)));
@@ -315,13 +289,36 @@ export class TablesSimNode implements SimNode<TablesWire> {
     const digest = this.core.digest();
     this.#pending.set(exchange, { peer, digest, mode, expiresAt: now + this.timing.syncTimeoutMs });
     this.syncCounters.started += 1;
-    const membership = mode === 'digest' ? { membershipDigest: this.#membershipDigest() } : { snapshot: this.membership.snapshot() };
+    const membership = mode === 'digest' ? this.#digests() : { snapshot: this.membership.snapshot(), summary: this.#summary() };
     this.#send(peer, { kind: 'sync-open', exchange, digest, ...membership });
   }
 
-  /** The hash a digest round sends for the liveness view (the simulator has no roster to hash). */
-  #membershipDigest(): Uint8Array {
-    return syncDigests([], this.membership.members()).membershipDigest;
+  /** The hashes a digest round sends for the roster and the liveness view (roster-sync.ts). */
+  #digests(): SyncDigests {
+    return syncDigests(this.members.roster.all(), this.membership.members());
+  }
+
+  #summary(): MemberSummary[] {
+    return this.members.roster.all().map(summaryOf);
+  }
+
+  /** Records a peer lacks by its summary; none when it sent hashes only (roster-sync.ts recordsFor). */
+  #recordsFor(summary: readonly MemberSummary[] | undefined): MemberRecord[] {
+    return summary === undefined ? [] : recordsNewerThan(this.members.roster.all(), summary);
+  }
+
+  /** Received records through the roster's intake; the outcome carried out as cluster-node.ts does. */
+  #takeRecords(now: number, records: readonly MemberRecord[], origin: RecordOrigin): void {
+    if (records.length === 0) return;
+    const taken = this.members.take(records, origin);
+    this.refusedRecords.push(...taken.refused);
+    if (taken.publish.length > 0) this.#publishRecords(now, taken.publish);
+    for (const record of taken.merged) if (record.status !== 'active') this.#onMemberInactive?.(record.nodeId);
+    if (taken.revoked) this.#onRevoked?.();
+  }
+
+  #publishRecords(now: number, members: readonly MemberRecord[]): void {
+    this.#later(now, this.timing.signMs, (t) => this.#sendRpcs(this.router.publish(t, CLUSTER_RECORD_TOPIC, { members }).sends));
   }
 
   #periodic(now: number): void {
@@ -336,9 +333,20 @@ export class TablesSimNode implements SimNode<TablesWire> {
     this.#startSync(now, peers[randomInt(this.#rng, peers.length)] as string, 'digest');
   }
 
-  /** A validated first copy: the core applies what belongs on its topic, then it is forwarded. */
-  #deliver(now: number, message: GossipMessage<EntryBatchData>, source: string): void {
-    this.#run(now, this.core.step(now, { kind: 'gossip', from: message.from, topic: message.topic, entries: message.data }));
+  /**
+   * A validated first copy: member records go to the roster's intake, table
+   * entries to the core (which applies what belongs on its topic); then it is
+   * forwarded. The cluster topic accepts only an active member's messages
+   * (cluster-gossip.ts topic validator): anything else is neither taken nor forwarded.
+   */
+  #deliver(now: number, message: GossipMessage<GossipData>, source: string): void {
+    const { data } = message;
+    if (isRecordBatch(data)) {
+      if (message.topic !== CLUSTER_RECORD_TOPIC || !this.members.isActive(message.from)) return;
+      this.#takeRecords(now, data.members, { kind: 'gossip', senderId: message.from });
+    } else {
+      this.#run(now, this.core.step(now, { kind: 'gossip', from: message.from, topic: message.topic, entries: data }));
+    }
     this.#sendRpcs(this.router.accept(message, source));
   }
 
@@ -350,7 +358,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
     this.#deferred.push({ at: now + delayMs, seq: this.#deferredSeq++, run });
   }
 
-  #sendRpcs(sends: readonly RouterSend<EntryBatchData>[]): void {
+  #sendRpcs(sends: readonly RouterSend<GossipData>[]): void {
     for (const { to, rpc } of sends) this.#send(to, { kind: 'gossipsub', rpc });
   }
 
