@@ -160,9 +160,11 @@ export class TablesCluster {
     const now = this.sim.now;
     this.sim.restart(this.#createNode(id, now, this.#persisted.get(id)));
     for (const edge of this.graph.edgesOf(id)) {
-      this.dialer.close(edge);
+      const wasUp = edge.up;
+      this.dialer.close(edge); // a connection of its previous life, not closed yet: both ends redial
       this.dialer.open(edge, id);
-      if (!edge.up) this.dialer.redial(edge, id); // the peer is down or cut off: keep dialling, as the agent does
+      // The peer is down or cut off: keep dialling, as the agent does (close() started that already).
+      if (!edge.up && !wasUp) this.dialer.redial(edge, id);
     }
   }
 

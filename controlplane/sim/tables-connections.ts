@@ -14,11 +14,11 @@
 // node, closes when failure detection declares the other end dead (the
 // agent drops a dead member's connections), at the latest after
 // `dropAfterMs` (an assumption for a stalled TCP connection giving up: the
-// agent turns libp2p's connection monitor off). A closed connection is re-dialled every `redialWithinMs` (the
-// agent's dialer runs every second; first attempt at a random phase) until it
-// opens again: by the side that dropped it, else by its original dialer (the
-// agent dials from both ends). A restarted node re-dials all its connections
-// at once, and keeps dialling those that do not open.
+// agent turns libp2p's connection monitor off). A closed connection is
+// re-dialled every `redialWithinMs` (the agent's dialer runs every second;
+// first attempt at a random phase) from both ends, as the agent's dialer
+// does, until one of them gets through (tables-dialer.ts). A restarted node
+// re-dials all its connections at once, and keeps dialling those that do not open.
 
 import type { Rng } from '../membership/rng.ts';
 import { randomInt } from '../membership/rng.ts';
@@ -32,7 +32,7 @@ export interface ConnectionParams {
 export const DEFAULT_CONNECTIONS: Readonly<ConnectionParams> = Object.freeze({ dial: 15, dropAfterMs: 15_000, redialWithinMs: 1_000 });
 
 export interface Edge {
-  /** The side that dials (and so starts the on-connect sync). */
+  /** The side that dialled it first (bootstrap); after a close, either end may dial it again. */
   dialer: string;
   listener: string;
   up: boolean;

@@ -1,12 +1,18 @@
 // The connections of a simulated cluster over time, as the agent's dialer
-// (agent/cluster/member-dialer.ts) keeps them: a node dials each active
-// member it holds no connection to, once a second. (The agent dials from
-// both ends; this model redials from one: the node that dropped the
-// connection, else its original dialer.)
+// (agent/cluster/member-dialer.ts) keeps them: every node dials each active
+// member it holds no connection to, once a second, so after a connection
+// closes BOTH ends dial it again until one of them gets through.
+//   - The first dial to land opens the connection; the dialling side opens
+//     the on-connect sync, as the agent's dialling side does. The other end's
+//     next attempt finds the connection open and does nothing (member-dialer.ts
+//     skips members it is connected to; libp2p would reuse the connection).
+//     Two dials crossing in flight would open two connections in the agent,
+//     both kept (stale-connections.ts supersedes only one 5 s older); the
+//     model opens connections instantly, so that case does not arise here.
 //   - A connection opens only between two active members: the dialer dials
 //     only those (member-dialer.ts), the listener's connection gater admits
 //     only those (libp2p-node.ts isAdmitted).
-//   - Timers: the first attempt at a random point of the period (the
+//   - Timers: each end's first attempt at a random point of the period (the
 //     dialer's one-second interval runs at a phase unrelated to the close),
 //     then one per period until the connection opens or the end goes down.
 // Which connections exist at all is the ConnectionGraph's business
@@ -45,15 +51,16 @@ export class SimDialer {
     sim.invoke(dialer, (node, now) => node.connect(now, listener, listenerTopics, true));
   }
 
-  /** Closes a connection at both ends; `redialBy` then dials it again (redial). */
-  close(edge: Edge, redialBy = edge.dialer): void {
+  /** Closes a connection at both ends; both then dial it again (redial). */
+  close(edge: Edge): void {
     if (!edge.up) return;
     edge.up = false;
     edge.generation += 1;
     // invoke() skips a crashed end: it has no state to update.
     this.#sim.invoke(edge.dialer, (node, now) => node.disconnect(now, edge.listener));
     this.#sim.invoke(edge.listener, (node, now) => node.disconnect(now, edge.dialer));
-    this.redial(edge, redialBy);
+    this.redial(edge, edge.dialer);
+    this.redial(edge, edge.listener);
   }
 
   /** `end`'s dialer timer for a closed `edge`: attempts every redialWithinMs until it opens. */
@@ -73,7 +80,7 @@ export class SimDialer {
    */
   hangUp(observer: string, peer: string): void {
     const edge = this.#graph.edgesOf(observer).find((e) => e.dialer === peer || e.listener === peer);
-    if (edge !== undefined) this.#sim.at(this.#sim.now, () => this.close(edge, observer));
+    if (edge !== undefined) this.#sim.at(this.#sim.now, () => this.close(edge));
   }
 
   /** Closes `edge` after dropAfterMs (a stalled TCP connection giving up) if it is still broken then. */
