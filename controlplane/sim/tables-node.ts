@@ -295,7 +295,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
 
   /** The hashes a digest round sends for the roster and the liveness view (roster-sync.ts). */
   #digests(): SyncDigests {
-    return syncDigests(this.members.roster.all(), this.membership.members());
+    return { rosterDigest: this.members.digest(), membershipDigest: syncDigests([], this.membership.members()).membershipDigest };
   }
 
   #summary(): MemberSummary[] {
