@@ -21,3 +21,8 @@ export { TrafficCounter, trafficClass } from './tables-messages.ts';
 export type { EntryBatchData, MessageSize, Sizer, TablesWire, TrafficTotals } from './tables-messages.ts';
 export { runConvergence, runTraffic, runPartitionHeal, writeDuringPartition, pollUntil } from './tables-convergence.ts';
 export type { ConvergenceRunOptions, ConvergenceRunResult, PartitionHealOptions, PartitionHealResult, PartitionWrites, TrafficRunOptions, TrafficRunResult } from './tables-convergence.ts';
+export { SimRoster, settledRecord, signRecordAs, standInCertificate, standInPeerId, standInVerify } from './sim-roster.ts';
+export type { RecordsTaken } from './sim-roster.ts';
+export { SimDialer } from './tables-dialer.ts';
+export { isRecordBatch } from './tables-messages.ts';
+export type { GossipData, RecordBatchData } from './tables-messages.ts';
