@@ -4,16 +4,11 @@
 // lands first opens the one connection, and its dialling side opens the
 // on-connect sync (controlplane/sim/tables-dialer.ts).
 import test from 'ava';
-import { TablesCluster } from '../../controlplane/sim/tables-cluster.ts';
+import { settledWithVictim } from '../helpers/sim-victim.ts';
 import { pollUntil } from '../../controlplane/sim/tables-convergence.ts';
 
 test('after a cut both ends redial: each connection comes back once, dialled by whichever end got through first', (t) => {
-  const cluster = new TablesCluster({ n: 10, seed: 5 });
-  const { sim } = cluster;
-  cluster.setPeriodicSync(false);
-  sim.runUntil(2_000);
-  const victim = 'n4';
-  const others = cluster.ids.filter((id) => id !== victim);
+  const { cluster, sim, victim, others } = settledWithVictim(10, 5, 'n4');
   cluster.partition([[victim], others]);
   const dead = () => others.every((id) => cluster.node(id).membership.member(victim)?.state === 'dead');
   t.true(sim.runUntilTrue(sim.now + 30_000, dead), 'declared dead by all the others');
@@ -33,12 +28,7 @@ test('after a cut both ends redial: each connection comes back once, dialled by 
 });
 
 test('a crashed node\'s peers keep dialling it, and the restarted node dials them: the connections come back', (t) => {
-  const cluster = new TablesCluster({ n: 10, seed: 9 });
-  const { sim } = cluster;
-  cluster.setPeriodicSync(false);
-  sim.runUntil(2_000);
-  const victim = 'n2';
-  const others = cluster.ids.filter((id) => id !== victim);
+  const { cluster, sim, victim, others } = settledWithVictim(10, 9, 'n2');
   cluster.crash(victim);
   t.true(sim.runUntilTrue(sim.now + 30_000, () => others.every((id) => !cluster.node(id).isConnected(victim))), 'its connections closed');
   cluster.restart(victim);

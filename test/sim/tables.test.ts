@@ -7,6 +7,7 @@ import { TablesCluster } from '../../controlplane/sim/tables-cluster.ts';
 import type { EntryState } from '../../controlplane/sim/tables-cluster.ts';
 import { pollUntil, writeDuringPartition } from '../../controlplane/sim/tables-convergence.ts';
 import { CLUSTER_TABLES, endpointsTable } from '../../controlplane/node/topics.ts';
+import { settledWithVictim } from '../helpers/sim-victim.ts';
 
 const NET1 = endpointsTable('net1');
 const TABLES = [...CLUSTER_TABLES, NET1];
@@ -218,12 +219,7 @@ test('the simulator runs the agent\'s node core: same scope (network-hosts inclu
 });
 
 test('a member declared dead loses its connections at once; after the heal they are re-dialled and the tables agree', (t) => {
-  const cluster = new TablesCluster({ n: 10, seed: 5 });
-  const { sim } = cluster;
-  cluster.setPeriodicSync(false);
-  sim.runUntil(2_000);
-  const victim = 'n4';
-  const others = cluster.ids.filter((id) => id !== victim);
+  const { cluster, sim, victim, others } = settledWithVictim(10, 5, 'n4');
   t.true(others.every((id) => cluster.node(id).isConnected(victim)), 'a full mesh at N = 10');
   const cutAt = sim.now;
   cluster.partition([[victim], others]);
