@@ -3,7 +3,7 @@
 // switch namespace, so nothing of the machine's own networking is touched.
 // Each host runs a real agent with its own data dir and API socket; h1 runs
 // `weft init`, the others `weft join` through h1.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -260,7 +260,27 @@ export async function labDown(prefixInput: string = DEFAULT_PREFIX): Promise<voi
   }
   // Whatever is still running in a namespace (a hung agent, a test's sandbox process) is killed with it.
   await removeNamespacesWithPrefix(prefix);
+  unmountUnder(labDir(prefix));
   rmSync(labDir(prefix), { recursive: true, force: true });
+}
+
+/**
+ * Detaches whatever is still mounted inside the lab's directory: a lab
+ * host's dockerd mounts its containers' namespaces under its root there and
+ * unmounts them when it stops, but not when it was killed mid-test, and a
+ * mount point cannot be removed.
+ */
+function unmountUnder(dir: string): void {
+  const points = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length); // the innermost first
+  for (const point of points) {
+    try {
+      execFileSync('umount', ['--lazy', point], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      // Gone already (an outer one took it along), or not ours to detach: rmSync says if it matters.
+    }
+  }
 }
 
 export function labHost(prefix: string, name: string): LabHost {

@@ -1,7 +1,9 @@
 // The lab itself: `lab exec` reaches the right agent, a second `lab up` after
 // a kill -9 of everything works, and `lab down` leaves nothing behind.
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { labUp, labDown, labDir, readLabState } from '../../deploy/lab/lab.ts';
 import { listNamespacesWithPrefix } from '../../dataplane/testing/underlay.ts';
 import { weft, uniquePrefix } from '../helpers/weft-cli.ts';
@@ -59,12 +61,17 @@ test.serial('lab up stops at an agent that exits, naming it, without waiting out
   t.regex(error.message, /Unrecognized key: "bogus"/, 'the agent\'s own reason comes with it, from its log');
 });
 
-test.serial('lab down removes every namespace, process and file of the lab', async (t) => {
+test.serial('lab down removes every namespace, process and file of the lab, and what is mounted in it', async (t) => {
   const state = readLabState(prefix)!;
+  // What a lab host's dockerd killed mid-test leaves: its containers' namespaces mounted under its root.
+  const leftMount = join(labDir(prefix), 'h1', 'docker', 'exec', 'netns');
+  mkdirSync(leftMount, { recursive: true });
+  t.is((await execa('mount', ['-t', 'tmpfs', 'none', leftMount], { reject: false })).exitCode, 0);
   const r = await weft(['lab', 'down', '--prefix', prefix]);
   t.is(r.exitCode, 0, r.stderr);
   t.deepEqual(await listNamespacesWithPrefix(prefix), []);
   t.false(existsSync(labDir(prefix)));
+  t.false(readFileSync('/proc/self/mounts', 'utf8').includes(labDir(prefix)), 'nothing is left mounted there');
   for (const host of state.hosts) t.throws(() => process.kill(host.pid, 0), undefined, `agent of ${host.name} is gone`);
   const again = await weft(['lab', 'down', '--prefix', prefix]);
   t.is(again.exitCode, 0, 'lab down twice is harmless');
