@@ -1,7 +1,7 @@
 // The only place that spawns ip, bridge and nft. Everything else builds argv
 // or batch lines and hands them here, so errors always name the command and,
 // for batches, the line that failed.
-import { execa } from 'execa';
+import { spawnTool } from './spawn-tool.ts';
 
 export interface RunResult {
   exitCode: number;
@@ -28,12 +28,7 @@ export function processRunner(wrapper: readonly string[] = [], timeoutMs = COMMA
   return async (file, args, input) => {
     const [cmd, ...pre] = wrapper.length > 0 ? wrapper : [file];
     const argv = wrapper.length > 0 ? [...pre, file, ...args] : [...args];
-    const result = await execa(cmd!, argv, {
-      reject: false, stripFinalNewline: true, timeout: timeoutMs, forceKillAfterDelay: 2_000, ...(input === undefined ? {} : { input }),
-    });
-    const stderr = String(result.stderr ?? '');
-    if (result.timedOut) return { exitCode: -1, stdout: String(result.stdout ?? ''), stderr: `${stderr}\nno exit within ${timeoutMs / 1000} s: killed`.trim() };
-    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr };
+    return spawnTool(cmd!, argv, input, timeoutMs);
   };
 }
 

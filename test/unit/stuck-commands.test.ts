@@ -5,6 +5,7 @@
 import test from 'ava';
 import { CommandError, processRunner, run } from '../../dataplane/exec.ts';
 import { NftWorker } from '../../dataplane/lb/nft-worker.ts';
+import { spawnTool } from '../../dataplane/spawn-tool.ts';
 
 /** Reads requests and never answers: a worker stuck in a kernel call. */
 const SILENT_WORKER = ['/usr/bin/python3', '-c', 'import sys\nfor _ in sys.stdin: pass'] as const;
@@ -20,6 +21,23 @@ test('a command that does not exit is killed at the deadline and fails, naming w
 
 test('a command that exits in time is not affected by the deadline', async (t) => {
   t.is(await run(processRunner([], 30_000), 'echo', ['hello']), 'hello');
+});
+
+test('a tool gets its input and gives its exit code, output and errors, one trailing newline removed', async (t) => {
+  const r = await spawnTool('sh', ['-c', 'read line; echo "got $line"; echo oops >&2; exit 3'], 'a b\n', 30_000);
+  t.deepEqual(r, { exitCode: 3, stdout: 'got a b', stderr: 'oops' });
+  t.deepEqual(await spawnTool('printf', ['two\n\n'], undefined, 30_000), { exitCode: 0, stdout: 'two\n', stderr: '' });
+  const missing = await spawnTool('/nonexistent/tool', [], undefined, 30_000);
+  t.is(missing.exitCode, -1);
+  t.regex(missing.stderr, /cannot run \/nonexistent\/tool: .*ENOENT/);
+});
+
+test('a tool whose child keeps its output open past the deadline still ends the call', async (t) => {
+  // sh goes at SIGTERM; the sleep it left behind holds stdout open until it is gone.
+  const r = await spawnTool('sh', ['-c', 'sleep 60 & echo $!; wait'], undefined, 300);
+  t.teardown(() => { try { process.kill(Number(r.stdout), 'SIGKILL'); } catch { /* gone */ } });
+  t.is(r.exitCode, -1);
+  t.regex(r.stderr, /no exit within 0\.3 s: killed/);
 });
 
 test('an nft worker that does not answer is killed, its request fails, and the next request starts a new one', async (t) => {
