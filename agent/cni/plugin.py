@@ -6,8 +6,9 @@
 # (agent/cni/cni-commands.ts, agent/api/cni-handler.ts).
 #
 # Why Python and not the project's Node: the plugin starts once per container
-# network operation, and Node takes ~90 ms to start here where Python with
-# -I -S (no site, no user paths, no PYTHON* variables) takes ~15 ms; the
+# network operation, and Node takes ~80-100 ms to start here where Python with
+# -I -S (no site, no user paths, no PYTHON* variables) takes ~20-35 ms, and
+# this plugin ~50 ms with its imports (docs/containers.md, "Timing"); the
 # agent needs Debian's python3 already (its nft workers). The plugin holds no
 # logic to share with the agent: everything past the checks below is the
 # agent's.
