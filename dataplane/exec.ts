@@ -1,13 +1,9 @@
 // The only place that spawns ip, bridge and nft. Everything else builds argv
 // or batch lines and hands them here, so errors always name the command and,
 // for batches, the line that failed.
-import { spawnTool } from './spawn-tool.ts';
+import { spawnTool, type RunResult } from './spawn-tool.ts';
 
-export interface RunResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+export type { RunResult };
 
 /**
  * Spawns one command. A function type rather than a class so unit tests can

@@ -6,7 +6,8 @@
 // with one line), ~15-20 ms of a CNI ADD.
 import { spawn } from 'node:child_process';
 
-export interface ToolResult {
+/** A finished tool: the data plane's Runner answers with this (exec.ts). */
+export interface RunResult {
   exitCode: number;
   stdout: string;
   stderr: string;
@@ -20,7 +21,7 @@ const KILL_GRACE_MS = 2_000;
  * cannot start or runs past `timeoutMs` is exit code -1 with the reason last
  * in stderr. Output is UTF-8 with one trailing newline removed.
  */
-export function spawnTool(file: string, args: readonly string[], input: string | undefined, timeoutMs: number): Promise<ToolResult> {
+export function spawnTool(file: string, args: readonly string[], input: string | undefined, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(file, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -44,10 +44,7 @@ export function createMemberNodeRunner(o: MemberNodeRunnerOptions): NodeRunner {
     store: o.store,
     ...(o.reapMs === undefined ? {} : { reapMs: o.reapMs }),
     nodeIdOfPeer: o.activeNodeIdOf,
-    isAdmittedOwner: (nodeId) => {
-      const status = o.roster.get(nodeId)?.status;
-      return status === 'active' || status === 'left';
-    },
+    isAdmittedOwner: (nodeId) => o.roster.admitsEntriesOf(nodeId),
     sign,
     verify,
     claims: { sign, verify },

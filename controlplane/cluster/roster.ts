@@ -99,6 +99,12 @@ export class Roster {
     return undefined;
   }
 
+  /** Entries a node owns count while it is active or has left; a removed node's do not. */
+  admitsEntriesOf(nodeId: string): boolean {
+    const status = this.get(nodeId)?.status;
+    return status === 'active' || status === 'left';
+  }
+
   /** A peer may connect and publish only while its record is active. */
   isAdmitted(peerId: string): boolean {
     return this.byPeerId(peerId)?.status === 'active';

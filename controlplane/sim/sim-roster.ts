@@ -101,12 +101,6 @@ export class SimRoster {
     return this.roster.get(nodeId)?.status === 'active';
   }
 
-  /** May entries owned by `nodeId` be accepted (member-node-runner.ts: active or left)? */
-  isAdmittedOwner(nodeId: string): boolean {
-    const status = this.roster.get(nodeId)?.status;
-    return status === 'active' || status === 'left';
-  }
-
   /** Records from an active member, as ClusterNode.ingest takes them. */
   take(records: readonly MemberRecord[], origin: RecordOrigin): RecordsTaken {
     const taken: RecordsTaken = { publish: [], merged: [], revoked: false, refused: [] };

@@ -104,7 +104,7 @@ export class TablesSimNode implements SimNode<TablesWire> {
       rng: stream(0),
       ...(options.membership === undefined ? {} : { membership: options.membership }),
       claims: UNSIGNED_CLAIMS,
-      tables: { initialLamport: options.restored?.lamport ?? 0, isAdmitted: (owner) => this.members.isAdmittedOwner(owner) },
+      tables: { initialLamport: options.restored?.lamport ?? 0, isAdmitted: (owner) => this.members.roster.admitsEntriesOf(owner) },
       timing: { coalesceMs: this.timing.coalesceMs, maxEntriesPerMessage: this.timing.maxEntriesPerMessage },
       networks: options.networks,
     });

@@ -85,11 +85,15 @@ export class NftWorker {
     }, this.#replyTimeoutMs);
   }
 
+  #disarm(): void {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
   /** Forgets the current worker process and fails what waits on it; the next request starts another. */
   #detach(error: Error): void {
     this.#child = undefined;
-    clearTimeout(this.#watchdog);
-    this.#watchdog = undefined;
+    this.#disarm();
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }
@@ -128,10 +132,7 @@ export class NftWorker {
     if (!pending) return;
     this.#pending.delete(reply.id as number);
     if (this.#pending.size > 0) this.#arm(child);
-    else {
-      clearTimeout(this.#watchdog);
-      this.#watchdog = undefined;
-    }
+    else this.#disarm();
     if (Array.isArray(reply.results)) pending.resolve(reply.results as WorkerResult[]);
     else pending.reject(new Error(`the nftables worker refused a request: ${String(reply.error)}`));
   }
