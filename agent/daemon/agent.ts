@@ -21,6 +21,8 @@ import { AgentError, NOT_IN_CLUSTER, badRequest, precondition } from '../api/err
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { join } from 'node:path';
 import { createDataplane } from '../../dataplane/index.ts';
+import { processRunner } from '../../dataplane/exec.ts';
+import { LinkWorker, linkWorkerRunner } from '../../dataplane/link-worker.ts';
 import { Overlay } from '../overlay/overlay.ts';
 import { subnetSpace, VNI_SPACE } from '../overlay/spaces.ts';
 import { AllocationService } from '../allocation/allocation-service.ts';
@@ -56,6 +58,7 @@ export class Agent {
   #guard: HostGuard | undefined;
   /** nft without a process per change: the load balancer's tables and the host guard's. */
   #nftWorkers: NftWorkerPool | undefined;
+  #linkWorker: LinkWorker | undefined;
   #traffic: GossipTraffic | undefined;
   /** Cluster-changing operations run one at a time: init, join and leave must not interleave. */
   readonly #exclusive = new Serializer();
@@ -155,7 +158,11 @@ export class Agent {
     const egress: EgressSpec = { subnet: this.config.egressSubnet, blocked: [pool] };
     const nftWorkers = new NftWorkerPool();
     this.#nftWorkers = nftWorkers;
-    const dataplane = createDataplane({ nsPrefix: this.config.nsPrefix, nftScript: (script) => nftWorkers.applyHere(script) });
+    const linkWorker = new LinkWorker();
+    this.#linkWorker = linkWorker;
+    const dataplane = createDataplane({
+      nsPrefix: this.config.nsPrefix, runner: linkWorkerRunner(processRunner(), linkWorker), nftScript: (script) => nftWorkers.applyHere(script),
+    });
     const overlay = new Overlay({
       dataplane,
       tables: cluster.tables,
@@ -322,6 +329,8 @@ export class Agent {
     this.#nftWorkers = undefined;
     this.#overlay?.stop();
     this.#overlay = undefined;
+    await this.#stopping('link worker', () => this.#linkWorker?.close());
+    this.#linkWorker = undefined;
     this.#allocations?.stop();
     this.#allocations = undefined;
     const admission = this.#admission;

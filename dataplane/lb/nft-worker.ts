@@ -1,15 +1,11 @@
 // The TypeScript side of nft-worker.py: one long-lived worker process that
 // applies nftables scripts in many namespaces (see the .py file for why).
-// Requests are pipelined over stdin/stdout as JSON lines. If the worker dies,
-// pending requests fail with the reason, the next request starts a new worker,
-// and `generation` changes so the caller knows to re-apply everything.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
+// If the worker dies, the next request starts a new one and `generation`
+// changes: the caller re-applies everything (../python-worker.ts).
 import { fileURLToPath } from 'node:url';
+import { PYTHON, PythonWorker } from '../python-worker.ts';
 
 const WORKER = fileURLToPath(new URL('./nft-worker.py', import.meta.url));
-/** Debian's python3 has the nftables module (package python3-nftables); another python3 on PATH may not. */
-const PYTHON = '/usr/bin/python3';
 
 export type WorkerChange = { script: string } | { table: string; chains: [string, readonly string[]][] };
 /** Conntrack entries to delete after the change: [VIP, protocol, backend] (see conntrack_netlink.py). */
@@ -22,138 +18,14 @@ export type WorkerItem =
 /** `output`: for a list item, the table as nft JSON, or null when there is no such table. */
 export type WorkerResult = { ok: true; output?: string | null } | { ok: false; error: string };
 
-/**
- * A request takes milliseconds, or seconds for a resync of thousands of
- * namespaces, and requests queue in the worker. A worker that has answered
- * nothing for this long while requests wait is stuck (say, a netlink read
- * that never ends), and every later change of the load balancer and the host
- * guard would wait behind it: it is killed, its requests fail at once, and
- * the next request starts a new one.
- */
-export const REPLY_TIMEOUT_MS = 60_000;
-/** After close, how long to wait for the worker to exit before giving up on it (a process stuck in the kernel outlives SIGKILL). */
-const CLOSE_WAIT_MS = 5_000;
-
-interface Pending {
-  resolve: (results: WorkerResult[]) => void;
-  reject: (error: Error) => void;
-}
-
 export interface NftWorkerOptions {
   replyTimeoutMs?: number;
   /** The worker's argv; tests put a stand-in there. Default: Debian's python3 running nft-worker.py. */
   command?: readonly [string, ...string[]];
 }
 
-export class NftWorker {
-  #child: ChildProcessWithoutNullStreams | undefined;
-  #nextId = 1;
-  readonly #pending = new Map<number, Pending>();
-  #stderr = '';
-  #closed = false;
-  /** Armed while requests wait; each answer re-arms it (see REPLY_TIMEOUT_MS). */
-  #watchdog: NodeJS.Timeout | undefined;
-  readonly #replyTimeoutMs: number;
-  readonly #command: readonly [string, ...string[]];
-  /** Bumped whenever a new worker process starts: its namespaces hold whatever the old one left. */
-  generation = 0;
-
+export class NftWorker extends PythonWorker<WorkerItem, WorkerResult> {
   constructor(options: NftWorkerOptions = {}) {
-    this.#replyTimeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
-    this.#command = options.command ?? [PYTHON, WORKER];
-  }
-
-  run(items: readonly WorkerItem[]): Promise<WorkerResult[]> {
-    if (items.length === 0) return Promise.resolve([]);
-    // After close a request must not start a worker nobody would ever close.
-    if (this.#closed) return Promise.reject(new Error('the nft worker is closed (the agent is stopping)'));
-    const child = this.#ensure();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      if (this.#watchdog === undefined) this.#arm(child);
-      child.stdin.write(JSON.stringify({ id, items }) + '\n');
-    });
-  }
-
-  #arm(child: ChildProcessWithoutNullStreams): void {
-    clearTimeout(this.#watchdog);
-    this.#watchdog = setTimeout(() => {
-      if (this.#child !== child) return;
-      this.#detach(new Error(`the nftables worker was killed and will be restarted: no answer within ${this.#replyTimeoutMs / 1000} s with ${this.#pending.size} request(s) waiting`));
-      child.kill('SIGKILL');
-    }, this.#replyTimeoutMs);
-  }
-
-  #disarm(): void {
-    clearTimeout(this.#watchdog);
-    this.#watchdog = undefined;
-  }
-
-  /** Forgets the current worker process and fails what waits on it; the next request starts another. */
-  #detach(error: Error): void {
-    this.#child = undefined;
-    this.#disarm();
-    for (const pending of this.#pending.values()) pending.reject(error);
-    this.#pending.clear();
-  }
-
-  #ensure(): ChildProcessWithoutNullStreams {
-    if (this.#child) return this.#child;
-    const [file, ...args] = this.#command;
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.generation++;
-    this.#stderr = '';
-    child.stdin.on('error', () => undefined); // reported through 'exit'
-    child.stderr.on('data', (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString()).slice(-2000);
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (this.#child === child) this.#onLine(line, child);
-    });
-    const gone = (reason: string) => {
-      if (this.#child !== child) return;
-      this.#detach(new Error(`the nftables worker stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; is python3-nftables installed?`));
-    };
-    child.once('error', (error) => gone(error.message));
-    child.once('exit', (code, signal) => gone(signal ? `signal ${signal}` : `exit code ${code}`));
-    this.#child = child;
-    return child;
-  }
-
-  #onLine(line: string, child: ChildProcessWithoutNullStreams): void {
-    let reply: { id?: unknown; results?: unknown; error?: unknown };
-    try {
-      reply = JSON.parse(line) as typeof reply;
-    } catch {
-      return;
-    }
-    const pending = typeof reply.id === 'number' ? this.#pending.get(reply.id) : undefined;
-    if (!pending) return;
-    this.#pending.delete(reply.id as number);
-    if (this.#pending.size > 0) this.#arm(child);
-    else this.#disarm();
-    if (Array.isArray(reply.results)) pending.resolve(reply.results as WorkerResult[]);
-    else pending.reject(new Error(`the nftables worker refused a request: ${String(reply.error)}`));
-  }
-
-  /** The worker's pid (tests kill it to check recovery). */
-  get pid(): number | undefined {
-    return this.#child?.pid;
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    const child = this.#child;
-    if (!child) return;
-    const timers: NodeJS.Timeout[] = [];
-    const exited = new Promise((resolve) => {
-      child.once('exit', resolve);
-      timers.push(setTimeout(() => child.kill('SIGKILL'), 2_000), setTimeout(resolve, CLOSE_WAIT_MS));
-    });
-    child.stdin.end();
-    await exited;
-    for (const timer of timers) clearTimeout(timer);
-    this.#detach(new Error('the nft worker is closed (the agent is stopping)'));
+    super({ command: options.command ?? [PYTHON, WORKER], label: 'the nftables worker', hint: 'is python3-nftables installed?', replyTimeoutMs: options.replyTimeoutMs });
   }
 }

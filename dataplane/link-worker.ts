@@ -1,0 +1,88 @@
+// The TypeScript side of link-worker/link-worker.py: the `ip` batches of a
+// container's start and stop run as netlink requests in one long-lived
+// process instead of an `ip` process each (see the .py file for why). It sits
+// behind the data plane's Runner, so the code that decides which lines to run
+// is the same whichever runs them: a batch the worker can read goes to it,
+// any other command (and a batch with a line it does not know) to the tool.
+import { fileURLToPath } from 'node:url';
+import type { Runner } from './exec.ts';
+import { PYTHON, PythonWorker } from './python-worker.ts';
+
+/** The worker's script, for tests that start it inside a namespace of their own. */
+export const LINK_WORKER_SCRIPT = fileURLToPath(new URL('./link-worker/link-worker.py', import.meta.url));
+
+/** One batch: its namespace (a path, or null for the worker's own), its lines, and whether to go on after a failed line (ip's -force). */
+export interface LinkBatch {
+  netns: string | null;
+  lines: readonly string[];
+  force: boolean;
+}
+
+export type LinkBatchResult =
+  | { ok: true; unsupported?: true }
+  | { ok: false; failures: [line: number, message: string][] }
+  | { ok: false; error: string };
+
+export interface LinkWorkerOptions {
+  replyTimeoutMs?: number;
+  /** The worker's argv; tests put a stand-in there. Default: Debian's python3 running link-worker.py. */
+  command?: readonly [string, ...string[]];
+}
+
+export class LinkWorker extends PythonWorker<LinkBatch, LinkBatchResult> {
+  constructor(options: LinkWorkerOptions = {}) {
+    super({ command: options.command ?? [PYTHON, LINK_WORKER_SCRIPT], label: 'the link worker', hint: 'is /usr/bin/python3 installed?', replyTimeoutMs: options.replyTimeoutMs });
+  }
+}
+
+/**
+ * `base`, except that `ip [-n NAME] [-force] -batch -` and
+ * `nsenter --net=PATH -- ip [-force] -batch -` go to the worker. The answer
+ * reads as the tool's would (exit code, "Command failed -:N" after each failed
+ * line's message), so exec.ts's batch handling is the same either way. A
+ * worker that cannot be reached fails the batch like a tool that could not
+ * start: the caller's retry or the periodic reconcile takes over.
+ */
+export function linkWorkerRunner(base: Runner, worker: Pick<LinkWorker, 'run'>): Runner {
+  return async (file, args, input) => {
+    const batch = input === undefined ? undefined : batchOf(file, args, input);
+    if (batch === undefined) return base(file, args, input);
+    let result: LinkBatchResult | undefined;
+    try {
+      [result] = await worker.run([batch]);
+    } catch (error) {
+      return { exitCode: -1, stdout: '', stderr: (error as Error).message };
+    }
+    if (result === undefined) return { exitCode: -1, stdout: '', stderr: 'the link worker gave no result for the batch' };
+    if (result.ok) return result.unsupported ? base(file, args, input) : { exitCode: 0, stdout: '', stderr: '' };
+    if ('error' in result) return { exitCode: 1, stdout: '', stderr: result.error };
+    return { exitCode: 1, stdout: '', stderr: result.failures.map(([line, message]) => `${message}\nCommand failed -:${line}`).join('\n') };
+  };
+}
+
+/** The batch a command line stands for, or undefined when it is not one the worker takes. */
+export function batchOf(file: string, args: readonly string[], input: string): LinkBatch | undefined {
+  let netns: string | null = null;
+  let rest = [...args];
+  if (file === 'nsenter') {
+    const net = /^--net=(\/.+)$/.exec(rest[0] ?? '');
+    if (!net || rest[1] !== '--' || rest[2] !== 'ip') return undefined;
+    netns = net[1]!;
+    rest = rest.slice(3);
+  } else if (file === 'ip') {
+    if (rest[0] === '-n') {
+      const name = rest[1] ?? '';
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name === '.' || name === '..') return undefined;
+      netns = `/run/netns/${name}`;
+      rest = rest.slice(2);
+    }
+  } else {
+    return undefined;
+  }
+  const force = rest[0] === '-force';
+  if (force) rest = rest.slice(1);
+  if (rest.length !== 2 || rest[0] !== '-batch' || rest[1] !== '-') return undefined;
+  const lines = input.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return { netns, lines, force };
+}
