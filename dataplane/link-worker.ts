@@ -36,32 +36,36 @@ export class LinkWorker extends PythonWorker<LinkBatch, LinkBatchResult> {
 }
 
 /**
- * `base`, except that `ip [-n NAME] [-force] -batch -` and
- * `nsenter --net=PATH -- ip [-force] -batch -` go to the worker. The answer
- * reads as the tool's would (exit code, "Command failed -:N" after each failed
- * line's message), so exec.ts's batch handling is the same either way. A
- * worker that cannot be reached fails the batch like a tool that could not
- * start: the caller's retry or the periodic reconcile takes over.
+ * `base`, except that `ip` writes the worker can read go to it: batches
+ * (`ip [-n NAME] [-force] -batch -`, `nsenter --net=PATH -- ip [-force]
+ * -batch -`) and single commands (`ip [-n NAME] link del dev X`, ...). The
+ * answer reads as the tool's would (exit code; for a batch "Command failed
+ * -:N" after each failed line's message), so exec.ts handles it the same
+ * either way. A worker that cannot be reached fails the command like a tool
+ * that could not start: the caller's retry or the periodic reconcile takes
+ * over.
  */
 export function linkWorkerRunner(base: Runner, worker: Pick<LinkWorker, 'run'>): Runner {
   return async (file, args, input) => {
-    const batch = input === undefined ? undefined : batchOf(file, args, input);
-    if (batch === undefined) return base(file, args, input);
+    const command = commandOf(file, args, input);
+    if (command === undefined) return base(file, args, input);
     let result: LinkBatchResult | undefined;
     try {
-      [result] = await worker.run([batch]);
+      [result] = await worker.run([command.batch]);
     } catch (error) {
       return { exitCode: -1, stdout: '', stderr: (error as Error).message };
     }
-    if (result === undefined) return { exitCode: -1, stdout: '', stderr: 'the link worker gave no result for the batch' };
+    if (result === undefined) return { exitCode: -1, stdout: '', stderr: 'the link worker gave no result' };
     if (result.ok) return result.unsupported ? base(file, args, input) : { exitCode: 0, stdout: '', stderr: '' };
     if ('error' in result) return { exitCode: 1, stdout: '', stderr: result.error };
+    // ip exits 2 when the kernel refused a single command; a batch marks each failed line.
+    if (command.single) return { exitCode: 2, stdout: '', stderr: result.failures.map(([, message]) => message).join('\n') };
     return { exitCode: 1, stdout: '', stderr: result.failures.map(([line, message]) => `${message}\nCommand failed -:${line}`).join('\n') };
   };
 }
 
 /** The batch a command line stands for, or undefined when it is not one the worker takes. */
-export function batchOf(file: string, args: readonly string[], input: string): LinkBatch | undefined {
+export function commandOf(file: string, args: readonly string[], input: string | undefined): { batch: LinkBatch; single: boolean } | undefined {
   let netns: string | null = null;
   let rest = [...args];
   if (file === 'nsenter') {
@@ -79,10 +83,15 @@ export function batchOf(file: string, args: readonly string[], input: string): L
   } else {
     return undefined;
   }
+  if (input === undefined) {
+    // One command: its words become one line, so none may hold a blank (it would split into other words).
+    if (rest.length === 0 || rest.some((word) => word.startsWith('-') || !/^\S+$/.test(word))) return undefined;
+    return { batch: { netns, lines: [rest.join(' ')], force: false }, single: true };
+  }
   const force = rest[0] === '-force';
   if (force) rest = rest.slice(1);
   if (rest.length !== 2 || rest[0] !== '-batch' || rest[1] !== '-') return undefined;
   const lines = input.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  return { netns, lines, force };
+  return { batch: { netns, lines, force }, single: false };
 }

@@ -5,7 +5,7 @@
 // would miss it), and no namespace is kept alive by the worker.
 import test from 'ava';
 import { BatchError, processRunner, runBatch, type Runner } from '../../dataplane/exec.ts';
-import { batchOf, LINK_WORKER_SCRIPT, LinkWorker, linkWorkerRunner } from '../../dataplane/link-worker.ts';
+import { commandOf, LINK_WORKER_SCRIPT, LinkWorker, linkWorkerRunner } from '../../dataplane/link-worker.ts';
 import { PYTHON } from '../../dataplane/python-worker.ts';
 import { ip, removeNamespacesWithPrefix } from '../../dataplane/testing/underlay.ts';
 import { uniquePrefix } from '../helpers/weft-cli.ts';
@@ -134,6 +134,14 @@ test.serial('a failed line reads as ip\'s: its number and the kernel\'s reason; 
   t.regex(gone.stderr, /Cannot open network namespace ".*-nosuch": No such file or directory/);
 });
 
+test.serial('a single ip command goes to the worker too, and fails as ip does', async (t) => {
+  const { ctr } = await networkAndContainer('o');
+  await runBatch(viaWorker, 'ip', ['-n', ctr], ['link add vo type veth peer name vp']);
+  t.deepEqual(await viaWorker('ip', ['-n', ctr, 'link', 'del', 'dev', 'vo'], undefined), { exitCode: 0, stdout: '', stderr: '' });
+  t.deepEqual(await viaWorker('ip', ['-n', ctr, 'link', 'del', 'dev', 'vo'], undefined), { exitCode: 2, stdout: '', stderr: 'Cannot find device "vo"' });
+  t.is((await ip('-n', ctr, '-br', 'link', 'show')).includes('vp'), false, 'the pair went');
+});
+
 test.serial('a line the worker does not know sends the whole batch to the tool', async (t) => {
   const { ctr } = await networkAndContainer('u');
   const seen: string[] = [];
@@ -177,12 +185,15 @@ test.serial('the worker keeps no namespace alive: a container namespace deleted 
   t.false(links.includes('vk'), `the container namespace was held alive: ${links}`);
 });
 
-test('which command lines are batches the worker takes', (t) => {
-  t.deepEqual(batchOf('ip', ['-batch', '-'], 'link set dev lo up\n'), { netns: null, lines: ['link set dev lo up'], force: false });
-  t.deepEqual(batchOf('ip', ['-n', 'blue', '-force', '-batch', '-'], 'a\nb\n'), { netns: '/run/netns/blue', lines: ['a', 'b'], force: true });
-  t.deepEqual(batchOf('nsenter', ['--net=/proc/42/ns/net', '--', 'ip', '-batch', '-'], 'a\n'), { netns: '/proc/42/ns/net', lines: ['a'], force: false });
-  for (const [file, args] of [
-    ['ip', ['link', 'show']], ['ip', ['-j', '-batch', '-']], ['ip', ['-n', '../x', '-batch', '-']], ['bridge', ['-batch', '-']],
-    ['nsenter', ['--net=relative', '--', 'ip', '-batch', '-']], ['nsenter', ['--net=/x', '--', 'nft', '-f', '-']], ['ip', ['-batch', '/tmp/f']],
-  ] as const) t.is(batchOf(file, args, 'link set dev lo up\n'), undefined, `${file} ${args.join(' ')}`);
+test('which command lines the worker takes', (t) => {
+  const batch = (file: string, args: readonly string[], input?: string) => commandOf(file, args, input)?.batch;
+  t.deepEqual(batch('ip', ['-batch', '-'], 'link set dev lo up\n'), { netns: null, lines: ['link set dev lo up'], force: false });
+  t.deepEqual(batch('ip', ['-n', 'blue', '-force', '-batch', '-'], 'a\nb\n'), { netns: '/run/netns/blue', lines: ['a', 'b'], force: true });
+  t.deepEqual(batch('nsenter', ['--net=/proc/42/ns/net', '--', 'ip', '-batch', '-'], 'a\n'), { netns: '/proc/42/ns/net', lines: ['a'], force: false });
+  t.deepEqual(commandOf('ip', ['-n', 'blue', 'link', 'del', 'dev', 'v1'], undefined), { batch: { netns: '/run/netns/blue', lines: ['link del dev v1'], force: false }, single: true });
+  for (const [file, args, input] of [
+    ['ip', ['-j', '-batch', '-'], 'x\n'], ['ip', ['-n', '../x', '-batch', '-'], 'x\n'], ['bridge', ['-batch', '-'], 'x\n'], ['ip', ['-batch', '/tmp/f'], 'x\n'],
+    ['nsenter', ['--net=relative', '--', 'ip', '-batch', '-'], 'x\n'], ['nsenter', ['--net=/x', '--', 'nft', '-f', '-'], 'x\n'],
+    ['ip', ['-j', 'link', 'show'], undefined], ['ip', [], undefined], ['ip', ['link', 'set', 'dev', 'x', 'alias', 'two words'], undefined],
+  ] as const) t.is(commandOf(file, args, input), undefined, `${file} ${args.join(' ')}`);
 });
