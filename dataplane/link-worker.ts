@@ -14,6 +14,8 @@ export const LINK_WORKER_SCRIPT = fileURLToPath(new URL('./link-worker/link-work
 /** One batch: its namespace (a path, or null for the worker's own), its lines, and whether to go on after a failed line (ip's -force). */
 export interface LinkBatch {
   netns: string | null;
+  /** Whose lines they are: `ip`'s or `bridge`'s (fdb). */
+  tool: 'ip' | 'bridge';
   lines: readonly string[];
   force: boolean;
 }
@@ -68,30 +70,28 @@ export function linkWorkerRunner(base: Runner, worker: Pick<LinkWorker, 'run'>):
 export function commandOf(file: string, args: readonly string[], input: string | undefined): { batch: LinkBatch; single: boolean } | undefined {
   let netns: string | null = null;
   let rest = [...args];
+  const tool = file === 'nsenter' ? rest[2] : file;
+  if (tool !== 'ip' && tool !== 'bridge') return undefined;
   if (file === 'nsenter') {
     const net = /^--net=(\/.+)$/.exec(rest[0] ?? '');
-    if (!net || rest[1] !== '--' || rest[2] !== 'ip') return undefined;
+    if (!net || rest[1] !== '--') return undefined;
     netns = net[1]!;
     rest = rest.slice(3);
-  } else if (file === 'ip') {
-    if (rest[0] === '-n') {
-      const name = rest[1] ?? '';
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name === '.' || name === '..') return undefined;
-      netns = `/run/netns/${name}`;
-      rest = rest.slice(2);
-    }
-  } else {
-    return undefined;
+  } else if (rest[0] === '-n') {
+    const name = rest[1] ?? '';
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name === '.' || name === '..') return undefined;
+    netns = `/run/netns/${name}`;
+    rest = rest.slice(2);
   }
   if (input === undefined) {
     // One command: its words become one line, so none may hold a blank (it would split into other words).
     if (rest.length === 0 || rest.some((word) => word.startsWith('-') || !/^\S+$/.test(word))) return undefined;
-    return { batch: { netns, lines: [rest.join(' ')], force: false }, single: true };
+    return { batch: { netns, tool, lines: [rest.join(' ')], force: false }, single: true };
   }
   const force = rest[0] === '-force';
   if (force) rest = rest.slice(1);
   if (rest.length !== 2 || rest[0] !== '-batch' || rest[1] !== '-') return undefined;
   const lines = input.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  return { batch: { netns, lines, force }, single: false };
+  return { batch: { netns, tool, lines, force }, single: false };
 }

@@ -5,6 +5,11 @@
 #   link del[ete] dev NAME
 #   addr add|replace IPV4/PREFIX dev NAME
 #   route add|replace|del[ete] default|IPV4[/PREFIX] [via IPV4] [dev NAME] [proto N]
+#   neigh replace IPV4 lladdr MAC dev NAME nud permanent
+#   neigh del IPV4 dev NAME
+# and of `bridge`:
+#   fdb replace MAC dev NAME dst IPV4 self permanent
+#   fdb del MAC dev NAME self
 # Anything else is None: the caller then gives the whole batch to the real
 # `ip`, so a line this does not know is never guessed at.
 import re
@@ -21,12 +26,20 @@ class Unknown(Exception):
     """A line outside the shapes above."""
 
 
-def parse(line):
-    """The operation for one line, or None when it is not one of the shapes above."""
+def parse(line, tool='ip'):
+    """The operation for one line of `tool` (ip or bridge), or None when it is not one of the shapes above."""
     try:
-        return parse_words(line.split())
+        return parse_words(line.split()) if tool == 'ip' else parse_bridge(line.split())
     except Unknown:
         return None
+
+
+def parse_bridge(words):
+    if len(words) == 9 and words[:2] == ['fdb', 'replace'] and words[3] == 'dev' and words[5] == 'dst' and words[7:] == ['self', 'permanent']:
+        return ('change_fdb', {'verb': 'replace', 'lladdr': check('address', words[2]), 'device': name(words[4]), 'dst': ipv4(words[6])})
+    if len(words) == 6 and words[:2] == ['fdb', 'del'] and words[3] == 'dev' and words[5] == 'self':
+        return ('change_fdb', {'verb': 'del', 'lladdr': check('address', words[2]), 'device': name(words[4])})
+    raise Unknown
 
 
 def parse_words(words):
@@ -48,6 +61,14 @@ def parse_words(words):
         return ('add_address', {'address': address, 'prefix': prefix, 'device': name(rest[2]), 'replace': verb == 'replace'})
     if noun == 'route' and verb in ('add', 'replace', 'del', 'delete'):
         return parse_route('del' if verb == 'delete' else verb, rest)
+    if noun in ('neigh', 'neighbour', 'neighbor') and verb == 'replace':
+        if len(rest) != 7 or rest[1] != 'lladdr' or rest[3] != 'dev' or rest[5:] != ['nud', 'permanent']:
+            raise Unknown
+        return ('change_neighbour', {'verb': 'replace', 'address': ipv4(rest[0]), 'lladdr': check('address', rest[2]), 'device': name(rest[4])})
+    if noun in ('neigh', 'neighbour', 'neighbor') and verb in ('del', 'delete'):
+        if len(rest) != 3 or rest[1] != 'dev':
+            raise Unknown
+        return ('change_neighbour', {'verb': 'del', 'address': ipv4(rest[0]), 'lladdr': None, 'device': name(rest[2])})
     raise Unknown
 
 
@@ -166,6 +187,12 @@ def cidr(value, default_prefix):
     if length > 32:
         raise Unknown
     return address, length
+
+
+def ipv4(value):
+    if not IPV4.match(value):
+        raise Unknown
+    return value
 
 
 def name(value):

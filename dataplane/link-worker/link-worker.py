@@ -11,7 +11,7 @@
 # runtime deletes it.
 #
 # Protocol (JSON lines, as nft-worker.py): request {"id": N, "items": [ITEM, ...]} where ITEM is
-#   {"netns": PATH or null (the worker's own), "lines": [TEXT, ...], "force": BOOL}
+#   {"netns": PATH or null (the worker's own), "tool": "ip" | "bridge", "lines": [TEXT, ...], "force": BOOL}
 # reply {"id": N, "results": [RESULT, ...]} in request order, RESULT one of
 #   {"ok": true, "unsupported": true}   a line is not one ip_lines.py knows: nothing ran
 #   {"ok": true}                          every line ran
@@ -91,7 +91,10 @@ def run_batch(item):
     lines = item.get('lines')
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         return {'ok': False, 'error': 'lines must be a list of strings'}
-    ops = [ip_lines.parse(line) for line in lines]
+    tool = item.get('tool', 'ip')
+    if tool not in ('ip', 'bridge'):
+        return {'ok': False, 'error': 'tool must be ip or bridge'}
+    ops = [ip_lines.parse(line, tool) for line in lines]
     if any(op is None for op in ops):
         return {'ok': True, 'unsupported': True}
     path = item.get('netns')

@@ -36,6 +36,7 @@ NLMSGERR_ATTR_MSG = 1
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR = 20
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
+RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
 
 IFF_UP = 0x1
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
@@ -54,6 +55,12 @@ RTPROT_BOOT = 3  # what `ip route add` marks a route with unless told `proto`
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTN_UNICAST = 1
 
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
+AF_BRIDGE = 7
+
+NDMSG = struct.Struct('=BxxxiHBB')  # family, index, state, flags, type
 IFINFOMSG = struct.Struct('=BxHiII')  # family, type, index, flags, change
 IFADDRMSG = struct.Struct('=BBBBi')  # family, prefix length, flags, scope, index
 RTMSG = struct.Struct('=BBBBBBBBI')  # family, dst len, src len, tos, table, protocol, scope, type, flags
@@ -225,6 +232,23 @@ class Link:
         header = RTMSG.pack(socket.AF_INET, prefix, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT if protocol is None else protocol, scope, RTN_UNICAST, 0)
         flags = NLM_F_CREATE | (NLM_F_REPLACE if verb == 'replace' else NLM_F_EXCL)
         self.request(RTM_NEWROUTE, flags, header + b''.join(attrs))
+
+    def change_neighbour(self, verb, address, lladdr, device):
+        """`ip neigh replace IP lladdr MAC dev NAME nud permanent` / `ip neigh del IP dev NAME`."""
+        header = NDMSG.pack(socket.AF_INET, self.index_of(device), NUD_PERMANENT if verb == 'replace' else 0, 0, 0)
+        if verb == 'del':
+            self.request(RTM_DELNEIGH, 0, header + ipv4(NDA_DST, address))
+        else:
+            self.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, header + ipv4(NDA_DST, address) + mac(NDA_LLADDR, lladdr))
+
+    def change_fdb(self, verb, lladdr, device, dst=None):
+        """`bridge fdb replace MAC dev NAME dst IP self permanent` / `bridge fdb del MAC dev NAME self`."""
+        header = NDMSG.pack(AF_BRIDGE, self.index_of(device), NUD_PERMANENT, NTF_SELF, 0)
+        attrs = mac(NDA_LLADDR, lladdr) + (ipv4(NDA_DST, dst) if dst is not None else b'')
+        if verb == 'del':
+            self.request(RTM_DELNEIGH, 0, header + attrs)
+        else:
+            self.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, header + attrs)
 
 
 def link_options(options):

@@ -116,6 +116,36 @@ test.serial('a container attach through the worker leaves every namespace as ip 
   t.deepEqual(ports.filter((p) => p.ifname !== undefined).map((p) => [p.ifname, p.master, p.linkinfo?.info_slave_data?.isolated, p.flags.includes('UP')]).sort(), [['gwap', 'gwa', true, true], ['gwbp', 'gwb', true, true]]);
 });
 
+test.serial('remote endpoints\' FDB and neighbour entries through the worker are the ones the tools write', async (t) => {
+  const vteps: Record<string, string> = {};
+  for (const [tag, runner] of [['w', viaWorker], ['t', tool]] as const) {
+    const ns = `${prefix}-e${tag}`;
+    await ip('netns', 'add', ns);
+    await ip('-n', ns, 'link', 'add', 'vxlan0', 'type', 'vxlan', 'id', '42', 'local', '198.18.0.1', 'dstport', '4789', 'nolearning');
+    await runBatch(runner, 'bridge', ['-n', ns], [
+      'fdb replace 02:42:64:40:00:05 dev vxlan0 dst 198.18.0.2 self permanent',
+      'fdb replace 02:42:64:40:00:06 dev vxlan0 dst 198.18.0.3 self permanent',
+      'fdb replace 02:42:64:40:00:06 dev vxlan0 dst 198.18.0.4 self permanent',
+      'fdb replace 02:42:64:40:00:07 dev vxlan0 dst 198.18.0.2 self permanent',
+      'fdb del 02:42:64:40:00:07 dev vxlan0 self',
+    ]);
+    await runBatch(runner, 'ip', ['-n', ns], [
+      'neigh replace 100.64.0.5 lladdr 02:42:64:40:00:05 dev vxlan0 nud permanent',
+      'neigh replace 100.64.0.6 lladdr 02:42:64:40:00:09 dev vxlan0 nud permanent',
+      'neigh replace 100.64.0.6 lladdr 02:42:64:40:00:06 dev vxlan0 nud permanent',
+      'neigh replace 100.64.0.7 lladdr 02:42:64:40:00:07 dev vxlan0 nud permanent',
+      'neigh del 100.64.0.7 dev vxlan0',
+    ]);
+    const listed = [await ip('-n', ns, 'neigh', 'show', 'dev', 'vxlan0'), await tool('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'vxlan0']).then((r) => r.stdout)];
+    vteps[tag] = listed.join('\n').split('\n').sort().join('\n'); // the kernel lists in hash order
+  }
+  t.is(vteps.w, vteps.t);
+  t.regex(vteps.w!, /02:42:64:40:00:06 dst 198\.18\.0\.4 self permanent/);
+  t.notRegex(vteps.w!, /00:07/);
+  const missing = await t.throwsAsync(runBatch(viaWorker, 'bridge', ['-n', `${prefix}-ew`], ['fdb del 02:42:64:40:00:07 dev vxlan0 self', 'fdb replace 02:42:64:40:00:08 dev vxlan0 dst 198.18.0.2 self permanent']), { instanceOf: BatchError });
+  t.deepEqual(missing.failures.map((f) => f.lineNumber), [1], 'a delete of an entry that is gone fails alone; the line after it ran');
+});
+
 test.serial('a failed line reads as ip\'s: its number and the kernel\'s reason; without -force nothing after it runs', async (t) => {
   const { ctr } = await networkAndContainer('f');
   await runBatch(viaWorker, 'ip', ['-n', ctr], ['link add va mtu 1400 type veth peer name vb']);
@@ -152,7 +182,7 @@ test.serial('a line the worker does not know sends the whole batch to the tool',
   const runner = linkWorkerRunner(spy, worker);
   await runBatch(runner, 'ip', ['-n', ctr], ['link set dev lo up']);
   t.deepEqual(seen, [], 'a known line: the worker, no process');
-  await runBatch(runner, 'ip', ['-n', ctr], ['link set dev lo up', 'neigh replace 192.0.2.7 lladdr 02:00:00:00:00:07 dev lo nud permanent']);
+  await runBatch(runner, 'ip', ['-n', ctr], ['link set dev lo up', 'link set dev lo txqueuelen 1000']);
   t.deepEqual(seen, [`ip -n ${ctr} -force -batch -`]);
   t.deepEqual(await runBatch(runner, 'ip', ['-n', ctr], []), undefined, 'an empty batch runs nothing');
 });
@@ -187,12 +217,13 @@ test.serial('the worker keeps no namespace alive: a container namespace deleted 
 
 test('which command lines the worker takes', (t) => {
   const batch = (file: string, args: readonly string[], input?: string) => commandOf(file, args, input)?.batch;
-  t.deepEqual(batch('ip', ['-batch', '-'], 'link set dev lo up\n'), { netns: null, lines: ['link set dev lo up'], force: false });
-  t.deepEqual(batch('ip', ['-n', 'blue', '-force', '-batch', '-'], 'a\nb\n'), { netns: '/run/netns/blue', lines: ['a', 'b'], force: true });
-  t.deepEqual(batch('nsenter', ['--net=/proc/42/ns/net', '--', 'ip', '-batch', '-'], 'a\n'), { netns: '/proc/42/ns/net', lines: ['a'], force: false });
-  t.deepEqual(commandOf('ip', ['-n', 'blue', 'link', 'del', 'dev', 'v1'], undefined), { batch: { netns: '/run/netns/blue', lines: ['link del dev v1'], force: false }, single: true });
+  t.deepEqual(batch('ip', ['-batch', '-'], 'link set dev lo up\n'), { netns: null, tool: 'ip', lines: ['link set dev lo up'], force: false });
+  t.deepEqual(batch('ip', ['-n', 'blue', '-force', '-batch', '-'], 'a\nb\n'), { netns: '/run/netns/blue', tool: 'ip', lines: ['a', 'b'], force: true });
+  t.deepEqual(batch('nsenter', ['--net=/proc/42/ns/net', '--', 'ip', '-batch', '-'], 'a\n'), { netns: '/proc/42/ns/net', tool: 'ip', lines: ['a'], force: false });
+  t.deepEqual(commandOf('ip', ['-n', 'blue', 'link', 'del', 'dev', 'v1'], undefined), { batch: { netns: '/run/netns/blue', tool: 'ip', lines: ['link del dev v1'], force: false }, single: true });
+  t.deepEqual(batch('bridge', ['-n', 'blue', '-force', '-batch', '-'], 'fdb del x\n'), { netns: '/run/netns/blue', tool: 'bridge', lines: ['fdb del x'], force: true });
   for (const [file, args, input] of [
-    ['ip', ['-j', '-batch', '-'], 'x\n'], ['ip', ['-n', '../x', '-batch', '-'], 'x\n'], ['bridge', ['-batch', '-'], 'x\n'], ['ip', ['-batch', '/tmp/f'], 'x\n'],
+    ['ip', ['-j', '-batch', '-'], 'x\n'], ['ip', ['-n', '../x', '-batch', '-'], 'x\n'], ['tc', ['-batch', '-'], 'x\n'], ['ip', ['-batch', '/tmp/f'], 'x\n'],
     ['nsenter', ['--net=relative', '--', 'ip', '-batch', '-'], 'x\n'], ['nsenter', ['--net=/x', '--', 'nft', '-f', '-'], 'x\n'],
     ['ip', ['-j', 'link', 'show'], undefined], ['ip', [], undefined], ['ip', ['link', 'set', 'dev', 'x', 'alias', 'two words'], undefined],
   ] as const) t.is(commandOf(file, args, input), undefined, `${file} ${args.join(' ')}`);
