@@ -6,7 +6,7 @@
 // any other command (and a batch with a line it does not know) to the tool.
 import { fileURLToPath } from 'node:url';
 import type { Runner } from './exec.ts';
-import { PYTHON, PythonWorker } from './python-worker.ts';
+import { PYTHON, PythonWorker, WorkerUnavailableError } from './python-worker.ts';
 
 /** The worker's script, for tests that start it inside a namespace of their own. */
 export const LINK_WORKER_SCRIPT = fileURLToPath(new URL('./link-worker/link-worker.py', import.meta.url));
@@ -43,9 +43,10 @@ export class LinkWorker extends PythonWorker<LinkBatch, LinkBatchResult> {
  * -batch -`) and single commands (`ip [-n NAME] link del dev X`, ...). The
  * answer reads as the tool's would (exit code; for a batch "Command failed
  * -:N" after each failed line's message), so exec.ts handles it the same
- * either way. A worker that cannot be reached fails the command like a tool
- * that could not start: the caller's retry or the periodic reconcile takes
- * over.
+ * either way. A worker that is closed or cannot start leaves the command to
+ * the tool; one that died or hung with the command fails it like a tool
+ * killed midway (some lines may have run): the caller's retry or the periodic
+ * reconcile takes over.
  */
 export function linkWorkerRunner(base: Runner, worker: Pick<LinkWorker, 'run'>): Runner {
   return async (file, args, input) => {
@@ -55,13 +56,20 @@ export function linkWorkerRunner(base: Runner, worker: Pick<LinkWorker, 'run'>):
     try {
       [result] = await worker.run([command.batch]);
     } catch (error) {
+      // Nothing ran (closed, or no process): the tool does it. A worker that died with the
+      // request may have run some of it: that fails like a tool killed midway.
+      if (error instanceof WorkerUnavailableError) return base(file, args, input);
       return { exitCode: -1, stdout: '', stderr: (error as Error).message };
     }
     if (result === undefined) return { exitCode: -1, stdout: '', stderr: 'the link worker gave no result' };
     if (result.ok) return result.unsupported ? base(file, args, input) : { exitCode: 0, stdout: '', stderr: '' };
     if ('error' in result) return { exitCode: 1, stdout: '', stderr: result.error };
     // ip exits 2 when the kernel refused a single command; a batch marks each failed line.
-    if (command.single) return { exitCode: 2, stdout: '', stderr: result.failures.map(([, message]) => message).join('\n') };
+    if (command.single) {
+      const message = result.failures.map(([, message]) => message).join('\n');
+      // As ip: 1 for a name it could not find, 2 for a request the kernel refused.
+      return { exitCode: message.startsWith('Cannot find device') ? 1 : 2, stdout: '', stderr: message };
+    }
     return { exitCode: 1, stdout: '', stderr: result.failures.map(([line, message]) => `${message}\nCommand failed -:${line}`).join('\n') };
   };
 }
@@ -85,7 +93,7 @@ export function commandOf(file: string, args: readonly string[], input: string |
   }
   if (input === undefined) {
     // One command: its words become one line, so none may hold a blank (it would split into other words).
-    if (rest.length === 0 || rest.some((word) => word.startsWith('-') || !/^\S+$/.test(word))) return undefined;
+    if (rest.length === 0 || rest.some((word) => word.startsWith('-') || !/^[!-~]+$/.test(word))) return undefined;
     return { batch: { netns, tool, lines: [rest.join(' ')], force: false }, single: true };
   }
   const force = rest[0] === '-force';

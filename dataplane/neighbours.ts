@@ -36,7 +36,8 @@ export async function readNeighbours(runner: Runner, ref: NetnsRef, device: stri
 /**
  * `ip neigh` exits the whole batch on its first error, even with -force, so
  * the lines that cannot fail (replace = create-or-overwrite) go first and the
- * deletes (which fail if the entry vanished meanwhile) last.
+ * deletes (which fail if the entry vanished meanwhile) last. (The agent's link
+ * worker goes on after a failed line; the order costs it nothing.)
  */
 export function neighbourLines(ops: readonly NeighbourOp[], device: string): string[] {
   const writes: string[] = [];

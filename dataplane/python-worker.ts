@@ -23,6 +23,15 @@ export const REPLY_TIMEOUT_MS = 60_000;
 /** After close, how long to wait for the worker to exit before giving up on it (a process stuck in the kernel outlives SIGKILL). */
 const CLOSE_WAIT_MS = 5_000;
 
+/**
+ * The worker could not take the request at all: it is closed, or its process
+ * could not be started. Nothing of the request ran, so a caller may do the
+ * work another way.
+ */
+export class WorkerUnavailableError extends Error {
+  override name = 'WorkerUnavailableError';
+}
+
 interface Pending<Result> {
   resolve: (results: Result[]) => void;
   reject: (error: Error) => void;
@@ -63,7 +72,7 @@ export class PythonWorker<Item, Result> {
   run(items: readonly Item[]): Promise<Result[]> {
     if (items.length === 0) return Promise.resolve([]);
     // After close a request must not start a worker nobody would ever close.
-    if (this.#closed) return Promise.reject(new Error(`${this.#label} is closed (the agent is stopping)`));
+    if (this.#closed) return Promise.reject(new WorkerUnavailableError(`${this.#label} is closed (the agent is stopping)`));
     const child = this.#ensure();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -108,9 +117,14 @@ export class PythonWorker<Item, Result> {
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (this.#child === child) this.#onLine(line, child);
     });
+    let started = false;
+    child.once('spawn', () => {
+      started = true;
+    });
     const gone = (reason: string) => {
       if (this.#child !== child) return;
-      this.#detach(new Error(`${this.#label} stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; ${this.#hint}`));
+      const message = `${this.#label} stopped (${reason})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}; ${this.#hint}`;
+      this.#detach(started ? new Error(message) : new WorkerUnavailableError(message));
     };
     child.once('error', (error) => gone(error.message));
     child.once('exit', (code, signal) => gone(signal ? `signal ${signal}` : `exit code ${code}`));

@@ -1,9 +1,10 @@
 # Reads the `ip` batch lines the data plane writes on a container's start and
 # stop into operations for rtnetlink.py. Only these shapes:
 #   link add NAME [mtu N] [group N] [address MAC] [netns NS] type veth peer name NAME [mtu N] [address MAC] [netns NS]
+#   link add NAME [mtu N] [address MAC] type bridge
 #   link set dev NAME {up | down | master NAME | mtu N | alias TEXT | group N | address MAC | type bridge_slave isolated on|off}...
 #   link del[ete] dev NAME
-#   addr add|replace IPV4/PREFIX dev NAME
+#   addr add|replace|del IPV4/PREFIX dev NAME
 #   route add|replace|del[ete] default|IPV4[/PREFIX] [via IPV4] [dev NAME] [proto N]
 #   neigh replace IPV4 lladdr MAC dev NAME nud permanent
 #   neigh del IPV4 dev NAME
@@ -11,7 +12,9 @@
 #   fdb replace MAC dev NAME dst IPV4 self permanent
 #   fdb del MAC dev NAME self
 # Anything else is None: the caller then gives the whole batch to the real
-# `ip`, so a line this does not know is never guessed at.
+# `ip`, so a line this does not know is never guessed at. Words are split as
+# ip splits them (blanks and tabs) and may hold printable ASCII only, without
+# quotes, backslashes or `#`, which ip would read otherwise.
 import re
 
 NAME = re.compile(r'^[A-Za-z0-9_.+-]{1,15}$')  # the kernel refuses '/', ':' and blanks
@@ -19,7 +22,9 @@ MAC = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$')
 IPV4 = re.compile(r'^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$')
 NUMBER = re.compile(r'^(0|[1-9][0-9]{0,9})$')
 NETNS_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
-ALIAS = re.compile(r'^[!-~]{1,127}$')  # one printable token without spaces, as the data plane writes it
+WORD = re.compile(r'^[!-~]+$')
+ALIAS = re.compile(r'^[!-~]{1,255}$')  # one token, as the data plane writes it; the kernel keeps 255 bytes
+QUOTED = re.compile(r'[\'"\\#]')
 
 
 class Unknown(Exception):
@@ -28,8 +33,11 @@ class Unknown(Exception):
 
 def parse(line, tool='ip'):
     """The operation for one line of `tool` (ip or bridge), or None when it is not one of the shapes above."""
+    words = [word for word in re.split(r'[ \t]+', line) if word]
+    if any(not WORD.match(word) or QUOTED.search(word) for word in words):
+        return None
     try:
-        return parse_words(line.split()) if tool == 'ip' else parse_bridge(line.split())
+        return parse_words(words) if tool == 'ip' else parse_bridge(words)
     except Unknown:
         return None
 
@@ -54,11 +62,11 @@ def parse_words(words):
         if len(rest) != 2 or rest[0] != 'dev':
             raise Unknown
         return ('delete_link', {'name': name(rest[1])})
-    if noun in ('addr', 'address') and verb in ('add', 'replace'):
+    if noun in ('addr', 'address') and verb in ('add', 'replace', 'del', 'delete'):
         if len(rest) != 3 or rest[1] != 'dev':
             raise Unknown
         address, prefix = cidr(rest[0], default_prefix=None)
-        return ('add_address', {'address': address, 'prefix': prefix, 'device': name(rest[2]), 'replace': verb == 'replace'})
+        return ('change_address', {'verb': 'del' if verb == 'delete' else verb, 'address': address, 'prefix': prefix, 'device': name(rest[2])})
     if noun == 'route' and verb in ('add', 'replace', 'del', 'delete'):
         return parse_route('del' if verb == 'delete' else verb, rest)
     if noun in ('neigh', 'neighbour', 'neighbor') and verb == 'replace':
@@ -76,6 +84,8 @@ def parse_veth(words):
     if not words:
         raise Unknown
     own, tail = take_options(words[1:], ('mtu', 'group', 'address', 'netns'))
+    if tail == ['type', 'bridge'] and 'group' not in own and 'netns' not in own:
+        return ('add_bridge', {'name': name(words[0]), 'options': own})
     if tail[:4] != ['type', 'veth', 'peer', 'name'] or len(tail) < 5:
         raise Unknown
     peer, rest = take_options(tail[5:], ('mtu', 'address', 'netns'))
@@ -105,7 +115,8 @@ def check(key, value):
             raise Unknown
         return value.lower()
     if key == 'netns':
-        if value.startswith('/') and '\0' not in value and len(value) < 4096:
+        # /proc/self would be the worker's own namespace, not the one ip would run in.
+        if value.startswith('/') and not re.match(r'^/proc/(self|thread-self)(/|$)', value) and len(value) < 4096:
             return value
         if NETNS_NAME.match(value) and value not in ('.', '..'):
             return value

@@ -59,7 +59,7 @@ def netns_target(value):
     try:
         return {'netns_fd': os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)}
     except OSError as error:
-        if value.isdigit():
+        if value.isdigit() and int(value) < 1 << 22:  # PID_MAX_LIMIT
             return {'netns_pid': int(value)}
         raise rtnetlink.NetlinkError(error.errno, f'Cannot open network namespace "{value}": {error.strerror}') from None
 
@@ -125,6 +125,8 @@ def run_ops(link, ops, force):
             failures.append([number, error.describe()])
         except OSError as error:
             failures.append([number, f'{error.strerror or error}'])
+        except Exception as error:  # noqa: BLE001 - earlier lines ran: this one failed, not the batch
+            failures.append([number, f'{type(error).__name__}: {error}'])
         if failures and not force:
             break
     return {'ok': not failures, 'failures': failures} if failures else {'ok': True}

@@ -34,7 +34,7 @@ NLM_F_ACK_TLVS = 0x200  # in an error message's own header: extended ACK attribu
 NLMSGERR_ATTR_MSG = 1
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR = 20
+RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
 
@@ -56,7 +56,7 @@ RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTN_UNICAST = 1
 
 NDA_DST, NDA_LLADDR = 1, 2
-NUD_PERMANENT = 0x80
+NUD_NOARP, NUD_PERMANENT = 0x40, 0x80
 NTF_SELF = 0x02
 AF_BRIDGE = 7
 
@@ -78,7 +78,9 @@ class NetlinkError(OSError):
         # The forms `ip` prints, so an error reads the same whichever ran the line.
         if self.detail.startswith('Cannot '):
             return self.detail
-        return f'Error: {self.detail}' if self.detail else f'RTNETLINK answers: {os.strerror(self.errno)}'
+        if self.detail:
+            return f'Error: {self.detail}' + ('' if self.detail.endswith('.') else '.')
+        return f'RTNETLINK answers: {os.strerror(self.errno)}'
 
 
 def attr(kind, payload):
@@ -177,7 +179,10 @@ class Link:
 
     def set_link(self, name, up=None, master=None, mtu=None, alias=None, group=None, address=None, isolated=None):
         """`link set dev NAME ...`: only what is given changes."""
-        attrs = [text(IFLA_IFNAME, name)]
+        # By index, as ip does: a request that names a missing link by IFLA_IFNAME alone and
+        # carries IFLA_GROUP is applied to every link of that group on kernels before 6.4.
+        index = self.index_of(name)
+        attrs = []
         if master is not None:
             attrs.append(u32(IFLA_MASTER, self.index_of(master)))
         if mtu is not None:
@@ -195,24 +200,23 @@ class Link:
         if up is not None:
             change = IFF_UP
             flags = IFF_UP if up else 0
-        self.on_link(name, RTM_NEWLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, flags, change) + b''.join(attrs))
+        self.request(RTM_NEWLINK, 0, IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, flags, change) + b''.join(attrs))
 
     def delete_link(self, name):
-        self.on_link(name, RTM_DELLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + text(IFLA_IFNAME, name))
+        self.request(RTM_DELLINK, 0, IFINFOMSG.pack(socket.AF_UNSPEC, 0, self.index_of(name), 0, 0))
 
-    def on_link(self, name, kind, body):
-        """A request that names its link; a missing one is said as ip says it."""
-        try:
-            self.request(kind, 0, body)
-        except NetlinkError as error:
-            if error.errno == errno.ENODEV and not error.detail:
-                raise NetlinkError(errno.ENODEV, f'Cannot find device "{name}"') from None
-            raise
+    def add_bridge(self, name, options):
+        """`link add NAME [mtu N] [address MAC] type bridge`."""
+        body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + text(IFLA_IFNAME, name) + link_options(options)
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body + nest(IFLA_LINKINFO, text(IFLA_INFO_KIND, 'bridge')))
 
-    def add_address(self, address, prefix, device, replace):
-        flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
-        body = IFADDRMSG.pack(socket.AF_INET, prefix, 0, RT_SCOPE_UNIVERSE, self.index_of(device))
-        self.request(RTM_NEWADDR, flags, body + ipv4(IFA_LOCAL, address) + ipv4(IFA_ADDRESS, address))
+    def change_address(self, verb, address, prefix, device):
+        """`addr add|replace|del IP/PREFIX dev NAME`."""
+        body = IFADDRMSG.pack(socket.AF_INET, prefix, 0, RT_SCOPE_UNIVERSE, self.index_of(device)) + ipv4(IFA_LOCAL, address) + ipv4(IFA_ADDRESS, address)
+        if verb == 'del':
+            self.request(RTM_DELADDR, 0, body)
+            return
+        self.request(RTM_NEWADDR, NLM_F_CREATE | (NLM_F_REPLACE if verb == 'replace' else NLM_F_EXCL), body)
 
     def change_route(self, verb, dst, prefix, via=None, device=None, protocol=None):
         """`route add|replace|del DST [via IP] [dev NAME] [proto N]` in the main table."""
@@ -243,7 +247,9 @@ class Link:
 
     def change_fdb(self, verb, lladdr, device, dst=None):
         """`bridge fdb replace MAC dev NAME dst IP self permanent` / `bridge fdb del MAC dev NAME self`."""
-        header = NDMSG.pack(AF_BRIDGE, self.index_of(device), NUD_PERMANENT, NTF_SELF, 0)
+        # bridge starts from NUD_NOARP and adds `permanent`: the same state, so a write by
+        # either does not count as a change of the entry (vxlan notifies on every change).
+        header = NDMSG.pack(AF_BRIDGE, self.index_of(device), NUD_NOARP | NUD_PERMANENT, NTF_SELF, 0)
         attrs = mac(NDA_LLADDR, lladdr) + (ipv4(NDA_DST, dst) if dst is not None else b'')
         if verb == 'del':
             self.request(RTM_DELNEIGH, 0, header + attrs)

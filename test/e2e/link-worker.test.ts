@@ -40,6 +40,13 @@ async function networkAndContainer(tag: string): Promise<{ net: string; ctr: str
 /** The batches of a container's first link to a network and its gateway leg (dataplane/sandbox.ts, egress.ts). */
 async function attach(runner: Runner, net: string, ctr: string, gatewayBridge: string, routed: string): Promise<void> {
   await runBatch(runner, 'ip', ['-n', net], [
+    'link add br1 mtu 1450 address 02:42:64:40:01:01 type bridge',
+    'addr add 100.64.1.1/24 dev br1',
+    'addr add 100.64.2.1/24 dev br1',
+    'addr del 100.64.2.1/24 dev br1',
+    'link set dev br1 up',
+  ], { stopAtFirstError: true });
+  await runBatch(runner, 'ip', ['-n', net], [
     `link add vh1 mtu 1450 type veth peer name eth0 mtu 1450 address 02:42:64:40:00:02 netns /run/netns/${ctr}`,
     'link set dev vh1 master br0',
     'link set dev vh1 alias weft:container:eth0',
@@ -84,7 +91,7 @@ async function state(netns: string, names: Record<string, string>): Promise<unkn
     links: links.map((l) => ({
       ifname: rename(l.ifname), mtu: l.mtu, master: rename(l.master), alias: l.ifalias, up: l.flags.includes('UP'), group: l.group,
       kind: l.linkinfo?.info_kind, slave: l.linkinfo?.info_slave_kind, isolated: l.linkinfo?.info_slave_data?.isolated,
-      mac: l.ifname === 'eth0' || l.ifname === 'egress0' ? l.address : undefined,
+      mac: ['eth0', 'egress0', 'br1'].includes(l.ifname) ? l.address : undefined,
     })).sort((a, b) => String(a.ifname).localeCompare(String(b.ifname))),
     addrs: addrs.map((a) => ({ ifname: rename(a.ifname), addrs: a.addr_info })),
     routes: routes.map((r) => ({ ...r, dev: rename(r.dev) })),
@@ -168,7 +175,7 @@ test.serial('a single ip command goes to the worker too, and fails as ip does', 
   const { ctr } = await networkAndContainer('o');
   await runBatch(viaWorker, 'ip', ['-n', ctr], ['link add vo type veth peer name vp']);
   t.deepEqual(await viaWorker('ip', ['-n', ctr, 'link', 'del', 'dev', 'vo'], undefined), { exitCode: 0, stdout: '', stderr: '' });
-  t.deepEqual(await viaWorker('ip', ['-n', ctr, 'link', 'del', 'dev', 'vo'], undefined), { exitCode: 2, stdout: '', stderr: 'Cannot find device "vo"' });
+  t.deepEqual(await viaWorker('ip', ['-n', ctr, 'link', 'del', 'dev', 'vo'], undefined), { exitCode: 1, stdout: '', stderr: 'Cannot find device "vo"' });
   t.is((await ip('-n', ctr, '-br', 'link', 'show')).includes('vp'), false, 'the pair went');
 });
 
@@ -185,6 +192,23 @@ test.serial('a line the worker does not know sends the whole batch to the tool',
   await runBatch(runner, 'ip', ['-n', ctr], ['link set dev lo up', 'link set dev lo txqueuelen 1000']);
   t.deepEqual(seen, [`ip -n ${ctr} -force -batch -`]);
   t.deepEqual(await runBatch(runner, 'ip', ['-n', ctr], []), undefined, 'an empty batch runs nothing');
+  seen.length = 0;
+  // Words ip would read otherwise: a separator it does not split on, a quote it strips, /proc/self (the worker's own namespace).
+  for (const line of ['link set dev lo\x1cup', 'link set dev lo alias "q"', `link add vq type veth peer name vr netns /proc/self/ns/net`]) {
+    await runner('ip', ['-n', ctr, '-batch', '-'], `${line}\n`);
+  }
+  t.is(seen.length, 3, `each went to the tool: ${seen.join(' | ')}`);
+});
+
+test.serial('a worker that cannot start leaves the work to the tool', async (t) => {
+  const { ctr } = await networkAndContainer('x');
+  const broken = new LinkWorker({ command: ['/nonexistent/python3'] });
+  t.teardown(() => broken.close());
+  await runBatch(linkWorkerRunner(tool, broken), 'ip', ['-n', ctr], ['link add vs type veth peer name vt']);
+  t.true((await ip('-n', ctr, '-br', 'link', 'show')).includes('vs@vt'));
+  await broken.close();
+  await runBatch(linkWorkerRunner(tool, broken), 'ip', ['-n', ctr], ['link del dev vs']);
+  t.false((await ip('-n', ctr, '-br', 'link', 'show')).includes('vs@vt'), 'a closed worker leaves it to the tool too');
 });
 
 test.serial('a link deleted and made again under the same name is the one the next batch changes', async (t) => {
