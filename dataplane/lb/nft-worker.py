@@ -26,9 +26,7 @@
 #   | {"ok": false, "error": TEXT}]}, in request order.
 # Nothing here decides anything; the agent's data plane sends what to apply.
 import collections
-import ctypes
 import fcntl
-import json
 import re
 import os
 import resource
@@ -36,15 +34,15 @@ import sys
 
 import nftables
 
-import conntrack_netlink
-import nft_netlink
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-CLONE_NEWNET = 0x40000000
+import conntrack_netlink  # noqa: E402 - after the path to the shared module
+import nft_netlink  # noqa: E402
+from json_line_worker import inside, serve  # noqa: E402
+
 MAX_CONTEXTS = 256
 HIGH_FD = 1024
 TABLE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,31}$')
-libc = ctypes.CDLL(None, use_errno=True)
-HOME = os.open('/proc/self/ns/net', os.O_RDONLY)
 contexts = collections.OrderedDict()  # netns path -> (nsfs inode, Nftables context), least recent first
 sockets = {}  # netns path -> (nsfs inode, netlink socket)
 
@@ -54,27 +52,6 @@ def raise_fd_limit():
     wanted = hard if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-def setns(fd):
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def inside(path, make):
-    """make() run inside the namespace at `path`; the worker always returns home."""
-    # Non-blocking: a path swapped for a FIFO would otherwise stall the worker in open().
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        setns(fd)
-    finally:
-        os.close(fd)
-    try:
-        return make()
-    finally:
-        if libc.setns(HOME, CLONE_NEWNET) != 0:
-            sys.exit('cannot return to the home network namespace')
 
 
 def cached(cache, path, inode):
@@ -197,31 +174,9 @@ def drop_flows(path, inode, flows):
     return {'ok': True}
 
 
-def apply_safely(item):
-    """One item's result, whatever goes wrong with it: a reply must come for every request."""
-    try:
-        if not isinstance(item, dict):
-            return {'ok': False, 'error': 'an item must be an object'}
-        return apply(item)
-    except Exception as error:  # noqa: BLE001 - any failure is that item's, never the worker's
-        return {'ok': False, 'error': f'{type(error).__name__}: {error}'}
-
-
 def main():
     raise_fd_limit()
-    for line in sys.stdin:
-        try:
-            request = json.loads(line)
-        except ValueError as error:
-            request = {'error': str(error)}
-        request_id = request.get('id') if isinstance(request, dict) else None
-        items = request.get('items') if isinstance(request, dict) else None
-        if isinstance(items, list):
-            reply = {'id': request_id, 'results': [apply_safely(item) for item in items]}
-        else:
-            reply = {'id': request_id, 'error': 'bad request: items must be a list'}
-        sys.stdout.write(json.dumps(reply) + '\n')
-        sys.stdout.flush()
+    serve(apply)
 
 
 if __name__ == '__main__':

@@ -18,39 +18,21 @@
 #   {"ok": false, "failures": [[LINE, MESSAGE], ...]}  1-based lines that failed; without
 #                                         "force" the first failure is the last line that ran
 #   {"ok": false, "error": TEXT}          the namespace could not be entered: nothing ran
-import ctypes
-import json
 import os
 import sys
 
-import ip_lines
-import rtnetlink
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-CLONE_NEWNET = 0x40000000
-libc = ctypes.CDLL(None, use_errno=True)
-HOME = os.open('/proc/self/ns/net', os.O_RDONLY | os.O_CLOEXEC)
+import ip_lines  # noqa: E402 - after the path to the shared module
+import rtnetlink  # noqa: E402
+from json_line_worker import inside, serve  # noqa: E402
+
 home_link = None
 
 
-def setns(fd):
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
 def open_in(path):
-    """A route netlink socket inside the namespace at `path`; the worker always returns home."""
-    # Non-blocking: a path swapped for a FIFO would otherwise stall the worker in open().
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        setns(fd)
-    finally:
-        os.close(fd)
-    try:
-        return rtnetlink.open_socket()
-    finally:
-        if libc.setns(HOME, CLONE_NEWNET) != 0:
-            sys.exit('cannot return to the home network namespace')
+    """A route netlink socket inside the namespace at `path`."""
+    return inside(path, rtnetlink.open_socket)
 
 
 def netns_target(value):
@@ -132,31 +114,5 @@ def run_ops(link, ops, force):
     return {'ok': not failures, 'failures': failures} if failures else {'ok': True}
 
 
-def run_safely(item):
-    """One item's result, whatever goes wrong with it: a reply must come for every request."""
-    try:
-        if not isinstance(item, dict):
-            return {'ok': False, 'error': 'an item must be an object'}
-        return run_batch(item)
-    except Exception as error:  # noqa: BLE001 - any failure is that item's, never the worker's
-        return {'ok': False, 'error': f'{type(error).__name__}: {error}'}
-
-
-def main():
-    for line in sys.stdin:
-        try:
-            request = json.loads(line)
-        except ValueError as error:
-            request = {'error': str(error)}
-        request_id = request.get('id') if isinstance(request, dict) else None
-        items = request.get('items') if isinstance(request, dict) else None
-        if isinstance(items, list):
-            reply = {'id': request_id, 'results': [run_safely(item) for item in items]}
-        else:
-            reply = {'id': request_id, 'error': 'bad request: items must be a list'}
-        sys.stdout.write(json.dumps(reply) + '\n')
-        sys.stdout.flush()
-
-
 if __name__ == '__main__':
-    main()
+    serve(run_batch)
