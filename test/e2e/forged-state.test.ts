@@ -46,6 +46,9 @@ test.serial('forged state of another member, relayed by a member, changes nothin
   const networkId = (JSON.parse(await ok(h1, ['network', 'inspect', 'app'])) as { id: string }).id;
 
   process.kill(h3.pid, 'SIGKILL');
+  // h1 aborts a dead member's connections when it declares it dead: let that happen before
+  // the rogue connects with h3's key, or it may cut the rogue's first sync (the fixture redials too).
+  await eventually('h1 to declare h3 dead', async () => (await members(h1)).find((m) => m.name === 'h3')?.state === 'dead', 60_000);
   const r = await execa('ip', ['netns', 'exec', h3.netns, process.execPath, '--disable-warning=ExperimentalWarning', FIXTURE, h3.dataDir, h1.ip, target.peerId, victim.nodeId, networkId], { reject: false, timeout: 90_000 });
   t.is(r.exitCode, 0, String(r.stderr));
   const held = JSON.parse(String(r.stdout).trim().split('\n').pop()!) as { endpointVtep: string | null; networkDeleted: boolean | null; victimStatus: string | null };
