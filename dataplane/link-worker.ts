@@ -6,7 +6,7 @@
 // any other command (and a batch with a line it does not know) to the tool.
 import { fileURLToPath } from 'node:url';
 import type { Runner } from './exec.ts';
-import { PYTHON, PythonWorker, WorkerUnavailableError } from './python-worker.ts';
+import { PYTHON, PythonWorker, type WorkerProcessOptions, WorkerUnavailableError } from './python-worker.ts';
 
 /** The worker's script, for tests that start it inside a namespace of their own. */
 export const LINK_WORKER_SCRIPT = fileURLToPath(new URL('./link-worker/link-worker.py', import.meta.url));
@@ -25,11 +25,7 @@ export type LinkBatchResult =
   | { ok: false; failures: [line: number, message: string][] }
   | { ok: false; error: string };
 
-export interface LinkWorkerOptions {
-  replyTimeoutMs?: number;
-  /** The worker's argv; tests put a stand-in there. Default: Debian's python3 running link-worker.py. */
-  command?: readonly [string, ...string[]];
-}
+export type LinkWorkerOptions = WorkerProcessOptions;
 
 export class LinkWorker extends PythonWorker<LinkBatch, LinkBatchResult> {
   constructor(options: LinkWorkerOptions = {}) {

@@ -47,6 +47,13 @@ export interface PythonWorkerOptions {
   replyTimeoutMs?: number | undefined;
 }
 
+/** What a caller of a particular worker may set: tests put a stand-in argv or a short deadline there. */
+export interface WorkerProcessOptions {
+  replyTimeoutMs?: number;
+  /** The worker's argv. Default: Debian's python3 running the worker's script. */
+  command?: readonly [string, ...string[]];
+}
+
 export class PythonWorker<Item, Result> {
   #child: ChildProcessWithoutNullStreams | undefined;
   #nextId = 1;

@@ -3,7 +3,7 @@
 // If the worker dies, the next request starts a new one and `generation`
 // changes: the caller re-applies everything (../python-worker.ts).
 import { fileURLToPath } from 'node:url';
-import { PYTHON, PythonWorker } from '../python-worker.ts';
+import { PYTHON, PythonWorker, type WorkerProcessOptions } from '../python-worker.ts';
 
 const WORKER = fileURLToPath(new URL('./nft-worker.py', import.meta.url));
 
@@ -18,11 +18,7 @@ export type WorkerItem =
 /** `output`: for a list item, the table as nft JSON, or null when there is no such table. */
 export type WorkerResult = { ok: true; output?: string | null } | { ok: false; error: string };
 
-export interface NftWorkerOptions {
-  replyTimeoutMs?: number;
-  /** The worker's argv; tests put a stand-in there. Default: Debian's python3 running nft-worker.py. */
-  command?: readonly [string, ...string[]];
-}
+export type NftWorkerOptions = WorkerProcessOptions;
 
 export class NftWorker extends PythonWorker<WorkerItem, WorkerResult> {
   constructor(options: NftWorkerOptions = {}) {
